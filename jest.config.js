@@ -1,0 +1,21 @@
+/**
+ * Jest runs the TypeScript sources as native ES modules (the project is "type": "module"):
+ * @swc/jest strips types only, so `npm run typecheck` is what checks them.
+ * @type {import('jest').Config}
+ */
+export default {
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  transform: {
+    '^.+\\.ts$': ['@swc/jest', {
+      jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
+      module: { type: 'es6' },
+      sourceMaps: 'inline',
+    }],
+  },
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  testMatch: ['<rootDir>/test/**/*.test.ts'],
+  testTimeout: 30000,
+  // Integration suites bind real ports and start real servers; two workers match the 2-core machines.
+  maxWorkers: 2,
+};

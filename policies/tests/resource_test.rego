@@ -1,0 +1,100 @@
+package fhirgw.tests.resource
+
+import data.fhirgw.resource
+import data.fhirgw.resources
+import data.fhirgw.tests.fixtures as f
+
+obs(patient) := {"resourceType": "Observation", "id": "o1", "subject": {"reference": sprintf("Patient/%s", [patient])}}
+
+decide(principal, res, patients) := d if {
+	d := resource.decision with input as {
+		"principal": principal, "request": f.request("search-type", "Observation", null), "env": f.env,
+		"resource": res, "facts": {"patients": patients, "patient_compartment": true},
+	}
+}
+
+test_patient_sees_own_observation if {
+	decide(f.patient_principal, obs("p1"), ["p1"]).allow
+}
+
+test_patient_does_not_see_other_patients_observation if {
+	d := decide(f.patient_principal, obs("p2"), ["p2"])
+	not d.allow
+	d.reasons == ["compartment.other-patient"]
+}
+
+test_patient_sees_non_compartment_resources if {
+	d := resource.decision with input as {
+		"principal": f.patient_principal, "request": f.request("read", "Practitioner", "pr1"), "env": f.env,
+		"resource": {"resourceType": "Practitioner", "id": "pr1"}, "facts": {"patients": [], "patient_compartment": false},
+	}
+	d.allow
+}
+
+test_patient_scope_without_patient_sees_nothing if {
+	p := object.union(f.patient_principal, {"patient": null})
+	d := resource.decision with input as {
+		"principal": p, "request": f.request("read", "Practitioner", "pr1"), "env": f.env,
+		"resource": {"resourceType": "Practitioner", "id": "pr1"}, "facts": {"patients": [], "patient_compartment": false},
+	}
+	not d.allow
+	"launch.no-patient" in d.reasons
+}
+
+test_clinician_sees_any_patient if {
+	d := decide(f.clinician, obs("p2"), ["p2"])
+	d.allow
+	not d.obligations.redact
+}
+
+test_type_not_in_scope_withheld if {
+	p := f.principal([f.scope("user", "Patient", "rs")], [], null)
+	d := decide(p, obs("p2"), ["p2"])
+	not d.allow
+	d.reasons == ["scope.missing"]
+}
+
+test_granular_scope_matches_category if {
+	p := f.principal([f.granular("user", "Observation", "rs", "category", "http://terminology.hl7.org/CodeSystem/observation-category|laboratory")], [], null)
+	lab := object.union(obs("p2"), {"category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}]})
+	vital := object.union(obs("p2"), {"category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}]})
+	decide(p, lab, ["p2"]).allow
+	not decide(p, vital, ["p2"]).allow
+}
+
+test_granular_scope_on_unknown_parameter_grants_nothing if {
+	p := f.principal([f.granular("user", "Observation", "rs", "status", "final")], [], null)
+	not decide(p, object.union(obs("p2"), {"status": "final"}), ["p2"]).allow
+}
+
+test_researcher_gets_redaction_obligations if {
+	d := resource.decision with input as {
+		"principal": f.researcher, "request": f.request("read", "Patient", "p2"), "env": f.env,
+		"resource": {"resourceType": "Patient", "id": "p2"}, "facts": {"patients": ["p2"], "patient_compartment": true},
+	}
+	d.allow
+	{"path": "Patient.name", "action": "remove"} in d.obligations.redact
+	{"path": "Patient.birthDate", "action": "year"} in d.obligations.redact
+	"redact.role" in d.reasons
+}
+
+test_operation_outcome_always_visible if {
+	d := resource.decision with input as {
+		"principal": f.principal([], [], null), "request": f.request("search-type", "Observation", null), "env": f.env,
+		"resource": {"resourceType": "OperationOutcome"}, "facts": {"patients": [], "patient_compartment": false},
+	}
+	d.allow
+}
+
+test_batched_decisions_keep_order if {
+	ds := resources.decisions with input as {
+		"principal": f.patient_principal, "request": f.request("search-type", "Observation", null), "env": f.env,
+		"items": [
+			{"resource": obs("p2"), "facts": {"patients": ["p2"], "patient_compartment": true}},
+			{"resource": obs("p1"), "facts": {"patients": ["p1"], "patient_compartment": true}},
+		],
+	}
+	count(ds) == 2
+	not ds[0].allow
+	ds[1].allow
+}

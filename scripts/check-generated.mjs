@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// Fails when a committed generated file (FHIR tables, JSON Schemas) differs from what its generator
+// produces now: the sources changed and `npm run generate` was not run.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'fhirgw-gen-'));
+const stale = [];
+try {
+  const tables = path.join(tmp, 'r4.ts');
+  execFileSync('node', [path.join(root, 'scripts/generate-fhir-tables.mjs'), tables], { stdio: 'ignore' });
+  if (!readFileSync(tables).equals(readFileSync(path.join(root, 'src/fhir/generated/r4.ts')))) stale.push('src/fhir/generated/r4.ts');
+
+  execFileSync('npx', ['tsc', '-p', path.join(root, 'tsconfig.json')], { cwd: root, stdio: 'inherit' });
+  execFileSync('node', [path.join(root, 'scripts/generate-schemas.mjs'), tmp], { stdio: 'ignore' });
+  for (const file of readdirSync(tmp).filter((f) => f.endsWith('.schema.json'))) {
+    let committed = null;
+    try {
+      committed = readFileSync(path.join(root, 'schemas', file));
+    } catch {}
+    if (committed === null || !committed.equals(readFileSync(path.join(tmp, file)))) stale.push(`schemas/${file}`);
+  }
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}
+if (stale.length > 0) {
+  console.error(`generated files are stale: ${stale.join(', ')}\nRun \`npm run generate\` and commit the result.`);
+  process.exit(1);
+}
+console.log('generated files are current');

@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+// Writes the JSON Schemas of the policy contract and the audit record to schemas/, from the zod
+// schemas the gateway itself validates with (src/policy/contract.ts, src/audit/record.ts).
+// Needs the compiled sources: run `npm run build` first (npm run generate does).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const outDir = process.argv[2] ?? path.join(root, 'schemas');
+const contract = await import(path.join(root, 'dist/policy/contract.js'));
+const audit = await import(path.join(root, 'dist/audit/record.js'));
+
+const ID = 'https://fhir-privacy-gateway.dev/schemas/';
+const schemas = {
+  'policy-input.request.schema.json': [contract.requestInputSchema, 'input', 'Input document of fhirgw/request/decision'],
+  'policy-input.resource.schema.json': [contract.resourceInputSchema, 'input', 'Input document of fhirgw/resource/decision'],
+  'policy-input.resources.schema.json': [contract.resourcesInputSchema, 'input', 'Input document of fhirgw/resources/decisions (batched)'],
+  'policy-decision.schema.json': [contract.decisionSchema, 'input', 'A decision returned by fhirgw/request/decision or fhirgw/resource/decision'],
+  'audit-record.schema.json': [audit.auditRecordSchema, 'output', 'One audit record per request (JSON lines)'],
+};
+
+mkdirSync(outDir, { recursive: true });
+for (const [file, [schema, io, title]] of Object.entries(schemas)) {
+  const json = { $id: ID + file, title, ...z.toJSONSchema(schema, { io, target: 'draft-2020-12' }) };
+  writeFileSync(path.join(outDir, file), `${JSON.stringify(json, null, 2)}\n`);
+}
+console.log(`wrote ${Object.keys(schemas).length} schemas to ${path.relative(root, outDir) || outDir}`);

@@ -1,0 +1,56 @@
+/**
+ * Builds the gateway's HTTP application from its parts, without listening (tests and the server
+ * both use it). Routes: the FHIR API under the path of publicBaseUrl, and /healthz, /readyz,
+ * /metrics outside it. Everything else is a 404 OperationOutcome.
+ */
+import express, { type Express } from 'express';
+import { GatewayError } from './errors.js';
+import { handleFhirRequest, respondWithError, type PipelineDeps } from './pipeline.js';
+
+export interface AppParts extends PipelineDeps {
+  /** True once the policy and the token keys are loaded. */
+  readonly isReady: () => boolean;
+}
+
+export function createApp(parts: AppParts): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.set('query parser', false);
+  app.set('trust proxy', false);
+
+  const basePath = new URL(parts.config.publicBaseUrl).pathname.replace(/\/+$/, '');
+
+  app.use((req, res, next) => {
+    // Exact, raw matching on the request target: no decoding, no normalisation.
+    const raw = req.url;
+    const path = raw.split('?')[0];
+    if (req.method === 'GET' && path === '/healthz') {
+      res.status(200).type('application/json').send('{"status":"ok"}');
+      return;
+    }
+    if (req.method === 'GET' && path === '/readyz') {
+      const ready = parts.isReady();
+      res.status(ready ? 200 : 503).type('application/json').send(JSON.stringify({ status: ready ? 'ready' : 'not-ready' }));
+      return;
+    }
+    if (req.method === 'GET' && path === '/metrics') {
+      parts.metrics.registry
+        .metrics()
+        .then((text) => res.status(200).type(parts.metrics.registry.contentType).send(text))
+        .catch(next);
+      return;
+    }
+    if (path === basePath || path?.startsWith(`${basePath}/`)) {
+      handleFhirRequest(parts, req, res).catch(next);
+      return;
+    }
+    respondWithError(res, new GatewayError('not_found'), '-', parts.config.publicBaseUrl);
+  });
+
+  // Last resort: an error that escaped the pipeline still gets an OperationOutcome, never a stack trace.
+  app.use((_err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    respondWithError(res, new GatewayError('internal'), '-', parts.config.publicBaseUrl);
+  });
+  return app;
+}

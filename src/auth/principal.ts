@@ -1,0 +1,85 @@
+/**
+ * Verified token claims -> the Principal that policy sees. Pure: no I/O, no jose types.
+ */
+import type { ParsedScopes, ResourceScope } from './scopes.js';
+import { parseScopes } from './scopes.js';
+
+export interface ClaimMapping {
+  readonly roles: string;
+  readonly purposeOfUse: string;
+  readonly patient: string;
+  readonly fhirUser: string;
+  readonly scope: string;
+}
+
+export interface Principal {
+  readonly iss: string;
+  readonly sub: string | null;
+  readonly client_id: string | null;
+  readonly jti: string | null;
+  /** Expiry, seconds since the epoch. */
+  readonly exp: number | null;
+  readonly scopes: readonly ResourceScope[];
+  /** Non-resource scopes such as `launch/patient`, `openid`, `offline_access`. */
+  readonly other_scopes: readonly string[];
+  readonly invalid_scopes: readonly string[];
+  readonly roles: readonly string[];
+  readonly purpose_of_use: readonly string[];
+  /** Launch context: the patient in context (an id), when the token carries one. */
+  readonly patient: string | null;
+  readonly encounter: string | null;
+  /** `fhirUser` as given, and split into type and id when it is a FHIR reference or URL. */
+  readonly fhir_user: { readonly reference: string; readonly type: string | null; readonly id: string | null } | null;
+}
+
+export function principalFromClaims(claims: Readonly<Record<string, unknown>>, mapping: ClaimMapping): Principal {
+  const scopeClaim = claimAt(claims, mapping.scope) ?? claims['scp'];
+  const scopes: ParsedScopes = parseScopes(
+    typeof scopeClaim === 'string' ? scopeClaim : Array.isArray(scopeClaim) ? scopeClaim.filter(isString) : undefined,
+  );
+  return {
+    iss: stringOrNull(claims['iss']) ?? '',
+    sub: stringOrNull(claims['sub']),
+    client_id: stringOrNull(claims['client_id']) ?? stringOrNull(claims['azp']),
+    jti: stringOrNull(claims['jti']),
+    exp: typeof claims['exp'] === 'number' ? claims['exp'] : null,
+    scopes: scopes.resources,
+    other_scopes: scopes.other,
+    invalid_scopes: scopes.invalid,
+    roles: stringList(claimAt(claims, mapping.roles)),
+    purpose_of_use: stringList(claimAt(claims, mapping.purposeOfUse)),
+    patient: stringOrNull(claimAt(claims, mapping.patient)),
+    encounter: stringOrNull(claims['encounter']),
+    fhir_user: fhirUserOf(stringOrNull(claimAt(claims, mapping.fhirUser))),
+  };
+}
+
+/** Reads a dotted claim path such as `realm_access.roles`. */
+function claimAt(claims: Readonly<Record<string, unknown>>, dotted: string): unknown {
+  let node: unknown = claims;
+  for (const key of dotted.split('.')) {
+    if (typeof node !== 'object' || node === null || Array.isArray(node)) return undefined;
+    node = Object.prototype.hasOwnProperty.call(node, key) ? (node as Record<string, unknown>)[key] : undefined;
+  }
+  return node;
+}
+
+function fhirUserOf(value: string | null): Principal['fhir_user'] {
+  if (value === null) return null;
+  const m = /(?:^|\/)(Patient|Practitioner|PractitionerRole|RelatedPerson|Person)\/([A-Za-z0-9\-.]{1,64})$/.exec(value);
+  return { reference: value, type: m?.[1] ?? null, id: m?.[2] ?? null };
+}
+
+function stringList(value: unknown): string[] {
+  if (typeof value === 'string') return value.split(/[\s,]+/).filter((v) => v !== '');
+  if (Array.isArray(value)) return value.filter(isString);
+  return [];
+}
+
+function stringOrNull(value: unknown): string | null {
+  return typeof value === 'string' && value !== '' ? value : null;
+}
+
+function isString(value: unknown): value is string {
+  return typeof value === 'string';
+}

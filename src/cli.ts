@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+/**
+ * fhir-gateway: the product's command line.
+ *
+ *   fhir-gateway serve --config <file.yaml>   run the gateway
+ *   fhir-gateway demo [--port 8080]           the gateway with an embedded FHIR server and token issuer
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfigFile } from './config/load.js';
+import { BundleError } from './policy/bundle.js';
+import { startGateway } from './server.js';
+
+const USAGE = `usage:
+  fhir-gateway serve --config <file.yaml>   run the gateway (environment overrides: see README)
+  fhir-gateway demo [--port <port>]         run the demo: embedded FHIR server, token issuer and gateway
+  fhir-gateway --help`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve': {
+      const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } }, strict: true });
+      if (!values.config) {
+        process.stderr.write(`serve needs --config <file.yaml>\n${USAGE}\n`);
+        return 2;
+      }
+      const gateway = await startGateway(loadConfigFile(values.config));
+      await untilSignal();
+      await gateway.close();
+      return 0;
+    }
+    case 'demo': {
+      const { values } = parseArgs({ args: rest, options: { port: { type: 'string' } }, strict: true });
+      const { runDemo } = await import('./devkit/demo.js');
+      const demo = await runDemo(values.port === undefined ? {} : { port: Number(values.port) });
+      await untilSignal();
+      await demo.close();
+      return 0;
+    }
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`unknown command ${command}\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof ConfigError || err instanceof BundleError) {
+      process.stderr.write(`fhir-gateway: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`fhir-gateway: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,140 @@
+/**
+ * Loading: YAML file -> environment overrides -> schema validation -> derived defaults -> deep freeze.
+ * Any problem stops start-up with a ConfigError naming the key (`upstream.timeoutMs: ...`).
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { configSchema, type GatewayConfig } from './schema.js';
+
+export class ConfigError extends Error {
+  constructor(
+    readonly key: string,
+    readonly problem: string,
+  ) {
+    super(`invalid configuration at ${key || '(root)'}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Environment variables that override keys of the file. The README's table is checked against
+ * this list by a test, so add a row there when you add one here.
+ */
+export const ENV_OVERRIDES: ReadonlyArray<{ readonly env: string; readonly key: string; readonly kind: 'string' | 'integer' }> = [
+  { env: 'FHIRGW_LISTEN_HOST', key: 'listen.host', kind: 'string' },
+  { env: 'FHIRGW_LISTEN_PORT', key: 'listen.port', kind: 'integer' },
+  { env: 'FHIRGW_PUBLIC_BASE_URL', key: 'publicBaseUrl', kind: 'string' },
+  { env: 'FHIRGW_UPSTREAM_URL', key: 'upstream.url', kind: 'string' },
+  { env: 'FHIRGW_UPSTREAM_TIMEOUT_MS', key: 'upstream.timeoutMs', kind: 'integer' },
+  { env: 'FHIRGW_AUTH_ISSUER', key: 'auth.issuer', kind: 'string' },
+  { env: 'FHIRGW_AUTH_JWKS_URI', key: 'auth.jwksUri', kind: 'string' },
+  { env: 'FHIRGW_AUTH_AUDIENCE', key: 'auth.audience', kind: 'string' },
+  { env: 'FHIRGW_POLICY_BUNDLE', key: 'policy.bundle', kind: 'string' },
+  { env: 'FHIRGW_LOG_LEVEL', key: 'log.level', kind: 'string' },
+];
+
+/** The compiled default policy bundle shipped with the package. */
+export const DEFAULT_POLICY_BUNDLE = fileURLToPath(new URL('../../policies/dist/bundle.tar.gz', import.meta.url));
+
+export interface LoadOptions {
+  /** Environment to read overrides from (defaults to process.env). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Directory that relative file paths in the document are resolved against. */
+  readonly baseDir?: string;
+}
+
+export function loadConfigFile(file: string, options: LoadOptions = {}): GatewayConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError('', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { uniqueKeys: true, strict: true });
+  } catch (err) {
+    const where = err instanceof YAMLParseError && err.linePos ? ` (line ${err.linePos[0].line})` : '';
+    throw new ConfigError('', `${file} is not valid YAML${where}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+  }
+  return buildConfig(doc ?? {}, { ...options, baseDir: options.baseDir ?? path.dirname(path.resolve(file)) });
+}
+
+/** Validates a configuration document (already parsed) and returns the frozen config. */
+export function buildConfig(doc: unknown, options: LoadOptions = {}): GatewayConfig {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    throw new ConfigError('', 'the configuration must be a mapping of keys to values');
+  }
+  const withEnv = applyEnvOverrides(structuredClone(doc) as Record<string, unknown>, options.env ?? process.env);
+  const result = configSchema.safeParse(withEnv);
+  if (!result.success) {
+    const first = result.error.issues[0];
+    if (!first) throw new ConfigError('', 'invalid');
+    if (first.code === 'unrecognized_keys') {
+      throw new ConfigError([...first.path.map(String), first.keys[0] ?? ''].join('.'), 'unknown key (check its spelling and nesting)');
+    }
+    throw new ConfigError(first.path.map(String).join('.'), first.message);
+  }
+  const parsed = result.data;
+  const baseDir = options.baseDir ?? process.cwd();
+  const config: GatewayConfig = {
+    ...parsed,
+    auth: { ...parsed.auth, audience: parsed.auth.audience ?? parsed.publicBaseUrl },
+    policy: { ...parsed.policy, bundle: parsed.policy.bundle ? path.resolve(baseDir, parsed.policy.bundle) : DEFAULT_POLICY_BUNDLE },
+    audit: {
+      sinks: parsed.audit.sinks.map((sink) => (sink.type === 'file' ? { ...sink, path: path.resolve(baseDir, sink.path) } : sink)),
+    },
+  };
+  checkCrossFieldRules(config);
+  return deepFreeze(config);
+}
+
+function checkCrossFieldRules(config: GatewayConfig): void {
+  const base = new URL(config.publicBaseUrl);
+  if (base.pathname === '/' || base.pathname === '') {
+    throw new ConfigError('publicBaseUrl', 'must have a path (e.g. https://host/fhir) so /healthz, /readyz and /metrics stay outside the FHIR API');
+  }
+  if (['/healthz', '/readyz', '/metrics'].some((p) => base.pathname === p || base.pathname.startsWith(`${p}/`))) {
+    throw new ConfigError('publicBaseUrl', 'its path must not overlap /healthz, /readyz or /metrics');
+  }
+}
+
+function applyEnvOverrides(doc: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  for (const { env: name, key, kind } of ENV_OVERRIDES) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    let value: unknown = raw;
+    if (kind === 'integer') {
+      if (!/^-?\d+$/.test(raw)) throw new ConfigError(key, `${name} must be an integer`);
+      value = Number(raw);
+    }
+    setPath(doc, key.split('.'), value, name);
+  }
+  return doc;
+}
+
+function setPath(target: Record<string, unknown>, keys: string[], value: unknown, envName: string): void {
+  let node = target;
+  for (const [i, key] of keys.entries()) {
+    if (i === keys.length - 1) {
+      node[key] = value;
+      return;
+    }
+    const next = node[key];
+    if (next === undefined) node[key] = {};
+    else if (typeof next !== 'object' || next === null || Array.isArray(next)) {
+      throw new ConfigError(keys.slice(0, i + 1).join('.'), `cannot apply ${envName}: not a mapping`);
+    }
+    node = node[key] as Record<string, unknown>;
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

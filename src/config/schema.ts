@@ -1,0 +1,91 @@
+/**
+ * The gateway's configuration, as one strict schema: unknown keys are errors (a typo must not
+ * silently turn a protection off), every default is visible here, and the parsed result is frozen.
+ */
+import { z } from 'zod';
+
+const httpUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
+  .refine((u) => !new URL(u).search && !new URL(u).hash, 'must not have a query or fragment')
+  .transform((u) => u.replace(/\/+$/, ''));
+
+const port = z.number().int().min(0).max(65535);
+
+const algorithm = z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']);
+
+export const claimMappingSchema = z.strictObject({
+  /** Dotted path of the claim holding the user's roles (e.g. `realm_access.roles` for Keycloak, `groups` for Entra). */
+  roles: z.string().min(1).default('roles'),
+  /** Claim holding purpose-of-use codes (HL7 v3 ActReason: TREAT, ETREAT, HPAYMT, HRESCH, BTG, ...). */
+  purposeOfUse: z.string().min(1).default('purpose_of_use'),
+  patient: z.string().min(1).default('patient'),
+  fhirUser: z.string().min(1).default('fhirUser'),
+  scope: z.string().min(1).default('scope'),
+});
+
+const authSchema = z.strictObject({
+  issuer: httpUrl,
+  /** Where the issuer's keys are; when absent, read from `<issuer>/.well-known/smart-configuration`. */
+  jwksUri: httpUrl.optional(),
+  /** Expected `aud`; defaults to publicBaseUrl (SMART: the token's audience is the FHIR base URL). */
+  audience: z.string().min(1).optional(),
+  algorithms: z.array(algorithm).min(1).default(['RS256', 'ES256']),
+  clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
+  /** Largest accepted token, in bytes; bigger ones are refused before any parsing. */
+  maxTokenBytes: z.number().int().min(512).max(65536).default(16384),
+  claims: claimMappingSchema.default(claimMappingSchema.parse({})),
+});
+
+const fileSinkSchema = z.strictObject({ type: z.literal('file'), path: z.string().min(1) });
+const stdoutSinkSchema = z.strictObject({ type: z.literal('stdout') });
+
+export const configSchema = z.strictObject({
+  listen: z
+    .strictObject({ host: z.string().min(1).default('0.0.0.0'), port: port.default(8080) })
+    .default({ host: '0.0.0.0', port: 8080 }),
+  /** The FHIR base URL clients use. The API is served under its path; every link is rewritten to it. */
+  publicBaseUrl: httpUrl,
+  upstream: z.strictObject({
+    url: httpUrl,
+    timeoutMs: z.number().int().min(100).max(600000).default(30000),
+    /** Largest upstream body the gateway will buffer and check; bigger answers fail closed with 502. */
+    maxResponseBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+    /** Server-specific paging parameters that appear in the upstream's `next` links. */
+    pagingParameters: z
+      .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_\-]*$/))
+      .default(['_getpages', '_getpagesoffset', '_bundletype', '_offset', '_cursor', '_page_token', '_pageId', 'ct']),
+  }),
+  auth: authSchema,
+  policy: z
+    .strictObject({
+      /** A bundle built by `opa build -t wasm`; defaults to the one shipped in policies/dist/. */
+      bundle: z.string().min(1).optional(),
+      /** Upper bound on the WebAssembly memory of the policy, in 64 KiB pages. */
+      maxMemoryPages: z.number().int().min(16).max(65536).default(2048),
+    })
+    .default({ maxMemoryPages: 2048 }),
+  audit: z
+    .strictObject({
+      sinks: z.array(z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema])).min(1),
+    })
+    .default({ sinks: [{ type: 'stdout' }] }),
+  limits: z
+    .strictObject({
+      maxRequestBodyBytes: z.number().int().min(1024).max(512 * 1024 * 1024).default(10 * 1024 * 1024),
+    })
+    .default({ maxRequestBodyBytes: 10 * 1024 * 1024 }),
+  log: z
+    .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+    .default({ level: 'info' }),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+type ParsedConfig = z.output<typeof configSchema>;
+
+/** The validated configuration with the defaults derived from other keys filled in. */
+export interface GatewayConfig extends Omit<ParsedConfig, 'auth' | 'policy'> {
+  readonly auth: ParsedConfig['auth'] & { readonly audience: string };
+  readonly policy: ParsedConfig['policy'] & { readonly bundle: string };
+}

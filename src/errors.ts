@@ -1,0 +1,103 @@
+/**
+ * Every error the gateway answers with, in one table: a stable code, its HTTP status, the FHIR
+ * IssueType of the OperationOutcome, and the only text a client ever sees for it.
+ *
+ * Codes are part of the product's contract (docs/errors.md lists them; a test keeps the two in step).
+ * A code, once published, is never reused for a different meaning.
+ */
+import type { OperationOutcome } from 'fhir/r4.js';
+
+export interface ErrorSpec {
+  readonly status: number;
+  /** FHIR IssueType (http://hl7.org/fhir/issue-type). */
+  readonly issue: OperationOutcome['issue'][number]['code'];
+  /** Client-facing text. Static on purpose: nothing request- or upstream-derived is interpolated. */
+  readonly text: string;
+}
+
+export const ERROR_CATALOGUE = {
+  // classify (400)
+  invalid_request: { status: 400, issue: 'invalid', text: 'The request is not a valid FHIR REST request.' },
+  path_not_canonical: { status: 400, issue: 'invalid', text: 'The request path is not in canonical form.' },
+  unknown_resource_type: { status: 400, issue: 'not-supported', text: 'The resource type is not a FHIR R4 resource type.' },
+  invalid_search_parameter: { status: 400, issue: 'invalid', text: 'A search parameter is malformed or not supported.' },
+  invalid_body: { status: 400, issue: 'structure', text: 'The request body is not a valid FHIR JSON resource.' },
+  method_not_allowed: { status: 405, issue: 'not-supported', text: 'The HTTP method is not supported for this path.' },
+  not_acceptable: { status: 406, issue: 'not-supported', text: 'Only FHIR JSON (application/fhir+json) is supported.' },
+  unsupported_media_type: { status: 415, issue: 'not-supported', text: 'The request body must be FHIR JSON (application/fhir+json).' },
+  payload_too_large: { status: 413, issue: 'too-costly', text: 'The request body is larger than the gateway accepts.' },
+  not_found: { status: 404, issue: 'not-found', text: 'The requested resource or path was not found.' },
+
+  // authenticate (401)
+  token_missing: { status: 401, issue: 'login', text: 'An access token is required.' },
+  token_invalid: { status: 401, issue: 'login', text: 'The access token is invalid.' },
+  token_expired: { status: 401, issue: 'login', text: 'The access token has expired.' },
+  auth_unavailable: { status: 503, issue: 'transient', text: 'The authorization server cannot be reached to verify the access token.' },
+
+  // decide (403)
+  insufficient_scope: { status: 403, issue: 'forbidden', text: 'The access token does not grant the scope this request needs.' },
+  forbidden: { status: 403, issue: 'forbidden', text: 'Access denied by policy.' },
+  policy_error: { status: 500, issue: 'exception', text: 'The access policy could not be evaluated; the request was denied.' },
+  policy_not_ready: { status: 503, issue: 'transient', text: 'The access policy is not loaded yet.' },
+
+  // forward (5xx)
+  upstream_unavailable: { status: 502, issue: 'transient', text: 'The FHIR server could not be reached.' },
+  upstream_timeout: { status: 504, issue: 'timeout', text: 'The FHIR server did not answer in time.' },
+  upstream_error: { status: 502, issue: 'exception', text: 'The FHIR server answered with an error.' },
+  upstream_bad_response: { status: 502, issue: 'exception', text: 'The FHIR server answered with content the gateway cannot check.' },
+  upstream_too_large: { status: 502, issue: 'too-costly', text: 'The FHIR server answered with more data than the gateway accepts.' },
+
+  // enforce / audit / anything else
+  enforce_failed: { status: 500, issue: 'exception', text: 'The response could not be checked against the access policy; it was withheld.' },
+  audit_unavailable: { status: 503, issue: 'transient', text: 'The audit trail cannot record this request; it was refused.' },
+  internal: { status: 500, issue: 'exception', text: 'Internal gateway error.' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export interface GatewayErrorOptions {
+  /** Policy reason codes (stable, non-identifying) shown to the client and written to the audit record. */
+  readonly reasons?: readonly string[];
+  /** For 401/403 from the token stage: the RFC 6750 `error` and, for insufficient_scope, the needed scope. */
+  readonly bearer?: { readonly error?: 'invalid_token' | 'insufficient_scope' | 'invalid_request'; readonly scope?: string };
+  /** Internal detail for logs only; never sent to clients. */
+  readonly cause?: unknown;
+}
+
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly reasons: readonly string[];
+  readonly bearer: GatewayErrorOptions['bearer'];
+
+  constructor(code: ErrorCode, options: GatewayErrorOptions = {}) {
+    super(ERROR_CATALOGUE[code].text, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'GatewayError';
+    this.code = code;
+    this.status = ERROR_CATALOGUE[code].status;
+    this.reasons = options.reasons ?? [];
+    this.bearer = options.bearer;
+  }
+}
+
+/** Anything thrown becomes a GatewayError; unknown errors become `internal` so their text never leaks. */
+export function asGatewayError(err: unknown): GatewayError {
+  return err instanceof GatewayError ? err : new GatewayError('internal', { cause: err });
+}
+
+/** Code system for the gateway's own error and reason codes inside OperationOutcome.issue.details. */
+export const ERROR_CODE_SYSTEM = 'https://fhir-privacy-gateway.dev/CodeSystem/error';
+export const REASON_CODE_SYSTEM = 'https://fhir-privacy-gateway.dev/CodeSystem/reason';
+
+export function operationOutcomeFor(err: GatewayError, requestId?: string): OperationOutcome {
+  const spec = ERROR_CATALOGUE[err.code];
+  const coding = [
+    { system: ERROR_CODE_SYSTEM, code: err.code },
+    ...err.reasons.map((reason) => ({ system: REASON_CODE_SYSTEM, code: reason })),
+  ];
+  return {
+    resourceType: 'OperationOutcome',
+    ...(requestId ? { id: requestId } : {}),
+    issue: [{ severity: 'error', code: spec.issue, details: { coding, text: spec.text } }],
+  };
+}

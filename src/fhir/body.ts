@@ -1,0 +1,102 @@
+/**
+ * Request bodies, read in full (bounded) before anything is decided, so that policy judges the
+ * body the upstream will receive: the gateway forwards its own re-serialisation of what it parsed,
+ * never the client's bytes (duplicate JSON keys, odd encodings and trailing garbage stay behind).
+ */
+import type { IncomingMessage } from 'node:http';
+import { GatewayError } from '../errors.js';
+import type { FhirRequest } from './request.js';
+
+export type RequestBody =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'json'; readonly json: Record<string, unknown> & { resourceType: string }; readonly contentType: string }
+  | { readonly kind: 'json-patch'; readonly json: unknown[]; readonly contentType: string }
+  | { readonly kind: 'form'; readonly text: string };
+
+const FHIR_JSON = new Set(['application/fhir+json', 'application/json']);
+
+export async function readRequestBody(req: IncomingMessage, request: FhirRequest, maxBytes: number): Promise<RequestBody> {
+  const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
+  if (request.method === 'GET' || request.method === 'DELETE') {
+    if (hasBody) throw new GatewayError('invalid_request', { reasons: ['body.unexpected'] });
+    return { kind: 'none' };
+  }
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > maxBytes) throw new GatewayError('payload_too_large');
+  const mime = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  const bytes = await readAll(req, maxBytes);
+
+  if (request.interaction === 'search-type') {
+    if (mime !== 'application/x-www-form-urlencoded') throw new GatewayError('unsupported_media_type');
+    return { kind: 'form', text: decodeUtf8(bytes) };
+  }
+  if (request.interaction === 'patch' && mime === 'application/json-patch+json') {
+    const json = parseJson(bytes);
+    if (!Array.isArray(json)) throw new GatewayError('invalid_body', { reasons: ['body.json-patch'] });
+    return { kind: 'json-patch', json, contentType: mime };
+  }
+  if (!FHIR_JSON.has(mime)) throw new GatewayError('unsupported_media_type');
+  const json = parseJson(bytes);
+  if (typeof json !== 'object' || json === null || Array.isArray(json) || typeof (json as { resourceType?: unknown }).resourceType !== 'string') {
+    throw new GatewayError('invalid_body', { reasons: ['body.not-a-resource'] });
+  }
+  const resource = json as Record<string, unknown> & { resourceType: string };
+  checkAgainstRequest(resource, request);
+  return { kind: 'json', json: resource, contentType: 'application/fhir+json' };
+}
+
+function checkAgainstRequest(resource: Record<string, unknown> & { resourceType: string }, request: FhirRequest): void {
+  switch (request.interaction) {
+    case 'create':
+    case 'update':
+      if (resource.resourceType !== request.type) throw new GatewayError('invalid_body', { reasons: ['body.type-mismatch'] });
+      if (request.interaction === 'update' && request.id !== null && resource['id'] !== request.id) {
+        throw new GatewayError('invalid_body', { reasons: ['body.id-mismatch'] });
+      }
+      return;
+    case 'batch': {
+      const type = resource['type'];
+      if (resource.resourceType !== 'Bundle' || (type !== 'batch' && type !== 'transaction')) {
+        throw new GatewayError('invalid_body', { reasons: ['body.not-a-batch'] });
+      }
+      return;
+    }
+    case 'patch':
+      if (resource.resourceType !== 'Parameters') throw new GatewayError('invalid_body', { reasons: ['body.patch-parameters'] });
+      return;
+    default:
+      return;
+  }
+}
+
+async function readAll(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      req.resume();
+      throw new GatewayError('payload_too_large');
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function decodeUtf8(bytes: Buffer): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new GatewayError('invalid_body', { reasons: ['body.utf8'] });
+  }
+}
+
+function parseJson(bytes: Buffer): unknown {
+  const text = decodeUtf8(bytes);
+  if (text.trim() === '') throw new GatewayError('invalid_body', { reasons: ['body.empty'] });
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new GatewayError('invalid_body', { reasons: ['body.json'] });
+  }
+}

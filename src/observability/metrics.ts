@@ -1,0 +1,65 @@
+/**
+ * Prometheus metrics. Each gateway instance owns its registry (tests run several in one process).
+ * Labels are bounded sets only: interaction (a closed union), status code, result. Never ids,
+ * users, tokens or paths.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Buckets from 0.5 ms: the gateway's own stages are sub-millisecond, upstream calls are not. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export interface GatewayMetrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'interaction' | 'code'>;
+  readonly requestDuration: Histogram<'interaction'>;
+  readonly decisions: Counter<'stage' | 'result'>;
+  readonly upstreamDuration: Histogram<'outcome'>;
+  readonly auditFailures: Counter<'sink'>;
+  readonly policyInfo: Gauge<'revision'>;
+}
+
+export function createMetrics(): GatewayMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    requests: new Counter({
+      name: 'fhirgw_http_requests_total',
+      help: 'FHIR API requests answered, by FHIR interaction and HTTP status code.',
+      labelNames: ['interaction', 'code'],
+      registers: [registry],
+    }),
+    requestDuration: new Histogram({
+      name: 'fhirgw_http_request_duration_seconds',
+      help: 'Time from receiving a FHIR API request to the end of its answer.',
+      labelNames: ['interaction'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    decisions: new Counter({
+      name: 'fhirgw_policy_decisions_total',
+      help: 'Policy decisions, by stage (request: before forwarding; resource: each returned resource) and result.',
+      labelNames: ['stage', 'result'],
+      registers: [registry],
+    }),
+    upstreamDuration: new Histogram({
+      name: 'fhirgw_upstream_request_duration_seconds',
+      help: 'Time for the upstream FHIR server to answer, by outcome (HTTP status class, timeout or error).',
+      labelNames: ['outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    auditFailures: new Counter({
+      name: 'fhirgw_audit_write_failures_total',
+      help: 'Audit records a sink failed to accept.',
+      labelNames: ['sink'],
+      registers: [registry],
+    }),
+    policyInfo: new Gauge({
+      name: 'fhirgw_policy_bundle_info',
+      help: 'The active policy bundle; the value is always 1, the revision is the label.',
+      labelNames: ['revision'],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * The policy engine: one compiled WebAssembly module, loaded once per bundle, evaluated in-process
+ * for each decision. Every failure (a trap, an undefined result, a decision that does not match the
+ * contract) becomes a deny or a policy_error: this module never lets a request through by accident.
+ */
+import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
+import { GatewayError } from '../errors.js';
+import type { PolicyBundle } from './bundle.js';
+import {
+  decisionSchema,
+  ENTRYPOINTS,
+  resourceDecisionsSchema,
+  type Decision,
+  type RequestInput,
+  type ResourcesInput,
+} from './contract.js';
+
+export interface PolicyEngineOptions {
+  /** Upper bound on WebAssembly memory, in 64 KiB pages. */
+  readonly maxMemoryPages: number;
+}
+
+const UNDEFINED_DECISION: Decision = { allow: false, reasons: ['policy.undefined'], obligations: {} };
+
+export class PolicyEngine {
+  private constructor(
+    private readonly policy: LoadedPolicy,
+    readonly revision: string,
+  ) {}
+
+  static async load(bundle: PolicyBundle, options: PolicyEngineOptions): Promise<PolicyEngine> {
+    const policy = await loadPolicy(bundle.wasm, { initial: Math.min(16, options.maxMemoryPages), maximum: options.maxMemoryPages });
+    policy.setData(bundle.data);
+    return new PolicyEngine(policy, bundle.revision);
+  }
+
+  /** Decision for a request before it is forwarded. */
+  decideRequest(input: RequestInput): Decision {
+    const raw = this.evaluate(input, ENTRYPOINTS.request);
+    if (raw === undefined) return UNDEFINED_DECISION;
+    const parsed = decisionSchema.safeParse(raw);
+    if (!parsed.success) throw new GatewayError('policy_error', { reasons: ['policy.malformed-decision'], cause: parsed.error });
+    return parsed.data;
+  }
+
+  /** Decisions for every resource of one response, in the order of `input.items`. */
+  decideResources(input: ResourcesInput): Decision[] {
+    if (input.items.length === 0) return [];
+    const raw = this.evaluate(input, ENTRYPOINTS.resources);
+    if (raw === undefined) return input.items.map(() => UNDEFINED_DECISION);
+    const parsed = resourceDecisionsSchema.safeParse(raw);
+    if (!parsed.success || parsed.data.length !== input.items.length) {
+      throw new GatewayError('policy_error', { reasons: ['policy.malformed-decision'], cause: parsed.error });
+    }
+    return parsed.data;
+  }
+
+  private evaluate(input: unknown, entrypoint: string): unknown {
+    let result: unknown;
+    try {
+      result = this.policy.evaluate(input, entrypoint);
+    } catch (err) {
+      throw new GatewayError('policy_error', { reasons: ['policy.evaluation-failed'], cause: err });
+    }
+    if (!Array.isArray(result)) throw new GatewayError('policy_error', { reasons: ['policy.evaluation-failed'] });
+    if (result.length === 0) return undefined;
+    if (result.length > 1) throw new GatewayError('policy_error', { reasons: ['policy.conflict'] });
+    return (result[0] as { result?: unknown }).result;
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * Upstream bodies, decoded before anything is decided on them: content-encoding undone with a
+ * bound on the output (a small gzip must not expand into gigabytes), content type checked, JSON
+ * parsed. Anything the gateway cannot read fails closed as upstream_bad_response.
+ */
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
+import { GatewayError } from '../errors.js';
+
+const JSON_TYPES = new Set(['application/fhir+json', 'application/json']);
+
+export function decodeContent(body: Buffer, encoding: string | undefined, maxBytes: number): Buffer {
+  const enc = (encoding ?? 'identity').trim().toLowerCase();
+  try {
+    switch (enc) {
+      case 'identity':
+      case '':
+        return body;
+      case 'gzip':
+      case 'x-gzip':
+        return gunzipSync(body, { maxOutputLength: maxBytes });
+      case 'deflate':
+        return inflateSync(body, { maxOutputLength: maxBytes });
+      case 'br':
+        return brotliDecompressSync(body, { maxOutputLength: maxBytes });
+      default:
+        throw new GatewayError('upstream_bad_response', { reasons: ['upstream.encoding'] });
+    }
+  } catch (err) {
+    if (err instanceof GatewayError) throw err;
+    const tooLarge = err instanceof RangeError || (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+    throw new GatewayError(tooLarge ? 'upstream_too_large' : 'upstream_bad_response', { reasons: [tooLarge ? 'upstream.too-large' : 'upstream.encoding'], cause: err });
+  }
+}
+
+export function isFhirJson(contentType: string | undefined): boolean {
+  if (contentType === undefined) return false;
+  const [mime, ...params] = contentType.split(';').map((s) => s.trim().toLowerCase());
+  if (!JSON_TYPES.has(mime ?? '')) return false;
+  const charset = params.find((p) => p.startsWith('charset='));
+  return charset === undefined || charset === 'charset=utf-8';
+}
+
+export function parseFhirJson(body: Buffer, contentType: string | undefined): unknown {
+  if (!isFhirJson(contentType)) throw new GatewayError('upstream_bad_response', { reasons: ['upstream.content-type'] });
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+  } catch (err) {
+    throw new GatewayError('upstream_bad_response', { reasons: ['upstream.json'], cause: err });
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * forward: sends the canonical request upstream through http-proxy-middleware and hands back the
+ * whole (bounded) answer for enforcement. Nothing from the upstream reaches the client from here:
+ * `selfHandleResponse` keeps http-proxy from piping it, and the caller decides what is released.
+ *
+ * What goes upstream is the gateway's own: the path rebuilt from the classified request, an
+ * allow-listed header set, and the body the gateway parsed and re-serialised. A per-request pass
+ * placed before http-proxy's `stream` pass installs them, so no client header, path or body byte
+ * travels upstream unexamined.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { Readable } from 'node:stream';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin, type Options } from 'http-proxy-middleware';
+import { GatewayError } from '../errors.js';
+
+export interface UpstreamCall {
+  /** Path (and query) relative to the upstream base, e.g. `/Observation?subject=Patient%2F1`. */
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Buffer | null;
+}
+
+export interface UpstreamResponse {
+  readonly status: number;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly body: Buffer;
+}
+
+export interface Forwarder {
+  forward(req: IncomingMessage, res: ServerResponse, call: UpstreamCall): Promise<UpstreamResponse>;
+  close(): void;
+}
+
+export interface ForwarderOptions {
+  readonly upstreamUrl: string;
+  readonly timeoutMs: number;
+  readonly maxResponseBytes: number;
+}
+
+interface Pending {
+  readonly call: UpstreamCall;
+  readonly resolve: (r: UpstreamResponse) => void;
+  readonly reject: (e: GatewayError) => void;
+  proxyReq?: http.ClientRequest;
+  settled: boolean;
+}
+
+export function createForwarder(options: ForwarderOptions): Forwarder {
+  const target = new URL(options.upstreamUrl);
+  const agentOptions = { keepAlive: true, maxSockets: 512, maxFreeSockets: 64 };
+  const agent = target.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+  const pending = new WeakMap<IncomingMessage, Pending>();
+
+  const settle = (p: Pending, outcome: { ok: UpstreamResponse } | { err: GatewayError }): void => {
+    if (p.settled) return;
+    p.settled = true;
+    if ('ok' in outcome) p.resolve(outcome.ok);
+    else {
+      p.proxyReq?.destroy();
+      p.reject(outcome.err);
+    }
+  };
+
+  const proxyOptions: Options<IncomingMessage, ServerResponse> = {
+    target: options.upstreamUrl,
+    changeOrigin: true,
+    xfwd: false,
+    followRedirects: false,
+    selfHandleResponse: true,
+    // The default logger plugin would log full URLs (query strings carry PHI) and the default error
+    // plugin would answer the client itself; keep only event wiring and crash protection.
+    ejectPlugins: true,
+    agent,
+    plugins: [
+      debugProxyErrorsPlugin,
+      proxyEventsPlugin,
+      (proxyServer) => {
+        // http-proxy's documented `before(type, pass, fn)` hook; @types/http-proxy does not declare it.
+        const server = proxyServer as unknown as { before(type: 'web', pass: 'stream', fn: (...args: never[]) => void): void };
+        server.before('web', 'stream', ((req: IncomingMessage, _res: ServerResponse, opts: { buffer?: Readable }) => {
+          const p = pending.get(req);
+          if (!p) throw new Error('forward: no pending upstream call for this request');
+          req.url = p.call.path;
+          req.headers = { ...p.call.headers };
+          opts.buffer = Readable.from(p.call.body ? [p.call.body] : []);
+        }) as never);
+      },
+    ],
+    on: {
+      proxyReq: (proxyReq, req) => {
+        const p = pending.get(req);
+        if (!p) return;
+        p.proxyReq = proxyReq;
+        if (p.settled) proxyReq.destroy();
+      },
+      proxyRes: (proxyRes, req) => {
+        const p = pending.get(req);
+        if (!p) {
+          proxyRes.destroy();
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        proxyRes.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > options.maxResponseBytes) {
+            proxyRes.destroy();
+            settle(p, { err: new GatewayError('upstream_too_large', { reasons: ['upstream.too-large'] }) });
+            return;
+          }
+          chunks.push(chunk);
+        });
+        proxyRes.on('end', () => settle(p, { ok: { status: proxyRes.statusCode ?? 502, headers: proxyRes.headers, body: Buffer.concat(chunks) } }));
+        proxyRes.on('error', (err) => settle(p, { err: new GatewayError('upstream_unavailable', { reasons: ['upstream.reset'], cause: err }) }));
+        proxyRes.on('aborted', () => settle(p, { err: new GatewayError('upstream_unavailable', { reasons: ['upstream.reset'] }) }));
+      },
+      error: (err, req) => {
+        const p = pending.get(req as IncomingMessage);
+        if (p) settle(p, { err: new GatewayError('upstream_unavailable', { reasons: ['upstream.connect'], cause: err }) });
+      },
+      // The client went away mid-request: release the upstream call at once.
+      econnreset: (err, req) => {
+        const p = pending.get(req as IncomingMessage);
+        if (p) settle(p, { err: new GatewayError('upstream_unavailable', { reasons: ['client.gone'], cause: err }) });
+      },
+    },
+  };
+  const proxy = createProxyMiddleware(proxyOptions);
+
+  return {
+    forward(req, res, call) {
+      return new Promise<UpstreamResponse>((resolve, reject) => {
+        // One deadline for the whole exchange (connect, headers and body), not an idle timeout:
+        // an upstream that drips bytes must not hold a client past upstream.timeoutMs.
+        const timer = setTimeout(() => settle(p, { err: new GatewayError('upstream_timeout', { reasons: ['upstream.timeout'] }) }), options.timeoutMs);
+        const p: Pending = {
+          call,
+          settled: false,
+          resolve: (r) => {
+            clearTimeout(timer);
+            resolve(r);
+          },
+          reject: (e) => {
+            clearTimeout(timer);
+            reject(e);
+          },
+        };
+        pending.set(req, p);
+        const failed = (err?: unknown): void => settle(p, { err: new GatewayError('upstream_unavailable', { reasons: ['upstream.connect'], cause: err }) });
+        proxy(req, res, failed).catch(failed);
+      });
+    },
+    close() {
+      agent.destroy();
+    },
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * Headers crossing the gateway, by allow-list in both directions. Everything not listed stays
+ * behind: the client's token (unless configured), cookies, `X-Forwarded-*`/`Forwarded`,
+ * method-override headers, hop-by-hop headers; and from the upstream, server banners and cookies.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { LinkRewriter } from '../fhir/links.js';
+
+/** Client headers with a FHIR meaning that the upstream needs (conditional requests, Prefer). */
+const FROM_CLIENT = ['if-match', 'if-none-match', 'if-modified-since', 'if-none-exist', 'prefer'] as const;
+
+export const GATEWAY_USER_AGENT = 'fhir-privacy-gateway';
+
+export function upstreamRequestHeaders(
+  client: IncomingHttpHeaders,
+  requestId: string,
+  body: { contentType: string; length: number } | null,
+): Record<string, string> {
+  const headers: Record<string, string> = {
+    accept: 'application/fhir+json',
+    // Ask for identity; a server that compresses anyway is decoded (bounded) before enforcement.
+    'accept-encoding': 'identity',
+    'user-agent': GATEWAY_USER_AGENT,
+    'x-request-id': requestId,
+  };
+  for (const name of FROM_CLIENT) {
+    const value = client[name];
+    // CR/LF cannot reach here (Node's parser refuses them), but a value must still be one line.
+    if (typeof value === 'string' && !/[\r\n]/.test(value)) headers[name] = value;
+  }
+  if (body) {
+    headers['content-type'] = body.contentType;
+    headers['content-length'] = String(body.length);
+  }
+  return headers;
+}
+
+/** Upstream response headers released to the client, with URLs rewritten to the public base. */
+export function clientResponseHeaders(upstream: IncomingHttpHeaders, links: LinkRewriter): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of ['etag', 'last-modified'] as const) {
+    const v = upstream[name];
+    if (typeof v === 'string') out[name] = v;
+  }
+  for (const name of ['location', 'content-location'] as const) {
+    const v = upstream[name];
+    const url = typeof v === 'string' ? links.toPublic(v) : null;
+    if (url !== null) out[name] = url;
+  }
+  return out;
+}
+
+/** Headers on every FHIR answer: PHI must not be cached or sniffed. */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'cache-control': 'no-store',
+  pragma: 'no-cache',
+  'x-content-type-options': 'nosniff',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  'referrer-policy': 'no-referrer',
+};
