@@ -24,6 +24,11 @@ export function createApp(parts: AppParts): Express {
   app.use((req, res, next) => {
     // Exact, raw matching on the request target: no decoding, no normalisation.
     const raw = req.url;
+    if (!raw.startsWith('/')) {
+      // Absolute-form (`GET http://other-host/...`) or `*` targets: the gateway only ever serves its own base.
+      respondWithError(res, new GatewayError('path_not_canonical', { reasons: ['path.form'] }), '-', parts.config.publicBaseUrl);
+      return;
+    }
     const path = raw.split('?')[0];
     if (req.method === 'GET' && path === '/healthz') {
       res.status(200).type('application/json').send('{"status":"ok"}');

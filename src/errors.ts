@@ -47,9 +47,8 @@ export const ERROR_CATALOGUE = {
   upstream_bad_response: { status: 502, issue: 'exception', text: 'The FHIR server answered with content the gateway cannot check.' },
   upstream_too_large: { status: 502, issue: 'too-costly', text: 'The FHIR server answered with more data than the gateway accepts.' },
 
-  // enforce / audit / anything else
+  // enforce / anything else
   enforce_failed: { status: 500, issue: 'exception', text: 'The response could not be checked against the access policy; it was withheld.' },
-  audit_unavailable: { status: 503, issue: 'transient', text: 'The audit trail cannot record this request; it was refused.' },
   internal: { status: 500, issue: 'exception', text: 'Internal gateway error.' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -78,7 +78,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const server = http.createServer(
     {
       // Bounds on what a client may send before the gateway answers; Node answers 431 above these.
-      maxHeaderSize: 16 * 1024,
+      // Above auth.maxTokenBytes, so an oversized token is refused by the token stage with a clear 401.
+      maxHeaderSize: 32 * 1024,
       requestTimeout: config.upstream.timeoutMs + 30_000,
       headersTimeout: 20_000,
     },

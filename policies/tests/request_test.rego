@@ -65,6 +65,11 @@ test_read_scope_does_not_grant_search if {
 	"scope.missing" in d.reasons
 }
 
+test_granular_scope_grants_the_search if {
+	p := f.principal([f.granular("user", "Observation", "rs", "category", "http://terminology.hl7.org/CodeSystem/observation-category|laboratory")], [], null)
+	decide(p, f.request("search-type", "Observation", null)).allow
+}
+
 test_clinician_search_is_not_narrowed if {
 	d := decide(f.clinician, f.request("search-type", "Observation", null))
 	d.allow

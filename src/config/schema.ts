@@ -6,9 +6,11 @@ import { z } from 'zod';
 
 const httpUrl = z
   .string()
-  .url()
-  .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
-  .refine((u) => !new URL(u).search && !new URL(u).hash, 'must not have a query or fragment')
+  .refine((u) => {
+    if (!URL.canParse(u)) return false;
+    const url = new URL(u);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && !url.search && !url.hash && !url.username && !url.password;
+  }, 'must be an absolute http(s) URL without query, fragment or credentials')
   .transform((u) => u.replace(/\/+$/, ''));
 
 const port = z.number().int().min(0).max(65535);

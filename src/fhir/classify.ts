@@ -47,7 +47,8 @@ export function classify(method: string, rawTarget: string, options: ClassifyOpt
   if (rawPath !== basePath && !rawPath.startsWith(`${basePath}/`)) throw new GatewayError('not_found');
   const rest = rawPath.slice(basePath.length);
   const segments = rest === '' || rest === '/' ? [] : rest.slice(1).split('/');
-  for (const segment of segments) {
+  for (const [i, segment] of segments.entries()) {
+    if (segment === '*' && i === 2) continue; // `Patient/123/*`: a compartment search across all types
     if (!SEGMENT.test(segment) || segment === '.' || segment === '..') {
       throw new GatewayError('path_not_canonical', { reasons: ['path.segment'] });
     }

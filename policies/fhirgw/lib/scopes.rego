@@ -22,11 +22,13 @@ perm_for := {
 }
 
 # Contexts of the scopes that grant `perm` on `type` (a type name, or null for system-level requests).
+# A granular scope (SMART v2 `?category=...`) grants the request too: its restriction is enforced on
+# every resource that comes back (resource_contexts), so a lab-only app can search Observation and
+# receives the laboratory results only.
 granting_contexts(type, perm) := {s.context |
 	some s in input.principal.scopes
 	type_covered(s.type, type)
 	contains(s.perms, perm)
-	count(s.query) == 0
 }
 
 # Contexts of the scopes that let the principal see `resource` (read or search permission),

@@ -1,0 +1,331 @@
+/**
+ * The gateway end to end: real HTTP on real ports, Medplum's FHIR engine as the upstream, real
+ * ES256 tokens checked against a JWKS served on loopback, the shipped WASM policy.
+ */
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { SignJWT } from 'jose';
+import { SYNTHETIC_PATIENTS } from '../../src/devkit/synthetic-data.js';
+import { newSigningKey } from '../../src/devkit/token-issuer.js';
+import { jsonOf, rawRequest, startStack, tokensFor, waitForAudit, type Stack } from '../support/stack.js';
+
+const [alba, bruno, chen] = SYNTHETIC_PATIENTS as [typeof SYNTHETIC_PATIENTS[0], typeof SYNTHETIC_PATIENTS[0], typeof SYNTHETIC_PATIENTS[0]];
+const othersOf = (p: { id: string }) => SYNTHETIC_PATIENTS.filter((q) => q.id !== p.id);
+/** Every marker of a patient that must not appear in an answer meant for someone else. */
+const markers = (p: (typeof SYNTHETIC_PATIENTS)[number]) => [p.id, p.family, p.mrn, p.phone];
+
+let stack: Stack;
+let tokens: ReturnType<typeof tokensFor>;
+
+beforeAll(async () => {
+  stack = await startStack();
+  tokens = tokensFor(stack.issuer);
+});
+afterAll(async () => {
+  await stack.close();
+});
+
+const upstreamCount = () => stack.fhir.requests.length;
+const reasonCodes = (body: { issue?: Array<{ details?: { coding?: Array<{ code?: string }> } }> }) =>
+  (body.issue?.[0]?.details?.coding ?? []).map((c) => c.code);
+
+describe('a patient-context token', () => {
+  test('reads its own Patient record', async () => {
+    const res = await stack.fetch(`Patient/${alba.id}`, { token: await tokens.patient(alba.id) });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/fhir\+json/);
+    const body = await jsonOf(res);
+    expect(body).toMatchObject({ resourceType: 'Patient', id: alba.id, name: [{ family: alba.family }] });
+  });
+
+  test("is refused another patient's record, and the answer carries none of it", async () => {
+    const res = await stack.fetch(`Patient/${bruno.id}`, { token: await tokens.patient(alba.id) });
+    expect(res.status).toBe(403);
+    const text = await res.text();
+    expect(reasonCodes(JSON.parse(text))).toEqual(['forbidden', 'compartment.other-patient']);
+    for (const m of markers(bruno).slice(1)) expect(text).not.toContain(m);
+  });
+
+  test("is refused another patient's Observation read by id (checked on the response)", async () => {
+    const res = await stack.fetch(`Observation/obs-${bruno.id}-0`, { token: await tokens.patient(alba.id) });
+    expect(res.status).toBe(403);
+    const text = await res.text();
+    for (const m of markers(bruno)) expect(text).not.toContain(m);
+  });
+
+  test('has its searches narrowed to its own compartment before they are forwarded', async () => {
+    const before = upstreamCount();
+    const res = await stack.fetch('Observation', { token: await tokens.patient(alba.id) });
+    expect(res.status).toBe(200);
+    const bundle = await jsonOf(res);
+    expect(bundle.entry).toHaveLength(4);
+    for (const e of bundle.entry) expect(e.resource.subject.reference).toBe(`Patient/${alba.id}`);
+    const forwarded = stack.fhir.requests.slice(before);
+    expect(forwarded).toHaveLength(1);
+    expect(decodeURIComponent(forwarded[0]!.url)).toBe(`/fhir/Observation?subject=Patient/${alba.id}`);
+  });
+
+  test('cannot widen a search with its own parameters: ANDed with the narrowing, never replacing it', async () => {
+    const res = await stack.fetch(`Observation?subject=Patient/${bruno.id}`, { token: await tokens.patient(alba.id) });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(JSON.parse(text).entry).toBeUndefined();
+    for (const m of markers(bruno).slice(1)) expect(text).not.toContain(m);
+  });
+
+  test("is refused a compartment search of another patient", async () => {
+    const res = await stack.fetch(`Patient/${bruno.id}/Observation`, { token: await tokens.patient(alba.id) });
+    expect(res.status).toBe(403);
+  });
+});
+
+describe('response filtering', () => {
+  test('a granular lab-only scope gets a searchset with the other categories withheld and total recomputed', async () => {
+    const token = await tokens.clinician('user/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory');
+    const res = await stack.fetch('Observation?_count=100', { token });
+    expect(res.status).toBe(200);
+    const bundle = await jsonOf(res);
+    const categories = bundle.entry.map((e: { resource: { category: Array<{ coding: Array<{ code: string }> }> } }) => e.resource.category[0]!.coding[0]!.code);
+    expect(new Set(categories)).toEqual(new Set(['laboratory']));
+    // 3 patients x 4 observations, half of them laboratory: 6 released, 6 withheld.
+    expect(bundle.entry).toHaveLength(6);
+    expect(bundle.total).toBe(6);
+  });
+
+  test('paging links point at the gateway, never at the upstream, and following them is enforced again', async () => {
+    const upstreamHost = new URL(stack.fhir.baseUrl).host;
+    const token = await tokens.clinician();
+    const first = await stack.fetch('Observation?_count=5', { token });
+    const page1Text = await first.text();
+    expect(page1Text).not.toContain(upstreamHost);
+    const page1 = JSON.parse(page1Text);
+    const next = page1.link.find((l: { relation: string }) => l.relation === 'next').url as string;
+    expect(next.startsWith(`${stack.base}/Observation?`)).toBe(true);
+    for (const e of page1.entry) expect(e.fullUrl.startsWith(`${stack.base}/Observation/`)).toBe(true);
+
+    const page2 = await jsonOf(await stack.fetch(next, { token }));
+    expect(page2.entry).toHaveLength(5);
+    expect(page2.entry[0].resource.id).not.toBe(page1.entry[0].resource.id);
+
+    // The same next link with a patient token is narrowed and filtered like a first page.
+    const patientPage = await stack.fetch(next, { token: await tokens.patient(chen.id) });
+    const patientText = await patientPage.text();
+    for (const other of othersOf(chen)) for (const m of markers(other)) expect(patientText).not.toContain(m);
+  });
+
+  test('a researcher sees patients with names, identifiers and contacts removed, birth dates cut to the year, labelled REDACTED', async () => {
+    const res = await stack.fetch('Patient', { token: await tokens.researcher() });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    for (const p of SYNTHETIC_PATIENTS) for (const m of [p.family, p.mrn, p.phone, p.birthDate]) expect(text).not.toContain(m);
+    const bundle = JSON.parse(text);
+    expect(bundle.entry).toHaveLength(3);
+    for (const e of bundle.entry) {
+      expect(e.resource.birthDate).toMatch(/^\d{4}$/);
+      expect(e.resource.meta.security).toContainEqual(expect.objectContaining({ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'REDACTED' }));
+    }
+  });
+
+  test('a researcher cannot write (read-only role)', async () => {
+    const before = upstreamCount();
+    const res = await stack.fetch('Observation', {
+      method: 'POST',
+      token: await tokens.researcher('user/*.cruds'),
+      headers: { 'content-type': 'application/fhir+json' },
+      body: JSON.stringify({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${alba.id}` } }),
+    });
+    expect(res.status).toBe(403);
+    expect(upstreamCount()).toBe(before);
+  });
+});
+
+describe('authentication', () => {
+  const expectRefusedAndNotForwarded = async (authorization: string | undefined, challenge: RegExp) => {
+    const before = upstreamCount();
+    const res = await stack.fetch(`Patient/${alba.id}`, authorization ? { headers: { authorization } } : {});
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toMatch(challenge);
+    const body = await jsonOf(res);
+    expect(body.resourceType).toBe('OperationOutcome');
+    expect(JSON.stringify(body)).not.toContain(alba.family);
+    expect(upstreamCount()).toBe(before);
+  };
+  const invalid = /^Bearer realm="[^"]+", error="invalid_token"$/;
+
+  test('no token: 401 with a Bearer challenge and no error code (RFC 6750 3.1)', async () => {
+    await expectRefusedAndNotForwarded(undefined, /^Bearer realm="[^"]+"$/);
+  });
+
+  test('expired token', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', iat: now - 7200, exp: now - 3600 });
+    await expectRefusedAndNotForwarded(`Bearer ${token}`, invalid);
+  });
+
+  test('not yet valid token (nbf in the future)', async () => {
+    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', nbf: Math.floor(Date.now() / 1000) + 3600 });
+    await expectRefusedAndNotForwarded(`Bearer ${token}`, invalid);
+  });
+
+  test('wrong audience', async () => {
+    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', aud: 'https://other.example/fhir' });
+    await expectRefusedAndNotForwarded(`Bearer ${token}`, invalid);
+  });
+
+  test('wrong issuer', async () => {
+    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', iss: 'https://evil.example' });
+    await expectRefusedAndNotForwarded(`Bearer ${token}`, invalid);
+  });
+
+  test('signed by a key the issuer never published', async () => {
+    const foreign = await newSigningKey('ES256');
+    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs' }, { key: { ...foreign, kid: stack.issuer.keys[0]!.kid } });
+    await expectRefusedAndNotForwarded(`Bearer ${token}`, invalid);
+  });
+
+  test('alg none', async () => {
+    const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    const token = `${enc({ alg: 'none', typ: 'JWT' })}.${enc({ iss: stack.issuer.issuer, aud: stack.base, sub: 'x', scope: 'user/*.rs', exp: now + 600 })}.`;
+    await expectRefusedAndNotForwarded(`Bearer ${token}`, invalid);
+  });
+
+  test('HS256 keyed with the public key (algorithm confusion)', async () => {
+    const jwk = stack.issuer.keys[0]!.publicJwk;
+    const token = await new SignJWT({ sub: 'x', scope: 'user/*.rs' })
+      .setProtectedHeader({ alg: 'HS256', kid: jwk.kid })
+      .setIssuer(stack.issuer.issuer)
+      .setAudience(stack.base)
+      .setExpirationTime('10m')
+      .sign(Buffer.from(JSON.stringify(jwk)));
+    await expectRefusedAndNotForwarded(`Bearer ${token}`, invalid);
+  });
+
+  test('tampered payload', async () => {
+    const token = await tokens.patient(alba.id);
+    const [h, p, s] = token.split('.') as [string, string, string];
+    const payload = JSON.parse(Buffer.from(p, 'base64url').toString());
+    payload.patient = bruno.id;
+    await expectRefusedAndNotForwarded(`Bearer ${h}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${s}`, invalid);
+  });
+
+  test('garbage and oversized tokens', async () => {
+    await expectRefusedAndNotForwarded('Bearer not-a-jwt', invalid);
+    await expectRefusedAndNotForwarded(`Bearer ${'a'.repeat(20000)}`, invalid);
+  });
+
+  test('the scheme name is case-insensitive', async () => {
+    const res = await stack.fetch(`Patient/${alba.id}`, { headers: { authorization: `bEaReR ${await tokens.patient(alba.id)}` } });
+    expect(res.status).toBe(200);
+  });
+
+  test('a token in the query string is refused, not read', async () => {
+    const before = upstreamCount();
+    const res = await stack.fetch(`Patient?access_token=${await tokens.clinician()}`);
+    expect(res.status).toBe(400);
+    expect(upstreamCount()).toBe(before);
+  });
+
+  test('insufficient scope: 403 with the scope the request needs', async () => {
+    const res = await stack.fetch('Condition', { token: await tokens.clinician('user/Observation.rs') });
+    expect(res.status).toBe(403);
+    expect(res.headers.get('www-authenticate')).toBe(`Bearer realm="${stack.base}", error="insufficient_scope", scope="user/Condition.s"`);
+  });
+});
+
+describe('the FHIR surface', () => {
+  test('metadata is readable without a token and names the public endpoint only', async () => {
+    const res = await stack.fetch('metadata');
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(JSON.parse(text)).toMatchObject({ resourceType: 'CapabilityStatement', implementation: { url: stack.base } });
+    expect(text).not.toContain(new URL(stack.fhir.baseUrl).host);
+  });
+
+  test('non-canonical paths are refused with 400 before authentication or forwarding', async () => {
+    const before = upstreamCount();
+    const authorization = `Bearer ${await tokens.clinician()}`;
+    const paths = [
+      '/fhir/Patient/../Patient/pat-alba',
+      '/fhir/Patient/./pat-alba',
+      '/fhir//Patient',
+      '/fhir/Patient%2Fpat-alba',
+      '/fhir/Patient/pat%2Dalba',
+      '/fhir/patient/pat-alba',
+      '/fhir/Patient;x=1/pat-alba',
+      'http://evil.example/fhir/Patient/pat-alba',
+    ];
+    for (const path of paths) {
+      const res = await rawRequest(new URL(stack.base).origin, 'GET', path, { authorization });
+      expect({ path, status: res.status }).toEqual({ path, status: 400 });
+      expect(JSON.parse(res.body).resourceType).toBe('OperationOutcome');
+    }
+    expect(upstreamCount()).toBe(before);
+  });
+
+  test('answers carry no-store and nosniff, and no X-Powered-By', async () => {
+    const res = await stack.fetch(`Patient/${alba.id}`, { token: await tokens.patient(alba.id) });
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('x-powered-by')).toBeNull();
+  });
+
+  test('the client token is not forwarded upstream, nor spoofed forwarding headers', async () => {
+    const before = upstreamCount();
+    await stack.fetch(`Patient/${alba.id}`, { token: await tokens.patient(alba.id), headers: { 'x-forwarded-host': 'evil.example', forwarded: 'host=evil.example', cookie: 'a=b' } });
+    const [sent] = stack.fhir.requests.slice(before);
+    expect(sent!.headers['authorization']).toBeUndefined();
+    expect(sent!.headers['x-forwarded-host']).toBeUndefined();
+    expect(sent!.headers['forwarded']).toBeUndefined();
+    expect(sent!.headers['cookie']).toBeUndefined();
+  });
+
+  test('healthz, readyz and metrics sit outside the FHIR base', async () => {
+    const origin = new URL(stack.base).origin;
+    expect((await fetch(`${origin}/healthz`)).status).toBe(200);
+    expect(await jsonOf(await fetch(`${origin}/readyz`))).toEqual({ status: 'ready' });
+    const metrics = await (await fetch(`${origin}/metrics`)).text();
+    expect(metrics).toMatch(/^fhirgw_http_requests_total\{interaction="read",code="200"\} \d+$/m);
+    expect(metrics).toMatch(/^fhirgw_policy_decisions_total\{stage="resource",result="deny"\} \d+$/m);
+    expect(metrics).toMatch(/^fhirgw_upstream_request_duration_seconds_bucket\{le="0.005",outcome="2xx"\} \d+$/m);
+    expect(metrics).toMatch(/^fhirgw_http_request_duration_seconds_count\{interaction="search-type"\} \d+$/m);
+  });
+});
+
+describe('audit', () => {
+  test('exactly one record per request, valid against the schema, with no patient content', async () => {
+    const local = await startStack();
+    try {
+      const t = tokensFor(local.issuer);
+      const calls = [
+        local.fetch(`Patient/${alba.id}`, { token: await t.patient(alba.id) }),
+        local.fetch(`Patient/${bruno.id}`, { token: await t.patient(alba.id) }),
+        local.fetch(`Observation?code=${encodeURIComponent(alba.family)}`, { token: await t.clinician() }),
+        local.fetch('Patient'),
+        rawRequest(new URL(local.base).origin, 'GET', '/fhir/Patient/../x', { authorization: `Bearer ${await t.clinician()}` }),
+        local.fetch('Observation?_count=100', { token: await t.clinician('user/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory') }),
+      ];
+      const statuses = await Promise.all(calls.map(async (c) => (await c).status));
+      const records = await waitForAudit(local, calls.length);
+      expect(records).toHaveLength(calls.length);
+      expect(new Set(records.map((r) => r.decisionId)).size).toBe(calls.length);
+      expect(records.map((r) => r.outcome.status).sort()).toEqual([...statuses].sort());
+
+      const byStatus = (s: number) => records.filter((r) => r.outcome.status === s);
+      const allowedRead = records.find((r) => r.request?.interaction === 'read' && r.outcome.status === 200)!;
+      expect(allowedRead).toMatchObject({ outcome: { decision: 'allow', error: null }, principal: { patient: alba.id, sub: `Patient/${alba.id}` }, request: { type: 'Patient', id: alba.id } });
+      expect(allowedRead.policyRevision).toMatch(/^[0-9a-f]{16}$/);
+      expect(byStatus(403)[0]).toMatchObject({ outcome: { decision: 'deny', reasons: ['compartment.other-patient'], error: 'forbidden' } });
+      expect(byStatus(401)[0]).toMatchObject({ principal: null, outcome: { decision: 'deny', error: 'token_missing' } });
+      expect(byStatus(400)[0]).toMatchObject({ request: null, outcome: { error: 'path_not_canonical' } });
+      const filtered = records.find((r) => r.entries && r.entries.withheld > 0)!;
+      expect(filtered.entries).toMatchObject({ returned: 6, withheld: 6 });
+      expect(filtered.entries!.withheldRefs.every((ref) => ref.startsWith('Observation/'))).toBe(true);
+
+      const raw = (await import('node:fs')).readFileSync(local.auditFile, 'utf8');
+      for (const p of SYNTHETIC_PATIENTS) for (const m of [p.family, p.given, p.mrn, p.phone, p.birthDate]) expect(raw).not.toContain(m);
+      expect(raw).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\./); // no token
+    } finally {
+      await local.close();
+    }
+  });
+});

@@ -1,0 +1,123 @@
+/**
+ * The real stack for integration tests: Medplum's FHIR engine over HTTP with the synthetic
+ * patients, a token issuer serving its JWKS on loopback, and the gateway listening on a real port
+ * in front of them, writing audit records to a file the test reads back.
+ */
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { auditRecordSchema, type AuditRecord } from '../../src/audit/record.js';
+import { buildConfig } from '../../src/config/load.js';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { startFhirServer, type RunningFhirServer } from '../../src/devkit/fhir-server.js';
+import { freePort } from '../../src/devkit/ports.js';
+import { seedSyntheticData, type SeedOptions } from '../../src/devkit/synthetic-data.js';
+import { startTokenIssuer, type TokenIssuer } from '../../src/devkit/token-issuer.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { startGateway, type RunningGateway } from '../../src/server.js';
+
+export interface Stack {
+  readonly gateway: RunningGateway;
+  readonly fhir: RunningFhirServer;
+  readonly issuer: TokenIssuer;
+  /** Public FHIR base of the gateway, e.g. http://127.0.0.1:PORT/fhir */
+  readonly base: string;
+  readonly auditFile: string;
+  /** Audit records written so far, each validated against the audit record schema. */
+  auditRecords(): AuditRecord[];
+  /** GET/POST against the gateway with an optional bearer token. */
+  fetch(pathOrUrl: string, init?: RequestInit & { token?: string }): Promise<Response>;
+  close(): Promise<void>;
+}
+
+export interface StackOptions {
+  readonly seed?: SeedOptions;
+  /** Extra or replaced config keys. */
+  readonly config?: (defaults: ConfigInput) => ConfigInput;
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const fhir = await startFhirServer();
+  await seedSyntheticData(fhir.repo, options.seed);
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}/fhir`;
+  const issuer = await startTokenIssuer({ audience: base });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fhirgw-test-'));
+  const auditFile = path.join(dir, 'audit.jsonl');
+  const defaults: ConfigInput = {
+    listen: { host: '127.0.0.1', port },
+    publicBaseUrl: base,
+    upstream: { url: fhir.baseUrl, timeoutMs: 5000 },
+    auth: { issuer: issuer.issuer },
+    audit: { sinks: [{ type: 'file', path: auditFile }] },
+    log: { level: 'silent' },
+  };
+  const config = buildConfig(options.config ? options.config(defaults) : defaults, { env: {} });
+  const gateway = await startGateway(config, { logger: createLogger('silent') });
+  await gateway.ready;
+
+  return {
+    gateway,
+    fhir,
+    issuer,
+    base,
+    auditFile,
+    auditRecords() {
+      if (!existsSync(auditFile)) return [];
+      return readFileSync(auditFile, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => auditRecordSchema.parse(JSON.parse(l)));
+    },
+    fetch(pathOrUrl, init = {}) {
+      const { token, headers, ...rest } = init;
+      const url = /^https?:/.test(pathOrUrl) ? pathOrUrl : `${base}/${pathOrUrl.replace(/^\//, '')}`;
+      return fetch(url, { ...rest, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(headers as Record<string, string> | undefined) } });
+    },
+    async close() {
+      await gateway.close();
+      await issuer.close();
+      await fhir.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Tokens for the standard test principals. */
+export function tokensFor(issuer: TokenIssuer) {
+  return {
+    patient: (patientId: string, scope = 'launch/patient patient/*.rs') => issuer.mint({ sub: `Patient/${patientId}`, scope, patient: patientId, roles: ['patient'] }),
+    clinician: (scope = 'user/*.rs') => issuer.mint({ sub: 'Practitioner/prac-hopper', scope, roles: ['clinician'], purpose_of_use: ['TREAT'] }),
+    researcher: (scope = 'user/Patient.rs user/Observation.rs') => issuer.mint({ sub: 'researcher-1', scope, roles: ['researcher'], purpose_of_use: ['HRESCH'] }),
+  };
+}
+
+/** Waits until the audit file holds `n` records (the file sink writes asynchronously). */
+export async function waitForAudit(stack: Stack, n: number, timeoutMs = 3000): Promise<AuditRecord[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const records = stack.auditRecords();
+    if (records.length >= n || Date.now() > deadline) return records;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A request sent exactly as written (fetch would normalise `..` and `//` before sending). */
+export function rawRequest(origin: string, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; headers: import('node:http').IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(origin);
+    const req = httpRequest({ host: url.hostname, port: url.port, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** A response body as loosely typed JSON: tests assert on its shape. */
+export async function jsonOf(res: Response): Promise<any> {
+  return res.json();
+}
