@@ -279,7 +279,7 @@ function finish(deps: PipelineDeps, trace: Trace, status: number, error: Gateway
   const interaction = trace.request?.interaction ?? 'unclassified';
   const durationSeconds = seconds(trace.started);
   deps.metrics.requests.inc({ interaction, code: String(status) });
-  deps.metrics.requestDuration.observe({ interaction }, durationSeconds);
+  deps.metrics.requestDuration.observe({ interaction, code: String(status) }, durationSeconds);
   const record = auditRecordOf(trace, status, error, durationSeconds);
   for (const sink of deps.audit.record(record)) deps.metrics.auditFailures.inc({ sink });
   deps.logger.info({ requestId: trace.requestId, interaction, type: trace.request?.type ?? null, status, ms: Math.round(durationSeconds * 1000) }, 'request');

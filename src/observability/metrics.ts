@@ -11,7 +11,7 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 export interface GatewayMetrics {
   readonly registry: Registry;
   readonly requests: Counter<'interaction' | 'code'>;
-  readonly requestDuration: Histogram<'interaction'>;
+  readonly requestDuration: Histogram<'interaction' | 'code'>;
   readonly decisions: Counter<'stage' | 'result'>;
   readonly upstreamDuration: Histogram<'outcome'>;
   readonly auditFailures: Counter<'sink'>;
@@ -31,8 +31,8 @@ export function createMetrics(): GatewayMetrics {
     }),
     requestDuration: new Histogram({
       name: 'fhirgw_http_request_duration_seconds',
-      help: 'Time from receiving a FHIR API request to the end of its answer.',
-      labelNames: ['interaction'],
+      help: 'Time from receiving a FHIR API request to the end of its answer, by FHIR interaction and HTTP status code.',
+      labelNames: ['interaction', 'code'],
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
