@@ -33,6 +33,7 @@ export const ENV_OVERRIDES: ReadonlyArray<{ readonly env: string; readonly key: 
   { env: 'FHIRGW_AUTH_AUDIENCE', key: 'auth.audience', kind: 'string' },
   { env: 'FHIRGW_POLICY_BUNDLE', key: 'policy.bundle', kind: 'string' },
   { env: 'FHIRGW_LOG_LEVEL', key: 'log.level', kind: 'string' },
+  { env: 'FHIRGW_REDIS_URL', key: 'redis.url', kind: 'string' },
 ];
 
 /** The compiled default policy bundle shipped with the package. */

@@ -73,6 +73,13 @@ export const configSchema = z.strictObject({
       sinks: z.array(z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema])).min(1),
     })
     .default({ sinks: [{ type: 'stdout' }] }),
+  /** Shared state across replicas. Without it, caches and lists are per process. */
+  redis: z
+    .strictObject({
+      url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'),
+      keyPrefix: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/).default('fhirgw:'),
+    })
+    .optional(),
   limits: z
     .strictObject({
       maxRequestBodyBytes: z.number().int().min(1024).max(512 * 1024 * 1024).default(10 * 1024 * 1024),
