@@ -3,6 +3,7 @@
  * both use it). Routes: the FHIR API under the path of publicBaseUrl, and /healthz, /readyz,
  * /metrics outside it. Everything else is a 404 OperationOutcome.
  */
+import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
 import { GatewayError } from './errors.js';
 import { handleFhirRequest, respondWithError, type PipelineDeps } from './pipeline.js';
@@ -26,7 +27,7 @@ export function createApp(parts: AppParts): Express {
     const raw = req.url;
     if (!raw.startsWith('/')) {
       // Absolute-form (`GET http://other-host/...`) or `*` targets: the gateway only ever serves its own base.
-      respondWithError(res, new GatewayError('path_not_canonical', { reasons: ['path.form'] }), '-', parts.config.publicBaseUrl);
+      respondWithError(res, new GatewayError('path_not_canonical', { reasons: ['path.form'] }), randomUUID(), parts.config.publicBaseUrl);
       return;
     }
     const path = raw.split('?')[0];
@@ -50,12 +51,12 @@ export function createApp(parts: AppParts): Express {
       handleFhirRequest(parts, req, res).catch(next);
       return;
     }
-    respondWithError(res, new GatewayError('not_found'), '-', parts.config.publicBaseUrl);
+    respondWithError(res, new GatewayError('not_found'), randomUUID(), parts.config.publicBaseUrl);
   });
 
   // Last resort: an error that escaped the pipeline still gets an OperationOutcome, never a stack trace.
   app.use((_err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    respondWithError(res, new GatewayError('internal'), '-', parts.config.publicBaseUrl);
+    respondWithError(res, new GatewayError('internal'), randomUUID(), parts.config.publicBaseUrl);
   });
   return app;
 }

@@ -4,14 +4,14 @@
  *   classify -> read body -> authenticate -> decide(request) -> forward -> enforce(response) -> respond
  *
  * and, whatever happens, exactly one audit record and one set of metrics. Each stage throws a
- * GatewayError to stop; `respondWithError` turns it into an OperationOutcome. Nothing the upstream
- * sent reaches the client unless `enforceResponse` has run over it.
+ * GatewayError to stop; `errorReply` turns it into an OperationOutcome. The answer is built as a
+ * Reply, the audit record is committed, and only then is the Reply sent. Nothing the upstream sent
+ * reaches the client unless `enforceResponse` has run over it.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { bearerToken } from './auth/bearer.js';
-import { principalFromClaims, type Principal } from './auth/principal.js';
-import type { TokenVerifier } from './auth/jwt-verifier.js';
+import type { Authenticator } from './auth/authenticate.js';
+import type { Principal } from './auth/principal.js';
 import type { AuditRecord } from './audit/record.js';
 import { AUDIT_SCHEMA_VERSION } from './audit/record.js';
 import type { AuditTrail } from './audit/trail.js';
@@ -36,7 +36,7 @@ import { clientResponseHeaders, SECURITY_HEADERS, upstreamRequestHeaders } from 
 export interface PipelineDeps {
   readonly config: GatewayConfig;
   readonly classifyOptions: ClassifyOptions;
-  readonly verifier: TokenVerifier;
+  readonly authenticator: Authenticator;
   /** The active policy; a function so a reloaded bundle takes effect for the next request. */
   readonly policy: () => PolicyEngine | null;
   readonly forwarder: Forwarder;
@@ -75,21 +75,35 @@ export async function handleFhirRequest(deps: PipelineDeps, req: IncomingMessage
     summary: null,
     policyRevision: deps.policy()?.revision ?? '',
   };
-  let status: number;
+  let reply: Reply;
   let error: GatewayError | null = null;
   try {
-    status = await runStages(deps, req, res, trace);
+    reply = await runStages(deps, req, res, trace);
   } catch (err) {
     error = asGatewayError(err);
     if (error.code === 'internal' || error.status >= 500) {
       deps.logger.error({ requestId: trace.requestId, code: error.code, err: describeCause(error) }, 'request failed');
     }
-    status = respondWithError(res, error, trace.requestId, deps.config.publicBaseUrl);
+    reply = errorReply(error, trace.requestId, deps.config.publicBaseUrl);
   }
-  finish(deps, trace, status, error);
+
+  // The audit record is committed before the answer is released: in durable mode a request whose
+  // record cannot be stored is not answered with data.
+  const durationSeconds = seconds(trace.started);
+  const record = auditRecordOf(trace, reply.status, error, durationSeconds);
+  try {
+    const failedSinks = await deps.audit.record(record);
+    for (const sink of failedSinks) deps.metrics.auditFailures.inc({ sink });
+  } catch (err) {
+    const auditError = asGatewayError(err);
+    deps.logger.error({ requestId: trace.requestId, code: auditError.code }, 'audit record could not be committed; answer withheld');
+    reply = errorReply(auditError, trace.requestId, deps.config.publicBaseUrl);
+  }
+  send(res, reply);
+  observe(deps, trace, reply.status, durationSeconds);
 }
 
-async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse, trace: Trace): Promise<number> {
+async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse, trace: Trace): Promise<Reply> {
   const { config } = deps;
   // classify
   let request = classify(req.method ?? '', req.url ?? '', deps.classifyOptions);
@@ -103,13 +117,15 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
   // capabilities are public (FHIR: clients read them before they have a token)
   if (request.interaction === 'capabilities') {
     const upstream = await callUpstream(deps, req, res, trace, request, null);
-    return releaseCapabilities(deps, res, trace, upstream);
+    return releaseCapabilities(deps, trace, upstream);
   }
 
   // authenticate
-  const token = bearerToken(req.headers.authorization, config.auth.maxTokenBytes);
-  const claims = await deps.verifier.verify(token);
-  const principal = principalFromClaims(claims, config.auth.claims);
+  const principal = await deps.authenticator.authenticate({
+    method: request.method,
+    publicUrl: config.publicBaseUrl + (req.url ?? '').split('?')[0]!.slice(deps.classifyOptions.basePath.length),
+    headers: req.headers,
+  });
   trace.principal = principal;
 
   // decide(request)
@@ -141,7 +157,7 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
   }, trace);
 
   // respond
-  return send(res, upstream.status, released.body, { ...clientResponseHeaders(upstream.headers, deps.links), 'x-request-id': trace.requestId });
+  return { status: upstream.status, body: released.body, headers: { ...clientResponseHeaders(upstream.headers, deps.links), 'x-request-id': trace.requestId } };
 }
 
 function denial(decision: Decision, request: FhirRequest, principal: Principal): GatewayError {
@@ -218,7 +234,7 @@ function enforceUpstreamAnswer(
   return { body };
 }
 
-function releaseCapabilities(deps: PipelineDeps, res: ServerResponse, trace: Trace, upstream: UpstreamResponse): number {
+function releaseCapabilities(deps: PipelineDeps, trace: Trace, upstream: UpstreamResponse): Reply {
   if (upstream.status !== 200) throw upstreamFailure(upstream.status);
   const body = parseFhirJson(decodeContent(upstream.body, headerOf(upstream, 'content-encoding'), deps.config.upstream.maxResponseBytes), headerOf(upstream, 'content-type'));
   if (typeof body !== 'object' || body === null || (body as { resourceType?: unknown }).resourceType !== 'CapabilityStatement') {
@@ -228,7 +244,7 @@ function releaseCapabilities(deps: PipelineDeps, res: ServerResponse, trace: Tra
   // The statement describes the public endpoint, not the upstream behind it.
   cs['implementation'] = { description: 'FHIR privacy gateway', url: deps.config.publicBaseUrl };
   trace.decision = { allow: true, reasons: ['public.capabilities'], obligations: {} };
-  return send(res, 200, cs, { 'x-request-id': trace.requestId });
+  return { status: 200, body: cs, headers: { 'x-request-id': trace.requestId } };
 }
 
 function upstreamFailure(status: number): GatewayError {
@@ -236,32 +252,42 @@ function upstreamFailure(status: number): GatewayError {
   return new GatewayError('upstream_error', { reasons: [`upstream.status-${status}`] });
 }
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>): number {
-  const payload = body === null ? '' : JSON.stringify(body);
-  res.writeHead(status, {
-    ...SECURITY_HEADERS,
-    ...headers,
-    ...(payload ? { 'content-type': 'application/fhir+json; charset=utf-8', 'content-length': String(Buffer.byteLength(payload)) } : {}),
-  });
-  res.end(payload);
-  return status;
+/** An answer, built before it is sent (the audit record is committed in between). */
+export interface Reply {
+  readonly status: number;
+  readonly body: unknown;
+  readonly headers: Readonly<Record<string, string>>;
 }
 
-/** Writes the OperationOutcome for an error. Never throws: if even this fails, the connection is dropped. */
-export function respondWithError(res: ServerResponse, err: GatewayError, requestId: string, realm: string): number {
+/** Writes a reply. Never throws: if even this fails, the connection is dropped. */
+function send(res: ServerResponse, reply: Reply): void {
   try {
     if (res.headersSent) {
       res.destroy();
-      return err.status;
+      return;
     }
-    const headers: Record<string, string> = { 'x-request-id': requestId };
-    const challenge = bearerChallenge(err, realm);
-    if (challenge) headers['www-authenticate'] = challenge;
-    return send(res, err.status, operationOutcomeFor(err, requestId), headers);
+    const payload = reply.body === null ? '' : JSON.stringify(reply.body);
+    res.writeHead(reply.status, {
+      ...SECURITY_HEADERS,
+      ...reply.headers,
+      ...(payload ? { 'content-type': 'application/fhir+json; charset=utf-8', 'content-length': String(Buffer.byteLength(payload)) } : {}),
+    });
+    res.end(payload);
   } catch {
     res.destroy();
-    return err.status;
   }
+}
+
+export function errorReply(err: GatewayError, requestId: string, realm: string): Reply {
+  const headers: Record<string, string> = { 'x-request-id': requestId };
+  const challenge = bearerChallenge(err, realm);
+  if (challenge) headers['www-authenticate'] = challenge;
+  return { status: err.status, body: operationOutcomeFor(err, requestId), headers };
+}
+
+/** For errors outside the pipeline (unknown paths, the last-resort handler). */
+export function respondWithError(res: ServerResponse, err: GatewayError, requestId: string, realm: string): void {
+  send(res, errorReply(err, requestId, realm));
 }
 
 /** RFC 6750 section 3: no error code when credentials were absent; `invalid_token` or `insufficient_scope` otherwise. */
@@ -275,13 +301,10 @@ function bearerChallenge(err: GatewayError, realm: string): string | null {
   return null;
 }
 
-function finish(deps: PipelineDeps, trace: Trace, status: number, error: GatewayError | null): void {
+function observe(deps: PipelineDeps, trace: Trace, status: number, durationSeconds: number): void {
   const interaction = trace.request?.interaction ?? 'unclassified';
-  const durationSeconds = seconds(trace.started);
   deps.metrics.requests.inc({ interaction, code: String(status) });
   deps.metrics.requestDuration.observe({ interaction, code: String(status) }, durationSeconds);
-  const record = auditRecordOf(trace, status, error, durationSeconds);
-  for (const sink of deps.audit.record(record)) deps.metrics.auditFailures.inc({ sink });
   deps.logger.info({ requestId: trace.requestId, interaction, type: trace.request?.type ?? null, status, ms: Math.round(durationSeconds * 1000) }, 'request');
 }
 

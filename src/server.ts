@@ -7,7 +7,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
-import { createJwtVerifier, type TokenVerifier } from './auth/jwt-verifier.js';
+import { createBearerAuthenticator, type Authenticator } from './auth/authenticate.js';
+import { createJwtVerifier } from './auth/jwt-verifier.js';
 import { createFileSink } from './audit/sinks/file.js';
 import { createStdoutSink } from './audit/sinks/stdout.js';
 import type { AuditSink } from './audit/record.js';
@@ -33,7 +34,7 @@ export interface StartOptions {
   readonly logger?: Logger;
   /** Where `stdout` audit sinks write (tests capture it). */
   readonly auditStdout?: NodeJS.WritableStream;
-  readonly verifier?: TokenVerifier;
+  readonly authenticator?: Authenticator;
 }
 
 export async function startGateway(config: GatewayConfig, options: StartOptions = {}): Promise<RunningGateway> {
@@ -47,15 +48,18 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
 
   const sinks: AuditSink[] = config.audit.sinks.map((s) => (s.type === 'file' ? createFileSink(s.path) : createStdoutSink(options.auditStdout)));
   const audit = createAuditTrail(sinks);
-  const verifier =
-    options.verifier ??
-    createJwtVerifier({
-      issuer: config.auth.issuer,
-      jwksUri: config.auth.jwksUri,
-      audience: config.auth.audience,
-      algorithms: config.auth.algorithms,
-      clockToleranceSeconds: config.auth.clockToleranceSeconds,
-    });
+  const authenticator =
+    options.authenticator ??
+    createBearerAuthenticator(
+      createJwtVerifier({
+        issuer: config.auth.issuer,
+        jwksUri: config.auth.jwksUri,
+        audience: config.auth.audience,
+        algorithms: config.auth.algorithms,
+        clockToleranceSeconds: config.auth.clockToleranceSeconds,
+      }),
+      { maxTokenBytes: config.auth.maxTokenBytes, claims: config.auth.claims },
+    );
   const forwarder = createForwarder({
     upstreamUrl: config.upstream.url,
     timeoutMs: config.upstream.timeoutMs,
@@ -65,14 +69,14 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const app = createApp({
     config,
     classifyOptions: { basePath: new URL(config.publicBaseUrl).pathname.replace(/\/+$/, ''), pagingParameters: new Set(config.upstream.pagingParameters) },
-    verifier,
+    authenticator,
     policy: () => policy,
     forwarder,
     links: createLinkRewriter(config.upstream.url, config.publicBaseUrl),
     audit,
     metrics,
     logger,
-    isReady: () => verifier.isReady(),
+    isReady: () => authenticator.isReady(),
   });
 
   const server = http.createServer(
@@ -96,7 +100,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   logger.info({ url, publicBaseUrl: config.publicBaseUrl }, 'gateway listening');
 
   const stopWarmUp = new AbortController();
-  const ready = warmUpWithRetry(verifier, logger, stopWarmUp.signal);
+  const ready = warmUpWithRetry(authenticator, logger, stopWarmUp.signal);
   // Readiness failures are reported by /readyz and the log; start-up itself does not wait for the IdP.
   ready.catch(() => {});
 
@@ -120,10 +124,10 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   };
 }
 
-async function warmUpWithRetry(verifier: TokenVerifier, logger: Logger, signal: AbortSignal): Promise<void> {
+async function warmUpWithRetry(authenticator: Authenticator, logger: Logger, signal: AbortSignal): Promise<void> {
   for (let attempt = 1; !signal.aborted; attempt++) {
     try {
-      await verifier.warmUp();
+      await authenticator.warmUp();
       logger.info('token signing keys loaded');
       return;
     } catch (err) {
