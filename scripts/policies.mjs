@@ -42,41 +42,51 @@ function build(opa, out) {
 
 const command = process.argv[2];
 const opa = ensureOpa();
-switch (command) {
-  case 'build':
-    build(opa, BUNDLE);
-    console.log(`built ${path.relative(ROOT, BUNDLE)} (revision ${revision()})`);
-    break;
-  case 'check': {
-    const tmp = mkdtempSync(path.join(os.tmpdir(), 'fhirgw-bundle-'));
-    try {
-      const fresh = path.join(tmp, 'bundle.tar.gz');
-      build(opa, fresh);
-      if (!readFileSync(fresh).equals(readFileSync(BUNDLE))) {
-        console.error('policies/dist/bundle.tar.gz is stale: it differs from a build of policies/. Run `npm run build:policies` and commit it.');
-        process.exit(1);
+try {
+  run(command);
+} catch (err) {
+  // opa has already printed what failed; a Node stack trace would only bury it.
+  if (err && typeof err === 'object' && 'status' in err) process.exit(1);
+  throw err;
+}
+
+function run(command) {
+  switch (command) {
+    case 'build':
+      build(opa, BUNDLE);
+      console.log(`built ${path.relative(ROOT, BUNDLE)} (revision ${revision()})`);
+      break;
+    case 'check': {
+      const tmp = mkdtempSync(path.join(os.tmpdir(), 'fhirgw-bundle-'));
+      try {
+        const fresh = path.join(tmp, 'bundle.tar.gz');
+        build(opa, fresh);
+        if (!readFileSync(fresh).equals(readFileSync(BUNDLE))) {
+          console.error('policies/dist/bundle.tar.gz is stale: it differs from a build of policies/. Run `npm run build:policies` and commit it.');
+          process.exit(1);
+        }
+        console.log(`policies/dist/bundle.tar.gz is current (revision ${revision()})`);
+      } finally {
+        rmSync(tmp, { recursive: true, force: true });
       }
-      console.log(`policies/dist/bundle.tar.gz is current (revision ${revision()})`);
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
+      break;
     }
-    break;
+    case 'test': {
+      const opaRun = (args) => execFileSync(opa, args, { cwd: POLICIES, stdio: ['ignore', 'inherit', 'inherit'] });
+      opaRun(['fmt', '--list', '--fail', '.']);
+      opaRun(['check', '--strict', '--ignore', 'dist', '.']);
+      opaRun(['test', '-t', 'wasm', '--ignore', 'dist', '.']);
+      const report = JSON.parse(execFileSync(opa, ['test', '--coverage', '--ignore', 'dist', '.'], { cwd: POLICIES, encoding: 'utf8' }));
+      const coverage = Object.entries(report.files)
+        .filter(([file]) => !file.startsWith('tests/'))
+        .reduce((acc, [, f]) => ({ covered: acc.covered + (f.covered_lines ?? 0), total: acc.total + (f.covered_lines ?? 0) + (f.not_covered_lines ?? 0) }), { covered: 0, total: 0 });
+      const pct = (100 * coverage.covered) / coverage.total;
+      console.log(`policy line coverage: ${pct.toFixed(1)}% (threshold ${COVERAGE_THRESHOLD}%)`);
+      if (pct < COVERAGE_THRESHOLD) process.exit(1);
+      break;
+    }
+    default:
+      console.error('usage: node scripts/policies.mjs build|check|test');
+      process.exit(2);
   }
-  case 'test': {
-    const run = (args) => execFileSync(opa, args, { cwd: POLICIES, stdio: ['ignore', 'inherit', 'inherit'] });
-    run(['fmt', '--list', '--fail', '.']);
-    run(['check', '--strict', '--ignore', 'dist', '.']);
-    run(['test', '-t', 'wasm', '--ignore', 'dist', '.']);
-    const report = JSON.parse(execFileSync(opa, ['test', '--coverage', '--ignore', 'dist', '.'], { cwd: POLICIES, encoding: 'utf8' }));
-    const coverage = Object.entries(report.files)
-      .filter(([file]) => !file.startsWith('tests/'))
-      .reduce((acc, [, f]) => ({ covered: acc.covered + (f.covered_lines ?? 0), total: acc.total + (f.covered_lines ?? 0) + (f.not_covered_lines ?? 0) }), { covered: 0, total: 0 });
-    const pct = (100 * coverage.covered) / coverage.total;
-    console.log(`policy line coverage: ${pct.toFixed(1)}% (threshold ${COVERAGE_THRESHOLD}%)`);
-    if (pct < COVERAGE_THRESHOLD) process.exit(1);
-    break;
-  }
-  default:
-    console.error('usage: node scripts/policies.mjs build|check|test');
-    process.exit(2);
 }

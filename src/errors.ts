@@ -27,6 +27,7 @@ export const ERROR_CATALOGUE = {
   unsupported_media_type: { status: 415, issue: 'not-supported', text: 'The request body must be FHIR JSON (application/fhir+json).' },
   payload_too_large: { status: 413, issue: 'too-costly', text: 'The request body is larger than the gateway accepts.' },
   not_found: { status: 404, issue: 'not-found', text: 'The requested resource or path was not found.' },
+  precondition_failed: { status: 412, issue: 'conflict', text: 'The resource has changed since the version the request names.' },
 
   // authenticate (401)
   token_missing: { status: 401, issue: 'login', text: 'An access token is required.' },
@@ -57,6 +58,11 @@ export type ErrorCode = keyof typeof ERROR_CATALOGUE;
 export interface GatewayErrorOptions {
   /** Policy reason codes (stable, non-identifying) shown to the client and written to the audit record. */
   readonly reasons?: readonly string[];
+  /**
+   * Reasons written to the audit record only. A concealed withholding answers exactly like a real
+   * 404, so the client must not see why; the audit trail must.
+   */
+  readonly auditReasons?: readonly string[];
   /** For 401/403 from the token stage: the RFC 6750 `error` and, for insufficient_scope, the needed scope. */
   readonly bearer?: { readonly error?: 'invalid_token' | 'insufficient_scope' | 'invalid_request'; readonly scope?: string };
   /** Internal detail for logs only; never sent to clients. */
@@ -67,6 +73,7 @@ export class GatewayError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly reasons: readonly string[];
+  readonly auditReasons: readonly string[];
   readonly bearer: GatewayErrorOptions['bearer'];
 
   constructor(code: ErrorCode, options: GatewayErrorOptions = {}) {
@@ -75,6 +82,7 @@ export class GatewayError extends Error {
     this.code = code;
     this.status = ERROR_CATALOGUE[code].status;
     this.reasons = options.reasons ?? [];
+    this.auditReasons = options.auditReasons ?? [];
     this.bearer = options.bearer;
   }
 }

@@ -12,25 +12,28 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator } from './auth/authenticate.js';
 import type { Principal } from './auth/principal.js';
+import { authorize, type AuthorizeContext } from './enforce/authorize.js';
 import type { AuditRecord } from './audit/record.js';
 import { AUDIT_SCHEMA_VERSION } from './audit/record.js';
 import type { AuditTrail } from './audit/trail.js';
 import type { GatewayConfig } from './config/schema.js';
-import { narrowToPatient } from './enforce/narrow.js';
-import { enforceResponse, type EnforcementSummary } from './enforce/response.js';
+import { enforceResponse, type EnforceOptions, type EnforcementSummary, type ResponseEnforcer } from './enforce/response.js';
 import { asGatewayError, ERROR_CATALOGUE, GatewayError, operationOutcomeFor } from './errors.js';
 import { readRequestBody, type RequestBody } from './fhir/body.js';
-import { classify, withFormParams, type ClassifyOptions } from './fhir/classify.js';
+import { negotiate } from './fhir/accept.js';
+import { classify, withFormParams, withIfNoneExist, type ClassifyOptions } from './fhir/classify.js';
 import type { LinkRewriter } from './fhir/links.js';
 import type { FhirRequest } from './fhir/request.js';
+import { serializeQuery } from './fhir/search-params.js';
 import { upstreamPathOf } from './fhir/upstream-path.js';
 import type { Logger } from './observability/logger.js';
 import type { GatewayMetrics } from './observability/metrics.js';
 import type { Decision } from './policy/contract.js';
 import type { PolicyEngine } from './policy/engine.js';
-import { policyEnv, policyRequest, resourceFacts } from './policy/input.js';
+import { policyEnv, policyRequest } from './policy/input.js';
 import { decodeContent, parseFhirJson } from './proxy/decode.js';
 import type { Forwarder, UpstreamResponse } from './proxy/forward.js';
+import type { UpstreamClient } from './proxy/upstream-client.js';
 import { clientResponseHeaders, SECURITY_HEADERS, upstreamRequestHeaders } from './proxy/headers.js';
 
 export interface PipelineDeps {
@@ -40,6 +43,8 @@ export interface PipelineDeps {
   /** The active policy; a function so a reloaded bundle takes effect for the next request. */
   readonly policy: () => PolicyEngine | null;
   readonly forwarder: Forwarder;
+  /** The gateway's own reads from the upstream (stored versions, Binary security contexts). */
+  readonly upstreamClient: UpstreamClient;
   readonly links: LinkRewriter;
   readonly audit: AuditTrail;
   readonly metrics: GatewayMetrics;
@@ -109,16 +114,17 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
   let request = classify(req.method ?? '', req.url ?? '', deps.classifyOptions);
   trace.request = request;
   const body = await readRequestBody(req, request, config.limits.maxRequestBodyBytes);
-  if (body.kind === 'form') {
-    request = withFormParams(request, body.text, deps.classifyOptions);
-    trace.request = request;
-  }
+  if (body.kind === 'form') request = withFormParams(request, body.text, deps.classifyOptions);
+  const ifNoneExist = req.headers['if-none-exist'];
+  if (typeof ifNoneExist === 'string') request = withIfNoneExist(request, ifNoneExist);
+  trace.request = request;
 
   // capabilities are public (FHIR: clients read them before they have a token)
   if (request.interaction === 'capabilities') {
-    const upstream = await callUpstream(deps, req, res, trace, request, null);
+    const upstream = await callUpstream(deps, req, res, trace, request, body, null);
     return releaseCapabilities(deps, trace, upstream);
   }
+  const representation = negotiate(req.headers.accept, request);
 
   // authenticate
   const principal = await deps.authenticator.authenticate({
@@ -132,52 +138,48 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
   const policy = deps.policy();
   if (!policy) throw new GatewayError('policy_not_ready');
   trace.policyRevision = policy.revision;
-  const env = policyEnv(trace.time, policy.revision);
-  const resourceBody = body.kind === 'json' && (request.interaction === 'create' || request.interaction === 'update') ? body.json : undefined;
-  const decision = policy.decideRequest({
+  const ctx: AuthorizeContext = {
+    policy,
     principal,
-    request: policyRequest(request),
-    env,
-    ...(resourceBody ? { resource: resourceBody, facts: resourceFacts(resourceBody, deps.links.bases) } : {}),
-  });
-  trace.decision = decision;
-  deps.metrics.decisions.inc({ stage: 'request', result: decision.allow ? 'allow' : 'deny' });
-  if (!decision.allow) throw denial(decision, request, principal);
-  const narrowTo = decision.obligations.narrow?.patient;
-  const forwarded = narrowTo === undefined ? request : narrowToPatient(request, narrowTo);
+    env: policyEnv(trace.time, policy.revision),
+    bases: deps.links.bases,
+    client: deps.upstreamClient,
+    requestId: trace.requestId,
+    onDecision: (stage, allow) => deps.metrics.decisions.inc({ stage, result: allow ? 'allow' : 'deny' }),
+  };
+  const authorized = await authorize(ctx, request, body, headerValue(req.headers['if-match']));
+  trace.decision = authorized.decision;
 
   // forward
-  const upstream = await callUpstream(deps, req, res, trace, forwarded, body);
+  const upstream = await callUpstream(deps, req, res, trace, authorized.forwarded, authorized.plan.body, authorized.plan.ifMatch);
 
   // enforce(response)
-  const released = enforceUpstreamAnswer(deps, upstream, (items) => {
-    const decisions = policy.decideResources({ principal, request: policyRequest(request), env, items });
-    for (const d of decisions) deps.metrics.decisions.inc({ stage: 'resource', result: d.allow ? 'allow' : 'deny' });
-    return decisions;
-  }, trace);
+  const released = await enforceUpstreamAnswer(deps, upstream, resourceEnforcer(deps, ctx, request), trace, {
+    releaseTotal: authorized.decision.obligations.release_total === true,
+    subsetting: authorized.subsetting,
+  });
 
   // respond
-  return { status: upstream.status, body: released.body, headers: { ...clientResponseHeaders(upstream.headers, deps.links), 'x-request-id': trace.requestId } };
+  const headers = { ...clientResponseHeaders(upstream.headers, deps.links), 'x-request-id': trace.requestId };
+  if (representation === 'binary-content') return binaryContentReply(released.body, headers);
+  return { status: upstream.status, body: released.body, headers };
 }
 
-function denial(decision: Decision, request: FhirRequest, principal: Principal): GatewayError {
-  if (decision.reasons.includes('scope.missing')) {
-    const perm = PERMISSION_OF[request.interaction] ?? 'r';
-    const context = principal.patient !== null ? 'patient' : 'user';
-    return new GatewayError('insufficient_scope', {
-      reasons: decision.reasons,
-      bearer: { error: 'insufficient_scope', scope: `${context}/${request.type ?? '*'}.${perm}` },
-    });
-  }
-  return new GatewayError('forbidden', { reasons: decision.reasons });
+/** Resource decisions for the resources of one answer, in the context of the request that fetched them. */
+function resourceEnforcer(deps: PipelineDeps, ctx: AuthorizeContext, request: FhirRequest): ResponseEnforcer {
+  return {
+    links: deps.links,
+    decide: (items) => {
+      const decisions = ctx.policy.decideResources({ principal: ctx.principal, request: policyRequest(request), env: ctx.env, items });
+      for (const d of decisions) ctx.onDecision('resource', d.allow);
+      return decisions;
+    },
+    resolve: async (type, id) => {
+      const read = await ctx.client.read(type, id, ctx.requestId).catch(() => null);
+      return read?.found ? read.resource : null;
+    },
+  };
 }
-
-/** SMART v2 permission each interaction needs (used for the `scope` hint of insufficient_scope). */
-const PERMISSION_OF: Readonly<Partial<Record<FhirRequest['interaction'], string>>> = {
-  read: 'r', vread: 'r', 'history-instance': 'r',
-  'search-type': 's', 'search-system': 's', 'search-compartment': 's', 'history-type': 's', 'history-system': 's',
-  create: 'c', update: 'u', patch: 'u', delete: 'd',
-};
 
 async function callUpstream(
   deps: PipelineDeps,
@@ -185,15 +187,18 @@ async function callUpstream(
   res: ServerResponse,
   trace: Trace,
   request: FhirRequest,
-  body: RequestBody | null,
+  body: RequestBody,
+  ifMatch: string | null,
 ): Promise<UpstreamResponse> {
   const { path, formBody } = upstreamPathOf(request);
   let payload: { bytes: Buffer; contentType: string } | null = null;
   if (formBody !== null) payload = { bytes: Buffer.from(formBody, 'utf8'), contentType: 'application/x-www-form-urlencoded' };
-  else if (body?.kind === 'json' || body?.kind === 'json-patch') {
+  else if (body.kind === 'json' || body.kind === 'json-patch') {
     payload = { bytes: Buffer.from(JSON.stringify(body.json), 'utf8'), contentType: body.contentType };
   }
   const headers = upstreamRequestHeaders(req.headers, trace.requestId, payload ? { contentType: payload.contentType, length: payload.bytes.length } : null);
+  if (ifMatch !== null) headers['if-match'] = ifMatch;
+  if (request.ifNoneExist !== null) headers['if-none-exist'] = serializeQuery(request.ifNoneExist);
   const started = process.hrtime.bigint();
   try {
     const upstream = await deps.forwarder.forward(req, res, { path, headers, body: payload?.bytes ?? null });
@@ -215,23 +220,32 @@ interface Released {
  * their bodies may carry internals (stack traces, SQL, hostnames), so the client gets the gateway's
  * own OperationOutcome for the same condition.
  */
-function enforceUpstreamAnswer(
-  deps: PipelineDeps,
-  upstream: UpstreamResponse,
-  decide: Parameters<typeof enforceResponse>[1]['decide'],
-  trace: Trace,
-): Released {
+async function enforceUpstreamAnswer(deps: PipelineDeps, upstream: UpstreamResponse, enforcer: ResponseEnforcer, trace: Trace, options: EnforceOptions): Promise<Released> {
   if (upstream.status < 200 || upstream.status >= 300) throw upstreamFailure(upstream.status);
   const bytes = decodeContent(upstream.body, headerOf(upstream, 'content-encoding'), deps.config.upstream.maxResponseBytes);
   if (bytes.length === 0) return { body: null };
   const body = parseFhirJson(bytes, headerOf(upstream, 'content-type'));
   try {
-    trace.summary = enforceResponse(body, { decide, links: deps.links });
+    trace.summary = await enforceResponse(body, enforcer, options);
   } catch (err) {
     // An enforcement failure must never degrade into releasing the unfiltered body.
     throw err instanceof GatewayError ? err : new GatewayError('enforce_failed', { cause: err });
   }
   return { body };
+}
+
+/** A Binary's decoded content, released as itself (after policy decided on the Binary). */
+function binaryContentReply(body: unknown, headers: Record<string, string>): Reply {
+  const binary = body as { resourceType?: unknown; contentType?: unknown; data?: unknown } | null;
+  if (binary?.resourceType !== 'Binary' || typeof binary.data !== 'string') throw new GatewayError('not_found', { auditReasons: ['binary.no-content'] });
+  const contentType = typeof binary.contentType === 'string' && /^[a-z]+\/[a-z0-9.+-]+$/i.test(binary.contentType) ? binary.contentType : 'application/octet-stream';
+  // Served as a download in a sandbox: content from the record must never run as the gateway's page.
+  return {
+    status: 200,
+    body: null,
+    raw: { bytes: Buffer.from(binary.data, 'base64'), contentType },
+    headers: { ...headers, 'content-disposition': 'attachment', 'content-security-policy': "sandbox; default-src 'none'" },
+  };
 }
 
 function releaseCapabilities(deps: PipelineDeps, trace: Trace, upstream: UpstreamResponse): Reply {
@@ -248,7 +262,9 @@ function releaseCapabilities(deps: PipelineDeps, trace: Trace, upstream: Upstrea
 }
 
 function upstreamFailure(status: number): GatewayError {
-  if (status === 404 || status === 410) return new GatewayError('not_found', { reasons: [`upstream.status-${status}`] });
+  // A real 404 and a concealed withholding must look the same to the client: no reasons shown.
+  if (status === 404 || status === 410) return new GatewayError('not_found', { auditReasons: [`upstream.status-${status}`] });
+  if (status === 412) return new GatewayError('precondition_failed', { reasons: ['upstream.status-412'] });
   return new GatewayError('upstream_error', { reasons: [`upstream.status-${status}`] });
 }
 
@@ -256,6 +272,8 @@ function upstreamFailure(status: number): GatewayError {
 export interface Reply {
   readonly status: number;
   readonly body: unknown;
+  /** Non-FHIR content (a Binary's data), sent instead of `body`. */
+  readonly raw?: { readonly bytes: Buffer; readonly contentType: string };
   readonly headers: Readonly<Record<string, string>>;
 }
 
@@ -264,6 +282,11 @@ function send(res: ServerResponse, reply: Reply): void {
   try {
     if (res.headersSent) {
       res.destroy();
+      return;
+    }
+    if (reply.raw) {
+      res.writeHead(reply.status, { ...SECURITY_HEADERS, ...reply.headers, 'content-type': reply.raw.contentType, 'content-length': String(reply.raw.bytes.length) });
+      res.end(reply.raw.bytes);
       return;
     }
     const payload = reply.body === null ? '' : JSON.stringify(reply.body);
@@ -311,7 +334,7 @@ function observe(deps: PipelineDeps, trace: Trace, status: number, durationSecon
 function auditRecordOf(trace: Trace, status: number, error: GatewayError | null, durationSeconds: number): AuditRecord {
   const { request, principal, summary } = trace;
   const decision: AuditRecord['outcome']['decision'] = error === null ? 'allow' : error.status >= 500 ? 'error' : 'deny';
-  const reasons = error !== null ? [...error.reasons] : [...(trace.decision?.reasons ?? []), ...(summary ? [...summary.reasons] : [])];
+  const reasons = error !== null ? [...error.reasons, ...error.auditReasons] : [...(trace.decision?.reasons ?? []), ...(summary ? [...summary.reasons] : [])];
   return {
     schemaVersion: AUDIT_SCHEMA_VERSION,
     decisionId: trace.decisionId,
@@ -347,6 +370,10 @@ function auditRecordOf(trace: Trace, status: number, error: GatewayError | null,
     policyRevision: trace.policyRevision,
     durationMs: Math.round(durationSeconds * 1e6) / 1e3,
   };
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 function headerOf(upstream: UpstreamResponse, name: string): string | undefined {

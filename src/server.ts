@@ -20,6 +20,7 @@ import { createMetrics, type GatewayMetrics } from './observability/metrics.js';
 import { readBundleFile } from './policy/bundle.js';
 import { PolicyEngine } from './policy/engine.js';
 import { createForwarder } from './proxy/forward.js';
+import { createUpstreamClient } from './proxy/upstream-client.js';
 
 export interface RunningGateway {
   /** The address it listens on, e.g. http://127.0.0.1:8080 */
@@ -60,11 +61,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       }),
       { maxTokenBytes: config.auth.maxTokenBytes, claims: config.auth.claims },
     );
-  const forwarder = createForwarder({
-    upstreamUrl: config.upstream.url,
-    timeoutMs: config.upstream.timeoutMs,
-    maxResponseBytes: config.upstream.maxResponseBytes,
-  });
+  const upstreamOptions = { upstreamUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxResponseBytes: config.upstream.maxResponseBytes };
+  const forwarder = createForwarder(upstreamOptions);
+  const upstreamClient = createUpstreamClient(upstreamOptions);
 
   const app = createApp({
     config,
@@ -72,6 +71,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     authenticator,
     policy: () => policy,
     forwarder,
+    upstreamClient,
     links: createLinkRewriter(config.upstream.url, config.publicBaseUrl),
     audit,
     metrics,

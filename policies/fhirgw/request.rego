@@ -2,9 +2,9 @@
 # title: Request decision
 # description: |
 #   Decides, before anything is forwarded, whether a request may proceed, and with which
-#   obligations (narrowing to the patient compartment). Entry point: fhirgw/request/decision.
-#   Input and output are specified in schemas/policy-input.request.schema.json and
-#   schemas/policy-decision.schema.json.
+#   obligations (narrowing to the patient compartment, whether counts may be released).
+#   Entry point: fhirgw/request/decision. Input and output are specified in
+#   schemas/policy-input.request.schema.json and schemas/policy-decision.schema.json.
 package fhirgw.request
 
 import data.fhirgw.lib.scopes
@@ -18,9 +18,28 @@ decision := {"allow": true, "reasons": ["scope.ok"], "obligations": obligations}
 
 decision := {"allow": false, "reasons": sort(deny)} if count(deny) > 0
 
-perm := scopes.perm_for[input.request.interaction]
+interaction := input.request.interaction
 
-contexts := scopes.granting_contexts(input.request.type, perm)
+# ---- which scopes grant the request ----
+
+# The SMART permission the request needs.
+perm := scopes.perm_for[interaction]
+
+perm := operation.perm if interaction == "operation"
+
+granting := scopes.granting_scopes(input.request.type, perm) if {
+	not interaction in {"search-continue", "batch", "operation"}
+}
+
+# A page of an earlier search names no type; each resource on it is decided on its own type.
+granting := scopes.scopes_with_perm("s") if interaction == "search-continue"
+
+# A batch or transaction as a whole: every entry is then decided as if sent alone.
+granting := {s | some s in input.principal.scopes} if interaction == "batch"
+
+granting := operation_scopes if interaction == "operation"
+
+contexts := {s.context | some s in granting}
 
 # A user or system scope grants the request as such; patient scopes grant it inside the
 # compartment of the patient in context only.
@@ -34,27 +53,67 @@ patient_only if {
 	"patient" in contexts
 }
 
-obligations := {"narrow": {"patient": input.principal.patient}} if {
-	patient_only
-	input.request.interaction in {"search-type", "search-compartment"}
-} else := {}
+# null is a value in Rego (and truthy), so presence is tested with is_string.
+has_patient if is_string(input.principal.patient)
+
+# ---- operations (data.fhirgw.config.operations) ----
+
+operation := data.fhirgw.config.operations[input.request.operation]
+
+operation_level := "system" if input.request.type == null
+
+operation_level := "type" if {
+	input.request.type != null
+	input.request.id == null
+}
+
+operation_level := "instance" if {
+	input.request.type != null
+	input.request.id != null
+}
+
+# Operations reach across types, so they need a wildcard scope in an allowed context.
+operation_scopes := {s |
+	some s in input.principal.scopes
+	s.type == "*"
+	contains(s.perms, operation.perm)
+	s.context in operation.contexts
+}
+
+deny contains "operation.not-allowed" if {
+	interaction == "operation"
+	not operation
+}
+
+deny contains "operation.not-allowed" if {
+	interaction == "operation"
+	not operation_allowed_here
+}
+
+operation_allowed_here if {
+	some level in operation.levels
+	level == operation_level
+	operation_type_ok
+}
+
+operation_type_ok if operation_level == "system"
+
+operation_type_ok if input.request.type in operation.types
 
 deny contains "scope.missing" if {
+	interaction != "operation"
 	perm
 	count(contexts) == 0
 }
 
-deny contains "interaction.unsupported" if not perm_or_special
+deny contains "scope.missing" if {
+	operation
+	count(contexts) == 0
+}
 
-perm_or_special if perm
-
-perm_or_special if input.request.interaction in {"batch", "operation"}
-
-deny contains "batch.unsupported" if input.request.interaction == "batch"
-
-deny contains "operation.not-allowed" if {
-	input.request.interaction == "operation"
-	not data.fhirgw.config.allowed_operations[input.request.operation]
+deny contains "interaction.unsupported" if {
+	not perm
+	interaction != "batch"
 }
 
 deny contains "role.read-only" if {
@@ -64,9 +123,6 @@ deny contains "role.read-only" if {
 }
 
 # ---- patient compartment (patient-context tokens) ----
-
-# null is a value in Rego (and truthy), so presence is tested with is_string.
-has_patient if is_string(input.principal.patient)
 
 deny contains "launch.no-patient" if {
 	patient_only
@@ -82,7 +138,7 @@ deny contains "compartment.other-patient" if {
 
 deny contains "compartment.other-patient" if {
 	patient_only
-	input.request.interaction == "search-compartment"
+	interaction == "search-compartment"
 	not own_compartment
 }
 
@@ -93,15 +149,23 @@ own_compartment if {
 
 deny contains "compartment.cannot-narrow" if {
 	patient_only
-	input.request.interaction in {"search-system", "history-type", "history-system"}
+	interaction in {"search-system", "history-type", "history-system"}
 }
 
-# A patient may create resources in their own compartment only.
+# A write may leave the resource only in the patient's own compartment...
 deny contains "compartment.other-patient" if {
 	patient_only
-	input.request.interaction == "create"
-	input.facts.patient_compartment
+	interaction in {"create", "update", "patch"}
+	input.facts.patient_data
 	not only_own_patient(input.facts.patients)
+}
+
+# ...and may only touch a resource that is in it now.
+deny contains "compartment.other-patient" if {
+	patient_only
+	interaction in {"update", "patch", "delete"}
+	input.current_facts.patient_data
+	not only_own_patient(input.current_facts.patients)
 }
 
 only_own_patient(patients) if {
@@ -111,9 +175,42 @@ only_own_patient(patients) if {
 	}
 }
 
-# Updates, patches and deletes by patient-context tokens would need the stored resource to be
-# checked as well; until the gateway fetches it, they are refused.
-deny contains "write.patient-context-unsupported" if {
-	patient_only
-	input.request.interaction in {"update", "patch", "delete"}
+# ---- obligations ----
+
+# Searches, conditional writes and conditional creates select resources by criteria: for a
+# patient-context token the criteria are narrowed to its compartment before they are forwarded.
+selects_by_criteria if interaction in {"search-type", "search-compartment"}
+
+selects_by_criteria if {
+	interaction in {"update", "patch", "delete"}
+	input.request.id == null
 }
+
+selects_by_criteria if {
+	interaction == "create"
+	input.request.if_none_exist != null
+}
+
+narrowing := {"narrow": {"patient": input.principal.patient}} if {
+	patient_only
+	selects_by_criteria
+} else := {}
+
+# Counts (Bundle.total, _summary=count) are released when everything the upstream selects will be
+# released: no granular scope restricts the results and, for patient tokens, the search was narrowed.
+counts := {"release_total": true} if {
+	interaction in {"search-type", "search-compartment", "search-system"}
+	not granular
+	not patient_only
+} else := {"release_total": true} if {
+	interaction in {"search-type", "search-compartment"}
+	not granular
+	patient_only
+} else := {}
+
+granular if {
+	some s in granting
+	count(s.query) > 0
+}
+
+obligations := object.union(narrowing, counts)

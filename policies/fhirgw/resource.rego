@@ -14,7 +14,7 @@ decision := {"allow": true, "reasons": allow_reasons, "obligations": obligations
 	allow
 }
 
-decision := {"allow": false, "reasons": sort(deny)} if {
+decision := {"allow": false, "reasons": sort(deny), "obligations": withheld_obligations} if {
 	not allow
 	count(deny) > 0
 }
@@ -46,7 +46,7 @@ allow if {
 	patient_scope_covers
 }
 
-patient_scope_covers if not input.facts.patient_compartment
+patient_scope_covers if not input.facts.patient_data
 
 patient_scope_covers if in_own_compartment
 
@@ -76,3 +76,11 @@ else := {}
 allow_reasons := ["scope.ok", "redact.role"] if count(redactions) > 0
 
 else := ["scope.ok"]
+
+# A patient probing ids must not learn whether someone else's resource exists: a withheld resource
+# is answered exactly like one that does not (data.fhirgw.config.conceal_withheld_from_patients).
+withheld_obligations := {"conceal": true} if {
+	not broad
+	has_patient
+	data.fhirgw.config.conceal_withheld_from_patients
+} else := {}

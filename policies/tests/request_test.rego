@@ -31,7 +31,7 @@ test_patient_search_on_patient_type_is_narrowed_not_denied if {
 	d.obligations.narrow.patient == "p1"
 }
 
-test_patient_compartment_search_of_other_patient_denied if {
+test_patient_data_search_of_other_patient_denied if {
 	req := object.union(f.request("search-compartment", "Observation", null), {"compartment": {"type": "Patient", "id": "p2"}})
 	d := decide(f.patient_principal, req)
 	not d.allow
@@ -80,7 +80,7 @@ test_patient_creates_in_own_compartment if {
 	p := f.principal([f.scope("patient", "Observation", "c")], [], "p1")
 	inp := {
 		"principal": p, "request": f.request("create", "Observation", null), "env": f.env,
-		"resource": {"resourceType": "Observation"}, "facts": {"patients": ["p1"], "patient_compartment": true},
+		"resource": {"resourceType": "Observation"}, "facts": {"patients": ["p1"], "patient_data": true},
 	}
 	d := request.decision with input as inp
 	d.allow
@@ -90,18 +90,114 @@ test_patient_cannot_create_in_other_compartment if {
 	p := f.principal([f.scope("patient", "Observation", "c")], [], "p1")
 	inp := {
 		"principal": p, "request": f.request("create", "Observation", null), "env": f.env,
-		"resource": {"resourceType": "Observation"}, "facts": {"patients": ["p1", "p2"], "patient_compartment": true},
+		"resource": {"resourceType": "Observation"}, "facts": {"patients": ["p1", "p2"], "patient_data": true},
 	}
 	d := request.decision with input as inp
 	not d.allow
 	"compartment.other-patient" in d.reasons
 }
 
-test_patient_update_refused_until_stored_resource_is_checked if {
-	p := f.principal([f.scope("patient", "Observation", "u")], [], "p1")
-	d := decide(p, f.request("update", "Observation", "o1"))
+write_input(p, interaction, resource_patients, current_patients) := inp if {
+	base := {"principal": p, "request": f.request(interaction, "Observation", "o1"), "env": f.env}
+	with_resource := object.union(base, {"resource": {"resourceType": "Observation"}, "facts": {"patients": resource_patients, "patient_data": true}})
+	inp := object.union(with_resource, {"current": {"resourceType": "Observation"}, "current_facts": {"patients": current_patients, "patient_data": true}})
+}
+
+writer := f.principal([f.scope("patient", "Observation", "cud")], [], "p1")
+
+test_patient_updates_own_resource_keeping_it_own if {
+	d := request.decision with input as write_input(writer, "update", ["p1"], ["p1"])
+	d.allow
+}
+
+test_patient_cannot_move_own_resource_to_another_patient if {
+	d := request.decision with input as write_input(writer, "update", ["p2"], ["p1"])
 	not d.allow
-	"write.patient-context-unsupported" in d.reasons
+	"compartment.other-patient" in d.reasons
+}
+
+test_patient_cannot_take_over_another_patients_resource if {
+	d := request.decision with input as write_input(writer, "patch", ["p1"], ["p2"])
+	not d.allow
+	"compartment.other-patient" in d.reasons
+}
+
+test_patient_cannot_delete_another_patients_resource if {
+	inp := object.remove(write_input(writer, "delete", [], ["p2"]), ["resource", "facts"])
+	d := request.decision with input as inp
+	not d.allow
+	"compartment.other-patient" in d.reasons
+}
+
+test_patient_update_that_creates_is_judged_on_its_body if {
+	inp := object.remove(write_input(writer, "update", ["p1"], []), ["current", "current_facts"])
+	d := request.decision with input as inp
+	d.allow
+}
+
+test_patient_conditional_write_is_narrowed if {
+	d := decide(writer, f.request("delete", "Observation", null))
+	d.allow
+	d.obligations.narrow.patient == "p1"
+}
+
+test_patient_conditional_create_is_narrowed if {
+	req := object.union(f.request("create", "Observation", null), {"if_none_exist": [{"name": "identifier", "modifier": null, "value": "x", "values": ["x"]}]})
+	inp := {"principal": writer, "request": req, "env": f.env, "resource": {"resourceType": "Observation"}, "facts": {"patients": ["p1"], "patient_data": true}}
+	d := request.decision with input as inp
+	d.allow
+	d.obligations.narrow.patient == "p1"
+}
+
+test_page_continuation_is_allowed_without_narrowing_for_patients if {
+	d := decide(f.patient_principal, f.request("search-continue", null, null))
+	d.allow
+	not d.obligations.narrow
+	not d.obligations.release_total
+}
+
+test_page_continuation_needs_a_search_permission if {
+	p := f.principal([f.scope("patient", "Observation", "r")], [], "p1")
+	not decide(p, f.request("search-continue", null, null)).allow
+}
+
+test_counts_released_for_unrestricted_and_narrowed_searches if {
+	decide(f.clinician, f.request("search-type", "Observation", null)).obligations.release_total
+	decide(f.patient_principal, f.request("search-type", "Observation", null)).obligations.release_total
+}
+
+test_counts_not_released_under_granular_scopes if {
+	p := f.principal([f.granular("user", "Observation", "rs", "category", "laboratory")], [], null)
+	d := decide(p, f.request("search-type", "Observation", null))
+	d.allow
+	not d.obligations.release_total
+}
+
+test_patient_everything_on_own_record if {
+	req := object.union(f.request("operation", "Patient", "p1"), {"operation": "everything"})
+	decide(f.patient_principal, req).allow
+}
+
+test_patient_everything_on_other_record_denied if {
+	req := object.union(f.request("operation", "Patient", "p2"), {"operation": "everything"})
+	d := decide(f.patient_principal, req)
+	not d.allow
+	"compartment.other-patient" in d.reasons
+}
+
+test_everything_needs_a_wildcard_scope if {
+	p := f.principal([f.scope("patient", "Patient", "rs")], [], "p1")
+	req := object.union(f.request("operation", "Patient", "p1"), {"operation": "everything"})
+	d := decide(p, req)
+	not d.allow
+	"scope.missing" in d.reasons
+}
+
+test_everything_only_at_instance_level_on_patient if {
+	req := object.union(f.request("operation", "Observation", null), {"operation": "everything"})
+	d := decide(f.clinician, req)
+	not d.allow
+	"operation.not-allowed" in d.reasons
 }
 
 test_researcher_is_read_only if {
@@ -111,14 +207,13 @@ test_researcher_is_read_only if {
 	"role.read-only" in d.reasons
 }
 
-test_batch_refused if {
-	d := decide(f.clinician, f.request("batch", null, null))
-	not d.allow
-	"batch.unsupported" in d.reasons
+test_batch_container_allowed_for_any_scoped_principal if {
+	decide(f.patient_principal, f.request("batch", null, null)).allow
+	not decide(f.principal([], [], null), f.request("batch", null, null)).allow
 }
 
 test_unlisted_operation_refused if {
-	req := object.union(f.request("operation", "Patient", "p1"), {"operation": "everything"})
+	req := object.union(f.request("operation", null, null), {"operation": "graphql"})
 	d := decide(f.clinician, req)
 	not d.allow
 	"operation.not-allowed" in d.reasons

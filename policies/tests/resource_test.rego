@@ -9,7 +9,7 @@ obs(patient) := {"resourceType": "Observation", "id": "o1", "subject": {"referen
 decide(principal, res, patients) := d if {
 	d := resource.decision with input as {
 		"principal": principal, "request": f.request("search-type", "Observation", null), "env": f.env,
-		"resource": res, "facts": {"patients": patients, "patient_compartment": true},
+		"resource": res, "facts": {"patients": patients, "patient_data": true},
 	}
 }
 
@@ -21,12 +21,20 @@ test_patient_does_not_see_other_patients_observation if {
 	d := decide(f.patient_principal, obs("p2"), ["p2"])
 	not d.allow
 	d.reasons == ["compartment.other-patient"]
+	d.obligations.conceal
+}
+
+test_withholding_is_not_concealed_from_clinicians if {
+	p := f.principal([f.scope("user", "Patient", "rs")], [], null)
+	d := decide(p, obs("p2"), ["p2"])
+	not d.allow
+	not d.obligations.conceal
 }
 
 test_patient_sees_non_compartment_resources if {
 	d := resource.decision with input as {
 		"principal": f.patient_principal, "request": f.request("read", "Practitioner", "pr1"), "env": f.env,
-		"resource": {"resourceType": "Practitioner", "id": "pr1"}, "facts": {"patients": [], "patient_compartment": false},
+		"resource": {"resourceType": "Practitioner", "id": "pr1"}, "facts": {"patients": [], "patient_data": false},
 	}
 	d.allow
 }
@@ -35,7 +43,7 @@ test_patient_scope_without_patient_sees_nothing if {
 	p := object.union(f.patient_principal, {"patient": null})
 	d := resource.decision with input as {
 		"principal": p, "request": f.request("read", "Practitioner", "pr1"), "env": f.env,
-		"resource": {"resourceType": "Practitioner", "id": "pr1"}, "facts": {"patients": [], "patient_compartment": false},
+		"resource": {"resourceType": "Practitioner", "id": "pr1"}, "facts": {"patients": [], "patient_data": false},
 	}
 	not d.allow
 	"launch.no-patient" in d.reasons
@@ -70,7 +78,7 @@ test_granular_scope_on_unknown_parameter_grants_nothing if {
 test_researcher_gets_redaction_obligations if {
 	d := resource.decision with input as {
 		"principal": f.researcher, "request": f.request("read", "Patient", "p2"), "env": f.env,
-		"resource": {"resourceType": "Patient", "id": "p2"}, "facts": {"patients": ["p2"], "patient_compartment": true},
+		"resource": {"resourceType": "Patient", "id": "p2"}, "facts": {"patients": ["p2"], "patient_data": true},
 	}
 	d.allow
 	{"path": "Patient.name", "action": "remove"} in d.obligations.redact
@@ -81,7 +89,7 @@ test_researcher_gets_redaction_obligations if {
 test_operation_outcome_always_visible if {
 	d := resource.decision with input as {
 		"principal": f.principal([], [], null), "request": f.request("search-type", "Observation", null), "env": f.env,
-		"resource": {"resourceType": "OperationOutcome"}, "facts": {"patients": [], "patient_compartment": false},
+		"resource": {"resourceType": "OperationOutcome"}, "facts": {"patients": [], "patient_data": false},
 	}
 	d.allow
 }
@@ -90,8 +98,8 @@ test_batched_decisions_keep_order if {
 	ds := resources.decisions with input as {
 		"principal": f.patient_principal, "request": f.request("search-type", "Observation", null), "env": f.env,
 		"items": [
-			{"resource": obs("p2"), "facts": {"patients": ["p2"], "patient_compartment": true}},
-			{"resource": obs("p1"), "facts": {"patients": ["p1"], "patient_compartment": true}},
+			{"resource": obs("p2"), "facts": {"patients": ["p2"], "patient_data": true}},
+			{"resource": obs("p1"), "facts": {"patients": ["p1"], "patient_data": true}},
 		],
 	}
 	count(ds) == 2

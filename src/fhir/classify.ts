@@ -23,7 +23,7 @@ const METHODS: ReadonlySet<string> = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DE
 
 /** Parameters that shape any read's representation. */
 const FORMAT_PARAMS = new Set(['_format', '_pretty', '_summary', '_elements']);
-/** Search result parameters (FHIR R4 3.1.1.5.x). */
+/** Search result parameters (FHIR R4 3.1.1.5.x). `_summary` and `_elements` are in FORMAT_PARAMS. */
 const RESULT_PARAMS = new Set(['_count', '_sort', '_include', '_revinclude', '_total', '_contained', '_containedType']);
 /** Search parameters common to all types that the gateway accepts; `_query` and `_filter` are refused (their meaning is server-defined). */
 const COMMON_SEARCH = new Set(['_id', '_lastUpdated', '_profile', '_security', '_source', '_tag', '_text', '_content', '_list', '_has']);
@@ -56,9 +56,33 @@ export function classify(method: string, rawTarget: string, options: ClassifyOpt
 
   const route = routeOf(method as HttpMethod, segments);
   const params = parseQueryString(rawQuery);
-  const request: FhirRequest = { method: method as HttpMethod, searchViaPost: false, params, ...route };
+  const interaction = route.interaction === 'search-system' && isContinuation(params, options) ? 'search-continue' : route.interaction;
+  const request: FhirRequest = { method: method as HttpMethod, searchViaPost: false, ifNoneExist: null, params, ...route, interaction };
   checkParams(request, options);
   return request;
+}
+
+/**
+ * `GET [base]?_getpages=...&_getpagesoffset=20&_count=20`: a page of an earlier search, named by the
+ * server's own paging token. It cannot be narrowed (the token stands for the original search), so
+ * it is its own interaction and its resources are decided one by one like any other.
+ */
+function isContinuation(params: readonly SearchParam[], options: ClassifyOptions): boolean {
+  const paging = params.filter((p) => options.pagingParameters.has(p.name));
+  return paging.length > 0 && params.every((p) => options.pagingParameters.has(p.name) || FORMAT_PARAMS.has(p.name) || p.name === '_count');
+}
+
+/** Conditional create: `If-None-Exist: identifier=x` is checked like a query on the created type. */
+export function withIfNoneExist(request: FhirRequest, header: string): FhirRequest {
+  if (request.interaction !== 'create') throw new GatewayError('invalid_request', { reasons: ['conditional.if-none-exist'] });
+  const criteria = parseQueryString(header.startsWith('?') ? header.slice(1) : header);
+  if (criteria.length === 0) throw new GatewayError('invalid_request', { reasons: ['conditional.no-criteria'] });
+  for (const p of criteria) {
+    if (FORMAT_PARAMS.has(p.name) || RESULT_PARAMS.has(p.name) || !isKnownSearchParam(request.type, p)) {
+      throw new GatewayError('invalid_search_parameter', { reasons: ['param.unknown'] });
+    }
+  }
+  return { ...request, ifNoneExist: criteria };
 }
 
 /** Adds the parameters of a `POST [type]/_search` form body (application/x-www-form-urlencoded). */
@@ -145,7 +169,7 @@ function operationName(segment: string): string {
   return segment.slice(1);
 }
 
-const SEARCHES: ReadonlySet<Interaction> = new Set(['search-type', 'search-system', 'search-compartment']);
+const SEARCHES: ReadonlySet<Interaction> = new Set(['search-type', 'search-system', 'search-compartment', 'search-continue']);
 const CONDITIONAL_WRITES: ReadonlySet<Interaction> = new Set(['update', 'patch', 'delete']);
 
 function checkParams(request: FhirRequest, options: ClassifyOptions): void {

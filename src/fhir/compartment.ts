@@ -8,11 +8,16 @@ import { parseLocalReference } from './references.js';
 
 type Json = unknown;
 
-/** Ids of the patients whose compartment holds `resource` (empty when it is in none). */
+/**
+ * Ids of the patients whose data `resource` is. For the types of the Patient compartment, the
+ * patients its CompartmentDefinition links; for every other type, any patient it references at all:
+ * R4 leaves `Device.patient`, `Contract.subject`, `Linkage.item` and the like outside the
+ * compartment, but a device implanted in a patient is that patient's data.
+ */
 export function patientIdsOf(resource: { resourceType?: unknown; id?: unknown }, bases: readonly string[]): string[] {
   const type = typeof resource.resourceType === 'string' ? resource.resourceType : '';
   const entry = PATIENT_COMPARTMENT[type];
-  if (!entry) return [];
+  if (!entry) return patientsReferencedAnywhere(resource, bases);
   const ids = new Set<string>();
   for (const path of entry.paths) {
     if (path === '$this') {
@@ -27,7 +32,7 @@ export function patientIdsOf(resource: { resourceType?: unknown; id?: unknown },
   return [...ids];
 }
 
-/** True when the type can belong to a patient's compartment at all. */
+/** True when the type belongs to the Patient compartment (its resources are always patient data). */
 export function isPatientCompartmentType(type: string): boolean {
   return PATIENT_COMPARTMENT[type] !== undefined;
 }
@@ -58,4 +63,25 @@ function referencesAt(node: Json, path: readonly string[]): string[] {
   };
   walk(node, 0);
   return out;
+}
+
+function patientsReferencedAnywhere(resource: unknown, bases: readonly string[]): string[] {
+  const ids = new Set<string>();
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      for (const item of value) walk(item);
+      return;
+    }
+    if (typeof value !== 'object' || value === null) return;
+    for (const [key, child] of Object.entries(value)) {
+      if (key === 'reference' && typeof child === 'string') {
+        const local = parseLocalReference(child, bases);
+        if (local?.type === 'Patient') ids.add(local.id);
+      } else {
+        walk(child);
+      }
+    }
+  };
+  walk(resource);
+  return [...ids];
 }

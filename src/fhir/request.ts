@@ -13,6 +13,8 @@ export type Interaction =
   | 'search-type'
   | 'search-system'
   | 'search-compartment'
+  /** A page of an earlier search fetched with the server's paging token (`GET [base]?_getpages=...`). */
+  | 'search-continue'
   | 'capabilities'
   | 'batch'
   | 'operation';
@@ -44,4 +46,6 @@ export interface FhirRequest {
   readonly params: readonly SearchParam[];
   /** True when the parameters came from a POST `_search` body. */
   readonly searchViaPost: boolean;
+  /** Conditional create: the criteria of the `If-None-Exist` header, parsed like search parameters. */
+  readonly ifNoneExist: readonly SearchParam[] | null;
 }

@@ -25,6 +25,7 @@ function pathSegments(r: FhirRequest): string[] {
     case 'capabilities':
       return ['metadata'];
     case 'search-system':
+    case 'search-continue':
     case 'batch':
       return [];
     case 'history-system':

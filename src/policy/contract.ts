@@ -21,8 +21,16 @@ export const redactionSchema = z.strictObject({
 });
 
 export const obligationsSchema = z.strictObject({
-  /** Request side: restrict a search to this patient's compartment before it is forwarded. */
+  /** Request side: restrict a search (or a conditional write's criteria) to this patient's compartment before it is forwarded. */
   narrow: z.strictObject({ patient: z.string().regex(/^[A-Za-z0-9\-.]{1,64}$/) }).optional(),
+  /**
+   * Request side: everything the upstream selects will be released, so its counts (`Bundle.total`,
+   * `_summary=count`) may be passed on. Without it, counts are recomputed or dropped and
+   * `_summary=count` is refused: a count would reveal withheld resources.
+   */
+  release_total: z.boolean().optional(),
+  /** Response side: a withheld resource is answered as if it did not exist (404), so existence itself is not revealed. */
+  conceal: z.boolean().optional(),
   /** Response side: what to take out of or generalise in the resource before it is released. */
   redact: z.array(redactionSchema).optional(),
   /** Marks for the audit record. */
@@ -68,24 +76,31 @@ export const principalSchema = z.strictObject({
   fhir_user: z.strictObject({ reference: z.string(), type: z.string().nullable(), id: z.string().nullable() }).nullable(),
 });
 
+const searchParamSchema = z.strictObject({ name: z.string(), modifier: z.string().nullable(), value: z.string(), values: z.array(z.string()) });
+
 export const requestSchema = z.strictObject({
   method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']),
   interaction: z.enum([
     'read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'history-system', 'create',
-    'search-type', 'search-system', 'search-compartment', 'capabilities', 'batch', 'operation',
+    'search-type', 'search-system', 'search-compartment', 'search-continue', 'capabilities', 'batch', 'operation',
   ]),
   type: z.string().nullable(),
   id: z.string().nullable(),
   version: z.string().nullable(),
   compartment: z.strictObject({ type: z.string(), id: z.string() }).nullable(),
   operation: z.string().nullable(),
-  params: z.array(z.strictObject({ name: z.string(), modifier: z.string().nullable(), value: z.string(), values: z.array(z.string()) })),
+  params: z.array(searchParamSchema),
   search_via_post: z.boolean(),
+  if_none_exist: z.array(searchParamSchema).nullable().describe('conditional create: the If-None-Exist criteria'),
 });
 
 export const factsSchema = z.strictObject({
-  patients: z.array(z.string()).describe('ids of the patients whose compartment holds the resource (Patient CompartmentDefinition)'),
-  patient_compartment: z.boolean().describe('whether the resource type can belong to a patient compartment at all'),
+  patients: z
+    .array(z.string())
+    .describe('ids of the patients whose data the resource is: those the Patient CompartmentDefinition links, or, for types outside it, every patient it references'),
+  patient_data: z
+    .boolean()
+    .describe('whether the resource is patient data: its type is in the Patient compartment, or it references a patient anyway (Device.patient, Contract.subject, ...)'),
 });
 
 export const envSchema = z.strictObject({
@@ -96,12 +111,18 @@ export const envSchema = z.strictObject({
 
 const fhirResource = z.looseObject({ resourceType: z.string() });
 
-/** Input of `fhirgw/request/decision`: before forwarding. `resource`/`facts` are set for create and update bodies. */
+/**
+ * Input of `fhirgw/request/decision`: before forwarding. For writes, `resource`/`facts` describe the
+ * resource as it will be after the write (create and update bodies, the result of a JSON Patch), and
+ * `current`/`current_facts` the version stored now (update, patch, delete of an existing resource).
+ */
 export const requestInputSchema = z.strictObject({
   principal: principalSchema,
   request: requestSchema,
   resource: fhirResource.optional(),
   facts: factsSchema.optional(),
+  current: fhirResource.optional(),
+  current_facts: factsSchema.optional(),
   env: envSchema,
 });
 

@@ -14,6 +14,7 @@ export function policyRequest(request: FhirRequest): PolicyRequest {
     operation: request.operation,
     params: request.params,
     search_via_post: request.searchViaPost,
+    if_none_exist: request.ifNoneExist,
   };
 }
 
@@ -21,7 +22,8 @@ export function policyEnv(now: Date, revision: string): PolicyEnv {
   return { now: now.toISOString(), now_seconds: Math.floor(now.getTime() / 1000), policy_revision: revision };
 }
 
-/** Facts about a resource computed in TypeScript (WASM has no FHIR knowledge): its patient compartment. */
+/** Facts about a resource computed in TypeScript (WASM has no FHIR knowledge): whose data it is. */
 export function resourceFacts(resource: FhirResourceJson, bases: readonly string[]): Facts {
-  return { patients: patientIdsOf(resource, bases), patient_compartment: isPatientCompartmentType(resource.resourceType) };
+  const patients = patientIdsOf(resource, bases);
+  return { patients, patient_data: patients.length > 0 || isPatientCompartmentType(resource.resourceType) };
 }

@@ -6,8 +6,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { LinkRewriter } from '../fhir/links.js';
 
-/** Client headers with a FHIR meaning that the upstream needs (conditional requests, Prefer). */
-const FROM_CLIENT = ['if-match', 'if-none-match', 'if-modified-since', 'if-none-exist', 'prefer'] as const;
+/**
+ * Client headers with a FHIR meaning that the upstream needs (conditional reads and writes, Prefer).
+ * `If-None-Exist` is not among them: it is a search, checked and rebuilt like one by the pipeline.
+ */
+const FROM_CLIENT = ['if-match', 'if-none-match', 'if-modified-since', 'prefer'] as const;
 
 export const GATEWAY_USER_AGENT = 'fhir-privacy-gateway';
 

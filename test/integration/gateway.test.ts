@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { SignJWT } from 'jose';
 import { SYNTHETIC_PATIENTS } from '../../src/devkit/synthetic-data.js';
 import { newSigningKey } from '../../src/devkit/token-issuer.js';
-import { jsonOf, rawRequest, startStack, tokensFor, waitForAudit, type Stack } from '../support/stack.js';
+import { auditRecordOf, jsonOf, rawRequest, startStack, tokensFor, waitForAudit, type Stack } from '../support/stack.js';
 
 const [alba, bruno, chen] = SYNTHETIC_PATIENTS as [typeof SYNTHETIC_PATIENTS[0], typeof SYNTHETIC_PATIENTS[0], typeof SYNTHETIC_PATIENTS[0]];
 const othersOf = (p: { id: string }) => SYNTHETIC_PATIENTS.filter((q) => q.id !== p.id);
@@ -45,11 +45,19 @@ describe('a patient-context token', () => {
     for (const m of markers(bruno).slice(1)) expect(text).not.toContain(m);
   });
 
-  test("is refused another patient's Observation read by id (checked on the response)", async () => {
-    const res = await stack.fetch(`Observation/obs-${bruno.id}-0`, { token: await tokens.patient(alba.id) });
-    expect(res.status).toBe(403);
-    const text = await res.text();
-    for (const m of markers(bruno)) expect(text).not.toContain(m);
+  test("is refused another patient's Observation read by id, answered exactly like one that does not exist", async () => {
+    const token = await tokens.patient(alba.id);
+    const withheld = await stack.fetch(`Observation/obs-${bruno.id}-0`, { token });
+    const missing = await stack.fetch('Observation/no-such-observation', { token });
+    expect(withheld.status).toBe(404);
+    expect(missing.status).toBe(404);
+    const withheldBody = await jsonOf(withheld);
+    const missingBody = await jsonOf(missing);
+    // Only the request id differs: no existence oracle.
+    expect({ ...withheldBody, id: 'x' }).toEqual({ ...missingBody, id: 'x' });
+    for (const m of markers(bruno)) expect(JSON.stringify(withheldBody)).not.toContain(m);
+    const audit = await auditRecordOf(stack, withheldBody.id);
+    expect(audit.outcome).toMatchObject({ status: 404, reasons: ['compartment.other-patient'] });
   });
 
   test('has its searches narrowed to its own compartment before they are forwarded', async () => {

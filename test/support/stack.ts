@@ -121,3 +121,14 @@ export function rawRequest(origin: string, method: string, path: string, headers
 export async function jsonOf(res: Response): Promise<any> {
   return res.json();
 }
+
+/** Waits for the audit record of one request (the file sink writes asynchronously). */
+export async function auditRecordOf(stack: Stack, requestId: string, timeoutMs = 3000): Promise<AuditRecord> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const record = stack.auditRecords().find((r) => r.requestId === requestId);
+    if (record) return record;
+    if (Date.now() > deadline) throw new Error(`no audit record for request ${requestId}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -13,12 +13,12 @@ const principal = {
   iss: 'https://idp', sub: 's', client_id: 'c', jti: 'j', exp: 2e9, scopes: [], other_scopes: [], invalid_scopes: [],
   roles: [], purpose_of_use: [], patient: null, encounter: null, fhir_user: null,
 };
-const request = { method: 'GET', interaction: 'read', type: 'Patient', id: '1', version: null, compartment: null, operation: null, params: [], search_via_post: false } as const;
+const request = { method: 'GET', interaction: 'read', type: 'Patient', id: '1', version: null, compartment: null, operation: null, params: [], search_via_post: false, if_none_exist: null } as const;
 const env = { now: '2026-11-24T00:00:00Z', now_seconds: 1, policy_revision: 'x' };
 const requestInput: RequestInput = { principal, request, env };
 const resourcesInput = (n: number): ResourcesInput => ({
   principal, request, env,
-  items: Array.from({ length: n }, (_, i) => ({ resource: { resourceType: 'Patient', id: String(i) }, facts: { patients: [String(i)], patient_compartment: true } })),
+  items: Array.from({ length: n }, (_, i) => ({ resource: { resourceType: 'Patient', id: String(i) }, facts: { patients: [String(i)], patient_data: true } })),
 });
 
 const engineFor = async (requestRego: string, resourceRego = 'package fhirgw.resource\n\ndecision := {"allow": true}\n') =>

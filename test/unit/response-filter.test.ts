@@ -34,10 +34,10 @@ const searchset = <T extends { id: string }>(entries: T[], extra: object = {}) =
 });
 
 describe('Bundle filter', () => {
-  test('withholds denied entries, recomputes total on a single page, rewrites every URL, decides once per Bundle', () => {
+  test('withholds denied entries, recomputes total on a single page, rewrites every URL, decides once per Bundle', async () => {
     const body = searchset([obs('a', 'p1'), obs('b', 'p2'), obs('c', 'p1')]);
     const enforcer = onlyPatient('p1');
-    const summary = enforceResponse(body, enforcer);
+    const summary = await enforceResponse(body, enforcer);
     expect(enforcer.calls).toBe(1);
     expect(summary).toMatchObject({ returned: 2, withheld: 1, redacted: 0, withheldRefs: ['Observation/b'] });
     expect(body.entry.map((e) => e.resource.id)).toEqual(['a', 'c']);
@@ -47,64 +47,57 @@ describe('Bundle filter', () => {
     expect(JSON.stringify(body)).not.toContain('hapi.internal');
   });
 
-  test('drops total when entries were withheld and more pages follow (it would count them)', () => {
+  test('drops total when entries were withheld and more pages follow (it would count them)', async () => {
     const body = searchset([obs('a', 'p1'), obs('b', 'p2')], { total: 40 });
     body.link.push({ relation: 'next', url: `${UP}?_getpages=abc&_getpagesoffset=2` });
-    enforceResponse(body, onlyPatient('p1'));
+    await enforceResponse(body, onlyPatient('p1'));
     expect(body).not.toHaveProperty('total');
     expect(body.link[1]).toEqual({ relation: 'next', url: `${PUB}?_getpages=abc&_getpagesoffset=2` });
   });
 
-  test('keeps total when nothing was withheld', () => {
+  test('keeps total when nothing was withheld', async () => {
     const body = searchset([obs('a', 'p1')], { total: 1 });
-    enforceResponse(body, onlyPatient('p1'));
+    await enforceResponse(body, onlyPatient('p1'));
     expect(body.total).toBe(1);
   });
 
-  test('links to any other host are dropped, never passed on', () => {
+  test('links to any other host are dropped, never passed on', async () => {
     const body = searchset([obs('a', 'p1')], { link: [{ relation: 'next', url: 'http://10.0.0.5:9999/internal?page=2' }] });
-    enforceResponse(body, onlyPatient('p1'));
+    await enforceResponse(body, onlyPatient('p1'));
     expect(body).not.toHaveProperty('link');
   });
 
-  test('an all-withheld page has no entry array at all', () => {
+  test('an all-withheld page has no entry array at all', async () => {
     const body = searchset([obs('b', 'p2')]);
-    enforceResponse(body, onlyPatient('p1'));
+    await enforceResponse(body, onlyPatient('p1'));
     expect(body).not.toHaveProperty('entry');
     expect(body.total).toBe(0);
   });
 
-  test('nested Bundles (a searchset inside a batch-response) are filtered too', () => {
+  test('nested Bundles (a searchset inside a batch-response) are filtered too', async () => {
     const inner = searchset([obs('a', 'p1'), obs('b', 'p2')]);
     const body = { resourceType: 'Bundle', type: 'batch-response', entry: [{ resource: inner, response: { status: '200 OK' } }] };
-    const summary = enforceResponse(body, onlyPatient('p1'));
+    const summary = await enforceResponse(body, onlyPatient('p1'));
     expect(summary.withheld).toBe(1);
     expect(inner.entry.map((e) => e.resource.id)).toEqual(['a']);
   });
 
-  test('references are matched exactly: Patient/p1 does not cover Patient/p12', () => {
+  test('references are matched exactly: Patient/p1 does not cover Patient/p12', async () => {
     const body = searchset([obs('a', 'p12'), obs('b', 'p1')]);
-    enforceResponse(body, onlyPatient('p1'));
+    await enforceResponse(body, onlyPatient('p1'));
     expect(body.entry.map((e) => e.resource.id)).toEqual(['b']);
   });
 
-  test('absolute references on the upstream base count; on a foreign base they do not', () => {
+  test('absolute references on the upstream base count; on a foreign base they do not', async () => {
     const viaUpstream = { ...obs('a', 'x'), subject: { reference: `${UP}/Patient/p1` } };
     const viaForeign = { ...obs('b', 'x'), subject: { reference: 'https://elsewhere.example/fhir/Patient/p1' } };
     const body = searchset([viaUpstream, viaForeign]);
-    enforceResponse(body, onlyPatient('p1'));
+    await enforceResponse(body, onlyPatient('p1'));
     expect(body.entry.map((e) => e.resource.id)).toEqual(['a']);
   });
 
-  test('a denied single resource throws forbidden with the policy reasons', () => {
-    const err = (() => {
-      try {
-        enforceResponse(obs('b', 'p2'), onlyPatient('p1'));
-      } catch (e) {
-        return e;
-      }
-      return null;
-    })();
+  test('a denied single resource throws forbidden with the policy reasons', async () => {
+    const err = await enforceResponse(obs('b', 'p2'), onlyPatient('p1')).then(() => null, (e: unknown) => e);
     expect(err).toBeInstanceOf(GatewayError);
     expect(err).toMatchObject({ code: 'forbidden', reasons: ['compartment.other-patient'] });
   });
@@ -114,18 +107,18 @@ describe('Bundle filter', () => {
     ['no resourceType', '{"id":"x"}'],
     ['entry not an array', '{"resourceType":"Bundle","entry":{}}'],
     ['entry resource without type', '{"resourceType":"Bundle","entry":[{"resource":{"id":"x"}}]}'],
-  ])('fails closed on a body that is %s', (_name, json) => {
-    expect(() => enforceResponse(JSON.parse(json), onlyPatient('p1'))).toThrow(GatewayError);
+  ])('fails closed on a body that is %s', async (_name, json) => {
+    await expect(enforceResponse(JSON.parse(json), onlyPatient('p1'))).rejects.toThrow(GatewayError);
   });
 
-  test('a policy answering the wrong number of decisions fails closed', () => {
+  test('a policy answering the wrong number of decisions fails closed', async () => {
     const bad: ResponseEnforcer = { links, decide: () => [allow()] };
-    expect(() => enforceResponse(searchset([obs('a', 'p1'), obs('b', 'p1')]), bad)).toThrow(expect.objectContaining({ code: 'policy_error' }));
+    await expect(enforceResponse(searchset([obs('a', 'p1'), obs('b', 'p1')]), bad)).rejects.toMatchObject({ code: 'policy_error' });
   });
 
-  test('redaction obligations are applied and the resource labelled REDACTED', () => {
+  test('redaction obligations are applied and the resource labelled REDACTED', async () => {
     const patient = { resourceType: 'Patient', id: 'p1', name: [{ family: 'Zeta', _family: { extension: [] } }], birthDate: '1961-03-14', identifier: [{ value: 'MRN-1' }], address: [{ line: ['1 Road'], city: 'X' }] };
-    const summary = enforceResponse(patient, onlyPatient('p1', [
+    const summary = await enforceResponse(patient, onlyPatient('p1', [
       { path: 'Patient.name', action: 'remove' },
       { path: 'Patient.birthDate', action: 'year' },
       { path: 'Patient.address.line', action: 'remove' },
@@ -142,9 +135,9 @@ describe('Bundle filter', () => {
     });
   });
 
-  test('a redaction that matches nothing leaves the resource unlabelled', () => {
+  test('a redaction that matches nothing leaves the resource unlabelled', async () => {
     const o = obs('a', 'p1');
-    const summary = enforceResponse(o, onlyPatient('p1', [{ path: 'Observation.note', action: 'remove' }]));
+    const summary = await enforceResponse(o, onlyPatient('p1', [{ path: 'Observation.note', action: 'remove' }]));
     expect(summary.redacted).toBe(0);
     expect(o).not.toHaveProperty('meta');
   });

@@ -13,6 +13,7 @@ perm_for := {
 	"search-type": "s",
 	"search-system": "s",
 	"search-compartment": "s",
+	"search-continue": "s",
 	"history-type": "s",
 	"history-system": "s",
 	"create": "c",
@@ -21,13 +22,19 @@ perm_for := {
 	"delete": "d",
 }
 
-# Contexts of the scopes that grant `perm` on `type` (a type name, or null for system-level requests).
+# The scopes that grant `perm` on `type` (a type name, or null for system-level requests).
 # A granular scope (SMART v2 `?category=...`) grants the request too: its restriction is enforced on
 # every resource that comes back (resource_contexts), so a lab-only app can search Observation and
 # receives the laboratory results only.
-granting_contexts(type, perm) := {s.context |
+granting_scopes(type, perm) := {s |
 	some s in input.principal.scopes
 	type_covered(s.type, type)
+	contains(s.perms, perm)
+}
+
+# The scopes that carry `perm` on any type.
+scopes_with_perm(perm) := {s |
+	some s in input.principal.scopes
 	contains(s.perms, perm)
 }
 
