@@ -13,6 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator } from './auth/authenticate.js';
 import type { Principal } from './auth/principal.js';
 import { authorize, type AuthorizeContext } from './enforce/authorize.js';
+import { enforceBatch } from './enforce/batch.js';
 import type { AuditRecord } from './audit/record.js';
 import { AUDIT_SCHEMA_VERSION } from './audit/record.js';
 import type { AuditTrail } from './audit/trail.js';
@@ -28,7 +29,7 @@ import { serializeQuery } from './fhir/search-params.js';
 import { upstreamPathOf } from './fhir/upstream-path.js';
 import type { Logger } from './observability/logger.js';
 import type { GatewayMetrics } from './observability/metrics.js';
-import type { Decision } from './policy/contract.js';
+import type { Decision, FhirResourceJson } from './policy/contract.js';
 import type { PolicyEngine } from './policy/engine.js';
 import { policyEnv, policyRequest } from './policy/input.js';
 import { decodeContent, parseFhirJson } from './proxy/decode.js';
@@ -149,6 +150,7 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
   };
   const authorized = await authorize(ctx, request, body, headerValue(req.headers['if-match']));
   trace.decision = authorized.decision;
+  if (request.interaction === 'batch' && body.kind === 'json') return runBatch(deps, req, res, trace, ctx, body.json);
 
   // forward
   const upstream = await callUpstream(deps, req, res, trace, authorized.forwarded, authorized.plan.body, authorized.plan.ifMatch);
@@ -163,6 +165,28 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
   const headers = { ...clientResponseHeaders(upstream.headers, deps.links), 'x-request-id': trace.requestId };
   if (representation === 'binary-content') return binaryContentReply(released.body, headers);
   return { status: upstream.status, body: released.body, headers };
+}
+
+/** A batch or transaction: each entry authorised alone, only allowed ones forwarded, answers enforced per entry. */
+async function runBatch(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse, trace: Trace, ctx: AuthorizeContext, bundle: Record<string, unknown>): Promise<Reply> {
+  const batchRequest = trace.request as FhirRequest;
+  const { body, summary } = await enforceBatch(
+    {
+      ctx,
+      classifyOptions: deps.classifyOptions,
+      links: deps.links,
+      maxEntries: deps.config.limits.maxBundleEntries,
+      enforcerFor: (entryRequest) => resourceEnforcer(deps, ctx, entryRequest),
+      send: async (rebuilt) => {
+        const upstream = await callUpstream(deps, req, res, trace, batchRequest, { kind: 'json', json: rebuilt as FhirResourceJson, contentType: 'application/fhir+json' }, null);
+        if (upstream.status < 200 || upstream.status >= 300) throw upstreamFailure(upstream.status);
+        return parseFhirJson(decodeContent(upstream.body, headerOf(upstream, 'content-encoding'), deps.config.upstream.maxResponseBytes), headerOf(upstream, 'content-type'));
+      },
+    },
+    bundle,
+  );
+  trace.summary = summary;
+  return { status: 200, body, headers: { 'x-request-id': trace.requestId } };
 }
 
 /** Resource decisions for the resources of one answer, in the context of the request that fetched them. */

@@ -83,8 +83,10 @@ export const configSchema = z.strictObject({
   limits: z
     .strictObject({
       maxRequestBodyBytes: z.number().int().min(1024).max(512 * 1024 * 1024).default(10 * 1024 * 1024),
+      /** Largest batch or transaction accepted, in entries. */
+      maxBundleEntries: z.number().int().min(1).max(10000).default(500),
     })
-    .default({ maxRequestBodyBytes: 10 * 1024 * 1024 }),
+    .default({ maxRequestBodyBytes: 10 * 1024 * 1024, maxBundleEntries: 500 }),
   log: z
     .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
     .default({ level: 'info' }),

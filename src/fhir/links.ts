@@ -5,7 +5,9 @@
 export interface LinkRewriter {
   /** The public form of a URL under the upstream (or already public) base; null for anything else. */
   toPublic(url: string): string | null;
+  /** Bases under which a reference counts as local: the upstream's and the public one. */
   readonly bases: readonly string[];
+  readonly publicBase: string;
 }
 
 export function createLinkRewriter(upstreamBase: string, publicBase: string): LinkRewriter {
@@ -14,6 +16,7 @@ export function createLinkRewriter(upstreamBase: string, publicBase: string): Li
   const pub = strip(publicBase);
   return {
     bases: [upstream, pub],
+    publicBase: pub,
     toPublic(url) {
       for (const base of [upstream, pub]) {
         if (url === base) return pub;

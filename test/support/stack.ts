@@ -10,9 +10,9 @@ import path from 'node:path';
 import { auditRecordSchema, type AuditRecord } from '../../src/audit/record.js';
 import { buildConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { startFhirServer, type RunningFhirServer } from '../../src/devkit/fhir-server.js';
+import { startFhirServer, type FhirServerOptions, type RunningFhirServer } from '../../src/devkit/fhir-server.js';
 import { freePort } from '../../src/devkit/ports.js';
-import { seedSyntheticData, type SeedOptions } from '../../src/devkit/synthetic-data.js';
+import { seedCrossPatientLinks, seedSyntheticData, type SeedOptions } from '../../src/devkit/synthetic-data.js';
 import { startTokenIssuer, type TokenIssuer } from '../../src/devkit/token-issuer.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { startGateway, type RunningGateway } from '../../src/server.js';
@@ -33,13 +33,17 @@ export interface Stack {
 
 export interface StackOptions {
   readonly seed?: SeedOptions;
+  /** Also seed the cross-patient links (seedCrossPatientLinks). */
+  readonly crossLinks?: boolean;
+  readonly fhir?: FhirServerOptions;
   /** Extra or replaced config keys. */
   readonly config?: (defaults: ConfigInput) => ConfigInput;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  const fhir = await startFhirServer();
+  const fhir = await startFhirServer(options.fhir);
   await seedSyntheticData(fhir.repo, options.seed);
+  if (options.crossLinks) await seedCrossPatientLinks(fhir.repo);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}/fhir`;
   const issuer = await startTokenIssuer({ audience: base });

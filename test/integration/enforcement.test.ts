@@ -1,0 +1,353 @@
+/**
+ * No request shape leaks what policy denies: one test per bypass class, against the real FHIR engine
+ * seeded with patients linked across compartments. Each asserts that no marker of another patient
+ * (id, family name, MRN, phone) appears anywhere in the answer a patient-context token receives.
+ */
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { SYNTHETIC_PATIENTS } from '../../src/devkit/synthetic-data.js';
+import { auditRecordOf, jsonOf, rawRequest, startStack, tokensFor, type Stack } from '../support/stack.js';
+
+const [alba, bruno, chen] = SYNTHETIC_PATIENTS as [typeof SYNTHETIC_PATIENTS[0], typeof SYNTHETIC_PATIENTS[0], typeof SYNTHETIC_PATIENTS[0]];
+const FORBIDDEN_FOR_ALBA = [bruno, chen].flatMap((p) => [p.id, p.family, p.mrn, p.phone]);
+
+let stack: Stack;
+let albaToken: string;
+let albaWriter: string;
+let clinician: string;
+
+beforeAll(async () => {
+  stack = await startStack({ crossLinks: true, fhir: { paging: 'token' } });
+  const t = tokensFor(stack.issuer);
+  albaToken = await t.patient(alba.id);
+  albaWriter = await t.patient(alba.id, 'launch/patient patient/*.cruds');
+  clinician = await t.clinician('user/*.cruds');
+});
+afterAll(async () => {
+  await stack.close();
+});
+
+/**
+ * Fetches as Alba and asserts no other patient's marker appears in the body or headers. A marker
+ * Alba typed into her own query may come back in the Bundle's `self` link, which echoes the request;
+ * it is the only place it may appear.
+ */
+async function asAlba(path: string, init: RequestInit & { token?: string } = {}): Promise<{ status: number; text: string; json: any }> {
+  const res = await stack.fetch(path, { token: albaToken, ...init });
+  const text = await res.text();
+  const json = text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : null;
+  const withoutSelf = json?.resourceType === 'Bundle' ? JSON.stringify({ ...json, link: (json.link ?? []).filter((l: any) => l.relation !== 'self') }) : text;
+  const headers = JSON.stringify([...res.headers.entries()]);
+  for (const marker of FORBIDDEN_FOR_ALBA) {
+    expect({ path, leaked: marker, inBody: withoutSelf.includes(marker) }).toEqual({ path, leaked: marker, inBody: false });
+    if (!path.includes(marker)) expect({ path, leaked: marker, inSelfLink: text.includes(marker) }).toEqual({ path, leaked: marker, inSelfLink: false });
+    expect(headers).not.toContain(marker);
+  }
+  return { status: res.status, text, json };
+}
+const ids = (bundle: any): string[] => (bundle.entry ?? []).map((e: any) => `${e.resource?.resourceType}/${e.resource?.id}`);
+const writesSince = (n: number) => stack.fhir.requests.slice(n).filter((r) => r.method !== 'GET');
+
+describe('searches cannot widen past the compartment', () => {
+  test('_include of another patient\'s resource is withheld', async () => {
+    const { status, json } = await asAlba('Observation?_include=Observation:derived-from');
+    expect(status).toBe(200);
+    expect(ids(json)).toContain('Observation/obs-alba-derived');
+    expect(ids(json)).not.toContain('Observation/obs-x1');
+  });
+
+  test('_revinclude bringing another patient\'s record is withheld', async () => {
+    const { status, json } = await asAlba('Observation?_revinclude=Provenance:target');
+    expect(status).toBe(200);
+    expect(ids(json).some((id) => id.startsWith('Provenance/'))).toBe(false);
+  });
+
+  test('chained parameters and _has are ANDed with the narrowing', async () => {
+    expect((await asAlba(`Observation?subject:Patient.family=${bruno.family}`)).json.entry).toBeUndefined();
+    expect((await asAlba(`Patient?_has:Observation:subject:code=glucose`)).json.entry).toBeUndefined();
+  });
+
+  test('_id of another patient\'s resource finds nothing', async () => {
+    expect((await asAlba('Observation?_id=obs-x1')).json.entry).toBeUndefined();
+    expect((await asAlba(`Patient?_id=${bruno.id}`)).json.entry).toBeUndefined();
+  });
+
+  test('_type system searches and system/type history cannot be narrowed and are refused', async () => {
+    expect((await asAlba('?_type=Observation,Patient')).status).toBe(403);
+    expect((await asAlba('Observation/_history')).status).toBe(403);
+    expect((await asAlba('_history')).status).toBe(403);
+  });
+
+  test('compartment URLs of another patient are refused; the own one is served', async () => {
+    expect((await asAlba(`Patient/${bruno.id}/Observation`)).status).toBe(403);
+    const own = await asAlba(`Patient/${alba.id}/Observation`);
+    expect(own.status).toBe(200);
+    expect(ids(own.json).length).toBeGreaterThan(0);
+  });
+
+  test('POST _search with a form body is narrowed like a GET', async () => {
+    const before = stack.fhir.requests.length;
+    const { status, json } = await asAlba('Observation/_search', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `subject=Patient/${bruno.id}`,
+    });
+    expect(status).toBe(200);
+    expect(json.entry).toBeUndefined();
+    const sent = stack.fhir.requests.slice(before)[0]!;
+    expect(sent.url).toBe('/fhir/Observation/_search');
+  });
+
+  test('a server paging token from a clinician\'s search, replayed by a patient, is filtered like a first page', async () => {
+    const page1 = await jsonOf(await stack.fetch('Observation?_count=3', { token: clinician }));
+    const next = page1.link.find((l: any) => l.relation === 'next').url as string;
+    expect(next).toMatch(new RegExp(`^${stack.base}\\?_getpages=`));
+    const replayed = await asAlba(next);
+    expect(replayed.status).toBe(200);
+    for (const e of replayed.json.entry ?? []) expect(e.resource.subject?.reference ?? `Patient/${alba.id}`).toBe(`Patient/${alba.id}`);
+    expect(replayed.json).not.toHaveProperty('total');
+  });
+
+  test('$everything serves the own record only', async () => {
+    const own = await asAlba(`Patient/${alba.id}/$everything?_count=100`);
+    expect(own.status).toBe(200);
+    expect(ids(own.json)).toContain(`Patient/${alba.id}`);
+    expect((await asAlba(`Patient/${bruno.id}/$everything`)).status).toBe(403);
+  });
+
+  test('GraphQL and operations the policy does not list are refused', async () => {
+    const before = stack.fhir.requests.length;
+    const gql = await asAlba('$graphql', { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify({ resourceType: 'Parameters' }) });
+    expect(gql.status).toBe(403);
+    expect((await asAlba('Patient/$match', { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify({ resourceType: 'Parameters' }) })).status).toBe(403);
+    expect(stack.fhir.requests.length).toBe(before);
+  });
+});
+
+describe('reads of other patients\' resources, whatever their link to the patient', () => {
+  test.each([
+    ['Observation/obs-x1', 'subject'],
+    ['Observation/obs-x1/_history', 'history'],
+    ['ExplanationOfBenefit/eob-x3', 'patient'],
+    ['Provenance/prov-x2', 'target and agent'],
+    ['List/list-x4', 'subject'],
+    ['Group/group-x5', 'member'],
+    ['Device/dev-x6', 'Device.patient, outside the R4 compartment'],
+    ['CarePlan/cp-x7', 'subject'],
+    ['RelatedPerson/rp-x8', 'patient'],
+    ['DocumentReference/doc-x9', 'subject'],
+    ['Binary/bin-x10', 'securityContext'],
+    ['Binary/bin-orphan', 'no securityContext'],
+  ])('%s (%s) is not released', async (path) => {
+    const { status, json } = await asAlba(path);
+    if (status === 200) {
+      expect(json.resourceType).toBe('Bundle'); // a history Bundle, emptied
+      expect(json.entry).toBeUndefined();
+    } else {
+      expect(status).toBe(404);
+    }
+  });
+
+  test('searches over types outside the compartment are filtered per resource', async () => {
+    const { status, json } = await asAlba('Device');
+    expect(status).toBe(200);
+    expect(ids(json)).toEqual(['Device/dev-stock']);
+    expect(json.total).toBe(1);
+  });
+
+  test('vread of another patient\'s version is concealed like a missing one', async () => {
+    const history = await jsonOf(await stack.fetch('Observation/obs-x1/_history', { token: clinician }));
+    const vid = history.entry[0].resource.meta.versionId as string;
+    const { status } = await asAlba(`Observation/obs-x1/_history/${vid}`);
+    expect(status).toBe(404);
+  });
+
+  test('a Binary is released through the resource its securityContext names, also as raw content', async () => {
+    const json = await asAlba('Binary/bin-alba');
+    expect(json.status).toBe(200);
+    const raw = await stack.fetch('Binary/bin-alba', { token: albaToken, headers: { accept: 'text/plain' } });
+    expect(raw.status).toBe(200);
+    expect(raw.headers.get('content-type')).toBe('text/plain');
+    expect(raw.headers.get('content-disposition')).toBe('attachment');
+    expect(await raw.text()).toBe('Letter for Alba');
+    // A clinician may read the unfiled Binary; nobody vouches for it, so patients may not.
+    expect((await stack.fetch('Binary/bin-orphan', { token: clinician })).status).toBe(200);
+  });
+});
+
+describe('batch and transaction Bundles', () => {
+  test('each batch entry is authorised alone; denied entries are answered in their slot', async () => {
+    const before = stack.fhir.requests.length;
+    const { status, json } = await asAlba('', {
+      method: 'POST',
+      headers: { 'content-type': 'application/fhir+json' },
+      body: JSON.stringify({
+        resourceType: 'Bundle',
+        type: 'batch',
+        entry: [
+          { request: { method: 'GET', url: `Patient/${alba.id}` } },
+          { request: { method: 'GET', url: `Patient/${bruno.id}` } },
+          { request: { method: 'GET', url: 'Observation/obs-x1' } },
+          { request: { method: 'GET', url: `Observation?subject=Patient/${bruno.id}` } },
+          { request: { method: 'GET', url: 'Patient/../Patient/x' } },
+        ],
+      }),
+    });
+    expect(status).toBe(200);
+    expect(json.type).toBe('batch-response');
+    expect(json.entry.map((e: any) => e.response.status)).toEqual(['200 OK', '403 Forbidden', '404 Not Found', '200 OK', '400 Bad Request']);
+    expect(json.entry[0].resource.id).toBe(alba.id);
+    expect(json.entry[3].resource.entry).toBeUndefined();
+    // Only the allowed entries went upstream, in one batch.
+    const sent = stack.fhir.requests.slice(before).filter((r) => r.method === 'POST');
+    expect(sent).toHaveLength(1);
+  });
+
+  test('a transaction with one denied entry is refused whole and nothing is forwarded', async () => {
+    const before = stack.fhir.requests.length;
+    const { status } = await asAlba('', {
+      token: albaWriter,
+      method: 'POST',
+      headers: { 'content-type': 'application/fhir+json' },
+      body: JSON.stringify({
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          { request: { method: 'POST', url: 'Observation' }, resource: { resourceType: 'Observation', status: 'final', code: { text: 'ok' }, subject: { reference: `Patient/${alba.id}` } } },
+          { request: { method: 'POST', url: 'Observation' }, resource: { resourceType: 'Observation', status: 'final', code: { text: 'planted' }, subject: { reference: `Patient/${bruno.id}` } } },
+        ],
+      }),
+    });
+    expect(status).toBe(403);
+    expect(writesSince(before)).toHaveLength(0);
+  });
+});
+
+describe('writes are judged on the resource they produce and the one they touch', () => {
+  const observation = (patient: string, extra: object = {}) => ({ resourceType: 'Observation', status: 'final', code: { text: 'self-reported' }, subject: { reference: `Patient/${patient}` }, ...extra });
+  const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+    asAlba(path, { token: albaWriter, method: 'POST', headers: { 'content-type': 'application/fhir+json', ...headers }, body: JSON.stringify(body) });
+  const put = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+    asAlba(path, { token: albaWriter, method: 'PUT', headers: { 'content-type': 'application/fhir+json', ...headers }, body: JSON.stringify(body) });
+
+  test('a patient creates in its own compartment, but cannot plant a resource in another', async () => {
+    expect((await post('Observation', observation(alba.id))).status).toBe(201);
+    const before = stack.fhir.requests.length;
+    expect((await post('Observation', observation(bruno.id))).status).toBe(403);
+    expect(writesSince(before)).toHaveLength(0);
+  });
+
+  test('an update cannot move an own resource into another compartment, nor take over another\'s', async () => {
+    const before = stack.fhir.requests.length;
+    expect((await put(`Observation/obs-${alba.id}-2`, observation(bruno.id, { id: `obs-${alba.id}-2` }))).status).toBe(403);
+    expect((await put('Observation/obs-x1', observation(alba.id, { id: 'obs-x1' }))).status).toBe(403);
+    expect(writesSince(before)).toHaveLength(0);
+    const own = await put(`Observation/obs-${alba.id}-2`, observation(alba.id, { id: `obs-${alba.id}-2`, status: 'amended' }));
+    expect(own.status).toBe(200);
+    expect(own.json.status).toBe('amended');
+  });
+
+  test('a JSON Patch is judged on its result', async () => {
+    const patch = (path: string, ops: unknown) => asAlba(path, { token: albaWriter, method: 'PATCH', headers: { 'content-type': 'application/json-patch+json' }, body: JSON.stringify(ops) });
+    const before = stack.fhir.requests.length;
+    expect((await patch(`Observation/obs-${alba.id}-3`, [{ op: 'replace', path: '/subject/reference', value: `Patient/${bruno.id}` }])).status).toBe(403);
+    expect((await patch('Observation/obs-x1', [{ op: 'replace', path: '/status', value: 'cancelled' }])).status).toBe(403);
+    expect(writesSince(before)).toHaveLength(0);
+    expect((await patch(`Observation/obs-${alba.id}-3`, [{ op: 'replace', path: '/status', value: 'corrected' }])).status).toBe(200);
+  });
+
+  test('FHIRPath Patch is refused (its result cannot be judged)', async () => {
+    const res = await asAlba(`Observation/obs-${alba.id}-3`, {
+      token: albaWriter,
+      method: 'PATCH',
+      headers: { 'content-type': 'application/fhir+json' },
+      body: JSON.stringify({ resourceType: 'Parameters', parameter: [] }),
+    });
+    expect(res.status).toBe(415);
+  });
+
+  test('a delete of another patient\'s resource is refused; a conditional delete only reaches the own compartment', async () => {
+    const before = stack.fhir.requests.length;
+    expect((await asAlba('Observation/obs-x1', { token: albaWriter, method: 'DELETE' })).status).toBe(403);
+    expect(writesSince(before)).toHaveLength(0);
+    const res = await asAlba('Observation?code=glucose', { token: albaWriter, method: 'DELETE' });
+    expect(res.status).toBeLessThan(300);
+    const deleteSent = writesSince(before).find((r) => r.method === 'DELETE')!;
+    expect(decodeURIComponent(deleteSent.url)).toBe(`/fhir/Observation?code=glucose&subject=Patient/${alba.id}`);
+    expect((await stack.fetch('Observation/obs-x1', { token: clinician })).status).toBe(200);
+  });
+
+  test('a conditional create\'s If-None-Exist is narrowed, never passed through raw', async () => {
+    const before = stack.fhir.requests.length;
+    const res = await post('Observation', observation(alba.id), { 'if-none-exist': 'code=glucose' });
+    expect(res.status).toBe(201);
+    const sent = stack.fhir.requests.slice(before).find((r) => r.method === 'POST')!;
+    expect(decodeURIComponent(String(sent.headers['if-none-exist']))).toBe(`code=glucose&subject=Patient/${alba.id}`);
+  });
+
+  test('a write is pinned to the version that was judged (If-Match), and a stale If-Match is refused', async () => {
+    const before = stack.fhir.requests.length;
+    const current = await jsonOf(await stack.fetch(`Observation/obs-${alba.id}-1`, { token: albaToken }));
+    const ok = await put(`Observation/obs-${alba.id}-1`, { ...current, status: 'amended' });
+    expect(ok.status).toBe(200);
+    const sent = stack.fhir.requests.slice(before).find((r) => r.method === 'PUT')!;
+    expect(sent.headers['if-match']).toBe(`W/"${current.meta.versionId}"`);
+    const stale = await put(`Observation/obs-${alba.id}-1`, { ...current, status: 'final' }, { 'if-match': `W/"${current.meta.versionId}"` });
+    expect(stale.status).toBe(412);
+  });
+});
+
+describe('counts, subsetting, formats and links', () => {
+  test('_elements is applied by the gateway after the decision, and tags SUBSETTED', async () => {
+    const before = stack.fhir.requests.length;
+    const { json } = await asAlba('Observation?_elements=code');
+    const sent = stack.fhir.requests.slice(before)[0]!;
+    expect(sent.url).not.toContain('_elements');
+    expect(json.entry.length).toBeGreaterThan(0);
+    for (const e of json.entry) {
+      expect(Object.keys(e.resource).sort()).toEqual(['code', 'id', 'meta', 'resourceType', 'status']);
+      expect(e.resource.meta.tag).toContainEqual(expect.objectContaining({ code: 'SUBSETTED' }));
+    }
+  });
+
+  test('_summary=count is allowed on a narrowed search and refused where results are filtered', async () => {
+    expect((await asAlba('Observation?_summary=count')).status).toBe(200);
+    const labOnly = await tokensFor(stack.issuer).clinician('user/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory');
+    expect((await stack.fetch('Observation?_summary=count', { token: labOnly })).status).toBe(403);
+  });
+
+  test('total is dropped rather than counting withheld entries across pages', async () => {
+    const labOnly = await tokensFor(stack.issuer).clinician('user/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory');
+    const page = await jsonOf(await stack.fetch('Observation?_count=4', { token: labOnly }));
+    expect(page).not.toHaveProperty('total');
+  });
+
+  test('XML is refused: _format, Accept and request bodies', async () => {
+    expect((await asAlba('Patient?_format=xml')).status).toBe(406);
+    expect((await asAlba(`Patient/${alba.id}`, { headers: { accept: 'application/fhir+xml' } })).status).toBe(406);
+    const xml = await asAlba('Observation', { token: albaWriter, method: 'POST', headers: { 'content-type': 'application/fhir+xml' }, body: '<Observation xmlns="http://hl7.org/fhir"/>' });
+    expect(xml.status).toBe(415);
+  });
+
+  test('links are built from publicBaseUrl only, whatever Host or X-Forwarded-* say', async () => {
+    const origin = new URL(stack.base).origin;
+    const res = await rawRequest(origin, 'GET', '/fhir/Observation?_count=2', {
+      authorization: `Bearer ${clinician}`,
+      host: 'evil.example',
+      'x-forwarded-host': 'evil.example',
+      'x-forwarded-proto': 'https',
+      forwarded: 'host=evil.example;proto=https',
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).not.toContain('evil.example');
+    const links = JSON.parse(res.body).link.map((l: any) => l.url as string);
+    for (const l of links) expect(l.startsWith(`${stack.base}`)).toBe(true);
+  });
+
+  test('a withheld read is audited with its real reason while the client sees a plain 404', async () => {
+    const res = await stack.fetch('Device/dev-x6', { token: albaToken });
+    const body = await jsonOf(res);
+    expect(JSON.stringify(body.issue)).not.toContain('compartment');
+    const record = await auditRecordOf(stack, body.id);
+    expect(record.outcome.reasons).toContain('compartment.other-patient');
+  });
+});
