@@ -10,13 +10,21 @@ import { z } from 'zod';
 // ---------- output ----------
 
 /** Redaction actions the enforce stage implements. */
-export const redactionActionSchema = z.enum(['remove', 'year']).describe(
-  'remove: delete the element; year: keep only the year of a date/dateTime (HIPAA Safe Harbor generalisation).',
-);
+export const redactionActionSchema = z
+  .enum(['remove', 'mask', 'year', 'zip3', 'free-text'])
+  .describe(
+    'remove: delete the element (a mandatory top-level element is masked instead); mask: replace it with a data-absent-reason "masked" extension; ' +
+      'year: keep only the year of a date/dateTime/instant (or of a Period\'s start and end); zip3: keep the first three digits of a postal code; ' +
+      'free-text: remove narratives, notes, comments and string/markdown values at any depth of the target.',
+  );
 
 export const redactionSchema = z.strictObject({
-  /** Element path from the resource type, e.g. `Patient.address.line`, or `*.text` for every type. */
-  path: z.string().regex(/^(\*|[A-Z][A-Za-z]+)(\.[a-z][A-Za-z0-9]*)+$/, 'an element path such as Patient.name or *.text'),
+  /**
+   * What to act on: an element path from the resource type (`Patient.address.line`, `*.text` for
+   * every type, `Patient` or `*` for the whole resource with free-text), or a FHIRPath expression
+   * (`Patient.identifier.where(system='http://hl7.org/fhir/sid/us-ssn')`).
+   */
+  path: z.string().min(1).max(512),
   action: redactionActionSchema,
 });
 
