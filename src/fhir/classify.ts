@@ -57,7 +57,9 @@ export function classify(method: string, rawTarget: string, options: ClassifyOpt
   const route = routeOf(method as HttpMethod, segments);
   const params = parseQueryString(rawQuery);
   const interaction = route.interaction === 'search-system' && isContinuation(params, options) ? 'search-continue' : route.interaction;
-  const request: FhirRequest = { method: method as HttpMethod, searchViaPost: false, ifNoneExist: null, params, ...route, interaction };
+  // `POST [type]/_search` is a search by its path alone: rebuilt without `_search` it would be a create.
+  const searchViaPost = method === 'POST' && route.interaction === 'search-type';
+  const request: FhirRequest = { method: method as HttpMethod, searchViaPost, ifNoneExist: null, params, ...route, interaction };
   checkParams(request, options);
   return request;
 }

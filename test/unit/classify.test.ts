@@ -149,3 +149,9 @@ describe('the upstream request is rebuilt from the canonical form', () => {
     expect(upstreamPathOf(withFormParams(c('POST', '/fhir/Observation/_search'), 'code=a', options))).toEqual({ path: '/Observation/_search', formBody: 'code=a' });
   });
 });
+
+test('POST _search is a search by its path alone: rebuilt, it never becomes a create (found by the property test)', () => {
+  const request = classify('POST', '/fhir/Patient/_search', { basePath: '/fhir', pagingParameters: new Set() });
+  expect(request).toMatchObject({ interaction: 'search-type', searchViaPost: true });
+  expect(upstreamPathOf(request)).toEqual({ path: '/Patient/_search', formBody: '' });
+});
