@@ -14,6 +14,8 @@ import type { Authenticator } from './auth/authenticate.js';
 import type { Principal } from './auth/principal.js';
 import { authorize, type AuthorizeContext } from './enforce/authorize.js';
 import { enforceBatch } from './enforce/batch.js';
+import { kickoffAnswer, openFile, statusAnswer, type BulkDeps } from './bulk/bulk-data.js';
+import { enforceNdjson } from './bulk/ndjson.js';
 import type { AuditRecord } from './audit/record.js';
 import { AUDIT_SCHEMA_VERSION } from './audit/record.js';
 import type { AuditTrail } from './audit/trail.js';
@@ -46,6 +48,7 @@ export interface PipelineDeps {
   readonly forwarder: Forwarder;
   /** The gateway's own reads from the upstream (stored versions, Binary security contexts). */
   readonly upstreamClient: UpstreamClient;
+  readonly bulk: BulkDeps;
   readonly links: LinkRewriter;
   readonly audit: AuditTrail;
   readonly metrics: GatewayMetrics;
@@ -93,6 +96,11 @@ export async function handleFhirRequest(deps: PipelineDeps, req: IncomingMessage
     reply = errorReply(error, trace.requestId, deps.config.publicBaseUrl);
   }
 
+  if (reply.stream) {
+    await streamReply(deps, res, trace, reply);
+    return;
+  }
+
   // The audit record is committed before the answer is released: in durable mode a request whose
   // record cannot be stored is not answered with data.
   const durationSeconds = seconds(trace.started);
@@ -107,6 +115,35 @@ export async function handleFhirRequest(deps: PipelineDeps, req: IncomingMessage
   }
   send(res, reply);
   observe(deps, trace, reply.status, durationSeconds);
+}
+
+/**
+ * A streamed answer: headers go first, then what policy releases; the audit record (with the
+ * counts only known at the end) is committed before the stream is ended. If streaming or the
+ * commit fails, the connection is broken so the client sees an incomplete answer, never a
+ * complete-looking one.
+ */
+async function streamReply(deps: PipelineDeps, res: ServerResponse, trace: Trace, reply: Reply): Promise<void> {
+  const stream = reply.stream as NonNullable<Reply['stream']>;
+  let error: GatewayError | null = null;
+  res.writeHead(reply.status, { ...SECURITY_HEADERS, ...reply.headers, 'content-type': stream.contentType });
+  try {
+    trace.summary = await stream.write(res);
+  } catch (err) {
+    error = asGatewayError(err);
+    deps.logger.error({ requestId: trace.requestId, code: error.code, err: describeCause(error) }, 'stream failed');
+  }
+  const durationSeconds = seconds(trace.started);
+  let committed = true;
+  try {
+    const failedSinks = await deps.audit.record(auditRecordOf(trace, error ? error.status : reply.status, error, durationSeconds));
+    for (const sink of failedSinks) deps.metrics.auditFailures.inc({ sink });
+  } catch {
+    committed = false;
+  }
+  if (error || !committed) res.destroy();
+  else res.end();
+  observe(deps, trace, error ? error.status : reply.status, durationSeconds);
 }
 
 async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse, trace: Trace): Promise<Reply> {
@@ -151,9 +188,15 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
   const authorized = await authorize(ctx, request, body, headerValue(req.headers['if-match']));
   trace.decision = authorized.decision;
   if (request.interaction === 'batch' && body.kind === 'json') return runBatch(deps, req, res, trace, ctx, body.json);
+  if (request.operation === 'bulk-status' || request.operation === 'bulk-file') return runBulkLink(deps, ctx, request, trace);
 
   // forward
   const upstream = await callUpstream(deps, req, res, trace, authorized.forwarded, authorized.plan.body, authorized.plan.ifMatch);
+
+  if (request.operation === 'export') {
+    const answer = await kickoffAnswer(deps.bulk, upstream.status, headerValue(upstream.headers['content-location']), principal);
+    return { ...answer, headers: { ...answer.headers, 'x-request-id': trace.requestId } };
+  }
 
   // enforce(response)
   const released = await enforceUpstreamAnswer(deps, upstream, resourceEnforcer(deps, ctx, request), trace, {
@@ -187,6 +230,22 @@ async function runBatch(deps: PipelineDeps, req: IncomingMessage, res: ServerRes
   );
   trace.summary = summary;
   return { status: 200, body, headers: { 'x-request-id': trace.requestId } };
+}
+
+/** `$bulk-status` and `$bulk-file`: the gateway's own Bulk Data links, resolved and enforced. */
+async function runBulkLink(deps: PipelineDeps, ctx: AuthorizeContext, request: FhirRequest, trace: Trace): Promise<Reply> {
+  const name = request.operation === 'bulk-status' ? 'job' : 'file';
+  const token = request.params.find((p) => p.name === name)?.value;
+  if (token === undefined || request.params.length !== 1) throw new GatewayError('invalid_request', { reasons: ['bulk.link-parameter'] });
+  const headers = { 'x-request-id': trace.requestId };
+  if (request.operation === 'bulk-status') {
+    const answer = await statusAnswer(deps.bulk, request.method, token, ctx.principal);
+    return { status: answer.status, body: answer.body, headers: { ...answer.headers, ...headers } };
+  }
+  const source = await openFile(deps.bulk, token, ctx.principal);
+  const enforcer = resourceEnforcer(deps, ctx, request);
+  const options = { batchSize: deps.config.bulk.batchSize, maxLineBytes: deps.config.bulk.maxLineBytes };
+  return { status: 200, body: null, headers, stream: { contentType: 'application/fhir+ndjson', write: (out) => enforceNdjson(source, out, enforcer, options) } };
 }
 
 /** Resource decisions for the resources of one answer, in the context of the request that fetched them. */
@@ -298,6 +357,11 @@ export interface Reply {
   readonly body: unknown;
   /** Non-FHIR content (a Binary's data), sent instead of `body`. */
   readonly raw?: { readonly bytes: Buffer; readonly contentType: string };
+  /**
+   * A streamed answer (a Bulk Data file): writes what policy releases as it goes and reports what
+   * it released. Its audit record is committed before the stream is ended.
+   */
+  readonly stream?: { readonly contentType: string; readonly write: (out: ServerResponse) => Promise<EnforcementSummary> };
   readonly headers: Readonly<Record<string, string>>;
 }
 

@@ -21,6 +21,8 @@ import { readBundleFile } from './policy/bundle.js';
 import { PolicyEngine } from './policy/engine.js';
 import { createForwarder } from './proxy/forward.js';
 import { createUpstreamClient } from './proxy/upstream-client.js';
+import { createBulkLinkTokens } from './bulk/link-tokens.js';
+import { ConfigError } from './config/load.js';
 
 export interface RunningGateway {
   /** The address it listens on, e.g. http://127.0.0.1:8080 */
@@ -65,6 +67,15 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const forwarder = createForwarder(upstreamOptions);
   const upstreamClient = createUpstreamClient(upstreamOptions);
 
+  const bulk = {
+    tokens: createBulkLinkTokens(bulkLinkKey(process.env['FHIRGW_BULK_LINK_KEY']), config.bulk.linkTtlSeconds),
+    publicBase: config.publicBaseUrl,
+    upstreamBase: config.upstream.url,
+    fileOrigins: config.bulk.fileOrigins,
+    timeoutMs: config.upstream.timeoutMs,
+    maxManifestBytes: 16 * 1024 * 1024,
+  };
+
   const app = createApp({
     config,
     classifyOptions: { basePath: new URL(config.publicBaseUrl).pathname.replace(/\/+$/, ''), pagingParameters: new Set(config.upstream.pagingParameters) },
@@ -72,6 +83,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     policy: () => policy,
     forwarder,
     upstreamClient,
+    bulk,
     links: createLinkRewriter(config.upstream.url, config.publicBaseUrl),
     audit,
     metrics,
@@ -137,4 +149,16 @@ async function warmUpWithRetry(authenticator: Authenticator, logger: Logger, sig
     }
   }
   throw new Error('gateway closed before its token keys were loaded');
+}
+
+/**
+ * The key that signs Bulk Data links (base64, at least 32 bytes), from the environment: a secret,
+ * never in the config file. Without it each process has its own random key, so links work only on
+ * the replica that issued them.
+ */
+function bulkLinkKey(value: string | undefined): Uint8Array | null {
+  if (value === undefined || value === '') return null;
+  const key = Buffer.from(value, 'base64');
+  if (key.length < 32) throw new ConfigError('FHIRGW_BULK_LINK_KEY', 'must be at least 32 bytes, base64-encoded');
+  return new Uint8Array(key);
 }

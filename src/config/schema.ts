@@ -73,6 +73,19 @@ export const configSchema = z.strictObject({
       sinks: z.array(z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema])).min(1),
     })
     .default({ sinks: [{ type: 'stdout' }] }),
+  /** FHIR Bulk Data ($export) through the gateway. */
+  bulk: z
+    .strictObject({
+      /** How long the gateway's status and file links stay valid. */
+      linkTtlSeconds: z.number().int().min(60).max(7 * 86400).default(3600),
+      /** Origins besides the upstream's where the upstream may put export files (object storage). */
+      fileOrigins: z.array(httpUrl.transform((u) => new URL(u).origin)).default([]),
+      /** Longest NDJSON line accepted from the upstream. */
+      maxLineBytes: z.number().int().min(1024).max(512 * 1024 * 1024).default(16 * 1024 * 1024),
+      /** Resources decided per policy evaluation while streaming a file. */
+      batchSize: z.number().int().min(1).max(10000).default(500),
+    })
+    .default({ linkTtlSeconds: 3600, fileOrigins: [], maxLineBytes: 16 * 1024 * 1024, batchSize: 500 }),
   /** Shared state across replicas. Without it, caches and lists are per process. */
   redis: z
     .strictObject({

@@ -68,7 +68,7 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
     req.on('end', () => {
       handle(req, Buffer.concat(chunks))
         .then(({ status, body, headers }) => {
-          const payload = Buffer.from(body === undefined ? '' : JSON.stringify(body));
+          const payload = Buffer.from(body === undefined ? '' : body instanceof NdjsonBody ? body.text : JSON.stringify(body));
           const encoded = options.forceGzip && payload.length > 0 ? gzipSync(payload) : payload;
           res.writeHead(status, { 'content-type': 'application/fhir+json; charset=utf-8', ...(encoded !== payload ? { 'content-encoding': 'gzip' } : {}), ...headers });
           res.end(encoded);
@@ -82,9 +82,60 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
 
   const pagedSearches = new Map<string, string>();
 
+  /** Bulk Data jobs: NDJSON per type, built at kick-off; status polls answer 202 once, then the manifest. */
+  const exports = new Map<string, { files: Map<string, string>; polls: number; request: string }>();
+
+  async function bulk(req: http.IncomingMessage, url: URL): Promise<{ status: number; body?: unknown; headers?: Record<string, string> } | null> {
+    const rel = url.pathname.slice(basePath.length);
+    const kickoff = /^\/(?:(Patient)|Group\/([^/]+))?\/?\$export$/.exec(rel);
+    if (kickoff && req.method === 'GET') {
+      const types = (url.searchParams.get('_type') ?? '').split(',').filter((t) => t !== '');
+      const selected = new Map<string, Resource[]>();
+      const add = (r: Resource): void => {
+        if (types.length > 0 && !types.includes(r.resourceType)) return;
+        selected.set(r.resourceType, [...(selected.get(r.resourceType) ?? []), r]);
+      };
+      const wanted = types.length > 0 ? types : Object.keys(PATIENT_COMPARTMENT).concat(kickoff[1] || kickoff[2] ? [] : ['Practitioner', 'Device', 'Binary']);
+      for (const type of wanted) for (const r of await search(type, '')) add(r);
+      const job = randomUUID();
+      const files = new Map([...selected].map(([type, rs]) => [type, rs.map((r) => JSON.stringify(r)).join('\n') + '\n']));
+      exports.set(job, { files, polls: 0, request: url.toString() });
+      return { status: 202, headers: { 'content-location': `${baseUrl}/$export-poll-status?_jobId=${job}` } };
+    }
+    if (rel === '/$export-poll-status') {
+      const job = exports.get(url.searchParams.get('_jobId') ?? '');
+      if (!job) return { status: 404, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-found' }] } };
+      if (req.method === 'DELETE') {
+        exports.delete(url.searchParams.get('_jobId') ?? '');
+        return { status: 202 };
+      }
+      if (job.polls++ === 0) return { status: 202, headers: { 'x-progress': 'building files on db01.internal', 'retry-after': '1' } };
+      const origin = new URL(baseUrl).origin;
+      return {
+        status: 200,
+        body: {
+          transactionTime: '2026-11-24T00:00:00Z',
+          request: job.request,
+          requiresAccessToken: true,
+          output: [...job.files.keys()].map((type) => ({ type, url: `${origin}/bulk-files/${url.searchParams.get('_jobId')}/${type}.ndjson` })),
+          error: [],
+        },
+        headers: { 'content-type': 'application/json' },
+      };
+    }
+    return null;
+  }
+
   async function handle(req: http.IncomingMessage, raw: Buffer): Promise<{ status: number; body?: unknown; headers?: Record<string, string> }> {
     const url = req.url ?? '/';
+    const file = /^\/bulk-files\/([^/]+)\/([A-Za-z]+)\.ndjson$/.exec(url);
+    if (file) {
+      const content = exports.get(file[1] as string)?.files.get(file[2] as string);
+      return content === undefined ? { status: 404 } : { status: 200, body: new NdjsonBody(content), headers: { 'content-type': 'application/fhir+ndjson' } };
+    }
     if (!url.startsWith(basePath)) return { status: 404 };
+    const bulkAnswer = await bulk(req, new URL(baseUrl.slice(0, -basePath.length) + url));
+    if (bulkAnswer) return bulkAnswer;
     let relative = url.slice(basePath.length) || '/';
     const pageToken = new URL(baseUrl + relative).searchParams.get('_getpages');
     if (pageToken !== null) {
@@ -250,4 +301,9 @@ function formToQuery(form: string): Record<string, string | string[]> {
     query[name] = existing === undefined ? value : [...(Array.isArray(existing) ? existing : [existing]), value];
   }
   return query;
+}
+
+/** A body sent as it is (NDJSON), not as JSON. */
+class NdjsonBody {
+  constructor(readonly text: string) {}
 }

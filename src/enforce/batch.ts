@@ -16,7 +16,7 @@ import type { FhirRequest } from '../fhir/request.js';
 import { serializeQuery } from '../fhir/search-params.js';
 import { upstreamPathOf } from '../fhir/upstream-path.js';
 import { authorize, type AuthorizeContext, type Authorized } from './authorize.js';
-import { enforceResponse, type EnforcementSummary, type ResponseEnforcer } from './response.js';
+import { emptySummary, enforceResponse, type EnforcementSummary, type ResponseEnforcer } from './response.js';
 
 type JsonObject = Record<string, unknown>;
 
@@ -41,7 +41,7 @@ export async function enforceBatch(deps: BatchDeps, bundle: JsonObject): Promise
 
   const slots: Slot[] = [];
   for (const [i, raw] of entries.entries()) slots.push(await authorizeEntry(deps, raw, i));
-  const summary: EnforcementSummary = { returned: 0, withheld: 0, redacted: 0, withheldRefs: [], reasons: new Set(), breakGlass: false };
+  const summary = emptySummary();
 
   const refused = slots.filter((s): s is Extract<Slot, { kind: 'refused' }> => s.kind === 'refused');
   if (type === 'transaction' && refused.length > 0) {

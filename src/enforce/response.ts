@@ -49,7 +49,7 @@ interface Slot {
 
 export async function enforceResponse(body: unknown, enforcer: ResponseEnforcer, options: EnforceOptions = {}): Promise<EnforcementSummary> {
   if (!isResource(body)) throw new GatewayError('upstream_bad_response', { reasons: ['upstream.not-a-resource'] });
-  const summary: EnforcementSummary = { returned: 0, withheld: 0, redacted: 0, withheldRefs: [], reasons: new Set(), breakGlass: false };
+  const summary = emptySummary();
 
   // Collect every resource (across nested Bundles) so the policy runs once per response.
   const slots: Slot[] = [];
@@ -57,59 +57,83 @@ export async function enforceResponse(body: unknown, enforcer: ResponseEnforcer,
   if (body['resourceType'] === 'Bundle') collectBundle(body, slots, bundles);
   else slots.push({ resource: body, entry: null });
 
-  const items = await factsFor(slots, enforcer);
-  const decisions = enforcer.decide(items);
-  if (decisions.length !== slots.length) throw new GatewayError('policy_error', { reasons: ['policy.malformed-decision'] });
+  const decisions = await judge(slots.map((s) => s.resource), enforcer, summary, (i) => (isMatch(slots[i] as Slot) ? (options.subsetting ?? null) : null));
 
   const withheldEntries = new Set<JsonObject>();
   const released = new Set<string>();
   decisions.forEach((decision, i) => {
     const slot = slots[i] as Slot;
-    if (decision.obligations.audit?.break_glass) summary.breakGlass = true;
-    if (!decision.allow) {
-      summary.withheld++;
-      summary.withheldRefs.push(referenceOf(slot.resource));
-      for (const r of decision.reasons) summary.reasons.add(r);
-      if (slot.entry === null) {
-        // A concealed withholding is indistinguishable from a resource that does not exist.
-        if (decision.obligations.conceal) throw new GatewayError('not_found', { auditReasons: decision.reasons });
-        throw new GatewayError('forbidden', { reasons: decision.reasons });
-      }
-      withheldEntries.add(slot.entry);
+    if (decision.allow) {
+      released.add(referenceOf(slot.resource));
       return;
     }
-    summary.returned++;
-    released.add(referenceOf(slot.resource));
-    const redactions = decision.obligations.redact ?? [];
-    if (redactions.length > 0 && redactResource(slot.resource, redactions) > 0) {
-      summary.redacted++;
-      for (const r of decision.reasons) summary.reasons.add(r);
+    if (slot.entry === null) {
+      // A concealed withholding is indistinguishable from a resource that does not exist.
+      if (decision.obligations.conceal) throw new GatewayError('not_found', { auditReasons: decision.reasons });
+      throw new GatewayError('forbidden', { reasons: decision.reasons });
     }
-    if (options.subsetting && isMatch(slot)) applySubsetting(slot.resource, options.subsetting);
+    withheldEntries.add(slot.entry);
   });
 
   for (const bundle of bundles) finishBundle(bundle, withheldEntries, released, enforcer.links, options.releaseTotal === true);
   return summary;
 }
 
-/** Facts for each slot; a Binary takes its owner from the resource its securityContext names. */
-async function factsFor(slots: readonly Slot[], enforcer: ResponseEnforcer): Promise<Array<{ resource: FhirResourceJson; facts: Facts }>> {
+/**
+ * Decides a list of resources in one evaluation and applies each decision: released resources are
+ * redacted (and subsetted) in place; the summary counts both. Shared by Bundles and NDJSON streams.
+ */
+export async function judge(
+  resources: readonly FhirResourceJson[],
+  enforcer: ResponseEnforcer,
+  summary: EnforcementSummary,
+  subsettingOf: (index: number) => Subsetting | null = () => null,
+): Promise<Decision[]> {
+  const decisions = enforcer.decide(await factsFor(resources, enforcer));
+  if (decisions.length !== resources.length) throw new GatewayError('policy_error', { reasons: ['policy.malformed-decision'] });
+  decisions.forEach((decision, i) => {
+    const resource = resources[i] as FhirResourceJson;
+    if (decision.obligations.audit?.break_glass) summary.breakGlass = true;
+    if (!decision.allow) {
+      summary.withheld++;
+      summary.withheldRefs.push(referenceOf(resource));
+      for (const r of decision.reasons) summary.reasons.add(r);
+      return;
+    }
+    summary.returned++;
+    const redactions = decision.obligations.redact ?? [];
+    if (redactions.length > 0 && redactResource(resource, redactions) > 0) {
+      summary.redacted++;
+      for (const r of decision.reasons) summary.reasons.add(r);
+    }
+    const subsetting = subsettingOf(i);
+    if (subsetting) applySubsetting(resource, subsetting);
+  });
+  return decisions;
+}
+
+export function emptySummary(): EnforcementSummary {
+  return { returned: 0, withheld: 0, redacted: 0, withheldRefs: [], reasons: new Set(), breakGlass: false };
+}
+
+/** Facts for each resource; a Binary takes its owner from the resource its securityContext names. */
+async function factsFor(resources: readonly FhirResourceJson[], enforcer: ResponseEnforcer): Promise<Array<{ resource: FhirResourceJson; facts: Facts }>> {
   const contexts = new Map<string, Promise<Facts>>();
   return Promise.all(
-    slots.map(async (slot) => {
-      if (slot.resource.resourceType !== 'Binary') return { resource: slot.resource, facts: resourceFacts(slot.resource, enforcer.links.bases) };
-      const ref = (slot.resource['securityContext'] as { reference?: unknown } | undefined)?.reference;
+    resources.map(async (resource) => {
+      if (resource.resourceType !== 'Binary') return { resource, facts: resourceFacts(resource, enforcer.links.bases) };
+      const ref = (resource['securityContext'] as { reference?: unknown } | undefined)?.reference;
       const local = typeof ref === 'string' ? parseLocalReference(ref, enforcer.links.bases) : null;
       // Content nobody vouches for is patient data of nobody known: only principals who may see everything get it.
       const unknownOwner: Facts = { patients: [], patient_data: true };
-      if (!local || !enforcer.resolve) return { resource: slot.resource, facts: unknownOwner };
+      if (!local || !enforcer.resolve) return { resource, facts: unknownOwner };
       const key = `${local.type}/${local.id}`;
       let facts = contexts.get(key);
       if (!facts) {
         facts = enforcer.resolve(local.type, local.id).then((target) => (target ? { ...resourceFacts(target, enforcer.links.bases), patient_data: true } : unknownOwner));
         contexts.set(key, facts);
       }
-      return { resource: slot.resource, facts: await facts };
+      return { resource, facts: await facts };
     }),
   );
 }
@@ -190,7 +214,7 @@ function rewriteEntryUrls(entry: JsonObject, links: LinkRewriter): void {
   }
 }
 
-function isResource(value: unknown): value is FhirResourceJson {
+export function isResource(value: unknown): value is FhirResourceJson {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as JsonObject)['resourceType'] === 'string';
 }
 

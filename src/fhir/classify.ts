@@ -109,7 +109,8 @@ function routeOf(method: HttpMethod, seg: readonly string[]): Route {
   }
   if (seg.length === 1 && s0 === 'metadata') return only(['GET'], 'capabilities');
   if (seg.length === 1 && s0 === '_history') return only(['GET'], 'history-system');
-  if (seg.length === 1 && s0.startsWith('$')) return only(['GET', 'POST'], 'operation', { operation: operationName(s0) });
+  // DELETE reaches system-level operations only for cancelling a Bulk Data export (`$bulk-status`); policy decides.
+  if (seg.length === 1 && s0.startsWith('$')) return only(['GET', 'POST', 'DELETE'], 'operation', { operation: operationName(s0) });
 
   const type = resourceType(s0);
   if (s1 === undefined) {

@@ -56,7 +56,7 @@ function tryClassify(m: string, target: string): FhirRequest | null {
 function upstreamReading(m: string, relative: string): { interaction: string; type: string | null; id: string | null; vid: string | null } | null {
   const route = router.find(m as 'GET', relative);
   if (!route) return null;
-  return { interaction: route.data.interaction, type: route.params['resourceType'] ?? null, id: route.params['id'] ?? null, vid: route.params['vid'] ?? null };
+  return { interaction: route.data?.interaction ?? '', type: route.params['resourceType'] ?? null, id: route.params['id'] ?? null, vid: route.params['vid'] ?? null };
 }
 
 describe('classifier against the upstream', () => {
