@@ -200,7 +200,7 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
 
   // enforce(response)
   const released = await enforceUpstreamAnswer(deps, upstream, resourceEnforcer(deps, ctx, request), trace, {
-    releaseTotal: authorized.decision.obligations.release_total === true,
+    releaseTotal: authorized.releaseTotal,
     subsetting: authorized.subsetting,
   });
 

@@ -29,6 +29,12 @@ export interface AuthorizeContext {
 
 export interface Authorized {
   readonly decision: Decision;
+  /**
+   * Counts may be passed on: policy said so (`release_total`) and, when it asked for narrowing, the
+   * narrowing was applied. A search on a type outside the compartment is not narrowed, so its
+   * upstream total would count other patients' resources.
+   */
+  readonly releaseTotal: boolean;
   /** What goes upstream: narrowed, without `_summary`/`_elements`. */
   readonly forwarded: FhirRequest;
   readonly subsetting: Subsetting | null;
@@ -47,14 +53,15 @@ export async function authorize(ctx: AuthorizeContext, request: FhirRequest, bod
   ctx.onDecision('request', decision.allow);
   if (!decision.allow) throw denial(decision, request, ctx.principal);
 
-  const countOnly = request.params.some((p) => p.name === '_summary' && p.value === 'count');
-  if (countOnly && decision.obligations.release_total !== true) {
+  const { forwarded: unsubsetted, subsetting } = takeSubsetting(request);
+  const narrowTo = decision.obligations.narrow?.patient;
+  const forwarded = narrowTo === undefined ? unsubsetted : narrowToPatient(unsubsetted, narrowTo);
+  const releaseTotal = decision.obligations.release_total === true && (narrowTo === undefined || forwarded !== unsubsetted);
+  if (!releaseTotal && request.params.some((p) => p.name === '_summary' && p.value === 'count')) {
     // A bare count cannot be filtered: it would reveal how many resources policy withholds.
     throw new GatewayError('forbidden', { reasons: ['count.not-allowed'] });
   }
-  const { forwarded, subsetting } = takeSubsetting(request);
-  const narrowTo = decision.obligations.narrow?.patient;
-  return { decision, forwarded: narrowTo === undefined ? forwarded : narrowToPatient(forwarded, narrowTo), subsetting, plan };
+  return { decision, releaseTotal, forwarded, subsetting, plan };
 }
 
 export function denial(decision: Decision, request: FhirRequest, principal: Principal): GatewayError {

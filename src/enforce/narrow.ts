@@ -14,7 +14,8 @@ import { makeParam } from '../fhir/search-params.js';
 export function narrowToPatient(request: FhirRequest, patientId: string): FhirRequest {
   switch (request.interaction) {
     case 'search-type':
-      // A type outside the compartment is not narrowed: each returned resource is still decided.
+      // A type outside the compartment is not narrowed (the same request object comes back, which the
+      // caller reads as "not narrowed"): each returned resource is still decided.
       return isPatientCompartmentType(request.type as string) ? { ...request, params: withCompartment(request.type as string, request.params, patientId) } : request;
     case 'search-compartment':
       if (request.compartment?.type !== 'Patient' || request.compartment.id !== patientId) {

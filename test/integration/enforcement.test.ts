@@ -147,11 +147,14 @@ describe('reads of other patients\' resources, whatever their link to the patien
     }
   });
 
-  test('searches over types outside the compartment are filtered per resource', async () => {
+  test('searches over types outside the compartment are filtered per resource, and their counts are not released', async () => {
     const { status, json } = await asAlba('Device');
     expect(status).toBe(200);
     expect(ids(json)).toEqual(['Device/dev-stock']);
-    expect(json.total).toBe(1);
+    expect(json.total).toBe(1); // recomputed on the single page
+    const firstPage = await asAlba('Device?_count=1&_sort=_id');
+    expect(firstPage.json).not.toHaveProperty('total'); // more pages follow: the upstream's 2 would count the withheld device
+    expect((await asAlba('Device?_summary=count')).status).toBe(403);
   });
 
   test('vread of another patient\'s version is concealed like a missing one', async () => {
