@@ -49,6 +49,8 @@ export interface PipelineDeps {
   /** The gateway's own reads from the upstream (stored versions, Binary security contexts). */
   readonly upstreamClient: UpstreamClient;
   readonly bulk: BulkDeps;
+  /** Key of the pseudonyms de-identification gives resource ids. */
+  readonly pseudonymKey: Uint8Array;
   readonly links: LinkRewriter;
   readonly audit: AuditTrail;
   readonly metrics: GatewayMetrics;
@@ -261,6 +263,7 @@ function resourceEnforcer(deps: PipelineDeps, ctx: AuthorizeContext, request: Fh
       const read = await ctx.client.read(type, id, ctx.requestId).catch(() => null);
       return read?.found ? read.resource : null;
     },
+    redaction: { now: new Date(ctx.env.now), pseudonymKey: deps.pseudonymKey },
   };
 }
 

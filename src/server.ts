@@ -4,6 +4,7 @@
  * (/readyz turns 200 once they are in). `close()` stops accepting, lets in-flight requests finish
  * and flushes the audit sinks.
  */
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
@@ -68,7 +69,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const upstreamClient = createUpstreamClient(upstreamOptions);
 
   const bulk = {
-    tokens: createBulkLinkTokens(bulkLinkKey(process.env['FHIRGW_BULK_LINK_KEY']), config.bulk.linkTtlSeconds),
+    tokens: createBulkLinkTokens(secretKey('FHIRGW_BULK_LINK_KEY', process.env['FHIRGW_BULK_LINK_KEY']), config.bulk.linkTtlSeconds),
     publicBase: config.publicBaseUrl,
     upstreamBase: config.upstream.url,
     fileOrigins: config.bulk.fileOrigins,
@@ -84,6 +85,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     forwarder,
     upstreamClient,
     bulk,
+    pseudonymKey: secretKey('FHIRGW_PSEUDONYM_KEY', process.env['FHIRGW_PSEUDONYM_KEY']) ?? new Uint8Array(randomBytes(32)),
     links: createLinkRewriter(config.upstream.url, config.publicBaseUrl),
     audit,
     metrics,
@@ -152,13 +154,14 @@ async function warmUpWithRetry(authenticator: Authenticator, logger: Logger, sig
 }
 
 /**
- * The key that signs Bulk Data links (base64, at least 32 bytes), from the environment: a secret,
- * never in the config file. Without it each process has its own random key, so links work only on
- * the replica that issued them.
+ * A key from the environment (base64, at least 32 bytes): secrets never live in the config file.
+ * Without one, a random key per process is used, which works only within that process: Bulk Data
+ * links (FHIRGW_BULK_LINK_KEY) from one replica fail on another, and de-identified pseudonyms
+ * (FHIRGW_PSEUDONYM_KEY) change at restart.
  */
-function bulkLinkKey(value: string | undefined): Uint8Array | null {
+function secretKey(name: string, value: string | undefined): Uint8Array | null {
   if (value === undefined || value === '') return null;
   const key = Buffer.from(value, 'base64');
-  if (key.length < 32) throw new ConfigError('FHIRGW_BULK_LINK_KEY', 'must be at least 32 bytes, base64-encoded');
+  if (key.length < 32) throw new ConfigError(name, 'must be at least 32 bytes, base64-encoded');
   return new Uint8Array(key);
 }

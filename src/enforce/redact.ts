@@ -10,9 +10,11 @@
  */
 import fhirpath from 'fhirpath';
 import r4model from 'fhirpath/fhir-context/r4';
+import { randomBytes } from 'node:crypto';
 import { GatewayError } from '../errors.js';
 import { MANDATORY_ELEMENTS } from '../fhir/generated/r4.js';
 import type { Redaction } from '../policy/contract.js';
+import { safeHarbor, type SafeHarborContext } from './safe-harbor.js';
 
 export const REDACTED_LABEL = { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'REDACTED', display: 'redacted' } as const;
 const DATA_ABSENT_REASON = 'http://hl7.org/fhir/StructureDefinition/data-absent-reason';
@@ -28,26 +30,45 @@ interface Location {
 
 const ELEMENT_PATH = /^(\*|[A-Z][A-Za-z]+)((\.[a-z][A-Za-z0-9]*)*)$/;
 
+/** What de-identification needs beyond the rules: the time (ages) and the pseudonym key. */
+export type RedactionContext = SafeHarborContext;
+
+/** Without a configured key, pseudonyms are stable for the life of the process only. */
+const PROCESS_KEY = new Uint8Array(randomBytes(32));
+
 /** Applies the redactions that match the resource's type; returns how many elements changed. */
-export function redactResource(resource: JsonObject, redactions: readonly Redaction[]): number {
+export function redactResource(resource: JsonObject, redactions: readonly Redaction[], ctx: RedactionContext = { now: new Date(), pseudonymKey: PROCESS_KEY }): number {
+  const mandatory = (MANDATORY_ELEMENTS[resource['resourceType'] as string] ?? []).filter((key) => key in resource || `_${key}` in resource);
+  const shapes = new Map(mandatory.map((key) => [key, Array.isArray(resource[key])]));
   let changed = 0;
-  for (const rule of redactions) changed += applyRule(resource, rule);
+  for (const rule of redactions) changed += applyRule(resource, rule, ctx);
   if (changed > 0) {
     pruneEmpty(resource);
+    // A mandatory element emptied by the rules (AuditEvent.source once its display went) is masked, not lost.
+    for (const [key, wasArray] of shapes) {
+      if (key in resource || `_${key}` in resource) continue;
+      resource[key] = wasArray ? [structuredClone(DATA_ABSENT_VALUE)] : structuredClone(DATA_ABSENT_VALUE);
+    }
     addRedactedLabel(resource);
   }
   return changed;
 }
 
-function applyRule(resource: JsonObject, rule: Redaction): number {
+const DATA_ABSENT_VALUE = { extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'masked' }] };
+
+function applyRule(resource: JsonObject, rule: Redaction, ctx: RedactionContext): number {
   const type = resource['resourceType'] as string;
   const element = ELEMENT_PATH.exec(rule.path);
   if (element) {
     const head = element[1] as string;
     if (head !== '*' && head !== type) return 0;
     const path = (element[2] ?? '').split('.').filter((s) => s !== '');
-    // The whole resource is a target for free text only (`*` or `Patient` with action free-text).
-    if (path.length === 0) return rule.action === 'free-text' ? stripFreeText(resource) : 0;
+    // The whole resource is a target for free text and de-identification only (`*` or `Patient`).
+    if (path.length === 0) {
+      if (rule.action === 'free-text') return stripFreeText(resource);
+      if (rule.action === 'safe-harbor') return safeHarbor(resource, ctx);
+      return 0;
+    }
     return locate(resource, path).reduce((n, loc) => n + applyAction(loc, rule.action, resource), 0);
   }
   // A FHIRPath expression that names a type applies to that type only.
@@ -138,6 +159,9 @@ function applyAction(loc: Location, action: Redaction['action'], resource: JsonO
       return replace(loc, value, (v) => (typeof v === 'string' && /^\d{3}/.test(v) ? v.slice(0, 3) : v), []);
     case 'free-text':
       return stripFreeText(value);
+    case 'safe-harbor':
+      // De-identification applies to whole resources only (path `*` or the type).
+      return 0;
   }
 }
 

@@ -10,7 +10,7 @@ import type { LinkRewriter } from '../fhir/links.js';
 import { parseLocalReference } from '../fhir/references.js';
 import type { Decision, Facts, FhirResourceJson } from '../policy/contract.js';
 import { resourceFacts } from '../policy/input.js';
-import { redactResource } from './redact.js';
+import { redactResource, type RedactionContext } from './redact.js';
 import { applySubsetting, type Subsetting } from './subset.js';
 
 type JsonObject = Record<string, unknown>;
@@ -21,6 +21,8 @@ export interface ResponseEnforcer {
   readonly links: LinkRewriter;
   /** Reads a resource a Binary's `securityContext` names; null when it cannot be read. */
   resolve?(type: string, id: string): Promise<FhirResourceJson | null>;
+  /** Time and pseudonym key for de-identification (defaults: now, a per-process key). */
+  readonly redaction?: RedactionContext;
 }
 
 export interface EnforceOptions {
@@ -102,7 +104,7 @@ export async function judge(
     }
     summary.returned++;
     const redactions = decision.obligations.redact ?? [];
-    if (redactions.length > 0 && redactResource(resource, redactions) > 0) {
+    if (redactions.length > 0 && redactResource(resource, redactions, enforcer.redaction) > 0) {
       summary.redacted++;
       for (const r of decision.reasons) summary.reasons.add(r);
     }
@@ -195,7 +197,11 @@ function isMatch(slot: Slot): boolean {
 }
 
 function rewriteEntryUrls(entry: JsonObject, links: LinkRewriter): void {
-  if (typeof entry['fullUrl'] === 'string') {
+  const resource = entry['resource'] as JsonObject | undefined;
+  if (typeof resource?.['id'] === 'string' && typeof entry['fullUrl'] === 'string' && !entry['fullUrl'].startsWith('urn:')) {
+    // Built from the released resource, so a pseudonymised id is never paired with its real one.
+    entry['fullUrl'] = `${links.publicBase}/${String(resource['resourceType'])}/${resource['id']}`;
+  } else if (typeof entry['fullUrl'] === 'string') {
     const url = links.toPublic(entry['fullUrl']);
     if (url === null) delete entry['fullUrl'];
     else entry['fullUrl'] = url;

@@ -20,43 +20,66 @@ export type ReadResult = { readonly found: true; readonly resource: FhirResource
 export interface UpstreamClient {
   /** Reads `Type/id` (a local reference). 404 and 410 are `found: false`; other failures throw. */
   read(type: string, id: string, requestId: string): Promise<ReadResult>;
+  /** Runs a search and follows its `next` links (on the upstream only), up to `maxResources`; more is an error. */
+  search(type: string, query: string, requestId: string, maxResources: number): Promise<FhirResourceJson[]>;
 }
 
 export function createUpstreamClient(options: UpstreamClientOptions): UpstreamClient {
   const base = options.upstreamUrl.replace(/\/+$/, '');
+
+  /** GET a URL on the upstream: the status and the parsed body (for 200), or a GatewayError. */
+  const get = async (url: string, requestId: string): Promise<{ status: number; body: unknown; etag: string | null }> => {
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        headers: { accept: 'application/fhir+json', 'accept-encoding': 'identity', 'user-agent': GATEWAY_USER_AGENT, 'x-request-id': requestId },
+        redirect: 'manual',
+        signal: AbortSignal.timeout(options.timeoutMs),
+      });
+    } catch (err) {
+      const timedOut = err instanceof DOMException && err.name === 'TimeoutError';
+      throw new GatewayError(timedOut ? 'upstream_timeout' : 'upstream_unavailable', { reasons: [timedOut ? 'upstream.timeout' : 'upstream.connect'], cause: err });
+    }
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      return { status: res.status, body: null, etag: null };
+    }
+    const declared = Number(res.headers.get('content-length') ?? 0);
+    if (declared > options.maxResponseBytes) {
+      await res.body?.cancel();
+      throw new GatewayError('upstream_too_large', { reasons: ['upstream.too-large'] });
+    }
+    const bytes = Buffer.from(await res.arrayBuffer());
+    if (bytes.length > options.maxResponseBytes) throw new GatewayError('upstream_too_large', { reasons: ['upstream.too-large'] });
+    const body = parseFhirJson(decodeContent(bytes, res.headers.get('content-encoding') ?? undefined, options.maxResponseBytes), res.headers.get('content-type') ?? undefined);
+    return { status: 200, body, etag: res.headers.get('etag') };
+  };
+
   return {
     async read(type, id, requestId) {
-      let res: Response;
-      try {
-        res = await fetch(`${base}/${type}/${encodeURIComponent(id)}`, {
-          headers: { accept: 'application/fhir+json', 'accept-encoding': 'identity', 'user-agent': GATEWAY_USER_AGENT, 'x-request-id': requestId },
-          redirect: 'manual',
-          signal: AbortSignal.timeout(options.timeoutMs),
-        });
-      } catch (err) {
-        const timedOut = err instanceof DOMException && err.name === 'TimeoutError';
-        throw new GatewayError(timedOut ? 'upstream_timeout' : 'upstream_unavailable', { reasons: [timedOut ? 'upstream.timeout' : 'upstream.connect'], cause: err });
-      }
-      if (res.status === 404 || res.status === 410) {
-        await res.body?.cancel();
-        return { found: false, status: res.status };
-      }
-      if (res.status !== 200) {
-        await res.body?.cancel();
-        throw new GatewayError('upstream_error', { reasons: [`upstream.status-${res.status}`] });
-      }
-      const declared = Number(res.headers.get('content-length') ?? 0);
-      if (declared > options.maxResponseBytes) {
-        await res.body?.cancel();
-        throw new GatewayError('upstream_too_large', { reasons: ['upstream.too-large'] });
-      }
-      const bytes = Buffer.from(await res.arrayBuffer());
-      if (bytes.length > options.maxResponseBytes) throw new GatewayError('upstream_too_large', { reasons: ['upstream.too-large'] });
-      const body = parseFhirJson(decodeContent(bytes, res.headers.get('content-encoding') ?? undefined, options.maxResponseBytes), res.headers.get('content-type') ?? undefined);
+      const { status, body, etag } = await get(`${base}/${type}/${encodeURIComponent(id)}`, requestId);
+      if (status === 404 || status === 410) return { found: false, status };
+      if (status !== 200) throw new GatewayError('upstream_error', { reasons: [`upstream.status-${status}`] });
       if (typeof body !== 'object' || body === null || (body as { resourceType?: unknown }).resourceType !== type) {
         throw new GatewayError('upstream_bad_response', { reasons: ['upstream.not-a-resource'] });
       }
-      return { found: true, resource: body as FhirResourceJson, etag: res.headers.get('etag') };
+      return { found: true, resource: body as FhirResourceJson, etag };
+    },
+    async search(type, query, requestId, maxResources) {
+      const found: FhirResourceJson[] = [];
+      let url: string | null = `${base}/${type}?${query}`;
+      while (url !== null) {
+        const { status, body } = await get(url, requestId);
+        if (status !== 200) throw new GatewayError('upstream_error', { reasons: [`upstream.status-${status}`] });
+        const bundle = body as { resourceType?: unknown; entry?: Array<{ resource?: FhirResourceJson; search?: { mode?: string } }>; link?: Array<{ relation?: string; url?: string }> };
+        if (bundle?.resourceType !== 'Bundle') throw new GatewayError('upstream_bad_response', { reasons: ['upstream.not-a-resource'] });
+        for (const e of bundle.entry ?? []) if (e.resource && (e.search?.mode ?? 'match') === 'match') found.push(e.resource);
+        if (found.length > maxResources) throw new GatewayError('upstream_too_large', { reasons: ['upstream.too-many-results'] });
+        const next = bundle.link?.find((l) => l.relation === 'next')?.url;
+        // Paging stays on the upstream: a next link elsewhere is not followed with the gateway's identity.
+        url = typeof next === 'string' && (next.startsWith(`${base}/`) || next.startsWith(`${base}?`)) ? next : null;
+      }
+      return found;
     },
   };
 }
