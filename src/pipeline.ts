@@ -255,7 +255,7 @@ function resourceEnforcer(deps: PipelineDeps, ctx: AuthorizeContext, request: Fh
   return {
     links: deps.links,
     decide: (items) => {
-      const decisions = ctx.policy.decideResources({ principal: ctx.principal, request: policyRequest(request), env: ctx.env, items });
+      const decisions = ctx.policy.decideResources({ principal: ctx.principal, request: policyRequest(request), env: ctx.env, items, consents: {} });
       for (const d of decisions) ctx.onDecision('resource', d.allow);
       return decisions;
     },

@@ -127,7 +127,7 @@ async function factsFor(resources: readonly FhirResourceJson[], enforcer: Respon
       const ref = (resource['securityContext'] as { reference?: unknown } | undefined)?.reference;
       const local = typeof ref === 'string' ? parseLocalReference(ref, enforcer.links.bases) : null;
       // Content nobody vouches for is patient data of nobody known: only principals who may see everything get it.
-      const unknownOwner: Facts = { patients: [], patient_data: true };
+      const unknownOwner: Facts = { patients: [], patient_data: true, data_date: null };
       if (!local || !enforcer.resolve) return { resource, facts: unknownOwner };
       const key = `${local.type}/${local.id}`;
       let facts = contexts.get(key);

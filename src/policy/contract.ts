@@ -110,7 +110,36 @@ export const factsSchema = z.strictObject({
   patient_data: z
     .boolean()
     .describe('whether the resource is patient data: its type is in the Patient compartment, or it references a patient anyway (Device.patient, Contract.subject, ...)'),
+  data_date: z
+    .string()
+    .nullable()
+    .describe("the resource's clinical date (effective, issued, onset, authored, recorded, period start, ...), for Consent dataPeriod"),
 });
+
+const consentCriteriaSchema = z.strictObject({
+  actors: z.array(z.string()),
+  actor_roles: z.array(z.string()),
+  purposes: z.array(z.string()),
+  labels: z.array(z.string()),
+  classes: z.array(z.string()),
+  codes: z.array(z.string()),
+  data_period: z.strictObject({ start: z.string().nullable(), end: z.string().nullable() }).nullable(),
+});
+
+/** A Consent in force, flattened (src/consent/flatten.ts): nested provisions as rules with their path's criteria. */
+export const flatConsentSchema = z.strictObject({
+  id: z.string(),
+  scope: z.string(),
+  date: z.string().nullable(),
+  base: z.enum(['permit', 'deny']),
+  rules: z.array(z.strictObject({ type: z.enum(['permit', 'deny']), depth: z.number().int(), conditions: z.array(consentCriteriaSchema) })),
+});
+
+/** The patients' consents by patient id: `unavailable` when they could not be read (policy must fail closed). */
+export const consentsSchema = z.record(
+  z.string(),
+  z.discriminatedUnion('status', [z.strictObject({ status: z.literal('ok'), consents: z.array(flatConsentSchema) }), z.strictObject({ status: z.literal('unavailable') })]),
+);
 
 export const envSchema = z.strictObject({
   now: z.string().describe('RFC 3339 time of the decision'),
@@ -141,6 +170,7 @@ export const resourceInputSchema = z.strictObject({
   request: requestSchema,
   resource: fhirResource,
   facts: factsSchema,
+  consents: consentsSchema,
   env: envSchema,
 });
 
@@ -149,6 +179,7 @@ export const resourcesInputSchema = z.strictObject({
   principal: principalSchema,
   request: requestSchema,
   items: z.array(z.strictObject({ resource: fhirResource, facts: factsSchema })),
+  consents: consentsSchema,
   env: envSchema,
 });
 
@@ -165,6 +196,7 @@ export type Facts = DeepReadonly<z.input<typeof factsSchema>>;
 export type PolicyEnv = DeepReadonly<z.input<typeof envSchema>>;
 export type RequestInput = DeepReadonly<z.input<typeof requestInputSchema>>;
 export type ResourcesInput = DeepReadonly<z.input<typeof resourcesInputSchema>>;
+export type Consents = DeepReadonly<z.input<typeof consentsSchema>>;
 export type FhirResourceJson = Record<string, unknown> & { resourceType: string };
 
 /** Entry points every bundle must export (`opa build -e ...`). */

@@ -22,8 +22,24 @@ export function policyEnv(now: Date, revision: string): PolicyEnv {
   return { now: now.toISOString(), now_seconds: Math.floor(now.getTime() / 1000), policy_revision: revision };
 }
 
-/** Facts about a resource computed in TypeScript (WASM has no FHIR knowledge): whose data it is. */
+/** Facts about a resource computed in TypeScript (WASM has no FHIR knowledge): whose data it is, and when. */
 export function resourceFacts(resource: FhirResourceJson, bases: readonly string[]): Facts {
   const patients = patientIdsOf(resource, bases);
-  return { patients, patient_data: patients.length > 0 || isPatientCompartmentType(resource.resourceType) };
+  return { patients, patient_data: patients.length > 0 || isPatientCompartmentType(resource.resourceType), data_date: clinicalDate(resource) };
+}
+
+/** Elements that date the data itself, in order of preference (the first present wins). */
+const DATE_ELEMENTS = [
+  'effectiveDateTime', 'effectiveInstant', 'effectivePeriod', 'occurrenceDateTime', 'occurrencePeriod', 'performedDateTime', 'performedPeriod',
+  'onsetDateTime', 'onsetPeriod', 'authoredOn', 'recordedDate', 'issued', 'period', 'created', 'date', 'recorded', 'birthDate',
+] as const;
+
+function clinicalDate(resource: FhirResourceJson): string | null {
+  for (const key of DATE_ELEMENTS) {
+    const value = resource[key];
+    if (typeof value === 'string') return value;
+    const start = (value as { start?: unknown } | undefined)?.start;
+    if (typeof start === 'string') return start;
+  }
+  return null;
 }

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { SYNTHETIC_PATIENTS } from '../../src/devkit/synthetic-data.js';
-import { jsonOf, startStack, tokensFor, type Stack } from '../support/stack.js';
+import { auditRecordOf, jsonOf, startStack, tokensFor, type Stack } from '../support/stack.js';
 
 let stack: Stack;
 let system: string;
@@ -50,8 +50,8 @@ describe('bulk export', () => {
     expect(patients.status).toBe(200);
     expect(patients.headers.get('content-type')).toBe('application/fhir+ndjson');
     expect(lines(await patients.text()).map((p) => p.id).sort()).toEqual(SYNTHETIC_PATIENTS.map((p) => p.id).sort());
-    const records = stack.auditRecords().filter((r) => r.request?.operation === 'bulk-file');
-    expect(records.at(-1)?.entries).toMatchObject({ returned: 3, withheld: 0 });
+    const record = await auditRecordOf(stack, patients.headers.get('x-request-id')!);
+    expect(record).toMatchObject({ request: { operation: 'bulk-file' }, entries: { returned: 3, withheld: 0 } });
   });
 
   test('exported files are redacted like searches (a researcher\'s export is de-identified)', async () => {

@@ -17,8 +17,8 @@ const request = { method: 'GET', interaction: 'read', type: 'Patient', id: '1', 
 const env = { now: '2026-11-24T00:00:00Z', now_seconds: 1, policy_revision: 'x' };
 const requestInput: RequestInput = { principal, request, env };
 const resourcesInput = (n: number): ResourcesInput => ({
-  principal, request, env,
-  items: Array.from({ length: n }, (_, i) => ({ resource: { resourceType: 'Patient', id: String(i) }, facts: { patients: [String(i)], patient_data: true } })),
+  principal, request, env, consents: {},
+  items: Array.from({ length: n }, (_, i) => ({ resource: { resourceType: 'Patient', id: String(i) }, facts: { patients: [String(i)], patient_data: true, data_date: null } })),
 });
 
 const engineFor = async (requestRego: string, resourceRego = 'package fhirgw.resource\n\ndecision := {"allow": true}\n') =>
