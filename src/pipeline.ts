@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator } from './auth/authenticate.js';
 import type { Principal } from './auth/principal.js';
+import { neededScope } from './auth/scope-check.js';
 import type { AuditRecord } from './audit/record.js';
 import { AUDIT_SCHEMA_VERSION } from './audit/record.js';
 import type { AuditTrail } from './audit/trail.js';
@@ -162,22 +163,11 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
 
 function denial(decision: Decision, request: FhirRequest, principal: Principal): GatewayError {
   if (decision.reasons.includes('scope.missing')) {
-    const perm = PERMISSION_OF[request.interaction] ?? 'r';
-    const context = principal.patient !== null ? 'patient' : 'user';
-    return new GatewayError('insufficient_scope', {
-      reasons: decision.reasons,
-      bearer: { error: 'insufficient_scope', scope: `${context}/${request.type ?? '*'}.${perm}` },
-    });
+    const scope = neededScope(request, principal);
+    return new GatewayError('insufficient_scope', { reasons: decision.reasons, bearer: { error: 'insufficient_scope', ...(scope ? { scope } : {}) } });
   }
   return new GatewayError('forbidden', { reasons: decision.reasons });
 }
-
-/** SMART v2 permission each interaction needs (used for the `scope` hint of insufficient_scope). */
-const PERMISSION_OF: Readonly<Partial<Record<FhirRequest['interaction'], string>>> = {
-  read: 'r', vread: 'r', 'history-instance': 'r',
-  'search-type': 's', 'search-system': 's', 'search-compartment': 's', 'history-type': 's', 'history-system': 's',
-  create: 'c', update: 'u', patch: 'u', delete: 'd',
-};
 
 async function callUpstream(
   deps: PipelineDeps,
