@@ -4,22 +4,31 @@
  * (/readyz turns 200 once they are in). `close()` stops accepting, lets in-flight requests finish
  * and flushes the audit sinks.
  */
-import http from 'node:http';
+import { readFileSync } from 'node:fs';
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
-import { createBearerAuthenticator, type Authenticator } from './auth/authenticate.js';
-import { createJwtVerifier } from './auth/jwt-verifier.js';
+import { withRejectionCount, type Authenticator } from './auth/authenticate.js';
+import { buildAuth, type AuthStores, type AuthTelemetry } from './auth/from-config.js';
+import { handleRevocationRequest } from './auth/revocation-admin.js';
+import { capabilitySecurityOf, smartConfigurationOf } from './auth/smart-configuration.js';
+import { createMemoryStateStore } from './auth/state-store.js';
 import { createFileSink } from './audit/sinks/file.js';
 import { createStdoutSink } from './audit/sinks/stdout.js';
 import type { AuditSink } from './audit/record.js';
 import { createAuditTrail } from './audit/trail.js';
 import type { GatewayConfig } from './config/schema.js';
+import { readSecrets } from './config/secrets.js';
+import { GatewayError } from './errors.js';
 import { createLinkRewriter } from './fhir/links.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type GatewayMetrics } from './observability/metrics.js';
 import { readBundleFile } from './policy/bundle.js';
 import { PolicyEngine } from './policy/engine.js';
 import { createForwarder } from './proxy/forward.js';
+import { createRedisStateStore } from './redis/auth-state-store.js';
+import { createRedis } from './redis/connection.js';
 
 export interface RunningGateway {
   /** The address it listens on, e.g. http://127.0.0.1:8080 */
@@ -35,6 +44,8 @@ export interface StartOptions {
   /** Where `stdout` audit sinks write (tests capture it). */
   readonly auditStdout?: NodeJS.WritableStream;
   readonly authenticator?: Authenticator;
+  /** Where secrets named by environment variable are read (defaults to process.env). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export async function startGateway(config: GatewayConfig, options: StartOptions = {}): Promise<RunningGateway> {
@@ -48,18 +59,26 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
 
   const sinks: AuditSink[] = config.audit.sinks.map((s) => (s.type === 'file' ? createFileSink(s.path) : createStdoutSink(options.auditStdout)));
   const audit = createAuditTrail(sinks);
-  const authenticator =
-    options.authenticator ??
-    createBearerAuthenticator(
-      createJwtVerifier({
-        issuer: config.auth.issuer,
-        jwksUri: config.auth.jwksUri,
-        audience: config.auth.audience,
-        algorithms: config.auth.algorithms,
-        clockToleranceSeconds: config.auth.clockToleranceSeconds,
-      }),
-      { maxTokenBytes: config.auth.maxTokenBytes, claims: config.auth.claims },
-    );
+  const secrets = readSecrets(config, options.env);
+  const redis = config.redis ? createRedis(config.redis) : null;
+  redis?.on('error', () => {}); // ioredis reconnects by itself; failing commands are handled where they are issued
+  const shared = redis && config.redis ? createRedisStateStore(redis, config.redis.keyPrefix) : null;
+  const stores: AuthStores = shared
+    ? { revocation: shared, replay: shared, introspection: shared }
+    : {
+        revocation: createMemoryStateStore({ maxEntries: 100_000, whenFull: 'refuse' }),
+        replay: createMemoryStateStore({ maxEntries: 200_000, whenFull: 'refuse' }),
+        introspection: createMemoryStateStore({ maxEntries: 50_000, whenFull: 'evict-oldest' }),
+      };
+  const auth = buildAuth(config.auth, { stores, secrets: secrets.introspection, telemetry: authTelemetry(metrics, logger) });
+  const authenticator = withRejectionCount(options.authenticator ?? auth.authenticator, (reason) => metrics.tokenRejections.inc({ reason }));
+  const advertisedMetadata = async () => {
+    try {
+      return await auth.advertised.metadata.get();
+    } catch (err) {
+      throw new GatewayError('auth_unavailable', { reasons: ['discovery.unavailable'], cause: err });
+    }
+  };
   const forwarder = createForwarder({
     upstreamUrl: config.upstream.url,
     timeoutMs: config.upstream.timeoutMs,
@@ -77,18 +96,38 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     metrics,
     logger,
     isReady: () => authenticator.isReady(),
+    capabilitySecurity: async () => capabilitySecurityOf(await advertisedMetadata().catch(() => auth.advertised.metadata.cached())),
+    smartConfiguration: async () => smartConfigurationOf(await advertisedMetadata(), auth.advertised.issuer.issuer, { capabilities: config.auth.discovery.capabilities }),
+    ...(secrets.adminToken === null
+      ? {}
+      : {
+          revocationAdmin: (req: IncomingMessage) =>
+            handleRevocationRequest(req, { adminToken: secrets.adminToken as string, revocation: auth.revocation, issuers: config.auth.issuers.map((i) => i.issuer) }),
+        }),
   });
 
-  const server = http.createServer(
-    {
-      // Bounds on what a client may send before the gateway answers; Node answers 431 above these.
-      // Above auth.maxTokenBytes, so an oversized token is refused by the token stage with a clear 401.
-      maxHeaderSize: 32 * 1024,
-      requestTimeout: config.upstream.timeoutMs + 30_000,
-      headersTimeout: 20_000,
-    },
-    app,
-  );
+  const serverOptions = {
+    // Bounds on what a client may send before the gateway answers; Node answers 431 above these.
+    // Above auth.maxTokenBytes, so an oversized token is refused by the token stage with a clear 401.
+    maxHeaderSize: 32 * 1024,
+    requestTimeout: config.upstream.timeoutMs + 30_000,
+    headersTimeout: 20_000,
+  };
+  const tls = config.listen.tls;
+  const server = tls
+    ? https.createServer(
+        {
+          ...serverOptions,
+          cert: readFileSync(tls.certFile),
+          key: readFileSync(tls.keyFile),
+          // Certificate-bound tokens (RFC 8705) need the client's certificate; the token, not the TLS layer,
+          // decides whether one is required, and self-signed client certificates are legitimate there.
+          requestCert: tls.requestClientCertificate,
+          rejectUnauthorized: false,
+        },
+        app,
+      )
+    : http.createServer(serverOptions, app);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -96,7 +135,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
+  const url = `${tls ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
   logger.info({ url, publicBaseUrl: config.publicBaseUrl }, 'gateway listening');
 
   const stopWarmUp = new AbortController();
@@ -118,6 +157,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
         });
         forwarder.close();
         await audit.close();
+        redis?.disconnect();
       })();
       return closing;
     },
@@ -137,4 +177,20 @@ async function warmUpWithRetry(authenticator: Authenticator, logger: Logger, sig
     }
   }
   throw new Error('gateway closed before its token keys were loaded');
+}
+
+function authTelemetry(metrics: GatewayMetrics, logger: Logger): AuthTelemetry {
+  return {
+    jwksFetch: (issuer, result) => {
+      metrics.jwksFetches.inc({ issuer, result });
+      if (result !== 'ok') logger.warn({ issuer, result }, 'JWKS fetch failed; the last good keys stay in use');
+    },
+    introspection: (issuer, result) => metrics.introspections.inc({ issuer, result }),
+    introspectionCache: (result) => metrics.introspectionCache.inc({ result }),
+    revocationBypassed: () => {
+      metrics.revocationBypassed.inc();
+      logger.error('revocation store unavailable; request let through (auth.revocation.onStoreError: allow)');
+    },
+    staleKeys: (issuer) => logger.warn({ issuer }, 'serving with stale signing keys'),
+  };
 }

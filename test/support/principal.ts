@@ -16,6 +16,9 @@ export function principalWith(over: Partial<Principal> = {}): Principal {
     patient: null,
     encounter: null,
     fhir_user: null,
+    tenant: null,
+    organization: null,
+    binding: null,
     ...over,
   };
 }

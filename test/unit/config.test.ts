@@ -20,8 +20,9 @@ const errorOf = (doc: unknown, env: NodeJS.ProcessEnv = {}): ConfigError => {
 describe('configuration', () => {
   test('defaults are filled in, audience defaults to publicBaseUrl, and the result is frozen', () => {
     const config = buildConfig(minimal, { env: {} });
-    expect(config.auth.audience).toBe('https://fhir.example.org/fhir');
-    expect(config.auth.algorithms).toEqual(['RS256', 'ES256']);
+    expect(config.auth.issuers).toHaveLength(1);
+    expect(config.auth.issuers[0]!.audience).toEqual(['https://fhir.example.org/fhir']);
+    expect(config.auth.issuers[0]!.algorithms).toEqual(['RS256', 'ES256']);
     expect(config.listen).toEqual({ host: '0.0.0.0', port: 8080 });
     expect(config.policy.bundle).toBe(DEFAULT_POLICY_BUNDLE);
     expect(Object.isFrozen(config.upstream)).toBe(true);
@@ -50,7 +51,7 @@ describe('configuration', () => {
     const config = buildConfig(minimal, { env: { FHIRGW_LISTEN_PORT: '9090', FHIRGW_UPSTREAM_URL: 'http://other:8080/fhir', FHIRGW_AUTH_AUDIENCE: 'aud-1' } });
     expect(config.listen.port).toBe(9090);
     expect(config.upstream.url).toBe('http://other:8080/fhir');
-    expect(config.auth.audience).toBe('aud-1');
+    expect(config.auth.issuers[0]!.audience).toEqual(['aud-1']);
   });
 
   test('a non-numeric numeric override names the key', () => {
