@@ -35,6 +35,8 @@ export interface StackOptions {
   readonly seed?: SeedOptions;
   /** Extra or replaced config keys. */
   readonly config?: (defaults: ConfigInput) => ConfigInput;
+  /** Environment the gateway reads secrets from (FHIRGW_ADMIN_TOKEN, introspection secrets). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -54,7 +56,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     log: { level: 'silent' },
   };
   const config = buildConfig(options.config ? options.config(defaults) : defaults, { env: {} });
-  const gateway = await startGateway(config, { logger: createLogger('silent') });
+  const gateway = await startGateway(config, { logger: createLogger('silent'), env: options.env ?? {} });
   await gateway.ready;
 
   return {
