@@ -45,6 +45,11 @@ export interface JwksCache {
   isLoaded(): boolean;
 }
 
+interface KeySet {
+  readonly keys: KeyResolver;
+  readonly fetchedAt: number;
+}
+
 export class JwksUnusableError extends Error {
   constructor() {
     super('the JWKS has no keys');
@@ -54,7 +59,7 @@ export class JwksUnusableError extends Error {
 
 export function createJwksCache(options: JwksCacheOptions): JwksCache {
   const now = options.now ?? Date.now;
-  let current: { readonly keys: KeyResolver; readonly fetchedAt: number } | null = null;
+  let current: KeySet | null = null;
   let inflight: Promise<void> | null = null;
   let lastAttemptAt = -Infinity;
   let lastAttemptFailed = false;
@@ -108,13 +113,13 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
       } else if (inflight === null && now() - current.fetchedAt > options.maxAgeMs && mayRetry()) {
         refresh('refresh').catch(() => {}); // stale-while-revalidate: this request uses the keys it has
       }
-      const keys = (current as { keys: KeyResolver } | null)?.keys;
-      if (!keys) throw unavailable(null);
+      const tried = current as KeySet | null;
+      if (!tried) throw unavailable(null);
       try {
-        return await keys(header, token);
+        return await tried.keys(header, token);
       } catch (err) {
         if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
-        return retryAfterRotation(header, token, err);
+        return retryAfterRotation(header, token, err, tried);
       }
     },
     async warmUp() {
@@ -124,7 +129,11 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
     isLoaded: () => current !== null,
   };
 
-  async function retryAfterRotation(header: JWSHeaderParameters, token: FlattenedJWSInput, notFound: Error): Promise<ResolvedKey> {
+  async function retryAfterRotation(header: JWSHeaderParameters, token: FlattenedJWSInput, notFound: Error, tried: KeySet): Promise<ResolvedKey> {
+    if (current !== tried && current !== null) {
+      // Another request's refetch completed since this lookup: look again in the new set.
+      return current.keys(header, token);
+    }
     if (inflight !== null) {
       // A fetch is under way (another request's rotation refetch or a refresh): wait for it, then look again.
       await inflight.catch(() => {});
@@ -138,8 +147,8 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
         throw unavailable(err);
       }
     }
-    const keys = (current as { keys: KeyResolver } | null)?.keys;
-    if (!keys) throw unavailable(null);
-    return keys(header, token);
+    const latest = current as KeySet | null;
+    if (!latest) throw unavailable(null);
+    return latest.keys(header, token);
   }
 }
