@@ -66,12 +66,18 @@ export async function fetchJson(url: string, options: FetchJsonOptions): Promise
 
 async function readBounded(res: Response, maxBytes: number): Promise<string> {
   if (!res.body) return '';
+  const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-    size += chunk.byteLength;
-    if (size > maxBytes) throw new FetchJsonError('too-large');
-    chunks.push(chunk);
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw new FetchJsonError('too-large');
+    }
+    chunks.push(value);
   }
   return Buffer.concat(chunks).toString('utf8');
 }

@@ -35,6 +35,8 @@ export interface StackOptions {
   readonly seed?: SeedOptions;
   /** Extra or replaced config keys. */
   readonly config?: (defaults: ConfigInput) => ConfigInput;
+  /** The gateway's port (tests that configure an authorization server for its base before it starts). */
+  readonly port?: number;
   /** Environment the gateway reads secrets from (FHIRGW_ADMIN_TOKEN, introspection secrets). */
   readonly env?: NodeJS.ProcessEnv;
 }
@@ -42,7 +44,7 @@ export interface StackOptions {
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const fhir = await startFhirServer();
   await seedSyntheticData(fhir.repo, options.seed);
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const base = `http://127.0.0.1:${port}/fhir`;
   const issuer = await startTokenIssuer({ audience: base });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fhirgw-test-'));
