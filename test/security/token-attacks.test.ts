@@ -324,3 +324,29 @@ async function startAttackerServer(): Promise<typeof attacker> {
   state.close = () => new Promise<void>((r) => server.close(() => r()));
   return state;
 }
+
+describe('tokens outside the Authorization header', () => {
+  test.each([
+    ['a search', (t: string) => `Patient?access_token=${t}`, ['invalid_search_parameter', 'param.unknown']],
+    ['a read', (t: string) => `Patient/${alba.id}?access_token=${t}`, ['invalid_search_parameter', 'param.not-allowed-here']],
+    ['an operation', (t: string) => `Patient/${alba.id}/$everything?access_token=${t}`, ['invalid_request', 'param.access-token']],
+  ])('an access_token query parameter on %s is refused (400), not read, not forwarded', async (_name, pathOf, codes) => {
+    const before = upstreamCount();
+    const res = await stack.fetch(pathOf(await tokens.clinician()));
+    expect(res.status).toBe(400);
+    expect(reasonCodes(await jsonOf(res))).toEqual(codes);
+    expect(upstreamCount()).toBe(before);
+  });
+
+  test('an access_token in a form body (POST _search) is refused, not read', async () => {
+    const before = upstreamCount();
+    const res = await stack.fetch('Patient/_search', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `access_token=${await tokens.clinician()}`,
+    });
+    expect(res.status).toBe(400);
+    expect(reasonCodes(await jsonOf(res))).toEqual(['invalid_search_parameter', 'param.unknown']);
+    expect(upstreamCount()).toBe(before);
+  });
+});
