@@ -5,30 +5,23 @@
  * and flushes the audit sinks.
  */
 import { readFileSync } from 'node:fs';
-import http, { type IncomingMessage } from 'node:http';
+import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
-import { withRejectionCount, type Authenticator } from './auth/authenticate.js';
-import { buildAuth, type AuthStores, type AuthTelemetry } from './auth/from-config.js';
-import { handleRevocationRequest } from './auth/revocation-admin.js';
-import { capabilitySecurityOf, smartConfigurationOf } from './auth/smart-configuration.js';
-import { createMemoryStateStore } from './auth/state-store.js';
+import type { Authenticator } from './auth/authenticate.js';
+import { createGatewayAuth } from './auth-wiring.js';
 import { createFileSink } from './audit/sinks/file.js';
 import { createStdoutSink } from './audit/sinks/stdout.js';
 import type { AuditSink } from './audit/record.js';
 import { createAuditTrail } from './audit/trail.js';
 import type { GatewayConfig } from './config/schema.js';
-import { readSecrets } from './config/secrets.js';
-import { GatewayError } from './errors.js';
 import { createLinkRewriter } from './fhir/links.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type GatewayMetrics } from './observability/metrics.js';
 import { readBundleFile } from './policy/bundle.js';
 import { PolicyEngine } from './policy/engine.js';
 import { createForwarder } from './proxy/forward.js';
-import { createRedisStateStore } from './redis/auth-state-store.js';
-import { createRedis } from './redis/connection.js';
 
 export interface RunningGateway {
   /** The address it listens on, e.g. http://127.0.0.1:8080 */
@@ -57,28 +50,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   metrics.policyInfo.set({ revision: policy.revision }, 1);
   logger.info({ revision: policy.revision }, 'policy bundle loaded');
 
+  // Auth first: a missing secret stops start-up before any audit sink is opened.
+  const auth = createGatewayAuth(config, { logger, metrics, env: options.env, authenticator: options.authenticator });
+  const authenticator = auth.authenticator;
   const sinks: AuditSink[] = config.audit.sinks.map((s) => (s.type === 'file' ? createFileSink(s.path) : createStdoutSink(options.auditStdout)));
   const audit = createAuditTrail(sinks);
-  const secrets = readSecrets(config, options.env);
-  const redis = config.redis ? createRedis(config.redis) : null;
-  redis?.on('error', () => {}); // ioredis reconnects by itself; failing commands are handled where they are issued
-  const shared = redis && config.redis ? createRedisStateStore(redis, config.redis.keyPrefix) : null;
-  const stores: AuthStores = shared
-    ? { revocation: shared, replay: shared, introspection: shared }
-    : {
-        revocation: createMemoryStateStore({ maxEntries: 100_000, whenFull: 'refuse' }),
-        replay: createMemoryStateStore({ maxEntries: 200_000, whenFull: 'refuse' }),
-        introspection: createMemoryStateStore({ maxEntries: 50_000, whenFull: 'evict-oldest' }),
-      };
-  const auth = buildAuth(config.auth, { stores, secrets: secrets.introspection, telemetry: authTelemetry(metrics, logger) });
-  const authenticator = withRejectionCount(options.authenticator ?? auth.authenticator, (reason) => metrics.tokenRejections.inc({ reason }));
-  const advertisedMetadata = async () => {
-    try {
-      return await auth.advertised.metadata.get();
-    } catch (err) {
-      throw new GatewayError('auth_unavailable', { reasons: ['discovery.unavailable'], cause: err });
-    }
-  };
   const forwarder = createForwarder({
     upstreamUrl: config.upstream.url,
     timeoutMs: config.upstream.timeoutMs,
@@ -96,14 +72,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     metrics,
     logger,
     isReady: () => authenticator.isReady(),
-    capabilitySecurity: async () => capabilitySecurityOf(await advertisedMetadata().catch(() => auth.advertised.metadata.cached())),
-    smartConfiguration: async () => smartConfigurationOf(await advertisedMetadata(), auth.advertised.issuer.issuer, { capabilities: config.auth.discovery.capabilities }),
-    ...(secrets.adminToken === null
-      ? {}
-      : {
-          revocationAdmin: (req: IncomingMessage) =>
-            handleRevocationRequest(req, { adminToken: secrets.adminToken as string, revocation: auth.revocation, issuers: config.auth.issuers.map((i) => i.issuer) }),
-        }),
+    ...auth.routes,
   });
 
   const serverOptions = {
@@ -157,7 +126,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
         });
         forwarder.close();
         await audit.close();
-        redis?.disconnect();
+        auth.close();
       })();
       return closing;
     },
@@ -177,20 +146,4 @@ async function warmUpWithRetry(authenticator: Authenticator, logger: Logger, sig
     }
   }
   throw new Error('gateway closed before its token keys were loaded');
-}
-
-function authTelemetry(metrics: GatewayMetrics, logger: Logger): AuthTelemetry {
-  return {
-    jwksFetch: (issuer, result) => {
-      metrics.jwksFetches.inc({ issuer, result });
-      if (result !== 'ok') logger.warn({ issuer, result }, 'JWKS fetch failed; the last good keys stay in use');
-    },
-    introspection: (issuer, result) => metrics.introspections.inc({ issuer, result }),
-    introspectionCache: (result) => metrics.introspectionCache.inc({ result }),
-    revocationBypassed: () => {
-      metrics.revocationBypassed.inc();
-      logger.error('revocation store unavailable; request let through (auth.revocation.onStoreError: allow)');
-    },
-    staleKeys: (issuer) => logger.warn({ issuer }, 'serving with stale signing keys'),
-  };
 }

@@ -22,7 +22,12 @@ export interface RevocationAdminOptions {
 
 const MAX_BODY_BYTES = 4096;
 
-export async function handleRevocationRequest(req: IncomingMessage, options: RevocationAdminOptions): Promise<{ status: number; body: unknown }> {
+export interface RevocationAdded {
+  readonly status: 201;
+  readonly body: { readonly revoked: 'jti' | 'sub'; readonly iss: string };
+}
+
+export async function handleRevocationRequest(req: IncomingMessage, options: RevocationAdminOptions): Promise<RevocationAdded> {
   if (!credentialMatches(req.headers.authorization, options.adminToken)) throw new GatewayError('admin_unauthorized');
   if (req.method !== 'POST') throw new GatewayError('method_not_allowed');
   if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) throw new GatewayError('unsupported_media_type');
