@@ -5,12 +5,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
-import { GatewayError } from './errors.js';
+import { asGatewayError, GatewayError } from './errors.js';
 import { handleFhirRequest, respondWithError, type PipelineDeps } from './pipeline.js';
 
 export interface AppParts extends PipelineDeps {
   /** True once the policy and the token keys are loaded. */
   readonly isReady: () => boolean;
+  /** `GET <base>/.well-known/smart-configuration` (public, like metadata). */
+  readonly smartConfiguration?: () => Promise<Record<string, unknown>>;
+  /** `POST /admin/revocations`; absent when no admin credential is configured (then 404). */
+  readonly revocationAdmin?: (req: express.Request) => Promise<{ status: number; body: unknown }>;
 }
 
 export function createApp(parts: AppParts): Express {
@@ -45,6 +49,21 @@ export function createApp(parts: AppParts): Express {
         .metrics()
         .then((text) => res.status(200).type(parts.metrics.registry.contentType).send(text))
         .catch(next);
+      return;
+    }
+    if (path === `${basePath}/.well-known/smart-configuration` && parts.smartConfiguration) {
+      if (req.method !== 'GET') return respondWithError(res, new GatewayError('method_not_allowed'), randomUUID(), parts.config.publicBaseUrl);
+      parts
+        .smartConfiguration()
+        .then((doc) => res.status(200).set({ 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }).type('application/json').send(JSON.stringify(doc)))
+        .catch((err: unknown) => respondWithError(res, asGatewayError(err), randomUUID(), parts.config.publicBaseUrl));
+      return;
+    }
+    if (path === '/admin/revocations' && parts.revocationAdmin) {
+      parts
+        .revocationAdmin(req)
+        .then(({ status, body }) => res.status(status).set({ 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }).type('application/json').send(JSON.stringify(body)))
+        .catch((err: unknown) => respondWithError(res, asGatewayError(err), randomUUID(), parts.config.publicBaseUrl));
       return;
     }
     if (path === basePath || path?.startsWith(`${basePath}/`)) {

@@ -34,6 +34,9 @@ export const ERROR_CATALOGUE = {
   token_invalid: { status: 401, issue: 'login', text: 'The access token is invalid.' },
   token_expired: { status: 401, issue: 'login', text: 'The access token has expired.' },
   auth_unavailable: { status: 503, issue: 'transient', text: 'The authorization server cannot be reached to verify the access token.' },
+  token_revoked: { status: 401, issue: 'login', text: 'The access token has been revoked.' },
+  dpop_proof_invalid: { status: 401, issue: 'login', text: 'The DPoP proof is missing or invalid.' },
+  auth_state_unavailable: { status: 503, issue: 'transient', text: 'Token revocation or replay state cannot be checked right now; the request was refused.' },
 
   // decide (403)
   insufficient_scope: { status: 403, issue: 'forbidden', text: 'The access token does not grant the scope this request needs.' },
@@ -47,6 +50,10 @@ export const ERROR_CATALOGUE = {
   upstream_error: { status: 502, issue: 'exception', text: 'The FHIR server answered with an error.' },
   upstream_bad_response: { status: 502, issue: 'exception', text: 'The FHIR server answered with content the gateway cannot check.' },
   upstream_too_large: { status: 502, issue: 'too-costly', text: 'The FHIR server answered with more data than the gateway accepts.' },
+
+  // administration (outside the FHIR API)
+  admin_unauthorized: { status: 401, issue: 'login', text: 'The administrative credential is missing or wrong.' },
+  admin_invalid_request: { status: 400, issue: 'invalid', text: 'The administrative request is malformed.' },
 
   // enforce / anything else
   enforce_failed: { status: 500, issue: 'exception', text: 'The response could not be checked against the access policy; it was withheld.' },
@@ -63,8 +70,15 @@ export interface GatewayErrorOptions {
    * 404, so the client must not see why; the audit trail must.
    */
   readonly auditReasons?: readonly string[];
-  /** For 401/403 from the token stage: the RFC 6750 `error` and, for insufficient_scope, the needed scope. */
-  readonly bearer?: { readonly error?: 'invalid_token' | 'insufficient_scope' | 'invalid_request'; readonly scope?: string };
+  /**
+   * For 401/403 from the token stage: the RFC 6750 (or RFC 9449) `error` and, for
+   * insufficient_scope, the needed scope. `scheme: 'DPoP'` answers with a DPoP challenge.
+   */
+  readonly bearer?: {
+    readonly error?: 'invalid_token' | 'insufficient_scope' | 'invalid_request' | 'invalid_dpop_proof';
+    readonly scope?: string;
+    readonly scheme?: 'Bearer' | 'DPoP';
+  };
   /** Internal detail for logs only; never sent to clients. */
   readonly cause?: unknown;
 }

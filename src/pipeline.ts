@@ -16,6 +16,8 @@ import { authorize, type AuthorizeContext } from './enforce/authorize.js';
 import { enforceBatch } from './enforce/batch.js';
 import { kickoffAnswer, openFile, statusAnswer, type BulkDeps } from './bulk/bulk-data.js';
 import { enforceNdjson } from './bulk/ndjson.js';
+import { clientCertificateOf } from './auth/client-certificate.js';
+import { withSmartSecurity } from './auth/smart-configuration.js';
 import type { AuditRecord } from './audit/record.js';
 import { AUDIT_SCHEMA_VERSION } from './audit/record.js';
 import type { AuditTrail } from './audit/trail.js';
@@ -56,6 +58,8 @@ export interface PipelineDeps {
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
   readonly now?: () => Date;
+  /** The SMART `rest[].security` section written into the CapabilityStatement (absent: left as is). */
+  readonly capabilitySecurity?: () => Promise<Record<string, unknown>>;
 }
 
 /** What one request accumulated; the audit record and metrics are built from it. */
@@ -162,7 +166,7 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
   // capabilities are public (FHIR: clients read them before they have a token)
   if (request.interaction === 'capabilities') {
     const upstream = await callUpstream(deps, req, res, trace, request, body, null);
-    return releaseCapabilities(deps, trace, upstream);
+    return await releaseCapabilities(deps, trace, upstream);
   }
   const representation = negotiate(req.headers.accept, request);
 
@@ -171,6 +175,7 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
     method: request.method,
     publicUrl: config.publicBaseUrl + (req.url ?? '').split('?')[0]!.slice(deps.classifyOptions.basePath.length),
     headers: req.headers,
+    clientCertificate: clientCertificateOf(req.socket),
   });
   trace.principal = principal;
 
@@ -334,7 +339,7 @@ function binaryContentReply(body: unknown, headers: Record<string, string>): Rep
   };
 }
 
-function releaseCapabilities(deps: PipelineDeps, trace: Trace, upstream: UpstreamResponse): Reply {
+async function releaseCapabilities(deps: PipelineDeps, trace: Trace, upstream: UpstreamResponse): Promise<Reply> {
   if (upstream.status !== 200) throw upstreamFailure(upstream.status);
   const body = parseFhirJson(decodeContent(upstream.body, headerOf(upstream, 'content-encoding'), deps.config.upstream.maxResponseBytes), headerOf(upstream, 'content-type'));
   if (typeof body !== 'object' || body === null || (body as { resourceType?: unknown }).resourceType !== 'CapabilityStatement') {
@@ -343,6 +348,8 @@ function releaseCapabilities(deps: PipelineDeps, trace: Trace, upstream: Upstrea
   const cs = body as Record<string, unknown>;
   // The statement describes the public endpoint, not the upstream behind it.
   cs['implementation'] = { description: 'FHIR privacy gateway', url: deps.config.publicBaseUrl };
+  // ...and the authorization server clients must use, not whatever secures the upstream.
+  if (deps.capabilitySecurity) withSmartSecurity(cs, await deps.capabilitySecurity());
   trace.decision = { allow: true, reasons: ['public.capabilities'], obligations: {} };
   return { status: 200, body: cs, headers: { 'x-request-id': trace.requestId } };
 }
@@ -404,13 +411,18 @@ export function respondWithError(res: ServerResponse, err: GatewayError, request
   send(res, errorReply(err, requestId, realm));
 }
 
-/** RFC 6750 section 3: no error code when credentials were absent; `invalid_token` or `insufficient_scope` otherwise. */
+/**
+ * RFC 6750 section 3: no error code when credentials were absent; `invalid_token` or
+ * `insufficient_scope` otherwise. Errors about a DPoP-presented or DPoP-bound token answer with the
+ * DPoP scheme (RFC 9449 section 7.1), `invalid_dpop_proof` for a bad proof.
+ */
 function bearerChallenge(err: GatewayError, realm: string): string | null {
   const quoted = (v: string): string => `"${v.replace(/["\\]/g, '')}"`;
-  if (err.code === 'token_missing') return `Bearer realm=${quoted(realm)}`;
-  if (err.status === 401) return `Bearer realm=${quoted(realm)}, error="invalid_token"`;
+  const scheme = err.bearer?.scheme ?? 'Bearer';
+  if (err.code === 'token_missing') return `${scheme} realm=${quoted(realm)}`;
+  if (err.status === 401) return `${scheme} realm=${quoted(realm)}, error="${err.bearer?.error === 'invalid_dpop_proof' ? 'invalid_dpop_proof' : 'invalid_token'}"`;
   if (err.bearer?.error === 'insufficient_scope') {
-    return `Bearer realm=${quoted(realm)}, error="insufficient_scope"${err.bearer.scope ? `, scope=${quoted(err.bearer.scope)}` : ''}`;
+    return `${scheme} realm=${quoted(realm)}, error="insufficient_scope"${err.bearer.scope ? `, scope=${quoted(err.bearer.scope)}` : ''}`;
   }
   return null;
 }

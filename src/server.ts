@@ -5,11 +5,13 @@
  * and flushes the audit sinks.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
-import { createBearerAuthenticator, type Authenticator } from './auth/authenticate.js';
-import { createJwtVerifier } from './auth/jwt-verifier.js';
+import type { Authenticator } from './auth/authenticate.js';
+import { createGatewayAuth } from './auth-wiring.js';
 import { createFileSink } from './audit/sinks/file.js';
 import { createStdoutSink } from './audit/sinks/stdout.js';
 import type { AuditSink } from './audit/record.js';
@@ -39,6 +41,8 @@ export interface StartOptions {
   /** Where `stdout` audit sinks write (tests capture it). */
   readonly auditStdout?: NodeJS.WritableStream;
   readonly authenticator?: Authenticator;
+  /** Where secrets named by environment variable are read (defaults to process.env). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export async function startGateway(config: GatewayConfig, options: StartOptions = {}): Promise<RunningGateway> {
@@ -50,26 +54,17 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   metrics.policyInfo.set({ revision: policy.revision }, 1);
   logger.info({ revision: policy.revision }, 'policy bundle loaded');
 
+  // Auth first: a missing secret stops start-up before any audit sink is opened.
+  const auth = createGatewayAuth(config, { logger, metrics, env: options.env, authenticator: options.authenticator });
+  const authenticator = auth.authenticator;
   const sinks: AuditSink[] = config.audit.sinks.map((s) => (s.type === 'file' ? createFileSink(s.path) : createStdoutSink(options.auditStdout)));
   const audit = createAuditTrail(sinks);
-  const authenticator =
-    options.authenticator ??
-    createBearerAuthenticator(
-      createJwtVerifier({
-        issuer: config.auth.issuer,
-        jwksUri: config.auth.jwksUri,
-        audience: config.auth.audience,
-        algorithms: config.auth.algorithms,
-        clockToleranceSeconds: config.auth.clockToleranceSeconds,
-      }),
-      { maxTokenBytes: config.auth.maxTokenBytes, claims: config.auth.claims },
-    );
   const upstreamOptions = { upstreamUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxResponseBytes: config.upstream.maxResponseBytes };
   const forwarder = createForwarder(upstreamOptions);
   const upstreamClient = createUpstreamClient(upstreamOptions);
 
   const bulk = {
-    tokens: createBulkLinkTokens(secretKey('FHIRGW_BULK_LINK_KEY', process.env['FHIRGW_BULK_LINK_KEY']), config.bulk.linkTtlSeconds),
+    tokens: createBulkLinkTokens(secretKey('FHIRGW_BULK_LINK_KEY', (options.env ?? process.env)['FHIRGW_BULK_LINK_KEY']), config.bulk.linkTtlSeconds),
     publicBase: config.publicBaseUrl,
     upstreamBase: config.upstream.url,
     fileOrigins: config.bulk.fileOrigins,
@@ -85,24 +80,37 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     forwarder,
     upstreamClient,
     bulk,
-    pseudonymKey: secretKey('FHIRGW_PSEUDONYM_KEY', process.env['FHIRGW_PSEUDONYM_KEY']) ?? new Uint8Array(randomBytes(32)),
+    pseudonymKey: secretKey('FHIRGW_PSEUDONYM_KEY', (options.env ?? process.env)['FHIRGW_PSEUDONYM_KEY']) ?? new Uint8Array(randomBytes(32)),
     links: createLinkRewriter(config.upstream.url, config.publicBaseUrl),
     audit,
     metrics,
     logger,
     isReady: () => authenticator.isReady(),
+    ...auth.routes,
   });
 
-  const server = http.createServer(
-    {
-      // Bounds on what a client may send before the gateway answers; Node answers 431 above these.
-      // Above auth.maxTokenBytes, so an oversized token is refused by the token stage with a clear 401.
-      maxHeaderSize: 32 * 1024,
-      requestTimeout: config.upstream.timeoutMs + 30_000,
-      headersTimeout: 20_000,
-    },
-    app,
-  );
+  const serverOptions = {
+    // Bounds on what a client may send before the gateway answers; Node answers 431 above these.
+    // Above auth.maxTokenBytes, so an oversized token is refused by the token stage with a clear 401.
+    maxHeaderSize: 32 * 1024,
+    requestTimeout: config.upstream.timeoutMs + 30_000,
+    headersTimeout: 20_000,
+  };
+  const tls = config.listen.tls;
+  const server = tls
+    ? https.createServer(
+        {
+          ...serverOptions,
+          cert: readFileSync(tls.certFile),
+          key: readFileSync(tls.keyFile),
+          // Certificate-bound tokens (RFC 8705) need the client's certificate; the token, not the TLS layer,
+          // decides whether one is required, and self-signed client certificates are legitimate there.
+          requestCert: tls.requestClientCertificate,
+          rejectUnauthorized: false,
+        },
+        app,
+      )
+    : http.createServer(serverOptions, app);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -110,7 +118,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
+  const url = `${tls ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
   logger.info({ url, publicBaseUrl: config.publicBaseUrl }, 'gateway listening');
 
   const stopWarmUp = new AbortController();
@@ -132,6 +140,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
         });
         forwarder.close();
         await audit.close();
+        auth.close();
       })();
       return closing;
     },

@@ -1,20 +1,32 @@
 /**
  * authenticate: credentials on a request -> the Principal policy sees, or a 401/503 GatewayError.
  * The pipeline knows only this interface; issuers, introspection, revocation and proof-of-possession
- * live behind it.
+ * live behind it, in this order:
+ *
+ *   Authorization header -> token verified by its issuer (signature or introspection)
+ *     -> DPoP proof (DPoP scheme) -> token binding (cnf.jkt / cnf.x5t#S256) -> revocation -> Principal
+ *
+ * Cheap, local checks come first, so a forged token never costs a store or network round trip
+ * beyond the issuer's keys.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { ClaimMapping, Principal } from './principal.js';
+import type { DpopProofOptions } from './dpop-proof.js';
+import { verifyDpopProof } from './dpop-proof.js';
+import type { Principal } from './principal.js';
 import { principalFromClaims } from './principal.js';
-import { bearerToken } from './bearer.js';
-import type { TokenVerifier } from './jwt-verifier.js';
+import { presentedToken } from './presented-token.js';
+import type { RevocationList } from './revocation.js';
+import { checkTokenBinding } from './token-binding.js';
+import type { TokenVerifier } from './token-verifier.js';
 
-/** What authentication may look at: headers, and method and URL for proof-of-possession checks. */
+/** What authentication may look at: headers, method and URL for DPoP, the TLS client certificate for RFC 8705. */
 export interface CredentialRequest {
   readonly method: string;
   /** The public URL the client called (publicBaseUrl + path), without query, for DPoP `htu`. */
   readonly publicUrl: string;
   readonly headers: IncomingHttpHeaders;
+  /** DER of the client's TLS certificate when TLS terminates at the gateway and the client sent one. */
+  readonly clientCertificate?: Buffer | null;
 }
 
 export interface Authenticator {
@@ -25,14 +37,52 @@ export interface Authenticator {
   warmUp(): Promise<void>;
 }
 
-export function createBearerAuthenticator(verifier: TokenVerifier, options: { maxTokenBytes: number; claims: ClaimMapping }): Authenticator {
+export interface AuthenticatorParts {
+  readonly tokens: TokenVerifier;
+  readonly maxTokenBytes: number;
+  readonly dpop: DpopProofOptions & { readonly required: boolean };
+  readonly revocation: RevocationList;
+  readonly isReady: () => boolean;
+  readonly warmUp: () => Promise<void>;
+}
+
+export function createAuthenticator(parts: AuthenticatorParts): Authenticator {
   return {
     async authenticate(request) {
-      const token = bearerToken(request.headers.authorization, options.maxTokenBytes);
-      const claims = await verifier.verify(token);
-      return principalFromClaims(claims, options.claims);
+      const presented = presentedToken(request.headers, parts.maxTokenBytes);
+      const { claims, issuer } = await parts.tokens.verify(presented.token);
+      const dpopThumbprint =
+        presented.scheme === 'dpop'
+          ? await verifyDpopProof(presented.proof, { method: request.method, url: request.publicUrl, accessToken: presented.token }, parts.dpop)
+          : null;
+      const binding = checkTokenBinding(claims['cnf'], { scheme: presented.scheme, dpopThumbprint, clientCertificate: request.clientCertificate ?? null }, { dpopRequired: parts.dpop.required });
+      const principal = principalFromClaims(claims, issuer.claims, binding);
+      await parts.revocation.check({ iss: principal.iss, sub: principal.sub, jti: principal.jti, iat: typeof claims['iat'] === 'number' ? claims['iat'] : null });
+      return principal;
     },
-    isReady: () => verifier.isReady(),
-    warmUp: () => verifier.warmUp(),
+    isReady: parts.isReady,
+    warmUp: parts.warmUp,
   };
+}
+
+/** Counts every refusal by its reason (a bounded set: the gateway's own reason codes). */
+export function withRejectionCount(inner: Authenticator, count: (reason: string) => void): Authenticator {
+  return {
+    ...inner,
+    async authenticate(request) {
+      try {
+        return await inner.authenticate(request);
+      } catch (err) {
+        count(rejectionReasonOf(err));
+        throw err;
+      }
+    },
+  };
+}
+
+function rejectionReasonOf(err: unknown): string {
+  const e = err as { code?: unknown; reasons?: unknown };
+  if (e.code === 'token_missing') return 'token.missing';
+  const first = Array.isArray(e.reasons) ? e.reasons[0] : undefined;
+  return typeof first === 'string' && /^(token|dpop|revocation)\.[a-z0-9.-]{1,40}$/.test(first) ? first : 'other';
 }

@@ -1,104 +1,129 @@
 /**
- * JWT access tokens verified with jose against the issuer's JWKS (RFC 9068, RFC 8725).
+ * One issuer's JWT access tokens (RFC 9068, RFC 8725), verified with jose against keys from the
+ * issuer's JWKS only.
  *
- * jose pins the algorithms (never `none`, never an HMAC with a public key), ignores `jku`/`x5u`/`jwk`
- * header keys (keys only ever come from the configured JWKS), rejects unknown `crit`, checks
- * `iss`, `aud`, `exp`, `nbf`; this module adds the SMART discovery of `jwks_uri` and maps jose's
- * error codes onto the gateway's, so jose's messages never reach a client.
+ * - Algorithms are pinned per issuer (asymmetric only; the configuration cannot say `none` or
+ *   HMAC), and jose's key set only yields a key whose type fits the algorithm (`kty`, `crv`, `use`,
+ *   and the JWK's own `alg` when it has one).
+ * - `jku`, `x5u` and `jwk` header parameters are refused outright: keys never come from the token.
+ *   An unknown `crit` is refused by jose.
+ * - `iss` exact, `aud` (string or array) contains an accepted audience, `exp` required, `nbf` and
+ *   `iat` not in the future, each with the configured clock tolerance.
+ * - `typ`: `at+jwt` is required where the issuer is configured for it; otherwise an explicit `typ`
+ *   must still be `JWT` or `at+jwt`, so an ID token typed `id+jwt`, a logout token or a DPoP proof
+ *   signed by the same IdP is never taken for an access token.
+ *
+ * jose's error codes become the gateway's codes; jose's messages never reach a client.
  */
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type RemoteJWKSet } from 'jose';
+import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import { GatewayError } from '../errors.js';
+import type { JwksCache, ResolvedKey } from './jwks-cache.js';
+import { invalidToken } from './token-errors.js';
 
 export interface JwtVerifierOptions {
   readonly issuer: string;
-  readonly jwksUri?: string | undefined;
-  readonly audience: string;
+  readonly audience: readonly string[];
   readonly algorithms: readonly string[];
+  readonly typ: 'at+jwt' | undefined;
+  readonly requiredClaims: readonly string[];
   readonly clockToleranceSeconds: number;
-  /** Timeout for JWKS and discovery fetches. */
-  readonly fetchTimeoutMs?: number;
+  readonly keys: JwksCache;
+  readonly now?: () => Date;
 }
 
-export interface TokenVerifier {
-  /** Verified claims, or a GatewayError (token_invalid, token_expired, auth_unavailable). */
-  verify(token: string): Promise<JWTPayload>;
-  /** Resolves once keys have been loaded; rejects if they cannot be. */
-  warmUp(): Promise<void>;
-  isReady(): boolean;
+export interface VerifiedJwt {
+  readonly claims: JWTPayload;
+  readonly header: { readonly alg: string; readonly kid?: string | undefined; readonly typ?: string | undefined };
 }
 
-export function createJwtVerifier(options: JwtVerifierOptions): TokenVerifier {
-  const timeoutDuration = options.fetchTimeoutMs ?? 5000;
-  let jwks: RemoteJWKSet | undefined;
-  let ready = false;
+export interface JwtVerifier {
+  verify(token: string): Promise<VerifiedJwt>;
+}
 
-  const keySet = async (): Promise<RemoteJWKSet> => {
-    if (jwks) return jwks;
-    const uri = options.jwksUri ?? (await discoverJwksUri(options.issuer, timeoutDuration));
-    jwks = createRemoteJWKSet(new URL(uri), { timeoutDuration, cooldownDuration: 30_000, cacheMaxAge: 600_000 });
-    return jwks;
+/** Header parameters that would let the token choose its own verification key. */
+const KEY_HEADERS = ['jku', 'x5u', 'jwk'] as const;
+const ACCESS_TOKEN_TYPES = new Set(['jwt', 'at+jwt']);
+
+export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
+  const now = options.now ?? (() => new Date());
+  const baseOptions: JWTVerifyOptions = {
+    issuer: options.issuer,
+    audience: [...options.audience],
+    algorithms: [...options.algorithms],
+    clockTolerance: options.clockToleranceSeconds,
+    requiredClaims: ['exp', ...options.requiredClaims],
+    ...(options.typ ? { typ: options.typ } : {}),
   };
 
   return {
     async verify(token) {
-      let set: RemoteJWKSet;
+      let header: ReturnType<typeof decodeProtectedHeader>;
       try {
-        set = await keySet();
-      } catch (err) {
-        throw new GatewayError('auth_unavailable', { cause: err });
+        header = decodeProtectedHeader(token);
+      } catch {
+        throw invalidToken('token.malformed');
       }
+      if (KEY_HEADERS.some((name) => header[name] !== undefined)) throw invalidToken('token.header-key');
+      if (!options.typ && typeof header.typ === 'string' && !ACCESS_TOKEN_TYPES.has(normalizeTyp(header.typ))) throw invalidToken('token.typ');
+
+      const currentDate = now();
+      const verifyOptions: JWTVerifyOptions = { ...baseOptions, currentDate };
+      let payload: JWTPayload;
       try {
-        const { payload } = await jwtVerify(token, set, {
-          issuer: options.issuer,
-          audience: options.audience,
-          algorithms: [...options.algorithms],
-          clockTolerance: options.clockToleranceSeconds,
-          requiredClaims: ['exp'],
-        });
-        ready = true;
-        return payload;
+        ({ payload } = await verifyWithEveryCandidate(token, options.keys, verifyOptions));
       } catch (err) {
         throw mapJoseError(err);
       }
+      // jose checks `iat` only when a maximum age is set; a token issued in the future is refused here.
+      if (typeof payload.iat === 'number' && payload.iat > currentDate.getTime() / 1000 + options.clockToleranceSeconds) {
+        throw invalidToken('token.claim.iat');
+      }
+      return { claims: payload, header: { alg: header.alg as string, kid: header.kid, typ: header.typ } };
     },
-    async warmUp() {
-      const set = await keySet();
-      await set.reload();
-      ready = true;
-    },
-    isReady: () => ready,
   };
 }
 
-function mapJoseError(err: unknown): GatewayError {
-  if (err instanceof joseErrors.JWTExpired) return new GatewayError('token_expired', { reasons: ['token.expired'], bearer: { error: 'invalid_token' }, cause: err });
-  if (err instanceof joseErrors.JWTClaimValidationFailed) {
-    return new GatewayError('token_invalid', { reasons: [`token.claim.${err.claim}`], bearer: { error: 'invalid_token' }, cause: err });
+/**
+ * A token without `kid` can match several keys of the set (jose then throws a
+ * JWKSMultipleMatchingKeys that iterates them): it is accepted if one of them verifies it.
+ */
+async function verifyWithEveryCandidate(token: string, keys: JwksCache, options: JWTVerifyOptions): ReturnType<typeof jwtVerify> {
+  try {
+    return await jwtVerify(token, (header, jws) => keys.resolve(header, jws), options);
+  } catch (err) {
+    if (!(err instanceof joseErrors.JWKSMultipleMatchingKeys)) throw err;
+    let last: unknown = err;
+    for await (const key of err as unknown as AsyncIterable<ResolvedKey>) {
+      try {
+        return await jwtVerify(token, key, options);
+      } catch (attempt) {
+        last = attempt;
+        if (!(attempt instanceof joseErrors.JWSSignatureVerificationFailed)) break;
+      }
+    }
+    throw last;
   }
-  if (err instanceof joseErrors.JWKSNoMatchingKey) return new GatewayError('token_invalid', { reasons: ['token.unknown-key'], bearer: { error: 'invalid_token' }, cause: err });
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return new GatewayError('token_invalid', { reasons: ['token.signature'], bearer: { error: 'invalid_token' }, cause: err });
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) return new GatewayError('token_invalid', { reasons: ['token.algorithm'], bearer: { error: 'invalid_token' }, cause: err });
-  const keyEndpointFailed =
-    err instanceof joseErrors.JWKSTimeout ||
-    err instanceof joseErrors.JWKSInvalid ||
-    !(err instanceof joseErrors.JOSEError) ||
-    err.code === 'ERR_JOSE_GENERIC'; // jose's "Expected 200 OK from the JSON Web Key Set HTTP response"
-  if (keyEndpointFailed) {
-    // The IdP's key endpoint failed (timeout, network, garbage): a server-side problem, not a bad token.
-    return new GatewayError('auth_unavailable', { cause: err });
-  }
-  return new GatewayError('token_invalid', { reasons: ['token.malformed'], bearer: { error: 'invalid_token' }, cause: err });
 }
 
-/** SMART App Launch: `<issuer>/.well-known/smart-configuration` names the `jwks_uri`. */
-async function discoverJwksUri(issuer: string, timeoutMs: number): Promise<string> {
-  const res = await fetch(`${issuer}/.well-known/smart-configuration`, {
-    headers: { accept: 'application/json' },
-    redirect: 'manual',
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  if (res.status !== 200) throw new Error(`smart-configuration answered ${res.status}`);
-  const doc = (await res.json()) as { jwks_uri?: unknown };
-  if (typeof doc.jwks_uri !== 'string' || !/^https?:\/\//.test(doc.jwks_uri)) throw new Error('smart-configuration has no usable jwks_uri');
-  return doc.jwks_uri;
+function normalizeTyp(typ: string): string {
+  const lower = typ.toLowerCase();
+  return lower.startsWith('application/') ? lower.slice('application/'.length) : lower;
+}
+
+function mapJoseError(err: unknown): GatewayError {
+  if (err instanceof GatewayError) return err; // from the key cache: keys unavailable
+  if (err instanceof joseErrors.JWTExpired) return new GatewayError('token_expired', { reasons: ['token.expired'], bearer: { error: 'invalid_token' }, cause: err });
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return invalidToken(`token.claim.${claimName(err.claim)}`, err);
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return invalidToken('token.unknown-key', err);
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return invalidToken('token.signature', err);
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return invalidToken('token.algorithm', err);
+  if (err instanceof joseErrors.JWKSInvalid) return new GatewayError('auth_unavailable', { reasons: ['token.keys-unavailable'], cause: err });
+  // JWSInvalid (bad structure, unknown crit), JWTInvalid (payload not a claims set), JOSENotSupported, ...
+  return invalidToken('token.malformed', err);
+}
+
+/** Claim names in reason codes come from a fixed list, never from the token. */
+const REPORTED_CLAIMS = new Set(['iss', 'aud', 'exp', 'nbf', 'iat', 'sub', 'jti', 'typ', 'client_id', 'scope']);
+function claimName(claim: string): string {
+  return REPORTED_CLAIMS.has(claim) ? claim : 'required';
 }

@@ -8,9 +8,16 @@ export interface ClaimMapping {
   readonly roles: string;
   readonly purposeOfUse: string;
   readonly patient: string;
+  readonly encounter: string;
   readonly fhirUser: string;
   readonly scope: string;
+  readonly clientId: string;
+  readonly tenant: string;
+  readonly organization: string;
 }
+
+/** How the token is bound to its client: DPoP key (RFC 9449), TLS client certificate (RFC 8705), or not at all. */
+export type TokenBinding = 'dpop' | 'mtls' | null;
 
 export interface Principal {
   readonly iss: string;
@@ -30,9 +37,14 @@ export interface Principal {
   readonly encounter: string | null;
   /** `fhirUser` as given, and split into type and id when it is a FHIR reference or URL. */
   readonly fhir_user: { readonly reference: string; readonly type: string | null; readonly id: string | null } | null;
+  /** SMART `tenant` (or the configured claim, e.g. Entra `tid`). */
+  readonly tenant: string | null;
+  readonly organization: string | null;
+  /** Proof of possession the gateway verified for this request. */
+  readonly binding: TokenBinding;
 }
 
-export function principalFromClaims(claims: Readonly<Record<string, unknown>>, mapping: ClaimMapping): Principal {
+export function principalFromClaims(claims: Readonly<Record<string, unknown>>, mapping: ClaimMapping, binding: TokenBinding = null): Principal {
   const scopeClaim = claimAt(claims, mapping.scope) ?? claims['scp'];
   const scopes: ParsedScopes = parseScopes(
     typeof scopeClaim === 'string' ? scopeClaim : Array.isArray(scopeClaim) ? scopeClaim.filter(isString) : undefined,
@@ -40,7 +52,7 @@ export function principalFromClaims(claims: Readonly<Record<string, unknown>>, m
   return {
     iss: stringOrNull(claims['iss']) ?? '',
     sub: stringOrNull(claims['sub']),
-    client_id: stringOrNull(claims['client_id']) ?? stringOrNull(claims['azp']),
+    client_id: stringOrNull(claimAt(claims, mapping.clientId)) ?? stringOrNull(claims['azp']),
     jti: stringOrNull(claims['jti']),
     exp: typeof claims['exp'] === 'number' ? claims['exp'] : null,
     scopes: scopes.resources,
@@ -49,8 +61,11 @@ export function principalFromClaims(claims: Readonly<Record<string, unknown>>, m
     roles: stringList(claimAt(claims, mapping.roles)),
     purpose_of_use: stringList(claimAt(claims, mapping.purposeOfUse)),
     patient: stringOrNull(claimAt(claims, mapping.patient)),
-    encounter: stringOrNull(claims['encounter']),
+    encounter: stringOrNull(claimAt(claims, mapping.encounter)),
     fhir_user: fhirUserOf(stringOrNull(claimAt(claims, mapping.fhirUser))),
+    tenant: stringOrNull(claimAt(claims, mapping.tenant)),
+    organization: stringOrNull(claimAt(claims, mapping.organization)),
+    binding,
   };
 }
 

@@ -38,15 +38,27 @@ const TYPES = new Set(R4_RESOURCE_TYPES);
 const SCOPE = /^(patient|user|system)\/(\*|[A-Z][A-Za-z]+)\.([A-Za-z*]+)(?:\?(.+))?$/;
 const V2_PERMS = /^c?r?u?d?s?$/;
 const V1_PERMS: Readonly<Record<string, string>> = { read: 'rs', write: 'cud', '*': 'cruds' };
-const KNOWN_OTHER = /^(launch(\/[a-z]+)?|openid|fhirUser|profile|offline_access|online_access|email)$/;
+/**
+ * Scopes that grant no resource access but are meaningful: SMART launch context requests
+ * (`launch`, `launch/patient`, `launch/encounter`), OpenID Connect identity, refresh tokens.
+ */
+const KNOWN_OTHER = /^(launch(\/[a-z][a-zA-Z]*)?|openid|fhirUser|profile|email|offline_access|online_access)$/;
+/** A scope token is at most this long; longer ones are ignored (they grant nothing anyway). */
+const MAX_SCOPE_LENGTH = 512;
 
 export function parseScopes(scope: string | readonly string[] | undefined): ParsedScopes {
   const tokens = typeof scope === 'string' ? scope.split(' ') : (scope ?? []);
   const resources: ResourceScope[] = [];
   const other: string[] = [];
   const invalid: string[] = [];
+  const seen = new Set<string>();
   for (const token of tokens) {
-    if (token === '') continue;
+    if (token === '' || seen.has(token)) continue;
+    seen.add(token);
+    if (token.length > MAX_SCOPE_LENGTH) {
+      invalid.push(`${token.slice(0, 64)}…`);
+      continue;
+    }
     const parsed = parseResourceScope(token);
     if (parsed) resources.push(parsed);
     else if (KNOWN_OTHER.test(token)) other.push(token);
@@ -79,16 +91,25 @@ export function parseResourceScope(token: string): ResourceScope | null {
   return { scope: token, context, type, perms, query, version };
 }
 
+// A granular restriction names a search parameter (optionally with a modifier, e.g. `code:in`).
+const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_\-]*(:[A-Za-z\-]+)?$/;
+
 function parseScopeQuery(text: string): Array<{ name: string; value: string }> | null {
   const out: Array<{ name: string; value: string }> = [];
   for (const part of text.split('&')) {
     const eq = part.indexOf('=');
     if (eq <= 0 || eq === part.length - 1) return null;
+    let name: string;
+    let value: string;
     try {
-      out.push({ name: decodeURIComponent(part.slice(0, eq)), value: decodeURIComponent(part.slice(eq + 1)) });
+      name = decodeURIComponent(part.slice(0, eq));
+      value = decodeURIComponent(part.slice(eq + 1));
     } catch {
       return null;
     }
+    // A malformed parameter name or a control character would reach policy as something it never expected.
+    if (!PARAM_NAME.test(name) || /[\u0000-\u001f\u007f]/.test(value)) return null;
+    out.push({ name, value });
   }
   return out;
 }

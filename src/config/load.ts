@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { resolveAuth } from './auth-schema.js';
 import { configSchema, type GatewayConfig } from './schema.js';
 
 export class ConfigError extends Error {
@@ -80,9 +81,18 @@ export function buildConfig(doc: unknown, options: LoadOptions = {}): GatewayCon
   }
   const parsed = result.data;
   const baseDir = options.baseDir ?? process.cwd();
+  const resolveFile = (file: string): string => path.resolve(baseDir, file);
+  const auth = resolveAuth(parsed.auth, parsed.publicBaseUrl);
   const config: GatewayConfig = {
     ...parsed,
-    auth: { ...parsed.auth, audience: parsed.auth.audience ?? parsed.publicBaseUrl },
+    listen: parsed.listen.tls ? { ...parsed.listen, tls: { ...parsed.listen.tls, certFile: resolveFile(parsed.listen.tls.certFile), keyFile: resolveFile(parsed.listen.tls.keyFile) } } : parsed.listen,
+    auth: {
+      ...auth,
+      issuers: auth.issuers.map((i) =>
+        i.introspection?.clientSecretFile ? { ...i, introspection: { ...i.introspection, clientSecretFile: resolveFile(i.introspection.clientSecretFile) } } : i,
+      ),
+      admin: auth.admin?.tokenFile ? { tokenFile: resolveFile(auth.admin.tokenFile) } : auth.admin,
+    },
     policy: { ...parsed.policy, bundle: parsed.policy.bundle ? path.resolve(baseDir, parsed.policy.bundle) : DEFAULT_POLICY_BUNDLE },
     audit: {
       sinks: parsed.audit.sinks.map((sink) => (sink.type === 'file' ? { ...sink, path: path.resolve(baseDir, sink.path) } : sink)),
@@ -93,6 +103,10 @@ export function buildConfig(doc: unknown, options: LoadOptions = {}): GatewayCon
 }
 
 function checkCrossFieldRules(config: GatewayConfig): void {
+  const advertised = config.auth.discovery.issuer;
+  if (advertised !== undefined && !config.auth.issuers.some((i) => i.issuer === advertised)) {
+    throw new ConfigError('auth.discovery.issuer', 'must be one of the configured issuers');
+  }
   const base = new URL(config.publicBaseUrl);
   if (base.pathname === '/' || base.pathname === '') {
     throw new ConfigError('publicBaseUrl', 'must have a path (e.g. https://host/fhir) so /healthz, /readyz and /metrics stay outside the FHIR API');

@@ -3,49 +3,29 @@
  * silently turn a protection off), every default is visible here, and the parsed result is frozen.
  */
 import { z } from 'zod';
-
-const httpUrl = z
-  .string()
-  .refine((u) => {
-    if (!URL.canParse(u)) return false;
-    const url = new URL(u);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && !url.search && !url.hash && !url.username && !url.password;
-  }, 'must be an absolute http(s) URL without query, fragment or credentials')
-  .transform((u) => u.replace(/\/+$/, ''));
+import { authSchema, type ResolvedAuth } from './auth-schema.js';
+import { httpUrl } from './url.js';
 
 const port = z.number().int().min(0).max(65535);
-
-const algorithm = z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']);
-
-export const claimMappingSchema = z.strictObject({
-  /** Dotted path of the claim holding the user's roles (e.g. `realm_access.roles` for Keycloak, `groups` for Entra). */
-  roles: z.string().min(1).default('roles'),
-  /** Claim holding purpose-of-use codes (HL7 v3 ActReason: TREAT, ETREAT, HPAYMT, HRESCH, BTG, ...). */
-  purposeOfUse: z.string().min(1).default('purpose_of_use'),
-  patient: z.string().min(1).default('patient'),
-  fhirUser: z.string().min(1).default('fhirUser'),
-  scope: z.string().min(1).default('scope'),
-});
-
-const authSchema = z.strictObject({
-  issuer: httpUrl,
-  /** Where the issuer's keys are; when absent, read from `<issuer>/.well-known/smart-configuration`. */
-  jwksUri: httpUrl.optional(),
-  /** Expected `aud`; defaults to publicBaseUrl (SMART: the token's audience is the FHIR base URL). */
-  audience: z.string().min(1).optional(),
-  algorithms: z.array(algorithm).min(1).default(['RS256', 'ES256']),
-  clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
-  /** Largest accepted token, in bytes; bigger ones are refused before any parsing. */
-  maxTokenBytes: z.number().int().min(512).max(65536).default(16384),
-  claims: claimMappingSchema.default(claimMappingSchema.parse({})),
-});
 
 const fileSinkSchema = z.strictObject({ type: z.literal('file'), path: z.string().min(1) });
 const stdoutSinkSchema = z.strictObject({ type: z.literal('stdout') });
 
 export const configSchema = z.strictObject({
   listen: z
-    .strictObject({ host: z.string().min(1).default('0.0.0.0'), port: port.default(8080) })
+    .strictObject({
+      host: z.string().min(1).default('0.0.0.0'),
+      port: port.default(8080),
+      /** Terminate TLS at the gateway (needed for certificate-bound tokens, RFC 8705). */
+      tls: z
+        .strictObject({
+          certFile: z.string().min(1),
+          keyFile: z.string().min(1),
+          /** Ask clients for a certificate (never required at the TLS layer: a token bound to one is what requires it). */
+          requestClientCertificate: z.boolean().default(true),
+        })
+        .optional(),
+    })
     .default({ host: '0.0.0.0', port: 8080 }),
   /** The FHIR base URL clients use. The API is served under its path; every link is rewritten to it. */
   publicBaseUrl: httpUrl,
@@ -110,6 +90,7 @@ type ParsedConfig = z.output<typeof configSchema>;
 
 /** The validated configuration with the defaults derived from other keys filled in. */
 export interface GatewayConfig extends Omit<ParsedConfig, 'auth' | 'policy'> {
-  readonly auth: ParsedConfig['auth'] & { readonly audience: string };
+  /** Issuers resolved: `auth.issuers` always set, every default applied (see auth-schema.ts). */
+  readonly auth: ResolvedAuth;
   readonly policy: ParsedConfig['policy'] & { readonly bundle: string };
 }

@@ -28,6 +28,8 @@ export interface TokenIssuer {
   readonly keys: SigningKey[];
   /** How many times the JWKS was fetched. */
   jwksFetches(): number;
+  /** While false, the JWKS endpoint answers 503 (an IdP outage). */
+  setJwksAvailable(available: boolean): void;
   close(): Promise<void>;
 }
 
@@ -41,6 +43,7 @@ export async function startTokenIssuer(options: { audience: string; host?: strin
   const keys: SigningKey[] = [await newSigningKey('ES256')];
   let signing = keys[0] as SigningKey;
   let fetches = 0;
+  let jwksAvailable = true;
   let issuer = '';
 
   const server = http.createServer((req, res) => {
@@ -50,11 +53,13 @@ export async function startTokenIssuer(options: { audience: string; host?: strin
     };
     if (req.url === '/jwks') {
       fetches++;
-      send(200, { keys: keys.map((k) => k.publicJwk) });
+      if (jwksAvailable) send(200, { keys: keys.map((k) => k.publicJwk) });
+      else send(503, { error: 'temporarily_unavailable' });
     } else if (req.url === '/.well-known/smart-configuration') {
       send(200, {
         issuer,
         jwks_uri: `${issuer}/jwks`,
+        authorization_endpoint: `${issuer}/authorize`,
         token_endpoint: `${issuer}/token`,
         grant_types_supported: ['authorization_code', 'client_credentials'],
         code_challenge_methods_supported: ['S256'],
@@ -87,6 +92,9 @@ export async function startTokenIssuer(options: { audience: string; host?: strin
       return key;
     },
     jwksFetches: () => fetches,
+    setJwksAvailable: (available) => {
+      jwksAvailable = available;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

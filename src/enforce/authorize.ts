@@ -5,6 +5,7 @@
  * count rule) and splits off `_summary`/`_elements`, which the gateway applies itself afterwards.
  */
 import type { Principal } from '../auth/principal.js';
+import { neededScope } from '../auth/scope-check.js';
 import { GatewayError } from '../errors.js';
 import type { RequestBody } from '../fhir/body.js';
 import type { FhirRequest } from '../fhir/request.js';
@@ -66,19 +67,8 @@ export async function authorize(ctx: AuthorizeContext, request: FhirRequest, bod
 
 export function denial(decision: Decision, request: FhirRequest, principal: Principal): GatewayError {
   if (decision.reasons.includes('scope.missing')) {
-    const perm = PERMISSION_OF[request.interaction] ?? 'r';
-    const context = principal.patient !== null ? 'patient' : 'user';
-    return new GatewayError('insufficient_scope', {
-      reasons: decision.reasons,
-      bearer: { error: 'insufficient_scope', scope: `${context}/${request.type ?? '*'}.${perm}` },
-    });
+    const scope = neededScope(request, principal);
+    return new GatewayError('insufficient_scope', { reasons: decision.reasons, bearer: { error: 'insufficient_scope', ...(scope ? { scope } : {}) } });
   }
   return new GatewayError('forbidden', { reasons: decision.reasons });
 }
-
-/** SMART v2 permission each interaction needs (used for the `scope` hint of insufficient_scope). */
-const PERMISSION_OF: Readonly<Partial<Record<FhirRequest['interaction'], string>>> = {
-  read: 'r', vread: 'r', 'history-instance': 'r',
-  'search-type': 's', 'search-system': 's', 'search-compartment': 's', 'search-continue': 's', 'history-type': 's', 'history-system': 's',
-  create: 'c', update: 'u', patch: 'u', delete: 'd',
-};

@@ -179,6 +179,8 @@ function checkParams(request: FhirRequest, options: ClassifyOptions): void {
   for (const p of request.params) {
     if (p.name === '_format') checkFormat(p);
     if (FORMAT_PARAMS.has(p.name)) continue;
+    // RFC 6750 2.2/2.3 tokens are never read, nor passed on to the upstream's logs; elsewhere the rules below refuse them.
+    if (request.interaction === 'operation' && p.name === 'access_token') throw new GatewayError('invalid_request', { reasons: ['param.access-token'] });
     if (request.interaction === 'operation') continue; // operation parameters are the operation's; policy decides on operations
     const isSearch = SEARCHES.has(request.interaction) || request.interaction.startsWith('history');
     const isConditional = CONDITIONAL_WRITES.has(request.interaction) && request.id === null;

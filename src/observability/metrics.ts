@@ -16,6 +16,11 @@ export interface GatewayMetrics {
   readonly upstreamDuration: Histogram<'outcome'>;
   readonly auditFailures: Counter<'sink'>;
   readonly policyInfo: Gauge<'revision'>;
+  readonly tokenRejections: Counter<'reason'>;
+  readonly jwksFetches: Counter<'issuer' | 'result'>;
+  readonly introspections: Counter<'issuer' | 'result'>;
+  readonly introspectionCache: Counter<'result'>;
+  readonly revocationBypassed: Counter;
 }
 
 export function createMetrics(): GatewayMetrics {
@@ -59,6 +64,35 @@ export function createMetrics(): GatewayMetrics {
       name: 'fhirgw_policy_bundle_info',
       help: 'The active policy bundle; the value is always 1, the revision is the label.',
       labelNames: ['revision'],
+      registers: [registry],
+    }),
+    tokenRejections: new Counter({
+      name: 'fhirgw_token_rejections_total',
+      help: 'Requests refused by the authenticate stage, by reason code (token.*, dpop.*, revocation.*; see docs/errors.md).',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    jwksFetches: new Counter({
+      name: 'fhirgw_jwks_fetches_total',
+      help: 'JWKS fetches, by configured issuer and result (ok, error: unreachable or not 200, invalid: not a usable key set).',
+      labelNames: ['issuer', 'result'],
+      registers: [registry],
+    }),
+    introspections: new Counter({
+      name: 'fhirgw_token_introspections_total',
+      help: 'RFC 7662 introspection calls, by configured issuer and result (active, inactive, error).',
+      labelNames: ['issuer', 'result'],
+      registers: [registry],
+    }),
+    introspectionCache: new Counter({
+      name: 'fhirgw_introspection_cache_lookups_total',
+      help: 'Introspection cache lookups, by result (hit, miss, error).',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    revocationBypassed: new Counter({
+      name: 'fhirgw_revocation_checks_bypassed_total',
+      help: 'Requests let through without a revocation check because the store failed and auth.revocation.onStoreError is allow.',
       registers: [registry],
     }),
   };

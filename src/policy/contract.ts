@@ -83,6 +83,9 @@ export const principalSchema = z.strictObject({
   patient: z.string().nullable().describe('launch context: the id of the patient in context'),
   encounter: z.string().nullable(),
   fhir_user: z.strictObject({ reference: z.string(), type: z.string().nullable(), id: z.string().nullable() }).nullable(),
+  tenant: z.string().nullable().describe('SMART tenant (or the configured claim, e.g. Entra tid)'),
+  organization: z.string().nullable(),
+  binding: z.enum(['dpop', 'mtls']).nullable().describe('proof of possession verified for this request: DPoP key (RFC 9449) or TLS client certificate (RFC 8705)'),
 });
 
 const searchParamSchema = z.strictObject({ name: z.string(), modifier: z.string().nullable(), value: z.string(), values: z.array(z.string()) });

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { SYNTHETIC_PATIENTS } from '../../src/devkit/synthetic-data.js';
-import { auditRecordOf, jsonOf, startStack, tokensFor, type Stack } from '../support/stack.js';
+import { auditRecordOf, headerPairs, jsonOf, startStack, tokensFor, type Stack } from '../support/stack.js';
 
 let stack: Stack;
 let system: string;
@@ -26,7 +26,7 @@ async function exportAll(token: string, query = ''): Promise<{ type: string; url
   for (let i = 0; i < 5; i++) {
     const poll = await stack.fetch(status, { token });
     const text = await poll.text();
-    expect(text + JSON.stringify([...poll.headers])).not.toContain(upstreamHost);
+    expect(text + JSON.stringify(headerPairs(poll.headers))).not.toContain(upstreamHost);
     if (poll.status === 202) {
       expect(poll.headers.get('x-progress')).toBe('in-progress');
       continue;

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { SYNTHETIC_PATIENTS } from '../../src/devkit/synthetic-data.js';
-import { auditRecordOf, jsonOf, rawRequest, startStack, tokensFor, type Stack } from '../support/stack.js';
+import { auditRecordOf, headerPairs, jsonOf, rawRequest, startStack, tokensFor, type Stack } from '../support/stack.js';
 
 const [alba, bruno, chen] = SYNTHETIC_PATIENTS as [typeof SYNTHETIC_PATIENTS[0], typeof SYNTHETIC_PATIENTS[0], typeof SYNTHETIC_PATIENTS[0]];
 const FORBIDDEN_FOR_ALBA = [bruno, chen].flatMap((p) => [p.id, p.family, p.mrn, p.phone]);
@@ -36,7 +36,7 @@ async function asAlba(path: string, init: RequestInit & { token?: string } = {})
   const text = await res.text();
   const json = text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : null;
   const withoutSelf = json?.resourceType === 'Bundle' ? JSON.stringify({ ...json, link: (json.link ?? []).filter((l: any) => l.relation !== 'self') }) : text;
-  const headers = JSON.stringify([...res.headers.entries()]);
+  const headers = JSON.stringify(headerPairs(res.headers));
   for (const marker of FORBIDDEN_FOR_ALBA) {
     expect({ path, leaked: marker, inBody: withoutSelf.includes(marker) }).toEqual({ path, leaked: marker, inBody: false });
     if (!path.includes(marker)) expect({ path, leaked: marker, inSelfLink: text.includes(marker) }).toEqual({ path, leaked: marker, inSelfLink: false });

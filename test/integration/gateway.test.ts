@@ -3,9 +3,7 @@
  * ES256 tokens checked against a JWKS served on loopback, the shipped WASM policy.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { SignJWT } from 'jose';
 import { SYNTHETIC_PATIENTS } from '../../src/devkit/synthetic-data.js';
-import { newSigningKey } from '../../src/devkit/token-issuer.js';
 import { auditRecordOf, jsonOf, rawRequest, startStack, tokensFor, waitForAudit, type Stack } from '../support/stack.js';
 
 const [alba, bruno, chen] = SYNTHETIC_PATIENTS as [typeof SYNTHETIC_PATIENTS[0], typeof SYNTHETIC_PATIENTS[0], typeof SYNTHETIC_PATIENTS[0]];
@@ -143,100 +141,6 @@ describe('response filtering', () => {
     });
     expect(res.status).toBe(403);
     expect(upstreamCount()).toBe(before);
-  });
-});
-
-describe('authentication', () => {
-  const expectRefusedAndNotForwarded = async (authorization: string | undefined, challenge: RegExp) => {
-    const before = upstreamCount();
-    const res = await stack.fetch(`Patient/${alba.id}`, authorization ? { headers: { authorization } } : {});
-    expect(res.status).toBe(401);
-    expect(res.headers.get('www-authenticate')).toMatch(challenge);
-    const body = await jsonOf(res);
-    expect(body.resourceType).toBe('OperationOutcome');
-    expect(JSON.stringify(body)).not.toContain(alba.family);
-    expect(upstreamCount()).toBe(before);
-  };
-  const invalid = /^Bearer realm="[^"]+", error="invalid_token"$/;
-
-  test('no token: 401 with a Bearer challenge and no error code (RFC 6750 3.1)', async () => {
-    await expectRefusedAndNotForwarded(undefined, /^Bearer realm="[^"]+"$/);
-  });
-
-  test('expired token', async () => {
-    const now = Math.floor(Date.now() / 1000);
-    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', iat: now - 7200, exp: now - 3600 });
-    await expectRefusedAndNotForwarded(`Bearer ${token}`, invalid);
-  });
-
-  test('not yet valid token (nbf in the future)', async () => {
-    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', nbf: Math.floor(Date.now() / 1000) + 3600 });
-    await expectRefusedAndNotForwarded(`Bearer ${token}`, invalid);
-  });
-
-  test('wrong audience', async () => {
-    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', aud: 'https://other.example/fhir' });
-    await expectRefusedAndNotForwarded(`Bearer ${token}`, invalid);
-  });
-
-  test('wrong issuer', async () => {
-    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', iss: 'https://evil.example' });
-    await expectRefusedAndNotForwarded(`Bearer ${token}`, invalid);
-  });
-
-  test('signed by a key the issuer never published', async () => {
-    const foreign = await newSigningKey('ES256');
-    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs' }, { key: { ...foreign, kid: stack.issuer.keys[0]!.kid } });
-    await expectRefusedAndNotForwarded(`Bearer ${token}`, invalid);
-  });
-
-  test('alg none', async () => {
-    const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
-    const now = Math.floor(Date.now() / 1000);
-    const token = `${enc({ alg: 'none', typ: 'JWT' })}.${enc({ iss: stack.issuer.issuer, aud: stack.base, sub: 'x', scope: 'user/*.rs', exp: now + 600 })}.`;
-    await expectRefusedAndNotForwarded(`Bearer ${token}`, invalid);
-  });
-
-  test('HS256 keyed with the public key (algorithm confusion)', async () => {
-    const jwk = stack.issuer.keys[0]!.publicJwk;
-    const token = await new SignJWT({ sub: 'x', scope: 'user/*.rs' })
-      .setProtectedHeader({ alg: 'HS256', kid: jwk.kid })
-      .setIssuer(stack.issuer.issuer)
-      .setAudience(stack.base)
-      .setExpirationTime('10m')
-      .sign(Buffer.from(JSON.stringify(jwk)));
-    await expectRefusedAndNotForwarded(`Bearer ${token}`, invalid);
-  });
-
-  test('tampered payload', async () => {
-    const token = await tokens.patient(alba.id);
-    const [h, p, s] = token.split('.') as [string, string, string];
-    const payload = JSON.parse(Buffer.from(p, 'base64url').toString());
-    payload.patient = bruno.id;
-    await expectRefusedAndNotForwarded(`Bearer ${h}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${s}`, invalid);
-  });
-
-  test('garbage and oversized tokens', async () => {
-    await expectRefusedAndNotForwarded('Bearer not-a-jwt', invalid);
-    await expectRefusedAndNotForwarded(`Bearer ${'a'.repeat(20000)}`, invalid);
-  });
-
-  test('the scheme name is case-insensitive', async () => {
-    const res = await stack.fetch(`Patient/${alba.id}`, { headers: { authorization: `bEaReR ${await tokens.patient(alba.id)}` } });
-    expect(res.status).toBe(200);
-  });
-
-  test('a token in the query string is refused, not read', async () => {
-    const before = upstreamCount();
-    const res = await stack.fetch(`Patient?access_token=${await tokens.clinician()}`);
-    expect(res.status).toBe(400);
-    expect(upstreamCount()).toBe(before);
-  });
-
-  test('insufficient scope: 403 with the scope the request needs', async () => {
-    const res = await stack.fetch('Condition', { token: await tokens.clinician('user/Observation.rs') });
-    expect(res.status).toBe(403);
-    expect(res.headers.get('www-authenticate')).toBe(`Bearer realm="${stack.base}", error="insufficient_scope", scope="user/Condition.s"`);
   });
 });
 

@@ -38,13 +38,17 @@ export interface StackOptions {
   readonly fhir?: FhirServerOptions;
   /** Extra or replaced config keys. */
   readonly config?: (defaults: ConfigInput) => ConfigInput;
+  /** The gateway's port (tests that configure an authorization server for its base before it starts). */
+  readonly port?: number;
+  /** Environment the gateway reads secrets from (FHIRGW_ADMIN_TOKEN, introspection secrets). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const fhir = await startFhirServer(options.fhir);
   await seedSyntheticData(fhir.repo, options.seed);
   if (options.crossLinks) await seedCrossPatientLinks(fhir.repo);
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const base = `http://127.0.0.1:${port}/fhir`;
   const issuer = await startTokenIssuer({ audience: base });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fhirgw-test-'));
@@ -58,7 +62,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     log: { level: 'silent' },
   };
   const config = buildConfig(options.config ? options.config(defaults) : defaults, { env: {} });
-  const gateway = await startGateway(config, { logger: createLogger('silent') });
+  const gateway = await startGateway(config, { logger: createLogger('silent'), env: options.env ?? {} });
   await gateway.ready;
 
   return {
@@ -135,4 +139,11 @@ export async function auditRecordOf(stack: Stack, requestId: string, timeoutMs =
     if (Date.now() > deadline) throw new Error(`no audit record for request ${requestId}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** A response's headers as pairs (forEach: some test dependencies bring DOM typings without iterables). */
+export function headerPairs(headers: Headers): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  headers.forEach((value, name) => pairs.push([name, value]));
+  return pairs;
 }

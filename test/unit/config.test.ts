@@ -20,8 +20,9 @@ const errorOf = (doc: unknown, env: NodeJS.ProcessEnv = {}): ConfigError => {
 describe('configuration', () => {
   test('defaults are filled in, audience defaults to publicBaseUrl, and the result is frozen', () => {
     const config = buildConfig(minimal, { env: {} });
-    expect(config.auth.audience).toBe('https://fhir.example.org/fhir');
-    expect(config.auth.algorithms).toEqual(['RS256', 'ES256']);
+    expect(config.auth.issuers).toHaveLength(1);
+    expect(config.auth.issuers[0]!.audience).toEqual(['https://fhir.example.org/fhir']);
+    expect(config.auth.issuers[0]!.algorithms).toEqual(['RS256', 'ES256']);
     expect(config.listen).toEqual({ host: '0.0.0.0', port: 8080 });
     expect(config.policy.bundle).toBe(DEFAULT_POLICY_BUNDLE);
     expect(Object.isFrozen(config.upstream)).toBe(true);
@@ -50,7 +51,7 @@ describe('configuration', () => {
     const config = buildConfig(minimal, { env: { FHIRGW_LISTEN_PORT: '9090', FHIRGW_UPSTREAM_URL: 'http://other:8080/fhir', FHIRGW_AUTH_AUDIENCE: 'aud-1' } });
     expect(config.listen.port).toBe(9090);
     expect(config.upstream.url).toBe('http://other:8080/fhir');
-    expect(config.auth.audience).toBe('aud-1');
+    expect(config.auth.issuers[0]!.audience).toEqual(['aud-1']);
   });
 
   test('a non-numeric numeric override names the key', () => {
@@ -70,5 +71,76 @@ describe('configuration', () => {
   test('README documents every environment override', () => {
     const readme = readFileSync('README.md', 'utf8');
     for (const { env, key } of ENV_OVERRIDES) expect(readme).toMatch(new RegExp(`\\| \`${env}\` \\| \`${key.replace('.', '\\.')}\` \\|`));
+  });
+});
+
+describe('auth configuration', () => {
+  const base = { publicBaseUrl: 'https://fhir.example.org/fhir', upstream: { url: 'http://hapi:8080/fhir' } };
+
+  test('several issuers, each with its own audience, algorithms, claim mapping and verification', () => {
+    const config = buildConfig(
+      {
+        ...base,
+        auth: {
+          issuers: [
+            { issuer: 'https://kc.example/realms/clinical', typ: 'at+jwt', claims: { roles: 'realm_access.roles' } },
+            { issuer: 'https://login.microsoftonline.com/t/v2.0', audience: ['api://fhir', 'https://fhir.example.org/fhir'], algorithms: ['RS256'], claims: { roles: 'groups', tenant: 'tid' } },
+            { issuer: 'https://opaque.example', introspection: { endpoint: 'https://opaque.example/introspect', clientId: 'gw', clientSecretEnv: 'OPAQUE_SECRET' } },
+          ],
+        },
+      },
+      { env: {} },
+    );
+    const [kc, entra, opaque] = config.auth.issuers;
+    expect(kc).toMatchObject({ audience: ['https://fhir.example.org/fhir'], algorithms: ['RS256', 'ES256'], typ: 'at+jwt', claims: { roles: 'realm_access.roles', scope: 'scope' } });
+    expect(entra).toMatchObject({ audience: ['api://fhir', 'https://fhir.example.org/fhir'], algorithms: ['RS256'], claims: { roles: 'groups', tenant: 'tid' } });
+    expect(opaque!.introspection).toMatchObject({ clientId: 'gw', authMethod: 'client_secret_basic', cacheSeconds: 300 });
+  });
+
+  test.each([
+    [{ issuer: 'https://idp', issuers: [{ issuer: 'https://other' }] }, 'auth.issuer'],
+    [{ algorithms: ['RS256'], issuers: [{ issuer: 'https://other' }] }, 'auth.algorithms'],
+    [{ issuers: [{ issuer: 'https://a' }, { issuer: 'https://a' }] }, 'auth.issuers.1.issuer'],
+    [{ issuers: [] }, 'auth.issuers'],
+    [{}, 'auth.issuer'],
+    [{ issuer: 'https://idp', introspection: { endpoint: 'https://idp/introspect', clientId: 'gw' } }, 'auth.introspection.clientSecretFile'],
+    [{ issuer: 'https://idp', introspection: { endpoint: 'https://idp/introspect', clientId: 'gw', clientSecret: 'inline' } }, 'auth.introspection.clientSecret'],
+    [{ issuer: 'https://idp', jwksUri: 'https://idp/jwks', introspection: { endpoint: 'https://idp/i', clientId: 'gw', clientSecretEnv: 'S' } }, 'auth.jwksUri'],
+    [{ issuers: [1, 2].map((n) => ({ issuer: `https://i${n}`, introspection: { endpoint: `https://i${n}/i`, clientId: 'gw', clientSecretEnv: 'S' } })) }, 'auth.issuers'],
+    [{ issuer: 'https://idp', typ: 'JWT' }, 'auth.typ'],
+    [{ issuer: 'https://idp', algorithms: ['HS512'] }, 'auth.algorithms.0'],
+    [{ issuer: 'https://idp', dpop: { algorithms: ['none'] } }, 'auth.dpop.algorithms.0'],
+    [{ issuer: 'https://idp', discovery: { issuer: 'https://not-configured' } }, 'auth.discovery.issuer'],
+  ])('a bad auth section names the key: %j', (auth, key) => {
+    expect(errorOf({ ...base, auth }).key).toBe(key);
+  });
+
+  test('an environment override of auth.issuer conflicts with a file that lists auth.issuers', () => {
+    expect(errorOf({ ...base, auth: { issuers: [{ issuer: 'https://a' }] } }, { FHIRGW_AUTH_ISSUER: 'https://b' }).key).toBe('auth.issuer');
+  });
+});
+
+describe('secrets', () => {
+  const base = { publicBaseUrl: 'https://fhir.example.org/fhir', upstream: { url: 'http://hapi:8080/fhir' } };
+  const withIntrospection = (ref: Record<string, string>) =>
+    buildConfig({ ...base, auth: { issuer: 'https://idp', introspection: { endpoint: 'https://idp/i', clientId: 'gw', ...ref } } }, { env: {} });
+
+  test('come from the named environment variable or file, never the document', async () => {
+    const { readSecrets } = await import('../../src/config/secrets.js');
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const dir = mkdtempSync(`${(await import('node:os')).tmpdir()}/fhirgw-secret-`);
+    writeFileSync(`${dir}/secret`, 's3cret\n');
+    expect(readSecrets(withIntrospection({ clientSecretEnv: 'MY_SECRET' }), { MY_SECRET: 'from-env' }).introspection.get('https://idp')).toBe('from-env');
+    expect(readSecrets(withIntrospection({ clientSecretFile: `${dir}/secret` }), {}).introspection.get('https://idp')).toBe('s3cret');
+    expect(() => readSecrets(withIntrospection({ clientSecretEnv: 'MY_SECRET' }), {})).toThrow(ConfigError);
+    expect(readSecrets(buildConfig({ ...base, auth: { issuer: 'https://idp' } }, { env: {} }), {}).adminToken).toBeNull();
+    expect(readSecrets(buildConfig({ ...base, auth: { issuer: 'https://idp' } }, { env: {} }), { FHIRGW_ADMIN_TOKEN: 'x'.repeat(40) }).adminToken).toBe('x'.repeat(40));
+    try {
+      readSecrets(buildConfig({ ...base, auth: { issuer: 'https://idp' } }, { env: {} }), { FHIRGW_ADMIN_TOKEN: 'short' });
+      throw new Error('expected a ConfigError');
+    } catch (err) {
+      expect((err as ConfigError).key).toBe('FHIRGW_ADMIN_TOKEN');
+      expect((err as Error).message).not.toContain('short');
+    }
   });
 });
