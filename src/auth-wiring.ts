@@ -17,7 +17,7 @@ import { GatewayError } from './errors.js';
 import type { Logger } from './observability/logger.js';
 import type { GatewayMetrics } from './observability/metrics.js';
 import { createRedisStateStore } from './redis/auth-state-store.js';
-import { createRedis } from './redis/connection.js';
+import type { Redis } from 'ioredis';
 
 export interface GatewayAuth {
   readonly authenticator: Authenticator;
@@ -28,12 +28,10 @@ export interface GatewayAuth {
 
 export function createGatewayAuth(
   config: GatewayConfig,
-  options: { logger: Logger; metrics: GatewayMetrics; env?: NodeJS.ProcessEnv | undefined; authenticator?: Authenticator | undefined },
+  options: { logger: Logger; metrics: GatewayMetrics; redis: Redis | null; env?: NodeJS.ProcessEnv | undefined; authenticator?: Authenticator | undefined },
 ): GatewayAuth {
-  const { logger, metrics } = options;
+  const { logger, metrics, redis } = options;
   const secrets = readSecrets(config, options.env);
-  const redis = config.redis ? createRedis(config.redis) : null;
-  redis?.on('error', () => {}); // ioredis reconnects by itself; failing commands are handled where they are issued
   const shared = redis && config.redis ? createRedisStateStore(redis, config.redis.keyPrefix) : null;
   const stores: AuthStores = shared
     ? { revocation: shared, replay: shared, introspection: shared }
@@ -70,7 +68,7 @@ export function createGatewayAuth(
             },
           }),
     },
-    close: () => redis?.disconnect(),
+    close: () => {},
   };
 }
 

@@ -33,12 +33,14 @@ import { serializeQuery } from './fhir/search-params.js';
 import { upstreamPathOf } from './fhir/upstream-path.js';
 import type { Logger } from './observability/logger.js';
 import type { GatewayMetrics } from './observability/metrics.js';
-import type { Decision, FhirResourceJson } from './policy/contract.js';
+import type { Consents, Decision, FhirResourceJson } from './policy/contract.js';
 import type { PolicyEngine } from './policy/engine.js';
-import { policyEnv, policyRequest } from './policy/input.js';
+import { policyEnv, policyRequest, resourceFacts } from './policy/input.js';
 import { decodeContent, parseFhirJson } from './proxy/decode.js';
 import type { Forwarder, UpstreamResponse } from './proxy/forward.js';
 import type { UpstreamClient } from './proxy/upstream-client.js';
+import { flattenConsents } from './consent/flatten.js';
+import type { ConsentStore } from './consent/store.js';
 import { clientResponseHeaders, SECURITY_HEADERS, upstreamRequestHeaders } from './proxy/headers.js';
 
 export interface PipelineDeps {
@@ -50,6 +52,8 @@ export interface PipelineDeps {
   readonly forwarder: Forwarder;
   /** The gateway's own reads from the upstream (stored versions, Binary security contexts). */
   readonly upstreamClient: UpstreamClient;
+  /** The patients' Consents for policy (null when consent.enabled is false). */
+  readonly consents: ConsentStore | null;
   readonly bulk: BulkDeps;
   /** Key of the pseudonyms de-identification gives resource ids. */
   readonly pseudonymKey: Uint8Array;
@@ -199,6 +203,7 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
 
   // forward
   const upstream = await callUpstream(deps, req, res, trace, authorized.forwarded, authorized.plan.body, authorized.plan.ifMatch);
+  if (upstream.status >= 200 && upstream.status < 300) await invalidateConsents(deps, request, authorized.plan.resource, authorized.plan.current);
 
   if (request.operation === 'export') {
     const answer = await kickoffAnswer(deps.bulk, upstream.status, headerValue(upstream.headers['content-location']), principal);
@@ -227,6 +232,7 @@ async function runBatch(deps: PipelineDeps, req: IncomingMessage, res: ServerRes
       links: deps.links,
       maxEntries: deps.config.limits.maxBundleEntries,
       enforcerFor: (entryRequest) => resourceEnforcer(deps, ctx, entryRequest),
+      onCarriedOut: (entryRequest, plan) => invalidateConsents(deps, entryRequest, plan.resource, plan.current),
       send: async (rebuilt) => {
         const upstream = await callUpstream(deps, req, res, trace, batchRequest, { kind: 'json', json: rebuilt as FhirResourceJson, contentType: 'application/fhir+json' }, null);
         if (upstream.status < 200 || upstream.status >= 300) throw upstreamFailure(upstream.status);
@@ -259,8 +265,9 @@ async function runBulkLink(deps: PipelineDeps, ctx: AuthorizeContext, request: F
 function resourceEnforcer(deps: PipelineDeps, ctx: AuthorizeContext, request: FhirRequest): ResponseEnforcer {
   return {
     links: deps.links,
-    decide: (items) => {
-      const decisions = ctx.policy.decideResources({ principal: ctx.principal, request: policyRequest(request), env: ctx.env, items, consents: {} });
+    decide: async (items) => {
+      const consents = await consentsInput(deps, ctx, items.flatMap((i) => i.facts.patients));
+      const decisions = ctx.policy.decideResources({ principal: ctx.principal, request: policyRequest(request), env: ctx.env, items, consents });
       for (const d of decisions) ctx.onDecision('resource', d.allow);
       return decisions;
     },
@@ -270,6 +277,29 @@ function resourceEnforcer(deps: PipelineDeps, ctx: AuthorizeContext, request: Fh
     },
     redaction: { now: new Date(ctx.env.now), pseudonymKey: deps.pseudonymKey },
   };
+}
+
+/** The Consents of these patients, flattened for policy; `unavailable` where they cannot be read. */
+async function consentsInput(deps: PipelineDeps, ctx: AuthorizeContext, patients: readonly string[]): Promise<Consents> {
+  if (!deps.consents || patients.length === 0) return {};
+  const lookups = await deps.consents.forPatients(patients, ctx.requestId);
+  const now = new Date(ctx.env.now);
+  return Object.fromEntries(
+    [...lookups].map(([id, lookup]) => [id, lookup.status === 'ok' ? { status: 'ok' as const, consents: flattenConsents(lookup.consents, now) } : { status: 'unavailable' as const }]),
+  );
+}
+
+/**
+ * A Consent written through the gateway takes effect at once: the cached Consents of its patients
+ * (before and after the write) are forgotten. A conditional write names no resource, so everything is.
+ */
+async function invalidateConsents(deps: PipelineDeps, request: FhirRequest, resource: FhirResourceJson | null, current: FhirResourceJson | null): Promise<void> {
+  if (!deps.consents || request.type !== 'Consent' || !['create', 'update', 'patch', 'delete'].includes(request.interaction)) return;
+  const conditional = request.id === null && request.interaction !== 'create';
+  const patients = [resource, current].flatMap((r) => (r ? resourceFacts(r, deps.links.bases).patients : []));
+  await deps.consents.invalidate(conditional ? 'all' : patients).catch((err: unknown) => {
+    deps.logger.warn({ err: err instanceof Error ? err.name : 'error' }, 'consent cache invalidation failed; other replicas may use the old consents until they expire');
+  });
 }
 
 async function callUpstream(

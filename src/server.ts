@@ -25,6 +25,8 @@ import { PolicyEngine } from './policy/engine.js';
 import { createForwarder } from './proxy/forward.js';
 import { createUpstreamClient } from './proxy/upstream-client.js';
 import { createBulkLinkTokens } from './bulk/link-tokens.js';
+import { createConsentStore } from './consent/store.js';
+import { createRedis } from './redis/connection.js';
 import { ConfigError } from './config/load.js';
 
 export interface RunningGateway {
@@ -55,13 +57,20 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   logger.info({ revision: policy.revision }, 'policy bundle loaded');
 
   // Auth first: a missing secret stops start-up before any audit sink is opened.
-  const auth = createGatewayAuth(config, { logger, metrics, env: options.env, authenticator: options.authenticator });
+  // One Redis connection for everything replicas share (auth state, consent cache); it reconnects by
+  // itself, and each user decides what a failing command means.
+  const redis = config.redis ? createRedis(config.redis) : null;
+  redis?.on('error', () => {});
+  const auth = createGatewayAuth(config, { logger, metrics, redis, env: options.env, authenticator: options.authenticator });
   const authenticator = auth.authenticator;
   const sinks: AuditSink[] = config.audit.sinks.map((s) => (s.type === 'file' ? createFileSink(s.path) : createStdoutSink(options.auditStdout)));
   const audit = createAuditTrail(sinks);
   const upstreamOptions = { upstreamUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxResponseBytes: config.upstream.maxResponseBytes };
   const forwarder = createForwarder(upstreamOptions);
   const upstreamClient = createUpstreamClient(upstreamOptions);
+  const consents = config.consent.enabled
+    ? createConsentStore({ client: upstreamClient, ttlSeconds: config.consent.cacheTtlSeconds, redis: redis && config.redis ? { client: redis, keyPrefix: config.redis.keyPrefix } : undefined })
+    : null;
 
   const bulk = {
     tokens: createBulkLinkTokens(secretKey('FHIRGW_BULK_LINK_KEY', (options.env ?? process.env)['FHIRGW_BULK_LINK_KEY']), config.bulk.linkTtlSeconds),
@@ -79,6 +88,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     policy: () => policy,
     forwarder,
     upstreamClient,
+    consents,
     bulk,
     pseudonymKey: secretKey('FHIRGW_PSEUDONYM_KEY', (options.env ?? process.env)['FHIRGW_PSEUDONYM_KEY']) ?? new Uint8Array(randomBytes(32)),
     links: createLinkRewriter(config.upstream.url, config.publicBaseUrl),
@@ -141,6 +151,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
         forwarder.close();
         await audit.close();
         auth.close();
+        redis?.disconnect();
       })();
       return closing;
     },

@@ -7,6 +7,7 @@
 #   schemas/policy-input.request.schema.json and schemas/policy-decision.schema.json.
 package fhirgw.request
 
+import data.fhirgw.lib.roles
 import data.fhirgw.lib.scopes
 
 default decision := {"allow": false, "reasons": ["default.deny"]}
@@ -116,10 +117,39 @@ deny contains "interaction.unsupported" if {
 	interaction != "batch"
 }
 
-deny contains "role.read-only" if {
-	perm in {"c", "u", "d"}
-	some role in input.principal.roles
-	role in data.fhirgw.config.read_only_roles
+# ---- roles and purpose of use (everyone but a patient-context token) ----
+
+# Requests on a type are checked against the roles before forwarding; the resources that come back
+# are checked again one by one (system-level searches and pages only there).
+typed_request if {
+	is_string(input.request.type)
+	not interaction in {"batch", "capabilities"}
+}
+
+permitting := roles.reading(input.request.type) if perm in {"r", "s"}
+
+permitting := roles.writing(input.request.type) if perm in {"c", "u", "d"}
+
+deny contains "role.none" if {
+	not patient_only
+	count(contexts) > 0
+	count(roles.effective) == 0
+}
+
+deny contains "purpose.missing" if {
+	not patient_only
+	typed_request
+	count(roles.effective) > 0
+	count(permitting) == 0
+	count(roles.missing_purpose) > 0
+}
+
+deny contains "role.type-not-permitted" if {
+	not patient_only
+	typed_request
+	count(roles.effective) > 0
+	count(roles.missing_purpose) == 0
+	count(permitting) == 0
 }
 
 # ---- patient compartment (patient-context tokens) ----

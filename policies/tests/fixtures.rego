@@ -5,7 +5,9 @@ scope(context, type, perms) := {"scope": sprintf("%s/%s.%s", [context, type, per
 
 granular(context, type, perms, name, value) := object.union(scope(context, type, perms), {"query": [{"name": name, "value": value}]})
 
-principal(scopes, roles, patient) := {
+principal(scopes, roles, patient) := principal_for(scopes, roles, patient, [])
+
+principal_for(scopes, roles, patient, purposes) := {
 	"iss": "https://idp.test",
 	"sub": "user-1",
 	"client_id": "app",
@@ -15,7 +17,7 @@ principal(scopes, roles, patient) := {
 	"other_scopes": [],
 	"invalid_scopes": [],
 	"roles": roles,
-	"purpose_of_use": [],
+	"purpose_of_use": purposes,
 	"patient": patient,
 	"encounter": null,
 	"fhir_user": null,
@@ -25,7 +27,12 @@ patient_principal := principal([scope("patient", "*", "rs")], ["patient"], "p1")
 
 clinician := principal([scope("user", "*", "cruds")], ["clinician"], null)
 
-researcher := principal([scope("user", "*", "rs")], ["researcher"], null)
+researcher := principal_for([scope("user", "*", "rs")], ["researcher"], null, ["HRESCH"])
+
+# A practitioner identified by fhirUser, for consents that name actors.
+practitioner(id, roles, purposes) := object.union(principal_for([scope("user", "*", "rs")], roles, null, purposes), {"fhir_user": {"reference": sprintf("Practitioner/%s", [id]), "type": "Practitioner", "id": id}})
+
+system_service := principal([scope("system", "*", "rs")], [], null)
 
 request(interaction, type, id) := {
 	"method": "GET",

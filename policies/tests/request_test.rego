@@ -66,7 +66,7 @@ test_read_scope_does_not_grant_search if {
 }
 
 test_granular_scope_grants_the_search if {
-	p := f.principal([f.granular("user", "Observation", "rs", "category", "http://terminology.hl7.org/CodeSystem/observation-category|laboratory")], [], null)
+	p := f.principal([f.granular("user", "Observation", "rs", "category", "http://terminology.hl7.org/CodeSystem/observation-category|laboratory")], ["clinician"], null)
 	decide(p, f.request("search-type", "Observation", null)).allow
 }
 
@@ -167,7 +167,7 @@ test_counts_released_for_unrestricted_and_narrowed_searches if {
 }
 
 test_counts_not_released_under_granular_scopes if {
-	p := f.principal([f.granular("user", "Observation", "rs", "category", "laboratory")], [], null)
+	p := f.principal([f.granular("user", "Observation", "rs", "category", "laboratory")], ["clinician"], null)
 	d := decide(p, f.request("search-type", "Observation", null))
 	d.allow
 	not d.obligations.release_total
@@ -201,10 +201,10 @@ test_everything_only_at_instance_level_on_patient if {
 }
 
 test_researcher_is_read_only if {
-	p := f.principal([f.scope("user", "*", "cruds")], ["researcher"], null)
+	p := f.principal_for([f.scope("user", "*", "cruds")], ["researcher"], null, ["HRESCH"])
 	d := decide(p, f.request("create", "Observation", null))
 	not d.allow
-	"role.read-only" in d.reasons
+	"role.type-not-permitted" in d.reasons
 }
 
 test_batch_container_allowed_for_any_scoped_principal if {

@@ -56,14 +56,14 @@ test_clinician_sees_any_patient if {
 }
 
 test_type_not_in_scope_withheld if {
-	p := f.principal([f.scope("user", "Patient", "rs")], [], null)
+	p := f.principal([f.scope("user", "Patient", "rs")], ["clinician"], null)
 	d := decide(p, obs("p2"), ["p2"])
 	not d.allow
 	d.reasons == ["scope.missing"]
 }
 
 test_granular_scope_matches_category if {
-	p := f.principal([f.granular("user", "Observation", "rs", "category", "http://terminology.hl7.org/CodeSystem/observation-category|laboratory")], [], null)
+	p := f.principal([f.granular("user", "Observation", "rs", "category", "http://terminology.hl7.org/CodeSystem/observation-category|laboratory")], ["clinician"], null)
 	lab := object.union(obs("p2"), {"category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}]})
 	vital := object.union(obs("p2"), {"category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}]})
 	decide(p, lab, ["p2"]).allow
@@ -71,18 +71,17 @@ test_granular_scope_matches_category if {
 }
 
 test_granular_scope_on_unknown_parameter_grants_nothing if {
-	p := f.principal([f.granular("user", "Observation", "rs", "status", "final")], [], null)
+	p := f.principal([f.granular("user", "Observation", "rs", "status", "final")], ["clinician"], null)
 	not decide(p, object.union(obs("p2"), {"status": "final"}), ["p2"]).allow
 }
 
-test_researcher_gets_redaction_obligations if {
+test_researcher_gets_safe_harbor_de_identification if {
 	d := resource.decision with input as {
-		"principal": f.researcher, "request": f.request("read", "Patient", "p2"), "env": f.env,
-		"resource": {"resourceType": "Patient", "id": "p2"}, "facts": {"patients": ["p2"], "patient_data": true},
+		"principal": f.researcher, "request": f.request("read", "Patient", "p2"), "env": f.env, "consents": {},
+		"resource": {"resourceType": "Patient", "id": "p2"}, "facts": {"patients": ["p2"], "patient_data": true, "data_date": null},
 	}
 	d.allow
-	{"path": "Patient.name", "action": "remove"} in d.obligations.redact
-	{"path": "Patient.birthDate", "action": "year"} in d.obligations.redact
+	d.obligations.redact == [{"path": "*", "action": "safe-harbor"}]
 	"redact.role" in d.reasons
 }
 

@@ -66,6 +66,15 @@ export const configSchema = z.strictObject({
       batchSize: z.number().int().min(1).max(10000).default(500),
     })
     .default({ linkTtlSeconds: 3600, fileOrigins: [], maxLineBytes: 16 * 1024 * 1024, batchSize: 500 }),
+  /** The patients' FHIR Consent resources, read from the upstream for policy. */
+  consent: z
+    .strictObject({
+      /** When false, policy receives no consents (and none are read). */
+      enabled: z.boolean().default(true),
+      /** How long a patient's Consents are cached (in Redis when configured, so replicas share it). */
+      cacheTtlSeconds: z.number().int().min(0).max(86400).default(60),
+    })
+    .default({ enabled: true, cacheTtlSeconds: 60 }),
   /** Shared state across replicas. Without it, caches and lists are per process. */
   redis: z
     .strictObject({

@@ -16,6 +16,7 @@ import type { FhirRequest } from '../fhir/request.js';
 import { serializeQuery } from '../fhir/search-params.js';
 import { upstreamPathOf } from '../fhir/upstream-path.js';
 import { authorize, type AuthorizeContext, type Authorized } from './authorize.js';
+import type { WritePlan } from './writes.js';
 import { emptySummary, enforceResponse, type EnforcementSummary, type ResponseEnforcer } from './response.js';
 
 type JsonObject = Record<string, unknown>;
@@ -28,6 +29,8 @@ export interface BatchDeps {
   readonly send: (bundle: JsonObject) => Promise<unknown>;
   readonly enforcerFor: (request: FhirRequest) => ResponseEnforcer;
   readonly maxEntries: number;
+  /** Called for each entry the upstream carried out (2xx), e.g. to drop cached Consents it changed. */
+  readonly onCarriedOut?: (request: FhirRequest, plan: WritePlan) => Promise<void>;
 }
 
 type Slot =
@@ -65,7 +68,9 @@ export async function enforceBatch(deps: BatchDeps, bundle: JsonObject): Promise
       continue;
     }
     const answer = answers[next++] as JsonObject;
-    responseEntries.push(await enforceEntry(deps, slot.request, answer, summary));
+    const entry = await enforceEntry(deps, slot.request, answer, summary);
+    if (/^2\d\d/.test(String((entry['response'] as JsonObject | undefined)?.['status'] ?? ''))) await deps.onCarriedOut?.(slot.request, slot.authorized.plan);
+    responseEntries.push(entry);
   }
   return { body: { resourceType: 'Bundle', type: `${type}-response`, ...(responseEntries.length ? { entry: responseEntries } : {}) }, summary };
 }

@@ -17,7 +17,7 @@ type JsonObject = Record<string, unknown>;
 
 export interface ResponseEnforcer {
   /** One decision per item, in order (the policy's `fhirgw/resources/decisions`). */
-  decide(items: ReadonlyArray<{ resource: FhirResourceJson; facts: Facts }>): Decision[];
+  decide(items: ReadonlyArray<{ resource: FhirResourceJson; facts: Facts }>): Decision[] | Promise<Decision[]>;
   readonly links: LinkRewriter;
   /** Reads a resource a Binary's `securityContext` names; null when it cannot be read. */
   resolve?(type: string, id: string): Promise<FhirResourceJson | null>;
@@ -91,7 +91,7 @@ export async function judge(
   summary: EnforcementSummary,
   subsettingOf: (index: number) => Subsetting | null = () => null,
 ): Promise<Decision[]> {
-  const decisions = enforcer.decide(await factsFor(resources, enforcer));
+  const decisions = await enforcer.decide(await factsFor(resources, enforcer));
   if (decisions.length !== resources.length) throw new GatewayError('policy_error', { reasons: ['policy.malformed-decision'] });
   decisions.forEach((decision, i) => {
     const resource = resources[i] as FhirResourceJson;

@@ -92,7 +92,7 @@ describe('certificate-bound tokens (RFC 8705)', () => {
   });
 
   test('an unbound token works over TLS with or without a client certificate', async () => {
-    const token = await stack.issuer.mint({ sub: 'Practitioner/prac-hopper', scope: 'user/*.rs', aud: base });
+    const token = await stack.issuer.mint({ sub: 'Practitioner/prac-hopper', scope: 'user/*.rs', roles: ['clinician'], aud: base });
     expect((await get(`Patient/${alba.id}`, token, null)).status).toBe(200);
     expect((await get(`Patient/${alba.id}`, token, 'other-client')).status).toBe(200);
   });

@@ -45,7 +45,7 @@ const codesOf = async (res: Response) => (await jsonOf(res)).issue[0].details.co
 
 describe('revocation shared across replicas', () => {
   test('a jti revoked through one replica is refused by the other', async () => {
-    const token = await stack.issuer.mint({ sub: 'Practitioner/prac-hopper', scope: 'user/*.rs', jti: 'shared-jti-1' });
+    const token = await stack.issuer.mint({ sub: 'Practitioner/prac-hopper', scope: 'user/*.rs', roles: ['clinician'], jti: 'shared-jti-1' });
     expect((await read(replica, token)).status).toBe(200);
     expect((await revoke({ jti: 'shared-jti-1', exp: Math.floor(Date.now() / 1000) + 600 })).status).toBe(201);
     const before = stack.fhir.requests.length;

@@ -79,28 +79,28 @@ describe('forged, stale and misdirected tokens (first battery, from the walking 
 
   test('expired token', async () => {
     const now = Math.floor(Date.now() / 1000);
-    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', iat: now - 7200, exp: now - 3600 });
+    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', roles: ['clinician'], iat: now - 7200, exp: now - 3600 });
     await expectRefusedAndNotForwarded(`Bearer ${token}`, invalid);
   });
 
   test('not yet valid token (nbf in the future)', async () => {
-    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', nbf: Math.floor(Date.now() / 1000) + 3600 });
+    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', roles: ['clinician'], nbf: Math.floor(Date.now() / 1000) + 3600 });
     await expectRefusedAndNotForwarded(`Bearer ${token}`, invalid);
   });
 
   test('wrong audience', async () => {
-    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', aud: 'https://other.example/fhir' });
+    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', roles: ['clinician'], aud: 'https://other.example/fhir' });
     await expectRefusedAndNotForwarded(`Bearer ${token}`, invalid);
   });
 
   test('wrong issuer', async () => {
-    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', iss: 'https://evil.example' });
+    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', roles: ['clinician'], iss: 'https://evil.example' });
     await expectRefusedAndNotForwarded(`Bearer ${token}`, invalid);
   });
 
   test('signed by a key the issuer never published', async () => {
     const foreign = await newSigningKey('ES256');
-    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs' }, { key: { ...foreign, kid: stack.issuer.keys[0]!.kid } });
+    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', roles: ['clinician'] }, { key: { ...foreign, kid: stack.issuer.keys[0]!.kid } });
     await expectRefusedAndNotForwarded(`Bearer ${token}`, invalid);
   });
 
@@ -188,7 +188,7 @@ describe('the attack battery', () => {
 
   test('a foreign key with a known kid', async () => {
     const foreign = await newSigningKey('ES256');
-    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs' }, { key: { ...foreign, kid: stack.issuer.keys[0]!.kid } });
+    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', roles: ['clinician'] }, { key: { ...foreign, kid: stack.issuer.keys[0]!.kid } });
     await expectRefused(bearer(token), ['token_invalid', 'token.signature']);
   });
 
@@ -214,35 +214,35 @@ describe('the attack battery', () => {
   });
 
   test('expired, not yet valid, issued in the future', async () => {
-    await expectRefused(bearer(await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', iat: now() - 7200, exp: now() - 3600 })), ['token_expired', 'token.expired']);
-    await expectRefused(bearer(await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', nbf: now() + 3600 })), ['token_invalid', 'token.claim.nbf']);
-    await expectRefused(bearer(await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', iat: now() + 3600 })), ['token_invalid', 'token.claim.iat']);
+    await expectRefused(bearer(await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', roles: ['clinician'], iat: now() - 7200, exp: now() - 3600 })), ['token_expired', 'token.expired']);
+    await expectRefused(bearer(await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', roles: ['clinician'], nbf: now() + 3600 })), ['token_invalid', 'token.claim.nbf']);
+    await expectRefused(bearer(await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', roles: ['clinician'], iat: now() + 3600 })), ['token_invalid', 'token.claim.iat']);
   });
 
   test('wrong issuer (signed by the real key), wrong audience, audience array without this gateway', async () => {
-    await expectRefused(bearer(await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', iss: 'https://evil.example' })), ['token_invalid', 'token.claim.iss']);
-    await expectRefused(bearer(await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', aud: 'https://other.example/fhir' })), ['token_invalid', 'token.claim.aud']);
-    await expectRefused(bearer(await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', aud: ['https://a.example', `${stack.base}/`] })), ['token_invalid', 'token.claim.aud']);
+    await expectRefused(bearer(await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', roles: ['clinician'], iss: 'https://evil.example' })), ['token_invalid', 'token.claim.iss']);
+    await expectRefused(bearer(await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', roles: ['clinician'], aud: 'https://other.example/fhir' })), ['token_invalid', 'token.claim.aud']);
+    await expectRefused(bearer(await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', roles: ['clinician'], aud: ['https://a.example', `${stack.base}/`] })), ['token_invalid', 'token.claim.aud']);
   });
 
   test('a token of another type signed by the same IdP (typ JWT where at+jwt is required)', async () => {
-    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs' }, { header: { typ: 'JWT' } });
+    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', roles: ['clinician'] }, { header: { typ: 'JWT' } });
     await expectRefused(bearer(token), ['token_invalid', 'token.claim.typ']);
   });
 
   test('oversized token', async () => {
-    const big = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', padding: 'x'.repeat(17000) });
+    const big = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', roles: ['clinician'], padding: 'x'.repeat(17000) });
     await expectRefused(bearer(big), ['token_invalid', 'token.too-large']);
   });
 
   test('a revoked jti, and every token of a subject revoked everywhere', async () => {
     const jti = `revoke-me-${Date.now()}`;
-    const token = await stack.issuer.mint({ sub: 'Practitioner/prac-hopper', scope: 'user/*.rs', jti });
+    const token = await stack.issuer.mint({ sub: 'Practitioner/prac-hopper', scope: 'user/*.rs', roles: ['clinician'], jti });
     expect((await stack.fetch(`Patient/${alba.id}`, { token })).status).toBe(200);
     expect((await revoke({ jti })).status).toBe(201);
     await expectRefused(bearer(token), ['token_revoked', 'token.revoked']);
 
-    const other = await stack.issuer.mint({ sub: 'Practitioner/logged-out', scope: 'user/*.rs' });
+    const other = await stack.issuer.mint({ sub: 'Practitioner/logged-out', scope: 'user/*.rs', roles: ['clinician'] });
     expect((await stack.fetch(`Patient/${alba.id}`, { token: other })).status).toBe(200);
     expect((await revoke({ sub: 'Practitioner/logged-out' })).status).toBe(201);
     await expectRefused(bearer(other), ['token_revoked', 'token.subject-revoked']);
@@ -250,7 +250,7 @@ describe('the attack battery', () => {
 
   test('a replayed DPoP proof', async () => {
     const key = await newDpopKey();
-    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', cnf: { jkt: key.thumbprint } });
+    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', roles: ['clinician'], cnf: { jkt: key.thumbprint } });
     const url = `${stack.base}/Patient/${alba.id}`;
     const proof = await dpopProof(key, { method: 'GET', url, accessToken: token });
     const headers = { authorization: `DPoP ${token}`, dpop: proof };
@@ -260,14 +260,14 @@ describe('the attack battery', () => {
 
   test('a DPoP-bound token presented as a Bearer token', async () => {
     const key = await newDpopKey();
-    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', cnf: { jkt: key.thumbprint } });
+    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', roles: ['clinician'], cnf: { jkt: key.thumbprint } });
     await expectRefused(bearer(token), ['token_invalid', 'token.dpop-bound'], /^DPoP realm="[^"]+", error="invalid_token"$/);
   });
 
   test('a DPoP-bound token with a proof made by another key, or for another URL', async () => {
     const key = await newDpopKey();
     const thief = await newDpopKey();
-    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', cnf: { jkt: key.thumbprint } });
+    const token = await stack.issuer.mint({ sub: 'x', scope: 'user/*.rs', roles: ['clinician'], cnf: { jkt: key.thumbprint } });
     const url = `${stack.base}/Patient/${alba.id}`;
     await expectRefused({ authorization: `DPoP ${token}`, dpop: await dpopProof(thief, { method: 'GET', url, accessToken: token }) }, ['token_invalid', 'token.dpop-key-mismatch'], /^DPoP /);
     await expectRefused({ authorization: `DPoP ${token}`, dpop: await dpopProof(key, { method: 'GET', url: `${stack.base}/Patient/${bruno.id}`, accessToken: token }) }, ['dpop_proof_invalid', 'dpop.htu'], /^DPoP /);

@@ -1,0 +1,161 @@
+# METADATA
+# title: Consent
+# description: |
+#   The patients' FHIR Consents, applied to one access. The gateway reads the patients' active
+#   Consents and flattens them (input.consents[patient id]): each nested provision is a rule with
+#   the criteria of every provision on its path. A rule applies when all of them match this access
+#   (actor, role, purpose, security label, class, code, data period); the deepest applying rule
+#   decides (deny wins a tie), and the root provision's type decides when none applies.
+#
+#   Which Consents concern this access: patient-privacy always; research when the purpose of use is
+#   HRESCH; treatment when it is TREAT or ETREAT.
+package fhirgw.lib.consent
+
+import data.fhirgw.lib.labels
+
+# Reasons why the Consents of the resource's patients refuse this access (empty: no refusal).
+refusals(resource, facts) := {reason |
+	some patient in facts.patients
+	some reason in patient_refusals(patient, resource, facts)
+}
+
+# Consents could not be read: refuse (never read it as "no consent on file").
+patient_refusals(patient, _, _) := {"consent.unavailable"} if input.consents[patient].status == "unavailable"
+
+patient_refusals(patient, resource, facts) := {reason_of(c, resource, facts) |
+	input.consents[patient].status == "ok"
+	some c in input.consents[patient].consents
+	concerns(c)
+	effect(c, resource, facts) == "deny"
+} if input.consents[patient].status == "ok"
+
+# True when a Consent of the resource's patients explicitly permits this access by a provision
+# (not merely by its default): what lets sensitive data through for a named actor or purpose.
+explicitly_permitted(resource, facts) if {
+	some patient in facts.patients
+	input.consents[patient].status == "ok"
+	some c in input.consents[patient].consents
+	concerns(c)
+	rules := applying(c, resource, facts)
+	count(rules) > 0
+	deciding_type(rules) == "permit"
+}
+
+concerns(c) if c.scope == "patient-privacy"
+
+concerns(c) if {
+	c.scope == "research"
+	"HRESCH" in input.principal.purpose_of_use
+}
+
+concerns(c) if {
+	c.scope == "treatment"
+	some p in input.principal.purpose_of_use
+	p in {"TREAT", "ETREAT"}
+}
+
+effect(c, resource, facts) := deciding_type(rules) if {
+	rules := applying(c, resource, facts)
+	count(rules) > 0
+} else := c.base
+
+applying(c, resource, facts) := [r |
+	some r in c.rules
+	every cond in r.conditions {
+		matches(cond, resource, facts)
+	}
+]
+
+deepest(rules) := [r |
+	some r in rules
+	r.depth == max([x.depth | some x in rules])
+]
+
+deciding_type(rules) := "deny" if {
+	some r in deepest(rules)
+	r.type == "deny"
+} else := "permit"
+
+# The reason names what the deciding provision is about; a refusal by default names the scope.
+reason_of(c, resource, facts) := reason if {
+	rules := applying(c, resource, facts)
+	count(rules) > 0
+	some r in deepest(rules)
+	r.type == "deny"
+	reason := concat(".", ["consent.deny", kind(r.conditions[count(r.conditions) - 1])])
+} else := "consent.deny.research" if {
+	c.scope == "research"
+} else := "consent.deny.base"
+
+kind(cond) := "actor" if count(cond.actors) + count(cond.actor_roles) > 0
+
+else := "purpose" if count(cond.purposes) > 0
+
+else := "label" if count(cond.labels) > 0
+
+else := "class" if count(cond.classes) > 0
+
+else := "code" if count(cond.codes) > 0
+
+else := "period" if cond.data_period != null
+
+else := "provision"
+
+matches(cond, resource, facts) if {
+	actor_matches(cond)
+	any_or_some(cond.purposes, {p | some p in input.principal.purpose_of_use})
+	any_or_some(cond.labels, labels.of(resource))
+	any_or_some(cond.classes, {resource.resourceType})
+	any_or_some(cond.codes, {concat("|", [object.get(c, "system", ""), object.get(c, "code", "")]) | some c in labels.codings(resource)})
+	period_matches(cond.data_period, facts.data_date)
+}
+
+any_or_some(wanted, _) if count(wanted) == 0
+
+any_or_some(wanted, have) if {
+	some x in have
+	x in wanted
+}
+
+actor_matches(cond) if {
+	count(cond.actors) == 0
+	count(cond.actor_roles) == 0
+}
+
+actor_matches(cond) if {
+	count(cond.actors) > 0
+	user := input.principal.fhir_user
+	is_string(user.id)
+	some actor in cond.actors
+	same_reference(actor, concat("/", [user.type, user.id]))
+}
+
+# `Practitioner/9` matches itself and `https://host/fhir/Practitioner/9`, never `Practitioner/19`.
+same_reference(actor, ref) if actor == ref
+
+same_reference(actor, ref) if endswith(actor, concat("", ["/", ref]))
+
+actor_matches(cond) if {
+	count(cond.actor_roles) > 0
+	some role in input.principal.roles
+	role in cond.actor_roles
+}
+
+period_matches(null, _)
+
+period_matches(period, date) if {
+	period != null
+	is_string(date)
+	not before_start(period, date)
+	not after_end(period, date)
+}
+
+before_start(period, date) if {
+	is_string(period.start)
+	date < period.start
+}
+
+after_end(period, date) if {
+	is_string(period.end)
+	date > period.end
+}

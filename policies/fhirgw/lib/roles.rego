@@ -1,0 +1,79 @@
+# METADATA
+# title: Roles
+# description: |
+#   What the principal's roles permit, from data.fhirgw.roles (edit that table, not this file).
+#   A role grants only when its purpose-of-use requirement is met. A backend service with system
+#   scopes and no known role is given the `system` role.
+package fhirgw.lib.roles
+
+import data.fhirgw.roles as table
+
+known := {r | some r in input.principal.roles; table[r]}
+
+# Undefined would make every `count(effective) == 0` check undefined too, silently passing.
+default effective := set()
+
+effective := known if count(known) > 0
+
+effective := {"system"} if {
+	count(known) == 0
+	system_only
+}
+
+system_only if {
+	count(input.principal.scopes) > 0
+	every s in input.principal.scopes {
+		s.context == "system"
+	}
+}
+
+purpose_ok(role) if count(object.get(table[role], "purposes", [])) == 0
+
+purpose_ok(role) if {
+	some p in input.principal.purpose_of_use
+	p in table[role].purposes
+}
+
+# Known roles whose purpose requirement is not met (for the reason code).
+missing_purpose := {r | some r in effective; not purpose_ok(r)}
+
+# Roles that may read, or write, resources of `type`.
+reading(type) := {r |
+	some r in effective
+	purpose_ok(r)
+	lists(table[r].read, type)
+}
+
+writing(type) := {r |
+	some r in effective
+	purpose_ok(r)
+	lists(table[r].write, type)
+}
+
+lists(list, _) if "*" in list
+
+lists(list, type) if type in list
+
+# Sensitivity labels some effective role may see.
+labels := {l |
+	some r in effective
+	purpose_ok(r)
+	some l in object.get(table[r], "labels", [])
+}
+
+# Break-the-glass is open to roles marked break_glass, with a purpose of use that invokes it.
+break_glass if {
+	some r in effective
+	object.get(table[r], "break_glass", false)
+	some p in input.principal.purpose_of_use
+	p in data.fhirgw.config.break_glass_purposes
+}
+
+# Redactions for reading `type`: none if any granting role reads it in full, else those of the roles.
+redactions(type) := [] if {
+	some r in reading(type)
+	count(object.get(table[r], "redact", [])) == 0
+} else := [x |
+	some r in reading(type)
+	some x in table[r].redact
+]
