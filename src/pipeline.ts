@@ -34,7 +34,7 @@ import { upstreamPathOf } from './fhir/upstream-path.js';
 import type { Logger } from './observability/logger.js';
 import type { GatewayMetrics } from './observability/metrics.js';
 import type { Consents, Decision, FhirResourceJson } from './policy/contract.js';
-import type { PolicyEngine } from './policy/engine.js';
+import type { PolicyEvaluator } from './policy/engine.js';
 import { policyEnv, policyRequest, resourceFacts } from './policy/input.js';
 import { decodeContent, parseFhirJson } from './proxy/decode.js';
 import type { Forwarder, UpstreamResponse } from './proxy/forward.js';
@@ -48,7 +48,7 @@ export interface PipelineDeps {
   readonly classifyOptions: ClassifyOptions;
   readonly authenticator: Authenticator;
   /** The active policy; a function so a reloaded bundle takes effect for the next request. */
-  readonly policy: () => PolicyEngine | null;
+  readonly policy: () => PolicyEvaluator | null;
   readonly forwarder: Forwarder;
   /** The gateway's own reads from the upstream (stored versions, Binary security contexts). */
   readonly upstreamClient: UpstreamClient;
@@ -115,6 +115,7 @@ export async function handleFhirRequest(deps: PipelineDeps, req: IncomingMessage
   // record cannot be stored is not answered with data.
   const durationSeconds = seconds(trace.started);
   const record = auditRecordOf(trace, reply.status, error, durationSeconds);
+  if (record.outcome.breakGlass) deps.metrics.breakGlass.inc();
   try {
     const failedSinks = await deps.audit.record(record);
     for (const sink of failedSinks) deps.metrics.auditFailures.inc({ sink });
@@ -146,7 +147,9 @@ async function streamReply(deps: PipelineDeps, res: ServerResponse, trace: Trace
   const durationSeconds = seconds(trace.started);
   let committed = true;
   try {
-    const failedSinks = await deps.audit.record(auditRecordOf(trace, error ? error.status : reply.status, error, durationSeconds));
+    const record = auditRecordOf(trace, error ? error.status : reply.status, error, durationSeconds);
+    if (record.outcome.breakGlass) deps.metrics.breakGlass.inc();
+    const failedSinks = await deps.audit.record(record);
     for (const sink of failedSinks) deps.metrics.auditFailures.inc({ sink });
   } catch {
     committed = false;

@@ -20,8 +20,7 @@ import type { GatewayConfig } from './config/schema.js';
 import { createLinkRewriter } from './fhir/links.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type GatewayMetrics } from './observability/metrics.js';
-import { readBundleFile } from './policy/bundle.js';
-import { PolicyEngine } from './policy/engine.js';
+import { startPolicySources } from './policy/wiring.js';
 import { createForwarder } from './proxy/forward.js';
 import { createUpstreamClient } from './proxy/upstream-client.js';
 import { createBulkLinkTokens } from './bulk/link-tokens.js';
@@ -51,10 +50,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const logger = options.logger ?? createLogger(config.log.level);
   const metrics = createMetrics();
 
-  const bundle = await readBundleFile(config.policy.bundle);
-  const policy = await PolicyEngine.load(bundle, { maxMemoryPages: config.policy.maxMemoryPages });
-  metrics.policyInfo.set({ revision: policy.revision }, 1);
-  logger.info({ revision: policy.revision }, 'policy bundle loaded');
+  const env = options.env ?? process.env;
+  const policies = await startPolicySources(config, env, metrics, logger);
 
   // Auth first: a missing secret stops start-up before any audit sink is opened.
   // One Redis connection for everything replicas share (auth state, consent cache); it reconnects by
@@ -85,7 +82,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     config,
     classifyOptions: { basePath: new URL(config.publicBaseUrl).pathname.replace(/\/+$/, ''), pagingParameters: new Set(config.upstream.pagingParameters) },
     authenticator,
-    policy: () => policy,
+    policy: policies.current,
     forwarder,
     upstreamClient,
     consents,
@@ -95,7 +92,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     audit,
     metrics,
     logger,
-    isReady: () => authenticator.isReady(),
+    isReady: () => authenticator.isReady() && policies.current() !== null,
     ...auth.routes,
   });
 
@@ -151,6 +148,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
         forwarder.close();
         await audit.close();
         auth.close();
+        policies.close();
         redis?.disconnect();
       })();
       return closing;

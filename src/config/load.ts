@@ -93,13 +93,24 @@ export function buildConfig(doc: unknown, options: LoadOptions = {}): GatewayCon
       ),
       admin: auth.admin?.tokenFile ? { tokenFile: resolveFile(auth.admin.tokenFile) } : auth.admin,
     },
-    policy: { ...parsed.policy, bundle: parsed.policy.bundle ? path.resolve(baseDir, parsed.policy.bundle) : DEFAULT_POLICY_BUNDLE },
+    policy: resolvePolicy(parsed.policy, (file) => path.resolve(baseDir, file)),
     audit: {
       sinks: parsed.audit.sinks.map((sink) => (sink.type === 'file' ? { ...sink, path: path.resolve(baseDir, sink.path) } : sink)),
     },
   };
   checkCrossFieldRules(config);
   return deepFreeze(config);
+}
+
+function resolvePolicy(policy: Omit<GatewayConfig['policy'], 'bundle'> & { bundle?: string | undefined }, resolve: (file: string) => string): GatewayConfig['policy'] {
+  if (policy.bundle && policy.service) throw new ConfigError('policy.service', 'give either policy.bundle or policy.service, not both');
+  return {
+    ...policy,
+    bundle: policy.service ? null : policy.bundle ? resolve(policy.bundle) : DEFAULT_POLICY_BUNDLE,
+    ...(policy.data ? { data: resolve(policy.data) } : {}),
+    ...(policy.shadow ? { shadow: { bundle: resolve(policy.shadow.bundle) } } : {}),
+    ...(policy.signing ? { signing: { ...policy.signing, keys: policy.signing.keys.map((k) => ({ ...k, publicKeyFile: resolve(k.publicKeyFile) })) } } : {}),
+  };
 }
 
 function checkCrossFieldRules(config: GatewayConfig): void {

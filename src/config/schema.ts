@@ -42,12 +42,42 @@ export const configSchema = z.strictObject({
   auth: authSchema,
   policy: z
     .strictObject({
-      /** A bundle built by `opa build -t wasm`; defaults to the one shipped in policies/dist/. */
+      /** A bundle built by `opa build -t wasm`, watched for changes; defaults to the one shipped in policies/dist/. */
       bundle: z.string().min(1).optional(),
+      /** An OPA bundle service instead of a file: polled with If-None-Match. */
+      service: z
+        .strictObject({
+          url: httpUrl,
+          pollSeconds: z.number().int().min(1).max(86400).default(60),
+          /** Environment variable holding a bearer token for the service (secrets are never in this file). */
+          tokenEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name').optional(),
+        })
+        .optional(),
+      /** How often a bundle file (and the data file) are checked for changes. */
+      watchIntervalMs: z.number().int().min(100).max(600000).default(2000),
+      /** When set, only bundles signed by one of these keys are loaded (OPA's .signatures.json). */
+      signing: z
+        .strictObject({
+          keys: z
+            .array(
+              z.strictObject({
+                id: z.string().min(1),
+                algorithm: z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']),
+                publicKeyFile: z.string().min(1),
+              }),
+            )
+            .min(1),
+          scope: z.string().min(1).optional(),
+        })
+        .optional(),
+      /** Deployment-specific data (JSON) merged over the bundle's data.json: role tables, code sets, ids. */
+      data: z.string().min(1).optional(),
+      /** A candidate bundle evaluated beside the enforcing one; disagreements are counted and logged. */
+      shadow: z.strictObject({ bundle: z.string().min(1) }).optional(),
       /** Upper bound on the WebAssembly memory of the policy, in 64 KiB pages. */
       maxMemoryPages: z.number().int().min(16).max(65536).default(2048),
     })
-    .default({ maxMemoryPages: 2048 }),
+    .default({ maxMemoryPages: 2048, watchIntervalMs: 2000 }),
   audit: z
     .strictObject({
       sinks: z.array(z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema])).min(1),
@@ -101,5 +131,6 @@ type ParsedConfig = z.output<typeof configSchema>;
 export interface GatewayConfig extends Omit<ParsedConfig, 'auth' | 'policy'> {
   /** Issuers resolved: `auth.issuers` always set, every default applied (see auth-schema.ts). */
   readonly auth: ResolvedAuth;
-  readonly policy: ParsedConfig['policy'] & { readonly bundle: string };
+  /** `bundle` is null when the policy comes from a bundle service. */
+  readonly policy: Omit<ParsedConfig['policy'], 'bundle'> & { readonly bundle: string | null };
 }

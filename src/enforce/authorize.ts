@@ -10,7 +10,7 @@ import { GatewayError } from '../errors.js';
 import type { RequestBody } from '../fhir/body.js';
 import type { FhirRequest } from '../fhir/request.js';
 import type { Decision, PolicyEnv } from '../policy/contract.js';
-import type { PolicyEngine } from '../policy/engine.js';
+import type { PolicyEvaluator } from '../policy/engine.js';
 import { policyRequest, resourceFacts } from '../policy/input.js';
 import type { UpstreamClient } from '../proxy/upstream-client.js';
 import { narrowToPatient } from './narrow.js';
@@ -18,7 +18,7 @@ import { takeSubsetting, type Subsetting } from './subset.js';
 import { planWrite, type WritePlan } from './writes.js';
 
 export interface AuthorizeContext {
-  readonly policy: PolicyEngine;
+  readonly policy: PolicyEvaluator;
   readonly principal: Principal;
   readonly env: PolicyEnv;
   readonly bases: readonly string[];

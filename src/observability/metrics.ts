@@ -15,7 +15,11 @@ export interface GatewayMetrics {
   readonly decisions: Counter<'stage' | 'result'>;
   readonly upstreamDuration: Histogram<'outcome'>;
   readonly auditFailures: Counter<'sink'>;
-  readonly policyInfo: Gauge<'revision'>;
+  readonly policyInfo: Gauge<'bundle' | 'revision'>;
+  readonly policyLoads: Counter<'bundle' | 'result'>;
+  readonly policyLastLoad: Gauge<'bundle'>;
+  readonly shadowDisagreements: Counter<'stage' | 'kind'>;
+  readonly breakGlass: Counter;
   readonly tokenRejections: Counter<'reason'>;
   readonly jwksFetches: Counter<'issuer' | 'result'>;
   readonly introspections: Counter<'issuer' | 'result'>;
@@ -62,8 +66,31 @@ export function createMetrics(): GatewayMetrics {
     }),
     policyInfo: new Gauge({
       name: 'fhirgw_policy_bundle_info',
-      help: 'The active policy bundle; the value is always 1, the revision is the label.',
-      labelNames: ['revision'],
+      help: 'The active policy bundles (enforcing, and shadow when configured); the value is always 1, the revision is the label.',
+      labelNames: ['bundle', 'revision'],
+      registers: [registry],
+    }),
+    policyLoads: new Counter({
+      name: 'fhirgw_policy_bundle_loads_total',
+      help: 'Policy bundle load attempts that changed something or failed, by bundle (enforcing, shadow) and result (success, failure).',
+      labelNames: ['bundle', 'result'],
+      registers: [registry],
+    }),
+    policyLastLoad: new Gauge({
+      name: 'fhirgw_policy_bundle_last_load_timestamp_seconds',
+      help: 'When the active bundle was loaded (Unix time): a stale revision shows as an old timestamp.',
+      labelNames: ['bundle'],
+      registers: [registry],
+    }),
+    shadowDisagreements: new Counter({
+      name: 'fhirgw_policy_shadow_disagreements_total',
+      help: 'Decisions where the shadow (candidate) policy disagreed with the enforcing one: a different decision, only different reasons, or an error.',
+      labelNames: ['stage', 'kind'],
+      registers: [registry],
+    }),
+    breakGlass: new Counter({
+      name: 'fhirgw_break_glass_total',
+      help: 'Requests where break-the-glass released data that policy would otherwise have withheld.',
       registers: [registry],
     }),
     tokenRejections: new Counter({

@@ -5,7 +5,11 @@
 import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import tar from 'tar-stream';
+import { BundleError } from './bundle-error.js';
 import { ENTRYPOINTS } from './contract.js';
+import { verifyBundleSignature, type VerificationOptions } from './signature.js';
+
+export { BundleError };
 
 export interface PolicyBundle {
   readonly wasm: Uint8Array;
@@ -14,26 +18,26 @@ export interface PolicyBundle {
   readonly entrypoints: readonly string[];
 }
 
-export class BundleError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'BundleError';
-  }
-}
-
 const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
 
-export async function readBundleFile(file: string): Promise<PolicyBundle> {
+export interface BundleOptions {
+  /** When set, the bundle must be signed by one of these keys (OPA's `.signatures.json`). */
+  readonly verification?: VerificationOptions | undefined;
+  /** Deployment data merged over the bundle's data.json (objects merged, everything else replaced). */
+  readonly data?: Record<string, unknown> | undefined;
+}
+
+export async function readBundleFile(file: string, options: BundleOptions = {}): Promise<PolicyBundle> {
   let bytes: Buffer;
   try {
     bytes = await readFile(file);
   } catch (err) {
     throw new BundleError(`cannot read policy bundle ${file}`, { cause: err });
   }
-  return parseBundle(bytes);
+  return parseBundle(bytes, options);
 }
 
-export async function parseBundle(gzipped: Uint8Array): Promise<PolicyBundle> {
+export async function parseBundle(gzipped: Uint8Array, options: BundleOptions = {}): Promise<PolicyBundle> {
   let tarBytes: Buffer;
   try {
     tarBytes = gunzipSync(gzipped, { maxOutputLength: MAX_BUNDLE_BYTES });
@@ -41,6 +45,7 @@ export async function parseBundle(gzipped: Uint8Array): Promise<PolicyBundle> {
     throw new BundleError('policy bundle is not a gzip file', { cause: err });
   }
   const files = await untar(tarBytes);
+  if (options.verification) await verifyBundleSignature(files, options.verification);
   const wasm = files.get('/policy.wasm');
   const manifestBytes = files.get('/.manifest');
   if (!wasm) throw new BundleError('policy bundle has no /policy.wasm (build it with `opa build -t wasm`)');
@@ -55,7 +60,7 @@ export async function parseBundle(gzipped: Uint8Array): Promise<PolicyBundle> {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new BundleError('/data.json must hold an object');
   return {
     wasm,
-    data: data as Record<string, unknown>,
+    data: options.data ? (mergeData(data as Record<string, unknown>, options.data) as Record<string, unknown>) : (data as Record<string, unknown>),
     revision: typeof manifest.revision === 'string' ? manifest.revision : '',
     entrypoints,
   };
@@ -86,4 +91,12 @@ function untar(bytes: Buffer): Promise<Map<string, Uint8Array>> {
     extract.on('error', (err: unknown) => reject(new BundleError('policy bundle is not a valid tar archive', { cause: err })));
     extract.end(bytes);
   });
+}
+
+/** Deployment data over bundle data: objects are merged key by key, anything else is replaced. */
+export function mergeData(base: unknown, over: unknown): unknown {
+  if (typeof base !== 'object' || base === null || Array.isArray(base) || typeof over !== 'object' || over === null || Array.isArray(over)) return over;
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(over)) out[k] = k in out ? mergeData(out[k], v) : v;
+  return out;
 }

@@ -22,7 +22,14 @@ export interface PolicyEngineOptions {
 
 const UNDEFINED_DECISION: Decision = { allow: false, reasons: ['policy.undefined'], obligations: {} };
 
-export class PolicyEngine {
+/** What the pipeline asks of a policy: the engine itself, or an engine with a shadow beside it. */
+export interface PolicyEvaluator {
+  readonly revision: string;
+  decideRequest(input: RequestInput): Decision;
+  decideResources(input: ResourcesInput): Decision[];
+}
+
+export class PolicyEngine implements PolicyEvaluator {
   private constructor(
     private readonly policy: LoadedPolicy,
     readonly revision: string,

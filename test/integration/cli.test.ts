@@ -64,7 +64,7 @@ describe('fhir-gateway serve', () => {
   test('a missing policy bundle stops start-up', () => {
     const r = spawnSync('node', [CLI, 'serve', '--config', 'config/gateway.yaml'], { encoding: 'utf8', timeout: 20000, env: { ...process.env, FHIRGW_POLICY_BUNDLE: '/nonexistent/b.tar.gz' } });
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain('cannot read policy bundle');
+    expect(r.stderr).toContain('cannot load policy bundle /nonexistent/b.tar.gz: ENOENT');
   });
 
   test('serves a valid config, becomes ready, answers, and exits 0 on SIGTERM', async () => {

@@ -16,7 +16,15 @@ decisions := [d |
 ]
 `;
 
-export function buildTestBundle(files: Record<string, string>, entrypoints = ENTRYPOINT_ARGS): string {
+export interface TestBundleOptions {
+  readonly entrypoints?: readonly string[];
+  readonly revision?: string;
+  /** Sign it (opa build -b --signing-key): a PEM private key file, its algorithm and key id. */
+  readonly signing?: { readonly keyFile: string; readonly algorithm: string; readonly keyId: string };
+}
+
+export function buildTestBundle(files: Record<string, string>, entrypointsOrOptions: readonly string[] | TestBundleOptions = {}): string {
+  const options: TestBundleOptions = Array.isArray(entrypointsOrOptions) ? { entrypoints: entrypointsOrOptions } : (entrypointsOrOptions as TestBundleOptions);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fhirgw-rego-'));
   const src = path.join(dir, 'src');
   for (const [name, text] of Object.entries(files)) {
@@ -24,6 +32,23 @@ export function buildTestBundle(files: Record<string, string>, entrypoints = ENT
     writeFileSync(path.join(src, name), text);
   }
   const out = path.join(dir, 'bundle.tar.gz');
-  execFileSync(ensureOpa(), ['build', '-t', 'wasm', ...entrypoints, '--revision', 'test-rev', '-o', out, '.'], { cwd: src, stdio: 'pipe' });
+  const signing = options.signing ? ['-b', '--signing-key', options.signing.keyFile, '--signing-alg', options.signing.algorithm, '--claims-file', claimsFile(dir, options.signing.keyId)] : [];
+  execFileSync(ensureOpa(), ['build', '-t', 'wasm', ...(options.entrypoints ?? ENTRYPOINT_ARGS), '--revision', options.revision ?? 'test-rev', ...signing, '-o', out, '.'], { cwd: src, stdio: 'pipe' });
   return out;
+}
+
+/** The claims opa puts in the signature: the key id the gateway looks the key up by. */
+function claimsFile(dir: string, keyId: string): string {
+  const file = path.join(dir, 'claims.json');
+  writeFileSync(file, JSON.stringify({ keyid: keyId }));
+  return file;
+}
+
+/** Policies that allow everything, or deny everything, with the shipped batch wrapper. */
+export function trivialPolicy(allow: boolean): Record<string, string> {
+  return {
+    'request.rego': `package fhirgw.request\n\ndecision := {"allow": ${allow}, "reasons": ["${allow ? 'test.allow' : 'test.deny'}"]}\n`,
+    'resource.rego': `package fhirgw.resource\n\ndecision := {"allow": ${allow}, "reasons": ["${allow ? 'test.allow' : 'test.deny'}"]}\n`,
+    'resources.rego': BATCH_WRAPPER,
+  };
 }
