@@ -47,6 +47,9 @@ export const ERROR_CATALOGUE = {
   upstream_bad_response: { status: 502, issue: 'exception', text: 'The FHIR server answered with content the gateway cannot check.' },
   upstream_too_large: { status: 502, issue: 'too-costly', text: 'The FHIR server answered with more data than the gateway accepts.' },
 
+  // audit (the answer is withheld when its record cannot be stored)
+  audit_unavailable: { status: 503, issue: 'transient', text: 'The request could not be recorded in the audit trail, so its answer was withheld.' },
+
   // enforce / anything else
   enforce_failed: { status: 500, issue: 'exception', text: 'The response could not be checked against the access policy; it was withheld.' },
   internal: { status: 500, issue: 'exception', text: 'Internal gateway error.' },

@@ -12,8 +12,6 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator } from './auth/authenticate.js';
 import type { Principal } from './auth/principal.js';
-import type { AuditRecord } from './audit/record.js';
-import { AUDIT_SCHEMA_VERSION } from './audit/record.js';
 import type { AuditTrail } from './audit/trail.js';
 import type { GatewayConfig } from './config/schema.js';
 import { narrowToPatient } from './enforce/narrow.js';
@@ -90,10 +88,8 @@ export async function handleFhirRequest(deps: PipelineDeps, req: IncomingMessage
   // The audit record is committed before the answer is released: in durable mode a request whose
   // record cannot be stored is not answered with data.
   const durationSeconds = seconds(trace.started);
-  const record = auditRecordOf(trace, reply.status, error, durationSeconds);
   try {
-    const failedSinks = await deps.audit.record(record);
-    for (const sink of failedSinks) deps.metrics.auditFailures.inc({ sink });
+    await deps.audit.record({ ...trace, status: reply.status, error, durationSeconds });
   } catch (err) {
     const auditError = asGatewayError(err);
     deps.logger.error({ requestId: trace.requestId, code: auditError.code }, 'audit record could not be committed; answer withheld');
@@ -306,47 +302,6 @@ function observe(deps: PipelineDeps, trace: Trace, status: number, durationSecon
   deps.metrics.requests.inc({ interaction, code: String(status) });
   deps.metrics.requestDuration.observe({ interaction, code: String(status) }, durationSeconds);
   deps.logger.info({ requestId: trace.requestId, interaction, type: trace.request?.type ?? null, status, ms: Math.round(durationSeconds * 1000) }, 'request');
-}
-
-function auditRecordOf(trace: Trace, status: number, error: GatewayError | null, durationSeconds: number): AuditRecord {
-  const { request, principal, summary } = trace;
-  const decision: AuditRecord['outcome']['decision'] = error === null ? 'allow' : error.status >= 500 ? 'error' : 'deny';
-  const reasons = error !== null ? [...error.reasons] : [...(trace.decision?.reasons ?? []), ...(summary ? [...summary.reasons] : [])];
-  return {
-    schemaVersion: AUDIT_SCHEMA_VERSION,
-    decisionId: trace.decisionId,
-    requestId: trace.requestId,
-    time: trace.time.toISOString(),
-    principal: principal && {
-      iss: principal.iss,
-      sub: principal.sub,
-      client_id: principal.client_id,
-      jti: principal.jti,
-      roles: [...principal.roles],
-      purpose_of_use: [...principal.purpose_of_use],
-      patient: principal.patient,
-    },
-    request: request && {
-      method: request.method,
-      interaction: request.interaction,
-      type: request.type,
-      id: request.id,
-      version: request.version,
-      compartment: request.compartment ? `${request.compartment.type}/${request.compartment.id}` : null,
-      operation: request.operation,
-      params: request.params.map((p) => (p.modifier === null ? p.name : `${p.name}:${p.modifier}`)),
-    },
-    outcome: {
-      decision,
-      reasons: [...new Set(reasons)],
-      error: error?.code ?? null,
-      status,
-      breakGlass: Boolean(trace.decision?.obligations.audit?.break_glass || summary?.breakGlass),
-    },
-    entries: summary && { returned: summary.returned, withheld: summary.withheld, redacted: summary.redacted, withheldRefs: summary.withheldRefs },
-    policyRevision: trace.policyRevision,
-    durationMs: Math.round(durationSeconds * 1e6) / 1e3,
-  };
 }
 
 function headerOf(upstream: UpstreamResponse, name: string): string | undefined {

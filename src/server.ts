@@ -9,10 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
 import { createBearerAuthenticator, type Authenticator } from './auth/authenticate.js';
 import { createJwtVerifier } from './auth/jwt-verifier.js';
-import { createFileSink } from './audit/sinks/file.js';
-import { createStdoutSink } from './audit/sinks/stdout.js';
-import type { AuditSink } from './audit/record.js';
-import { createAuditTrail } from './audit/trail.js';
+import { openAuditTrail } from './audit/open.js';
 import type { GatewayConfig } from './config/schema.js';
 import { createLinkRewriter } from './fhir/links.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -35,6 +32,8 @@ export interface StartOptions {
   /** Where `stdout` audit sinks write (tests capture it). */
   readonly auditStdout?: NodeJS.WritableStream;
   readonly authenticator?: Authenticator;
+  /** Environment for secrets (the audit HMAC key, sink credentials); defaults to process.env. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export async function startGateway(config: GatewayConfig, options: StartOptions = {}): Promise<RunningGateway> {
@@ -46,8 +45,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   metrics.policyInfo.set({ revision: policy.revision }, 1);
   logger.info({ revision: policy.revision }, 'policy bundle loaded');
 
-  const sinks: AuditSink[] = config.audit.sinks.map((s) => (s.type === 'file' ? createFileSink(s.path) : createStdoutSink(options.auditStdout)));
-  const audit = createAuditTrail(sinks);
+  const audit = await openAuditTrail(config, { logger, metrics, ...(options.auditStdout ? { stdout: options.auditStdout } : {}), ...(options.env ? { env: options.env } : {}) });
   const authenticator =
     options.authenticator ??
     createBearerAuthenticator(

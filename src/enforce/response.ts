@@ -26,6 +26,8 @@ export interface EnforcementSummary {
   redacted: number;
   /** `Type/id` of withheld resources, for the audit record. */
   withheldRefs: string[];
+  /** `Type/id` of released resources that were redacted, for the audit record. */
+  redactedRefs: string[];
   /** Reasons of the decisions that withheld or redacted something. */
   reasons: Set<string>;
   breakGlass: boolean;
@@ -38,7 +40,7 @@ interface Slot {
 
 export function enforceResponse(body: unknown, enforcer: ResponseEnforcer): EnforcementSummary {
   if (!isResource(body)) throw new GatewayError('upstream_bad_response', { reasons: ['upstream.not-a-resource'] });
-  const summary: EnforcementSummary = { returned: 0, withheld: 0, redacted: 0, withheldRefs: [], reasons: new Set(), breakGlass: false };
+  const summary: EnforcementSummary = { returned: 0, withheld: 0, redacted: 0, withheldRefs: [], redactedRefs: [], reasons: new Set(), breakGlass: false };
 
   // Collect every resource (across nested Bundles) so the policy runs once per response.
   const slots: Slot[] = [];
@@ -66,6 +68,7 @@ export function enforceResponse(body: unknown, enforcer: ResponseEnforcer): Enfo
     const redactions = decision.obligations.redact ?? [];
     if (redactions.length > 0 && redactResource(slot.resource, redactions) > 0) {
       summary.redacted++;
+      summary.redactedRefs.push(referenceOf(slot.resource));
       for (const r of decision.reasons) summary.reasons.add(r);
     }
   });
