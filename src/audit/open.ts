@@ -32,7 +32,7 @@ export interface OpenAuditOptions {
 }
 
 /** The audit HMAC key: from the environment, else from `audit.hmacKeyFile`, else none (unkeyed chain). */
-export function loadAuditKey(config: GatewayConfig['audit'], env: NodeJS.ProcessEnv): ChainKey {
+export function loadAuditKey(config: { readonly hmacKeyFile?: string | undefined }, env: NodeJS.ProcessEnv): ChainKey {
   const fromEnv = env[HMAC_KEY_ENV];
   let key: Buffer | null = null;
   if (fromEnv !== undefined && fromEnv !== '') key = Buffer.from(fromEnv, 'utf8');
