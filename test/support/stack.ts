@@ -15,7 +15,7 @@ import { freePort } from '../../src/devkit/ports.js';
 import { seedSyntheticData, type SeedOptions } from '../../src/devkit/synthetic-data.js';
 import { startTokenIssuer, type TokenIssuer } from '../../src/devkit/token-issuer.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { startGateway, type RunningGateway } from '../../src/server.js';
+import { startGateway, type RunningGateway, type StartOptions } from '../../src/server.js';
 import { parseRecords, requestsOnly } from './schemas.js';
 
 export interface Stack {
@@ -36,6 +36,8 @@ export interface StackOptions {
   readonly seed?: SeedOptions;
   /** Extra or replaced config keys. */
   readonly config?: (defaults: ConfigInput) => ConfigInput;
+  /** Extra start options (captured stdout, environment). */
+  readonly start?: Omit<StartOptions, 'logger'>;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -55,7 +57,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     log: { level: 'silent' },
   };
   const config = buildConfig(options.config ? options.config(defaults) : defaults, { env: {} });
-  const gateway = await startGateway(config, { logger: createLogger('silent') });
+  const gateway = await startGateway(config, { logger: createLogger('silent'), ...options.start });
   await gateway.ready;
 
   return {
