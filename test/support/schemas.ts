@@ -11,6 +11,8 @@ const ajv = new Ajv2020({ strict: false, allErrors: true });
 // ajv-formats is CommonJS; under native ESM its default export is the module object.
 const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule) as unknown as (a: Ajv2020) => void;
 addFormats(ajv);
+// zod writes `format: base64` (with contentEncoding) for base64 strings; ajv-formats has no such format.
+ajv.addFormat('base64', /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/);
 
 const validators = new Map<string, ReturnType<Ajv2020['compile']>>();
 

@@ -91,7 +91,7 @@ export const auditEventSchema = z
     recorded: z.iso.datetime(),
     outcome: z.enum(['0', '4', '8', '12']),
     outcomeDesc: z.string().optional(),
-    agent: z.array(agentSchema).min(2),
+    agent: z.array(agentSchema).min(1),
     source: z.strictObject({
       site: z.string(),
       observer: z.strictObject({ display: z.string() }),
