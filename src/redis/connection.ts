@@ -42,10 +42,12 @@ export function createRedis(config: RedisConnectionConfig, overrides: RedisOptio
 export function createRedisClient(topology: RedisTopology, overrides: RedisOptions = {}): RedisClient {
   const auth = topology.url ? credentialsOf(topology.url) : {};
   if (topology.cluster) {
+    // Fail-fast is set on the cluster, not on its node connections: a node connection that refuses
+    // commands before it is ready fails the cluster's own slot discovery, and it reconnects in a loop.
     return new Cluster(topology.cluster.nodes.map(hostPort), {
-      enableOfflineQueue: false,
+      enableOfflineQueue: overrides.enableOfflineQueue ?? false,
       clusterRetryStrategy: (attempt) => Math.min(2000, 50 * 2 ** Math.min(attempt, 6)),
-      redisOptions: { ...FAIL_FAST, ...auth, ...overrides },
+      redisOptions: { connectTimeout: FAIL_FAST.connectTimeout, ...auth },
     });
   }
   if (topology.sentinel) {

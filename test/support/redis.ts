@@ -5,7 +5,7 @@
  * Redis acknowledged, as a production audit Redis would be configured.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../src/devkit/ports.js';
@@ -77,6 +77,73 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     stop: async () => {
       await stopWith('SIGTERM');
       if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A process the test owns; stopped with SIGKILL at the end. */
+function owned(args: string[], cwd: string): { stop: () => Promise<void> } {
+  const proc = spawn('redis-server', args, { cwd, stdio: 'ignore' });
+  return {
+    stop: () =>
+      new Promise((resolve) => {
+        if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGKILL');
+      }),
+  };
+}
+
+async function waitFor(probe: () => Promise<boolean>, what: string, timeoutMs = 15000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function command(port: number, ...args: string[]): Promise<string> {
+  const { Redis } = await import('ioredis');
+  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return String(await client.call(args[0]!, ...args.slice(1)));
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** A one-node Redis Cluster owning every slot: real cluster protocol (MOVED, CLUSTER SLOTS) on one process. */
+export async function startRedisCluster(): Promise<{ readonly node: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fhirgw-redis-cluster-'));
+  const proc = owned(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-announce-ip', '127.0.0.1', '--cluster-config-file', path.join(dir, 'nodes.conf'), '--dir', dir, '--loglevel', 'warning'], dir);
+  await waitFor(async () => (await command(port, 'PING')) === 'PONG', 'the cluster node');
+  await command(port, 'CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+  await waitFor(async () => (await command(port, 'CLUSTER', 'INFO')).includes('cluster_state:ok'), 'cluster_state:ok');
+  return {
+    node: `127.0.0.1:${port}`,
+    stop: async () => {
+      await proc.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A Sentinel monitoring `primary` under the name `name`. */
+export async function startRedisSentinel(primary: RedisServer, name: string): Promise<{ readonly node: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fhirgw-redis-sentinel-'));
+  const conf = path.join(dir, 'sentinel.conf');
+  writeFileSync(conf, `port ${port}\nbind 127.0.0.1\nsentinel monitor ${name} 127.0.0.1 ${primary.port} 1\n`);
+  const proc = owned([conf, '--sentinel'], dir);
+  await waitFor(async () => (await command(port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)).includes(String(primary.port)), 'the sentinel');
+  return {
+    node: `127.0.0.1:${port}`,
+    stop: async () => {
+      await proc.stop();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
