@@ -1,7 +1,7 @@
 /**
  * JSON lines appended to a file (mode 0600: audit records are sensitive), fdatasynced before a
  * batch is acknowledged, rotated by size and/or age: the current file is renamed to
- * `<name>-<UTC time>.<ext>` and a new one started (`audit verify` takes the rotated files in order).
+ * `<name>-<UTC time>-<last seq>.<ext>` and a new one started (name order is chain order).
  *
  * After a crash the file may end in a torn line (cut off) or repeat the records the spool replays:
  * on open the sink reads the last line and skips records up to its sequence number, so for the
@@ -44,10 +44,13 @@ export function createFileSink(options: FileSinkOptions): AuditSink {
     if (!due || !handle) return;
     await handle.close();
     handle = null;
+    // <name>-<UTC time to the ms>-<seq of the file's last record><ext>: name order is write order,
+    // so `audit verify <name>-*<ext> <name><ext>` reads the files in chain order.
     const ext = path.extname(file);
-    const stamp = now().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-    let target = `${file.slice(0, file.length - ext.length)}-${stamp}${ext}`;
-    for (let n = 1; exists(target); n++) target = `${file.slice(0, file.length - ext.length)}-${stamp}-${n}${ext}`;
+    const stamp = now().toISOString().replace(/[-:]/g, '');
+    const stem = `${file.slice(0, file.length - ext.length)}-${stamp}-${String(last.seq).padStart(12, '0')}`;
+    let target = `${stem}${ext}`;
+    for (let n = 1; exists(target); n++) target = `${stem}.${n}${ext}`;
     renameSync(file, target);
   }
 
