@@ -142,7 +142,9 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
   const narrowTo = decision.obligations.narrow?.patient;
   const forwarded = narrowTo === undefined ? request : narrowToPatient(request, narrowTo);
 
-  // forward
+  // forward, unless the audit trail already knows it cannot record the outcome (fail-closed): a
+  // write must not reach the upstream when its answer would then be withheld.
+  deps.audit.admit();
   const upstream = await callUpstream(deps, req, res, trace, forwarded, body);
 
   // enforce(response)

@@ -19,6 +19,12 @@ import type { AuditSink } from './sinks/sink.js';
 import { SpoolFullError, type Spool } from './spool/spool.js';
 
 export interface AuditTrail {
+  /**
+   * Throws `audit_unavailable` when the spool cannot take a record now and the policy is
+   * fail-closed; the pipeline asks before forwarding, so a write is not applied upstream only to
+   * have its answer withheld. (The spool can still fill in between: `record` decides in the end.)
+   */
+  admit(): void;
   /** Commits the record of one request (see the module comment for what resolving means). */
   record(facts: RequestFacts): Promise<void>;
   /** Delivers what is spooled (up to the close timeout) and releases the spool and the sinks. */
@@ -26,6 +32,9 @@ export interface AuditTrail {
 }
 
 /** What the trail reports to metrics; the adapter in server.ts maps it to Prometheus. */
+/** Room a request needs in the spool to be admitted: more than any one record takes. */
+const ADMIT_RESERVE_BYTES = 16 * 1024;
+
 export interface TrailObserver {
   delivered(sink: string, records: number): void;
   failed(sink: string): void;
@@ -76,15 +85,18 @@ export function createAuditTrail(options: TrailOptions): AuditTrailHandle {
     logger.error({ records: count, reason, policy: options.onFull }, options.onFull === 'shed' ? 'ALERT audit records dropped: the spool cannot take them' : 'ALERT requests refused: the audit spool cannot take their records');
   });
 
-  /** The spool would not take a record: apply the configured policy. */
-  function refuse(err: unknown): void {
+  /**
+   * The spool would not take a record: apply the configured policy. `counted`: the request was
+   * already refused by `admit` (its own record failing too is not a second refusal).
+   */
+  function refuse(err: unknown, counted = false): void {
     const reason = err instanceof SpoolFullError ? 'spool-full' : 'spool-unwritable';
-    alert(reason);
+    if (!counted) alert(reason);
     if (options.onFull === 'shed') {
       for (const sink of options.sinks) observer.dropped(sink.name, 1);
       return;
     }
-    observer.refused();
+    if (!counted) observer.refused();
     throw new GatewayError('audit_unavailable', { reasons: [`audit.${reason}`], cause: err });
   }
 
@@ -109,20 +121,26 @@ export function createAuditTrail(options: TrailOptions): AuditTrailHandle {
   const timer = options.checkpoint.everySeconds > 0 ? setInterval(checkpoint, options.checkpoint.everySeconds * 1000).unref() : null;
 
   return {
+    admit() {
+      if (options.onFull === 'fail-closed' && (closed || !spool.writable || !spool.hasRoom(ADMIT_RESERVE_BYTES))) {
+        refuse(closed || !spool.writable ? new Error('audit spool unavailable') : new SpoolFullError());
+      }
+    },
     async record(facts) {
-      if (closed) return refuse(new Error('audit trail closed'));
+      const counted = facts.error?.code === 'audit_unavailable';
+      if (closed) return refuse(new Error('audit trail closed'), counted);
       let committed: Promise<AuditRecord>;
       try {
         committed = spool.append(buildRequestRecord(facts, options.mask));
       } catch (err) {
-        return refuse(err);
+        return refuse(err, counted);
       }
       if (++sinceCheckpoint >= options.checkpoint.everyRecords && options.checkpoint.everyRecords > 0) checkpoint();
       if (options.durability === 'durable') {
         try {
           await committed;
         } catch (err) {
-          refuse(err);
+          refuse(err, counted);
         }
         return;
       }

@@ -154,6 +154,11 @@ export class Spool {
     return this.failure === null && !this.closed;
   }
 
+  /** Whether `bytes` more would fit now. */
+  hasRoom(bytes: number): boolean {
+    return this.bytes + this.pendingBytes + bytes <= this.options.maxBytes;
+  }
+
   cursorOf(sink: string): number {
     return this.cursors.get(sink) ?? this.tip.seq;
   }

@@ -56,10 +56,20 @@ describe('audit spool full', () => {
       expect(outcome.issue[0].details.coding.map((c: { code: string }) => c.code)).toEqual(['audit_unavailable', 'audit.spool-full']);
       expect(refused.body).not.toContain(SYNTHETIC_PATIENTS[0]!.family); // the data was withheld
       expect(answered.slice(0, -1).every((a) => a.status === 200)).toBe(true);
-      expect((await read(stack, token)).status).toBe(503);
+      // A write is refused before it reaches the upstream: its answer could not be released anyway.
+      const upstreamBefore = stack.fhir.requests.length;
+      const create = await stack.fetch('Observation', {
+        token: await tokensFor(stack.issuer).clinician('user/*.cruds'),
+        method: 'POST',
+        headers: { 'content-type': 'application/fhir+json' },
+        body: JSON.stringify({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${SYNTHETIC_PATIENTS[0]!.id}` } }),
+      });
+      expect(create.status).toBe(503);
+      expect(stack.fhir.requests.length).toBe(upstreamBefore);
       expect(await metricValue(origin, 'fhirgw_audit_refused_requests_total')).toBe(2);
       expect(await metricValue(origin, 'fhirgw_audit_records_dropped_total', { sink: 'siem' })).toBe(0);
-      expect(await metricValue(origin, 'fhirgw_audit_queued_records', { sink: 'siem' })).toBe(answered.length - 1);
+      // Every answered request's record waits in the spool (a refusal's own small record may fit too).
+      expect(await metricValue(origin, 'fhirgw_audit_queued_records', { sink: 'siem' })).toBeGreaterThanOrEqual(answered.length - 1);
       expect(await metricValue(origin, 'fhirgw_audit_oldest_undelivered_age_seconds', { sink: 'siem' })).toBeGreaterThan(0);
 
       // The SIEM comes back: the spool drains and the gateway answers again.
@@ -67,6 +77,10 @@ describe('audit spool full', () => {
       const ok = answered.filter((a) => a.status === 200).map((a) => a.requestId);
       await until(() => delivered(receiver), (got) => ok.every((id) => got.has(id)), 10000, 'the spooled records to be delivered');
       expect((await read(stack, token)).status).toBe(200);
+      // A refusal that could still be recorded says what the client got.
+      for (const r of receiver.received) {
+        if (r.kind === 'request' && !ok.includes(r.requestId) && r.outcome.status !== 200) expect(r.outcome).toMatchObject({ status: 503, error: 'audit_unavailable', decision: 'error' });
+      }
       expect(verifyChain(asEntries(receiver.received), TEST_KEY).problem).toBeNull();
     } finally {
       receiver.refuse = false;
