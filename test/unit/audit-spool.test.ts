@@ -106,6 +106,17 @@ describe('audit spool', () => {
     expect((await reopened.read(4, 3)).map((r) => r.chain.seq)).toEqual([5, 6, 7]);
   });
 
+  test('records with non-ASCII text are read back from the files intact (byte offsets, not characters)', async () => {
+    const dir = tempDir();
+    const spool = await open(dir, { windowRecords: 1 });
+    const unicode = sampleRecord({ policyRevision: 'révision-日本-🩺' });
+    const written = await Promise.all([spool.append(unicode), spool.append(unicode), spool.append(sampleRecord())]);
+    // A group being written right now: bytes past the committed end that a reader must not take.
+    appendFileSync(path.join(dir, segmentFiles(dir)[0]!), '{"schemaVersion":2,"kind":"requ');
+    // The window holds one record: the first two come from the segment file.
+    expect(await spool.read(0, 10)).toEqual(written);
+  });
+
   test('segments every sink has acknowledged are deleted, except the newest (it holds the chain tip)', async () => {
     const dir = tempDir();
     const spool = await open(dir, { segmentBytes: 4096 });

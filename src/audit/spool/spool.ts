@@ -14,7 +14,7 @@
  * group is rolled back: its records were never sealed into the chain, so the chain has no hole).
  */
 import { randomUUID } from 'node:crypto';
-import { promises as fsp, mkdirSync, readFileSync, readdirSync, writeFileSync, renameSync, statSync, openSync, closeSync, ftruncateSync, fsyncSync, unlinkSync } from 'node:fs';
+import { promises as fsp, mkdirSync, readFileSync, readdirSync, writeFileSync, renameSync, openSync, closeSync, ftruncateSync, fsyncSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { GENESIS, seal, type ChainKey, type ChainTip } from '../chain.js';
 import type { AuditRecord, UnsealedRecord } from '../record.js';
@@ -323,7 +323,8 @@ export class Spool {
   private async segmentRecords(segment: Segment): Promise<AuditRecord[]> {
     const cached = this.segmentCache;
     if (cached !== null && cached.file === segment.file && cached.size === segment.bytes) return cached.records;
-    const text = (await fsp.readFile(segment.file, 'utf8')).slice(0, segment.bytes);
+    // Only the committed bytes: a group may be being written past them right now.
+    const text = (await fsp.readFile(segment.file)).subarray(0, segment.bytes).toString('utf8');
     const records = text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as AuditRecord);
     this.segmentCache = { file: segment.file, size: segment.bytes, records };
     return records;
@@ -464,11 +465,4 @@ function rmIfExists(file: string): void {
   } catch {
     // already gone
   }
-}
-
-/** For tests and tools: the size of the spool's segment files on disk. */
-export function spoolDiskBytes(dir: string): number {
-  return readdirSync(dir)
-    .filter((f) => SEGMENT.test(f))
-    .reduce((n, f) => n + statSync(path.join(dir, f)).size, 0);
 }
