@@ -91,6 +91,10 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.listen.port, config.listen.host, () => resolve());
+  }).catch(async (err: unknown) => {
+    // Release the spool (its lock, its sinks' connections) when start-up fails here.
+    await audit.close();
+    throw err;
   });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;

@@ -338,7 +338,9 @@ export class Spool {
 
   /** A sink has delivered everything up to `seq`: segments every sink is past are deleted. */
   ack(sink: string, seq: number): void {
-    if (seq <= (this.cursors.get(sink) ?? 0)) return;
+    // After close the directory may already belong to the next process: a late ack is dropped
+    // (the record is delivered again at the next start, and deduped by its delivery id).
+    if (this.closed || seq <= (this.cursors.get(sink) ?? 0)) return;
     this.cursors.set(sink, seq);
     const min = this.minCursor();
     if (this.options.dir === null) {
