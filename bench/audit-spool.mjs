@@ -17,7 +17,7 @@ const base = process.argv[2] ?? os.tmpdir();
 const seconds = Number(process.argv[3] ?? 3);
 const key = Buffer.from('bench-audit-hmac-key-0123456789abcdef');
 const record = () => ({
-  schemaVersion: 2, kind: 'request', decisionId: randomUUID(), requestId: randomUUID(), time: new Date().toISOString(),
+  schemaVersion: 2, kind: 'request', decisionId: randomUUID(), requestId: randomUUID(), time: new Date().toISOString(), client: { address: '10.0.0.7' },
   principal: { iss: 'https://idp.example', sub: 'Practitioner/p1', client_id: 'app', jti: randomUUID(), roles: ['clinician'], purpose_of_use: ['TREAT'], patient: null, fhir_user: 'Practitioner/p1', scopes: ['user/*.rs'] },
   request: { method: 'GET', interaction: 'search-type', type: 'Observation', id: null, version: null, compartment: null, operation: null, params: [{ name: 'code', modifier: null, value: null, mask: 'removed' }, { name: '_count', modifier: null, value: '50', mask: 'kept' }] },
   outcome: { decision: 'allow', reasons: ['scope.ok'], error: null, status: 200, breakGlass: false },

@@ -89,7 +89,7 @@ export async function handleFhirRequest(deps: PipelineDeps, req: IncomingMessage
   // record cannot be stored is not answered with data.
   const durationSeconds = seconds(trace.started);
   try {
-    await deps.audit.record({ ...trace, status: reply.status, error, durationSeconds });
+    await deps.audit.record({ ...trace, status: reply.status, error, durationSeconds, clientAddress: req.socket.remoteAddress ?? null });
   } catch (err) {
     const auditError = asGatewayError(err);
     deps.logger.error({ requestId: trace.requestId, code: auditError.code }, 'audit record could not be committed; answer withheld');

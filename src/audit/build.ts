@@ -26,9 +26,17 @@ export interface RequestFacts {
   readonly status: number;
   readonly error: GatewayError | null;
   readonly durationSeconds: number;
+  /** The TCP peer's address (the socket's remote address). */
+  readonly clientAddress: string | null;
 }
 
-export function buildRequestRecord(facts: RequestFacts, mask: ParamMasker): UnsealedRequestRecord {
+export interface RecordOptions {
+  readonly mask: ParamMasker;
+  /** Whether the client's network address is recorded (BALP needs it; it may identify a person's device). */
+  readonly clientAddress: boolean;
+}
+
+export function buildRequestRecord(facts: RequestFacts, options: RecordOptions): UnsealedRequestRecord {
   const { request, principal, summary, error } = facts;
   const decision: UnsealedRequestRecord['outcome']['decision'] = error === null ? 'allow' : error.status >= 500 ? 'error' : 'deny';
   const reasons = error !== null ? [...error.reasons] : [...(facts.decision?.reasons ?? []), ...(summary ? [...summary.reasons] : [])];
@@ -38,6 +46,7 @@ export function buildRequestRecord(facts: RequestFacts, mask: ParamMasker): Unse
     decisionId: facts.decisionId,
     requestId: facts.requestId,
     time: facts.time.toISOString(),
+    client: { address: options.clientAddress ? facts.clientAddress : null },
     principal: principal && {
       iss: principal.iss,
       sub: principal.sub,
@@ -57,7 +66,7 @@ export function buildRequestRecord(facts: RequestFacts, mask: ParamMasker): Unse
       version: request.version,
       compartment: request.compartment ? `${request.compartment.type}/${request.compartment.id}` : null,
       operation: request.operation,
-      params: request.params.map(mask),
+      params: request.params.map(options.mask),
     },
     outcome: {
       decision,

@@ -96,7 +96,7 @@ export async function openAuditTrail(config: GatewayConfig, options: OpenAuditOp
     sinks,
     durability,
     onFull: spoolConfig?.onFull ?? (durability === 'durable' ? 'fail-closed' : 'shed'),
-    mask: createParamMasker(audit.masking, key),
+    record: { mask: createParamMasker(audit.masking, key), clientAddress: audit.clientAddress === 'record' },
     delivery: audit.delivery,
     checkpoint: audit.checkpoint,
     closeTimeoutMs: audit.delivery.closeTimeoutMs,

@@ -74,6 +74,8 @@ export const requestRecordSchema = z.strictObject({
   decisionId: z.uuid(),
   requestId: z.string(),
   time: z.iso.datetime(),
+  /** The TCP peer as the gateway saw it (often a load balancer); null with audit.clientAddress: omit. */
+  client: z.strictObject({ address: z.string().nullable() }),
   principal: principalRecordSchema.nullable().describe('null when the request was refused before the token was verified'),
   request: requestPartSchema.nullable().describe('null when the request could not be classified'),
   outcome: z.strictObject({

@@ -11,9 +11,8 @@
  */
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import { buildRequestRecord, type RequestFacts } from './build.js';
+import { buildRequestRecord, type RecordOptions, type RequestFacts } from './build.js';
 import { DeliveryLoop, type DeliveryOptions } from './delivery.js';
-import type { ParamMasker } from './mask.js';
 import { AUDIT_SCHEMA_VERSION, type AuditRecord } from './record.js';
 import type { AuditSink } from './sinks/sink.js';
 import { SpoolFullError, type Spool } from './spool/spool.js';
@@ -49,7 +48,7 @@ export interface TrailOptions {
   readonly sinks: readonly AuditSink[];
   readonly durability: 'async' | 'durable';
   readonly onFull: 'fail-closed' | 'shed';
-  readonly mask: ParamMasker;
+  readonly record: RecordOptions;
   readonly delivery: DeliveryOptions;
   readonly checkpoint: { readonly everyRecords: number; readonly everySeconds: number };
   readonly closeTimeoutMs: number;
@@ -131,7 +130,7 @@ export function createAuditTrail(options: TrailOptions): AuditTrailHandle {
       if (closed) return refuse(new Error('audit trail closed'), counted);
       let committed: Promise<AuditRecord>;
       try {
-        committed = spool.append(buildRequestRecord(facts, options.mask));
+        committed = spool.append(buildRequestRecord(facts, options.record));
       } catch (err) {
         return refuse(err, counted);
       }

@@ -128,6 +128,8 @@ const auditSchema = z
         keepValuesOf: z.array(z.string()).default(['_count', '_sort', '_summary', '_elements', '_include', '_revinclude', '_total']),
       })
       .default({ searchValues: 'remove', keepValuesOf: ['_count', '_sort', '_summary', '_elements', '_include', '_revinclude', '_total'] }),
+    /** The client's network address (the TCP peer) in records: BALP requires it; `omit` drops it (and the BALP profile claims). */
+    clientAddress: z.enum(['record', 'omit']).default('record'),
     checkpoint: z
       .strictObject({ everyRecords: z.number().int().min(0).default(1000), everySeconds: z.number().int().min(0).default(60) })
       .default({ everyRecords: 1000, everySeconds: 60 }),

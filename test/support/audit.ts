@@ -16,6 +16,7 @@ export function sampleRecord(overrides: Partial<UnsealedRequestRecord> = {}): Un
     decisionId: randomUUID(),
     requestId: randomUUID(),
     time: new Date('2026-11-24T10:00:00.000Z').toISOString(),
+    client: { address: '10.0.0.7' },
     principal: { iss: 'https://idp.example', sub: 'Practitioner/p1', client_id: 'app-1', jti: 'jti-1', roles: ['clinician'], purpose_of_use: ['TREAT'], patient: null, fhir_user: 'Practitioner/p1', scopes: ['user/*.rs'] },
     request: { method: 'GET', interaction: 'read', type: 'Patient', id: 'pat-1', version: null, compartment: null, operation: null, params: [] },
     outcome: { decision: 'allow', reasons: ['scope.ok'], error: null, status: 200, breakGlass: false },

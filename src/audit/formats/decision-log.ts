@@ -21,6 +21,8 @@ export const decisionLogEventSchema = z.strictObject({
   timestamp: z.iso.datetime(),
   /** The per-instance sequence number of the record (OPA: a per-process request counter). */
   req_id: z.number().int(),
+  /** The client's network address (OPA: the address of the client that asked for the decision). */
+  requested_by: z.string().nullable(),
   labels: z.strictObject({ id: z.string(), app: z.literal('fhir-privacy-gateway'), version: z.string() }),
   bundles: z.record(z.string(), z.strictObject({ revision: z.string() })),
   input: z.strictObject({
@@ -58,6 +60,7 @@ export function toDecisionLog(record: RequestRecord, version: string): DecisionL
     path: DECISION_PATH,
     timestamp: record.time,
     req_id: record.chain.seq,
+    requested_by: record.client.address,
     labels: { id: record.chain.instance, app: 'fhir-privacy-gateway', version },
     bundles: { [BUNDLE_NAME]: { revision: record.policyRevision } },
     input: {

@@ -131,27 +131,27 @@ describe('audit formats', () => {
     expect(eventOf('delete').action).toBe('D');
   });
 
-  test('the BALP constraints are really checked: an event missing its patient or with a wrong action is rejected', () => {
+  test('the BALP constraints are really checked: a missing patient, a wrong action or agent role, or a client without its address is rejected', () => {
     const read = eventOf('read');
-    const noPatient = { ...read, entity: read.entity.filter((e) => e.role?.code !== '1') };
-    expect(auditEventSchema.safeParse(noPatient).success).toBe(false);
+    const ok = auditEventSchema.safeParse(read).success;
+    expect(ok).toBe(true);
+    expect(auditEventSchema.safeParse({ ...read, entity: read.entity.filter((e) => e.role?.code !== '1') }).success).toBe(false);
     expect(auditEventSchema.safeParse({ ...read, action: 'C' }).success).toBe(false);
-    expect(auditEventSchema.safeParse({ ...read, agent: read.agent.filter((a) => a.type.coding[0]?.code !== '110153') }).success).toBe(false);
+    // A read's client is the Destination Role ID (the data flows to it); the Source code is wrong here.
+    const swapped = read.agent.map((a) => (a.type.coding[0]?.code === '110152' ? { ...a, type: { coding: [{ system: 'http://dicom.nema.org/resources/ontology/DCM', code: '110153' }] } } : a));
+    expect(auditEventSchema.safeParse({ ...read, agent: swapped }).success).toBe(false);
+    const { network: _omitted, ...clientWithoutAddress } = read.agent[0]!;
+    expect(auditEventSchema.safeParse({ ...read, agent: [clientWithoutAddress, ...read.agent.slice(1)] }).success).toBe(false);
   });
 
-  test('a read names the client, the server, the user (with purpose of use and token id), the patient and the X-Request-Id', () => {
-    const record = recordOf('read');
-    const event = eventOf('read');
-    expect(event).toMatchObject({ type: { code: 'rest' }, subtype: [{ code: 'read' }], action: 'R', outcome: '0', recorded: record.time });
-    const agent = (code: string) => event.agent.find((a) => a.type.coding[0]?.code === code)!;
-    expect(agent('110153')).toMatchObject({ who: { identifier: { value: 'demo-app' } }, requestor: false });
-    expect(agent('110152')).toMatchObject({ requestor: false, network: { address: stack.base, type: '5' } });
-    expect(agent('IRCP')).toMatchObject({ requestor: true, policy: [`urn:ietf:params:oauth:jti:${record.principal!.jti}`], purposeOfUse: [{ coding: [{ code: 'TREAT' }] }] });
-    expect(event.entity).toEqual(expect.arrayContaining([
-      expect.objectContaining({ what: { reference: `Patient/${alba.id}` }, type: expect.objectContaining({ code: '1' }), role: expect.objectContaining({ code: '1' }) }),
-      expect.objectContaining({ what: { identifier: { value: record.requestId } }, type: expect.objectContaining({ code: 'XrequestId' }) }),
-    ]));
-    expect(event.source.type[0]).toMatchObject({ code: '4' });
+  test('agent roles follow the BALP profile: read, search, create and delete', () => {
+    const codes = (label: string) => eventOf(label).agent.map((a) => a.type.coding[0]!.code);
+    expect(codes('read')).toEqual(['110152', '110153', 'IRCP']); // client Destination, server Source, user recipient
+    expect(codes('search-by-name')).toEqual(['110153', '110152', 'IRCP']); // the query flows to the server
+    expect(codes('create')).toEqual(['110153', '110152', 'AUT']);
+    expect(codes('update')).toEqual(['110153', '110152', 'AUT']);
+    expect(codes('delete')).toEqual(['110150', 'custodian', 'AUT']);
+    expect(eventOf('delete').agent[2]!.policy).toBeUndefined(); // BALP Delete: no policy on the user
   });
 
   test('a query entity carries the request line with its search values masked', () => {
@@ -171,7 +171,7 @@ describe('audit formats', () => {
     for (const d of decisions) assertValid('audit-decision-log.schema.json', d);
     const record = recordOf('search-by-mrn');
     const d = decisions.find((x) => x.decision_id === record.decisionId)!;
-    expect(d).toMatchObject({ path: 'fhirgw/request', req_id: record.chain.seq, bundles: { fhirgw: { revision: record.policyRevision } }, labels: { id: record.chain.instance, app: 'fhir-privacy-gateway' } });
+    expect(d).toMatchObject({ path: 'fhirgw/request', req_id: record.chain.seq, requested_by: record.client.address, bundles: { fhirgw: { revision: record.policyRevision } }, labels: { id: record.chain.instance, app: 'fhir-privacy-gateway' } });
     expect(d.input.request?.params).toEqual([['identifier', null, null]]);
     expect(d.erased).toEqual(['/input/request/params/0/2']);
     expect(d.result).toMatchObject({ allow: true, status: 200 });
@@ -182,6 +182,10 @@ describe('audit formats', () => {
     const researcher = recordOf('researcher');
     expect(researcher.entries).toMatchObject({ returned: 3, redacted: 3 });
     expect(researcher.entries!.redactedRefs.sort()).toEqual(SYNTHETIC_PATIENTS.map((p) => `Patient/${p.id}`).sort());
+    // In the AuditEvent they are typed with the gateway's codes, outside BALP's data and query slices.
+    const redacted = eventOf('researcher').entity.filter((e) => e.type?.code === 'redacted');
+    expect(redacted.map((e) => e.what?.reference).sort()).toEqual(researcher.entries!.redactedRefs.sort());
+    expect(redacted.every((e) => e.type?.system === 'https://fhir-privacy-gateway.dev/CodeSystem/audit')).toBe(true);
     expect(recordOf('search-by-name').request!.params).toEqual([
       { name: 'family', modifier: null, value: null, mask: 'removed' },
       { name: '_count', modifier: null, value: '10', mask: 'kept' },
