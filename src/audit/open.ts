@@ -110,6 +110,7 @@ export async function openAuditTrail(config: GatewayConfig, options: OpenAuditOp
       committed: (records, seconds) => {
         m.commitDuration.observe(seconds);
         m.commitRecords.observe(records);
+        for (const sink of sinks) m.spooled.inc({ sink: sink.name }, records);
       },
     },
   });

@@ -27,6 +27,7 @@ export interface AuditSample {
 }
 
 export interface AuditMetrics {
+  readonly spooled: Counter<'sink'>;
   readonly delivered: Counter<'sink'>;
   readonly retries: Counter<'sink'>;
   readonly dropped: Counter<'sink'>;
@@ -87,6 +88,12 @@ export function createMetrics(): GatewayMetrics {
 
 function createAuditMetrics(registry: Registry): AuditMetrics {
   const metrics: AuditMetrics = {
+    spooled: new Counter({
+      name: 'fhirgw_audit_records_spooled_total',
+      help: 'Audit records committed to the spool for the sink to deliver (one commit serves every sink).',
+      labelNames: ['sink'],
+      registers: [registry],
+    }),
     delivered: new Counter({ name: 'fhirgw_audit_records_delivered_total', help: 'Audit records a sink acknowledged.', labelNames: ['sink'], registers: [registry] }),
     retries: new Counter({ name: 'fhirgw_audit_delivery_retries_total', help: 'Batches of audit records sent to a sink again after a failed attempt.', labelNames: ['sink'], registers: [registry] }),
     dropped: new Counter({

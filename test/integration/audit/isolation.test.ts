@@ -64,6 +64,7 @@ describe('audit sinks are independent', () => {
     // Lines are visible in the file before its fdatasync returns and the sink's cursor moves.
     await until(() => metricValue(origin, 'fhirgw_audit_queued_records', { sink: 'healthy' }), (n) => n === 0, 5000, 'the healthy sink to be caught up');
     expect(await metricValue(origin, 'fhirgw_audit_records_delivered_total', { sink: 'healthy' })).toBe(20);
+    for (const sink of ['healthy', 'refusing', 'hanging']) expect(await metricValue(origin, 'fhirgw_audit_records_spooled_total', { sink })).toBe(20);
     expect(await metricValue(origin, 'fhirgw_audit_queued_records', { sink: 'refusing' })).toBe(20);
     expect(await metricValue(origin, 'fhirgw_audit_queued_records', { sink: 'hanging' })).toBe(20);
     expect(refusing.received).toHaveLength(0);
