@@ -11,6 +11,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = process.argv[2] ?? path.join(root, 'schemas');
 const contract = await import(path.join(root, 'dist/policy/contract.js'));
 const audit = await import(path.join(root, 'dist/audit/record.js'));
+const decisionLog = await import(path.join(root, 'dist/audit/formats/decision-log.js'));
+const auditEvent = await import(path.join(root, 'dist/audit/formats/audit-event.js'));
 
 const ID = 'https://fhir-privacy-gateway.dev/schemas/';
 const schemas = {
@@ -18,7 +20,13 @@ const schemas = {
   'policy-input.resource.schema.json': [contract.resourceInputSchema, 'input', 'Input document of fhirgw/resource/decision'],
   'policy-input.resources.schema.json': [contract.resourcesInputSchema, 'input', 'Input document of fhirgw/resources/decisions (batched)'],
   'policy-decision.schema.json': [contract.decisionSchema, 'input', 'A decision returned by fhirgw/request/decision or fhirgw/resource/decision'],
-  'audit-record.schema.json': [audit.auditRecordSchema, 'output', 'One audit record per request (JSON lines)'],
+  'audit-record.schema.json': [audit.auditRecordSchema, 'output', 'A sealed audit record: one per request, or a signed checkpoint (JSON lines; sink format `record`)'],
+  'audit-decision-log.schema.json': [decisionLog.decisionLogEventSchema, 'output', 'The OPA decision-log view of a request record (sink format `decision-log`)'],
+  'audit-event.schema.json': [
+    auditEvent.auditEventSchema,
+    'output',
+    'The FHIR R4 AuditEvent view of a request record, IHE BALP (sink format `audit-event`; structure only: the per-profile slice rules are in docs/audit.md and src/audit/formats/audit-event.ts)',
+  ],
 };
 
 mkdirSync(outDir, { recursive: true });

@@ -4,6 +4,7 @@
  *
  *   fhir-gateway serve --config <file.yaml>   run the gateway
  *   fhir-gateway demo [--port 8080]           the gateway with an embedded FHIR server and token issuer
+ *   fhir-gateway audit verify <file...|redis://host:port[/db]> [--stream name] [--key-file f]
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile } from './config/load.js';
@@ -13,6 +14,9 @@ import { startGateway } from './server.js';
 const USAGE = `usage:
   fhir-gateway serve --config <file.yaml>   run the gateway (environment overrides: see README)
   fhir-gateway demo [--port <port>]         run the demo: embedded FHIR server, token issuer and gateway
+  fhir-gateway audit verify <file>... | <redis://host:port[/db]> [--stream <name>] [--key-file <file>]
+                                            check an audit trail's hash chain (key: FHIRGW_AUDIT_HMAC_KEY
+                                            or --key-file); exit 0 intact, 1 broken, 2 cannot check
   fhir-gateway --help`;
 
 async function main(argv: string[]): Promise<number> {
@@ -36,6 +40,10 @@ async function main(argv: string[]): Promise<number> {
       await untilSignal();
       await demo.close();
       return 0;
+    }
+    case 'audit': {
+      const { runAuditCommand } = await import('./audit/verify-command.js');
+      return runAuditCommand(rest, USAGE);
     }
     case undefined:
     case '--help':

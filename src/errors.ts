@@ -55,6 +55,9 @@ export const ERROR_CATALOGUE = {
   admin_unauthorized: { status: 401, issue: 'login', text: 'The administrative credential is missing or wrong.' },
   admin_invalid_request: { status: 400, issue: 'invalid', text: 'The administrative request is malformed.' },
 
+  // audit (the answer is withheld when its record cannot be stored)
+  audit_unavailable: { status: 503, issue: 'transient', text: 'The request could not be recorded in the audit trail, so its answer was withheld.' },
+
   // enforce / anything else
   enforce_failed: { status: 500, issue: 'exception', text: 'The response could not be checked against the access policy; it was withheld.' },
   internal: { status: 500, issue: 'exception', text: 'Internal gateway error.' },

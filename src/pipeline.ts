@@ -18,8 +18,6 @@ import { kickoffAnswer, openFile, statusAnswer, type BulkDeps } from './bulk/bul
 import { enforceNdjson } from './bulk/ndjson.js';
 import { clientCertificateOf } from './auth/client-certificate.js';
 import { withSmartSecurity } from './auth/smart-configuration.js';
-import type { AuditRecord } from './audit/record.js';
-import { AUDIT_SCHEMA_VERSION } from './audit/record.js';
 import type { AuditTrail } from './audit/trail.js';
 import type { GatewayConfig } from './config/schema.js';
 import { enforceResponse, type EnforceOptions, type EnforcementSummary, type ResponseEnforcer } from './enforce/response.js';
@@ -106,19 +104,18 @@ export async function handleFhirRequest(deps: PipelineDeps, req: IncomingMessage
     reply = errorReply(error, trace.requestId, deps.config.publicBaseUrl);
   }
 
+  const clientAddress = req.socket.remoteAddress ?? null;
   if (reply.stream) {
-    await streamReply(deps, res, trace, reply);
+    await streamReply(deps, res, trace, reply, clientAddress);
     return;
   }
 
   // The audit record is committed before the answer is released: in durable mode a request whose
   // record cannot be stored is not answered with data.
   const durationSeconds = seconds(trace.started);
-  const record = auditRecordOf(trace, reply.status, error, durationSeconds);
-  if (record.outcome.breakGlass) deps.metrics.breakGlass.inc();
+  if (trace.decision?.obligations.audit?.break_glass || trace.summary?.breakGlass) deps.metrics.breakGlass.inc();
   try {
-    const failedSinks = await deps.audit.record(record);
-    for (const sink of failedSinks) deps.metrics.auditFailures.inc({ sink });
+    await deps.audit.record({ ...trace, status: reply.status, error, durationSeconds, clientAddress });
   } catch (err) {
     const auditError = asGatewayError(err);
     deps.logger.error({ requestId: trace.requestId, code: auditError.code }, 'audit record could not be committed; answer withheld');
@@ -134,7 +131,7 @@ export async function handleFhirRequest(deps: PipelineDeps, req: IncomingMessage
  * commit fails, the connection is broken so the client sees an incomplete answer, never a
  * complete-looking one.
  */
-async function streamReply(deps: PipelineDeps, res: ServerResponse, trace: Trace, reply: Reply): Promise<void> {
+async function streamReply(deps: PipelineDeps, res: ServerResponse, trace: Trace, reply: Reply, clientAddress: string | null): Promise<void> {
   const stream = reply.stream as NonNullable<Reply['stream']>;
   let error: GatewayError | null = null;
   res.writeHead(reply.status, { ...SECURITY_HEADERS, ...reply.headers, 'content-type': stream.contentType });
@@ -147,10 +144,8 @@ async function streamReply(deps: PipelineDeps, res: ServerResponse, trace: Trace
   const durationSeconds = seconds(trace.started);
   let committed = true;
   try {
-    const record = auditRecordOf(trace, error ? error.status : reply.status, error, durationSeconds);
-    if (record.outcome.breakGlass) deps.metrics.breakGlass.inc();
-    const failedSinks = await deps.audit.record(record);
-    for (const sink of failedSinks) deps.metrics.auditFailures.inc({ sink });
+    if (trace.summary?.breakGlass) deps.metrics.breakGlass.inc();
+    await deps.audit.record({ ...trace, status: error ? error.status : reply.status, error, durationSeconds, clientAddress });
   } catch {
     committed = false;
   }
@@ -204,7 +199,9 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
   if (request.interaction === 'batch' && body.kind === 'json') return runBatch(deps, req, res, trace, ctx, body.json);
   if (request.operation === 'bulk-status' || request.operation === 'bulk-file') return runBulkLink(deps, ctx, request, trace);
 
-  // forward
+  // forward, unless the audit trail already knows it cannot record the outcome (fail-closed): a
+  // write must not reach the upstream when its answer would then be withheld.
+  deps.audit.admit();
   const upstream = await callUpstream(deps, req, res, trace, authorized.forwarded, authorized.plan.body, authorized.plan.ifMatch);
   if (upstream.status >= 200 && upstream.status < 300) await invalidateConsents(deps, request, authorized.plan.resource, authorized.plan.current);
 
@@ -237,6 +234,7 @@ async function runBatch(deps: PipelineDeps, req: IncomingMessage, res: ServerRes
       enforcerFor: (entryRequest) => resourceEnforcer(deps, ctx, entryRequest),
       onCarriedOut: (entryRequest, plan) => invalidateConsents(deps, entryRequest, plan.resource, plan.current),
       send: async (rebuilt) => {
+        deps.audit.admit();
         const upstream = await callUpstream(deps, req, res, trace, batchRequest, { kind: 'json', json: rebuilt as FhirResourceJson, contentType: 'application/fhir+json' }, null);
         if (upstream.status < 200 || upstream.status >= 300) throw upstreamFailure(upstream.status);
         return parseFhirJson(decodeContent(upstream.body, headerOf(upstream, 'content-encoding'), deps.config.upstream.maxResponseBytes), headerOf(upstream, 'content-type'));
@@ -465,47 +463,6 @@ function observe(deps: PipelineDeps, trace: Trace, status: number, durationSecon
   deps.metrics.requests.inc({ interaction, code: String(status) });
   deps.metrics.requestDuration.observe({ interaction, code: String(status) }, durationSeconds);
   deps.logger.info({ requestId: trace.requestId, interaction, type: trace.request?.type ?? null, status, ms: Math.round(durationSeconds * 1000) }, 'request');
-}
-
-function auditRecordOf(trace: Trace, status: number, error: GatewayError | null, durationSeconds: number): AuditRecord {
-  const { request, principal, summary } = trace;
-  const decision: AuditRecord['outcome']['decision'] = error === null ? 'allow' : error.status >= 500 ? 'error' : 'deny';
-  const reasons = error !== null ? [...error.reasons, ...error.auditReasons] : [...(trace.decision?.reasons ?? []), ...(summary ? [...summary.reasons] : [])];
-  return {
-    schemaVersion: AUDIT_SCHEMA_VERSION,
-    decisionId: trace.decisionId,
-    requestId: trace.requestId,
-    time: trace.time.toISOString(),
-    principal: principal && {
-      iss: principal.iss,
-      sub: principal.sub,
-      client_id: principal.client_id,
-      jti: principal.jti,
-      roles: [...principal.roles],
-      purpose_of_use: [...principal.purpose_of_use],
-      patient: principal.patient,
-    },
-    request: request && {
-      method: request.method,
-      interaction: request.interaction,
-      type: request.type,
-      id: request.id,
-      version: request.version,
-      compartment: request.compartment ? `${request.compartment.type}/${request.compartment.id}` : null,
-      operation: request.operation,
-      params: request.params.map((p) => (p.modifier === null ? p.name : `${p.name}:${p.modifier}`)),
-    },
-    outcome: {
-      decision,
-      reasons: [...new Set(reasons)],
-      error: error?.code ?? null,
-      status,
-      breakGlass: Boolean(trace.decision?.obligations.audit?.break_glass || summary?.breakGlass),
-    },
-    entries: summary && { returned: summary.returned, withheld: summary.withheld, redacted: summary.redacted, withheldRefs: summary.withheldRefs },
-    policyRevision: trace.policyRevision,
-    durationMs: Math.round(durationSeconds * 1e6) / 1e3,
-  };
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

@@ -12,10 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
 import type { Authenticator } from './auth/authenticate.js';
 import { createGatewayAuth } from './auth-wiring.js';
-import { createFileSink } from './audit/sinks/file.js';
-import { createStdoutSink } from './audit/sinks/stdout.js';
-import type { AuditSink } from './audit/record.js';
-import { createAuditTrail } from './audit/trail.js';
+import { openAuditTrail } from './audit/open.js';
 import type { GatewayConfig } from './config/schema.js';
 import { createLinkRewriter } from './fhir/links.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -42,7 +39,7 @@ export interface StartOptions {
   /** Where `stdout` audit sinks write (tests capture it). */
   readonly auditStdout?: NodeJS.WritableStream;
   readonly authenticator?: Authenticator;
-  /** Where secrets named by environment variable are read (defaults to process.env). */
+  /** Where secrets named by environment variable are read: token secrets, the audit HMAC key, sink credentials (defaults to process.env). */
   readonly env?: NodeJS.ProcessEnv;
 }
 
@@ -60,8 +57,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   redis?.on('error', () => {});
   const auth = createGatewayAuth(config, { logger, metrics, redis, env: options.env, authenticator: options.authenticator });
   const authenticator = auth.authenticator;
-  const sinks: AuditSink[] = config.audit.sinks.map((s) => (s.type === 'file' ? createFileSink(s.path) : createStdoutSink(options.auditStdout)));
-  const audit = createAuditTrail(sinks);
+  const audit = await openAuditTrail(config, { logger, metrics, ...(options.auditStdout ? { stdout: options.auditStdout } : {}), ...(options.env ? { env: options.env } : {}) });
   const upstreamOptions = { upstreamUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxResponseBytes: config.upstream.maxResponseBytes };
   const forwarder = createForwarder(upstreamOptions);
   const upstreamClient = createUpstreamClient(upstreamOptions);
@@ -70,7 +66,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     : null;
 
   const bulk = {
-    tokens: createBulkLinkTokens(secretKey('FHIRGW_BULK_LINK_KEY', (options.env ?? process.env)['FHIRGW_BULK_LINK_KEY']), config.bulk.linkTtlSeconds),
+    tokens: createBulkLinkTokens(secretKey('FHIRGW_BULK_LINK_KEY', env['FHIRGW_BULK_LINK_KEY']), config.bulk.linkTtlSeconds),
     publicBase: config.publicBaseUrl,
     upstreamBase: config.upstream.url,
     fileOrigins: config.bulk.fileOrigins,
@@ -87,7 +83,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     upstreamClient,
     consents,
     bulk,
-    pseudonymKey: secretKey('FHIRGW_PSEUDONYM_KEY', (options.env ?? process.env)['FHIRGW_PSEUDONYM_KEY']) ?? new Uint8Array(randomBytes(32)),
+    pseudonymKey: secretKey('FHIRGW_PSEUDONYM_KEY', env['FHIRGW_PSEUDONYM_KEY']) ?? new Uint8Array(randomBytes(32)),
     links: createLinkRewriter(config.upstream.url, config.publicBaseUrl),
     audit,
     metrics,
@@ -122,6 +118,10 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.listen.port, config.listen.host, () => resolve());
+  }).catch(async (err: unknown) => {
+    // Release the spool (its lock, its sinks' connections) when start-up fails here.
+    await audit.close();
+    throw err;
   });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;

@@ -1,47 +1,83 @@
 /**
  * The audit record: one per request, written whatever the outcome. It says who asked for what,
  * what was decided and why, and what was released, withheld or redacted, but never the data itself:
- * no resource content, no search values (they may be names or identifiers), never the token.
+ * no resource content, no search values unless configured (they may be names or identifiers; by
+ * default they are removed), never the token (only `jti`, `sub`, `client_id`).
  *
- * The schema is the contract for audit consumers; `npm run schemas` writes it to
- * schemas/audit-record.schema.json and tests validate real records against it.
+ * Every record is sealed into a per-instance hash chain before any sink sees it (see chain.ts): the
+ * sealed record is what the spool stores, what sinks deliver and what `fhir-gateway audit verify`
+ * checks. The OPA decision-log event and the FHIR AuditEvent are views of it (formats/).
+ *
+ * The schemas are the contract for audit consumers; `npm run generate` writes them to schemas/ and
+ * tests validate real records against the generated JSON Schemas.
  */
 import { z } from 'zod';
 
-export const AUDIT_SCHEMA_VERSION = 1;
+export const AUDIT_SCHEMA_VERSION = 2;
 
-export const auditRecordSchema = z.strictObject({
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
+
+export const chainSchema = z
+  .strictObject({
+    /** The gateway instance whose chain this is (persisted with the spool, so it survives restarts). */
+    instance: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+    /** 1, 2, 3, ... per instance, without gaps: a gap is a missing record. */
+    seq: z.number().int().min(1),
+    /** `hash` of the previous record of this instance (64 zeros for seq 1). */
+    prev: sha256Hex,
+    /** hmac-sha256 with the configured audit key; sha256 (not keyed) only when no key is configured. */
+    alg: z.enum(['hmac-sha256', 'sha256']),
+    /** MAC of the canonical JSON of the record without this field. */
+    hash: sha256Hex,
+  })
+  .describe('Tamper evidence: the per-instance hash chain');
+
+export const paramSchema = z.strictObject({
+  name: z.string(),
+  modifier: z.string().nullable(),
+  /** The value as configured by audit.masking: removed (null), a keyed hash, or kept as sent. */
+  value: z.string().nullable(),
+  mask: z.enum(['removed', 'hashed', 'kept']),
+});
+
+/** Who asked: the token's identifying claims and grants, never the token. */
+export const principalRecordSchema = z.strictObject({
+  iss: z.string(),
+  sub: z.string().nullable(),
+  client_id: z.string().nullable(),
+  jti: z.string().nullable(),
+  roles: z.array(z.string()),
+  purpose_of_use: z.array(z.string()),
+  patient: z.string().nullable().describe('launch context patient id'),
+  fhir_user: z.string().nullable().describe('the fhirUser reference'),
+  scopes: z.array(z.string()).describe('granted scopes (resource and launch scopes)'),
+});
+
+/** What was asked: the classified request, search values masked. */
+export const requestPartSchema = z.strictObject({
+  method: z.string(),
+  interaction: z.string(),
+  type: z.string().nullable(),
+  id: z.string().nullable(),
+  version: z.string().nullable(),
+  compartment: z.string().nullable().describe('e.g. Patient/123'),
+  operation: z.string().nullable(),
+  params: z.array(paramSchema),
+});
+
+export const requestRecordSchema = z.strictObject({
   schemaVersion: z.literal(AUDIT_SCHEMA_VERSION),
-  /** Unique per record; consumers dedupe on it. */
+  kind: z.literal('request'),
+  /** `<instance>/<seq>`: the same on every delivery of this record, so consumers dedupe on it. */
+  deliveryId: z.string(),
+  /** The policy decision id (the decision-log `decision_id`); also unique per record. */
   decisionId: z.uuid(),
   requestId: z.string(),
   time: z.iso.datetime(),
-  principal: z
-    .strictObject({
-      iss: z.string(),
-      sub: z.string().nullable(),
-      client_id: z.string().nullable(),
-      jti: z.string().nullable(),
-      roles: z.array(z.string()),
-      purpose_of_use: z.array(z.string()),
-      patient: z.string().nullable().describe('launch context patient id'),
-    })
-    .nullable()
-    .describe('null when the request was refused before the token was verified'),
-  request: z
-    .strictObject({
-      method: z.string(),
-      interaction: z.string(),
-      type: z.string().nullable(),
-      id: z.string().nullable(),
-      version: z.string().nullable(),
-      compartment: z.string().nullable().describe('e.g. Patient/123'),
-      operation: z.string().nullable(),
-      /** Parameter names only (with modifiers); values are never recorded. */
-      params: z.array(z.string()),
-    })
-    .nullable()
-    .describe('null when the request could not be classified'),
+  /** The TCP peer as the gateway saw it (often a load balancer); null with audit.clientAddress: omit. */
+  client: z.strictObject({ address: z.string().nullable() }),
+  principal: principalRecordSchema.nullable().describe('null when the request was refused before the token was verified'),
+  request: requestPartSchema.nullable().describe('null when the request could not be classified'),
   outcome: z.strictObject({
     decision: z.enum(['allow', 'deny', 'error']),
     /** Policy reason codes, or the gateway error's reason codes. */
@@ -57,17 +93,39 @@ export const auditRecordSchema = z.strictObject({
       withheld: z.number().int(),
       redacted: z.number().int(),
       withheldRefs: z.array(z.string()).describe('Type/id of withheld resources'),
+      redactedRefs: z.array(z.string()).describe('Type/id of released resources that were redacted'),
     })
-    .nullable(),
+    .nullable()
+    .describe('per-entry decisions of the response, summarised; null when no response was enforced'),
   policyRevision: z.string(),
   durationMs: z.number(),
+  chain: chainSchema,
 });
 
-export type AuditRecord = z.output<typeof auditRecordSchema>;
+/**
+ * A signed checkpoint: emitted every `audit.checkpoint.everyRecords` records or `everySeconds`, into
+ * the same chain (so deleting one breaks the chain) and, as a copy, into the gateway's log (a second
+ * place an attacker would have to rewrite). It states "at `time`, this instance's chain was
+ * `chain.seq - 1` records long and ended in `chain.prev`"; its keyed `chain.hash` is the signature.
+ * `audit verify` reports how many records follow the last checkpoint (a truncated tail shows there).
+ */
+export const checkpointRecordSchema = z.strictObject({
+  schemaVersion: z.literal(AUDIT_SCHEMA_VERSION),
+  kind: z.literal('checkpoint'),
+  deliveryId: z.string(),
+  time: z.iso.datetime(),
+  chain: chainSchema,
+});
 
-export interface AuditSink {
-  readonly name: string;
-  write(record: AuditRecord): void;
-  /** Flushes what was written and releases the sink. */
-  close(): Promise<void>;
-}
+export const auditRecordSchema = z.discriminatedUnion('kind', [requestRecordSchema, checkpointRecordSchema]);
+
+export type RequestRecord = z.output<typeof requestRecordSchema>;
+export type CheckpointRecord = z.output<typeof checkpointRecordSchema>;
+/** A sealed record: what the spool stores and the sinks deliver. */
+export type AuditRecord = z.output<typeof auditRecordSchema>;
+export type Chain = z.output<typeof chainSchema>;
+export type RecordParam = z.output<typeof paramSchema>;
+
+/** A record before it is sealed into the chain (the trail seals it when it is spooled). */
+export type UnsealedRequestRecord = Omit<RequestRecord, 'deliveryId' | 'chain'>;
+export type UnsealedRecord = UnsealedRequestRecord | Omit<CheckpointRecord, 'deliveryId' | 'chain'>;

@@ -35,6 +35,9 @@ export const ENV_OVERRIDES: ReadonlyArray<{ readonly env: string; readonly key: 
   { env: 'FHIRGW_POLICY_BUNDLE', key: 'policy.bundle', kind: 'string' },
   { env: 'FHIRGW_LOG_LEVEL', key: 'log.level', kind: 'string' },
   { env: 'FHIRGW_REDIS_URL', key: 'redis.url', kind: 'string' },
+  { env: 'FHIRGW_AUDIT_SPOOL_DIR', key: 'audit.spool.dir', kind: 'string' },
+  { env: 'FHIRGW_AUDIT_DURABILITY', key: 'audit.spool.durability', kind: 'string' },
+  { env: 'FHIRGW_AUDIT_HMAC_KEY_FILE', key: 'audit.hmacKeyFile', kind: 'string' },
 ];
 
 /** The compiled default policy bundle shipped with the package. */
@@ -95,7 +98,10 @@ export function buildConfig(doc: unknown, options: LoadOptions = {}): GatewayCon
     },
     policy: resolvePolicy(parsed.policy, (file) => path.resolve(baseDir, file)),
     audit: {
+      ...parsed.audit,
       sinks: parsed.audit.sinks.map((sink) => (sink.type === 'file' ? { ...sink, path: path.resolve(baseDir, sink.path) } : sink)),
+      ...(parsed.audit.spool ? { spool: { ...parsed.audit.spool, ...(parsed.audit.spool.dir ? { dir: path.resolve(baseDir, parsed.audit.spool.dir) } : {}) } } : {}),
+      ...(parsed.audit.hmacKeyFile ? { hmacKeyFile: path.resolve(baseDir, parsed.audit.hmacKeyFile) } : {}),
     },
   };
   checkCrossFieldRules(config);

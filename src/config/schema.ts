@@ -8,8 +8,119 @@ import { httpUrl } from './url.js';
 
 const port = z.number().int().min(0).max(65535);
 
-const fileSinkSchema = z.strictObject({ type: z.literal('file'), path: z.string().min(1) });
-const stdoutSinkSchema = z.strictObject({ type: z.literal('stdout') });
+// ---------- audit ----------
+
+/** Sink names are metric labels and spool cursor keys: short, stable, and unique. */
+const sinkName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'lowercase letters, digits, - and _ (at most 32)');
+const sinkFormat = z.enum(['record', 'decision-log', 'audit-event']).default('record');
+/** Name of an environment variable holding a secret (the secret itself never goes in the YAML). */
+const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name');
+const redisNode = z.string().regex(/^(rediss?:\/\/)?[A-Za-z0-9.\-\[\]:]+:\d+$/, 'host:port');
+const redisUrl = z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL');
+
+const fileSinkSchema = z.strictObject({
+  type: z.literal('file'),
+  name: sinkName.optional(),
+  path: z.string().min(1),
+  format: sinkFormat,
+  /** Start a new file when the current one reaches maxBytes or is maxAgeSeconds old. */
+  rotate: z.strictObject({ maxBytes: z.number().int().min(1024).optional(), maxAgeSeconds: z.number().int().min(1).optional() }).optional(),
+});
+const stdoutSinkSchema = z.strictObject({ type: z.literal('stdout'), name: sinkName.optional(), format: sinkFormat });
+const redisSinkSchema = z
+  .strictObject({
+    type: z.literal('redis'),
+    name: sinkName.optional(),
+    format: sinkFormat,
+    /** Standalone server, or credentials/TLS/db for Sentinel and Cluster; defaults to redis.url. */
+    url: redisUrl.optional(),
+    sentinel: z.strictObject({ name: z.string().min(1), nodes: z.array(redisNode).min(1) }).optional(),
+    cluster: z.strictObject({ nodes: z.array(redisNode).min(1) }).optional(),
+    stream: z.string().min(1).default('fhirgw:audit'),
+    /** Approximate cap on the stream's length (XADD MAXLEN ~). */
+    maxLen: z.number().int().min(1000).default(1_000_000),
+  })
+  .refine((s) => !(s.sentinel && s.cluster), 'sentinel and cluster are exclusive')
+  .refine((s) => !s.cluster || /\{[^}]+\}/.test(s.stream), 'with cluster, the stream name needs a hash tag, e.g. {fhirgw}:audit');
+const httpSinkSchema = z.strictObject({
+  type: z.literal('http'),
+  name: sinkName.optional(),
+  format: sinkFormat,
+  url: z.string().refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol) && !new URL(u).username, 'must be an http(s) URL without credentials'),
+  encoding: z.enum(['json-array', 'ndjson', 'splunk-hec', 'loki']).default('json-array'),
+  /** Non-secret headers. */
+  headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/), z.string()).default({}),
+  /** Environment variable holding the Authorization header value (e.g. `Splunk <token>`). */
+  authorizationEnv: envName.optional(),
+  timeoutMs: z.number().int().min(100).max(120000).default(10000),
+});
+const fhirSinkSchema = z.strictObject({
+  type: z.literal('fhir'),
+  name: sinkName.optional(),
+  /** The audit repository's FHIR base URL. */
+  url: httpUrl,
+  authorizationEnv: envName.optional(),
+  timeoutMs: z.number().int().min(100).max(120000).default(10000),
+});
+
+const auditSchema = z
+  .strictObject({
+    sinks: z.array(z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema, redisSinkSchema, httpSinkSchema, fhirSinkSchema])).min(1),
+    /** Without a spool directory records wait in memory: nothing survives a crash (a warning is logged). */
+    spool: z
+      .strictObject({
+        dir: z.string().min(1).optional(),
+        /** durable: the answer waits for the record's group-committed fdatasync. async: it does not. */
+        durability: z.enum(['async', 'durable']).default('durable'),
+        maxBytes: z.number().int().min(64 * 1024).default(1024 * 1024 * 1024),
+        segmentBytes: z.number().int().min(4096).default(16 * 1024 * 1024),
+        /** When the spool is full or unwritable. Defaults: fail-closed when durable, shed when async. */
+        onFull: z.enum(['fail-closed', 'shed']).optional(),
+      })
+      .optional(),
+    delivery: z
+      .strictObject({
+        batchSize: z.number().int().min(1).max(10000).default(200),
+        /** Records kept in memory for sinks that keep up; a sink further behind reads the spool. */
+        queueRecords: z.number().int().min(1).default(10000),
+        retryInitialMs: z.number().int().min(1).default(200),
+        retryMaxMs: z.number().int().min(1).default(30000),
+        /** How long shutdown waits for sinks to take what is spooled. */
+        closeTimeoutMs: z.number().int().min(0).default(5000),
+      })
+      .default({ batchSize: 200, queueRecords: 10000, retryInitialMs: 200, retryMaxMs: 30000, closeTimeoutMs: 5000 }),
+    masking: z
+      .strictObject({
+        searchValues: z.enum(['remove', 'hash', 'keep']).default('remove'),
+        /** Parameters whose values are always kept (they carry no patient data). */
+        keepValuesOf: z.array(z.string()).default(['_count', '_sort', '_summary', '_elements', '_include', '_revinclude', '_total']),
+      })
+      .default({ searchValues: 'remove', keepValuesOf: ['_count', '_sort', '_summary', '_elements', '_include', '_revinclude', '_total'] }),
+    /** The client's network address (the TCP peer) in records: BALP requires it; `omit` drops it (and the BALP profile claims). */
+    clientAddress: z.enum(['record', 'omit']).default('record'),
+    checkpoint: z
+      .strictObject({ everyRecords: z.number().int().min(0).default(1000), everySeconds: z.number().int().min(0).default(60) })
+      .default({ everyRecords: 1000, everySeconds: 60 }),
+    /** File holding the audit HMAC key (or set FHIRGW_AUDIT_HMAC_KEY); never the key itself here. */
+    hmacKeyFile: z.string().min(1).optional(),
+  })
+  .superRefine((audit, ctx) => {
+    const names = new Set<string>();
+    audit.sinks.forEach((sink, i) => {
+      const name = sinkNameOf(sink, i, audit.sinks);
+      if (names.has(name)) ctx.addIssue({ code: 'custom', path: ['sinks', i, 'name'], message: `duplicate sink name ${name}` });
+      names.add(name);
+    });
+    if (audit.spool && audit.spool.durability === 'durable' && !audit.spool.dir) {
+      ctx.addIssue({ code: 'custom', path: ['spool', 'dir'], message: 'durable mode needs a spool directory' });
+    }
+  });
+
+/** A sink's name: as configured, else its type (suffixed with its position when the type repeats). */
+export function sinkNameOf(sink: { type: string; name?: string | undefined }, index: number, all: ReadonlyArray<{ type: string }>): string {
+  if (sink.name) return sink.name;
+  return all.filter((s) => s.type === sink.type).length > 1 ? `${sink.type}-${index + 1}` : sink.type;
+}
 
 export const configSchema = z.strictObject({
   listen: z
@@ -78,11 +189,7 @@ export const configSchema = z.strictObject({
       maxMemoryPages: z.number().int().min(16).max(65536).default(2048),
     })
     .default({ maxMemoryPages: 2048, watchIntervalMs: 2000 }),
-  audit: z
-    .strictObject({
-      sinks: z.array(z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema])).min(1),
-    })
-    .default({ sinks: [{ type: 'stdout' }] }),
+  audit: auditSchema.default(auditSchema.parse({ sinks: [{ type: 'stdout' }] })),
   /** FHIR Bulk Data ($export) through the gateway. */
   bulk: z
     .strictObject({

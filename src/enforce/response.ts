@@ -39,6 +39,8 @@ export interface EnforcementSummary {
   redacted: number;
   /** `Type/id` of withheld resources, for the audit record. */
   withheldRefs: string[];
+  /** `Type/id` of released resources that were redacted, for the audit record. */
+  redactedRefs: string[];
   /** Reasons of the decisions that withheld or redacted something. */
   reasons: Set<string>;
   breakGlass: boolean;
@@ -104,8 +106,11 @@ export async function judge(
     }
     summary.returned++;
     const redactions = decision.obligations.redact ?? [];
+    // The reference is taken before redaction: de-identification replaces the id with a pseudonym.
+    const ref = referenceOf(resource);
     if (redactions.length > 0 && redactResource(resource, redactions, enforcer.redaction) > 0) {
       summary.redacted++;
+      summary.redactedRefs.push(ref);
       for (const r of decision.reasons) summary.reasons.add(r);
     }
     const subsetting = subsettingOf(i);
@@ -115,7 +120,7 @@ export async function judge(
 }
 
 export function emptySummary(): EnforcementSummary {
-  return { returned: 0, withheld: 0, redacted: 0, withheldRefs: [], reasons: new Set(), breakGlass: false };
+  return { returned: 0, withheld: 0, redacted: 0, withheldRefs: [], redactedRefs: [], reasons: new Set(), breakGlass: false };
 }
 
 /** Facts for each resource; a Binary takes its owner from the resource its securityContext names. */

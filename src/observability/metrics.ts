@@ -25,12 +25,34 @@ export interface GatewayMetrics {
   readonly introspections: Counter<'issuer' | 'result'>;
   readonly introspectionCache: Counter<'result'>;
   readonly revocationBypassed: Counter;
+  readonly audit: AuditMetrics;
+}
+
+/** What the audit trail reports at scrape time (gauges that change with time, not with events). */
+export interface AuditSample {
+  readonly sinks: ReadonlyArray<{ readonly name: string; readonly undelivered: number; readonly oldest: string | null }>;
+  readonly spoolBytes: number;
+  readonly writable: boolean;
+}
+
+export interface AuditMetrics {
+  readonly spooled: Counter<'sink'>;
+  readonly delivered: Counter<'sink'>;
+  readonly retries: Counter<'sink'>;
+  readonly dropped: Counter<'sink'>;
+  readonly refused: Counter;
+  readonly commitDuration: Histogram;
+  readonly commitRecords: Histogram;
+  /** Called at each scrape for the queue, age and spool gauges. */
+  sampler: (() => AuditSample) | null;
 }
 
 export function createMetrics(): GatewayMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  const audit = createAuditMetrics(registry);
   return {
+    audit,
     registry,
     requests: new Counter({
       name: 'fhirgw_http_requests_total',
@@ -60,7 +82,7 @@ export function createMetrics(): GatewayMetrics {
     }),
     auditFailures: new Counter({
       name: 'fhirgw_audit_write_failures_total',
-      help: 'Audit records a sink failed to accept.',
+      help: 'Failed attempts to deliver a batch of audit records to a sink (each is retried).',
       labelNames: ['sink'],
       registers: [registry],
     }),
@@ -123,4 +145,70 @@ export function createMetrics(): GatewayMetrics {
       registers: [registry],
     }),
   };
+}
+
+function createAuditMetrics(registry: Registry): AuditMetrics {
+  const metrics: AuditMetrics = {
+    spooled: new Counter({
+      name: 'fhirgw_audit_records_spooled_total',
+      help: 'Audit records committed to the spool for the sink to deliver (one commit serves every sink).',
+      labelNames: ['sink'],
+      registers: [registry],
+    }),
+    delivered: new Counter({ name: 'fhirgw_audit_records_delivered_total', help: 'Audit records a sink acknowledged.', labelNames: ['sink'], registers: [registry] }),
+    retries: new Counter({ name: 'fhirgw_audit_delivery_retries_total', help: 'Batches of audit records sent to a sink again after a failed attempt.', labelNames: ['sink'], registers: [registry] }),
+    dropped: new Counter({
+      name: 'fhirgw_audit_records_dropped_total',
+      help: 'Audit records a sink will never receive (shed when the spool was full or unwritable, or lost at shutdown without a spool directory). Stays 0 in durable fail-closed mode.',
+      labelNames: ['sink'],
+      registers: [registry],
+    }),
+    refused: new Counter({ name: 'fhirgw_audit_refused_requests_total', help: 'Requests answered 503 audit_unavailable because their audit record could not be spooled (fail-closed).', registers: [registry] }),
+    commitDuration: new Histogram({
+      name: 'fhirgw_audit_spool_commit_duration_seconds',
+      help: 'Time to seal, write and fdatasync one group of audit records in the spool (group commit).',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+      registers: [registry],
+    }),
+    commitRecords: new Histogram({ name: 'fhirgw_audit_spool_commit_records', help: 'Audit records per group commit.', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 1024], registers: [registry] }),
+    sampler: null,
+  };
+  const sample = (): AuditSample | null => metrics.sampler?.() ?? null;
+  new Gauge({
+    name: 'fhirgw_audit_queued_records',
+    help: 'Audit records committed to the spool and not yet acknowledged by the sink.',
+    labelNames: ['sink'],
+    registers: [registry],
+    collect() {
+      for (const s of sample()?.sinks ?? []) this.set({ sink: s.name }, s.undelivered);
+    },
+  });
+  new Gauge({
+    name: 'fhirgw_audit_oldest_undelivered_age_seconds',
+    help: 'Age of the oldest audit record the sink has not acknowledged (0 when it is caught up).',
+    labelNames: ['sink'],
+    registers: [registry],
+    collect() {
+      for (const s of sample()?.sinks ?? []) this.set({ sink: s.name }, s.oldest === null ? 0 : Math.max(0, (Date.now() - Date.parse(s.oldest)) / 1000));
+    },
+  });
+  new Gauge({
+    name: 'fhirgw_audit_spool_bytes',
+    help: 'Bytes held by the audit spool (records not yet acknowledged by every sink).',
+    registers: [registry],
+    collect() {
+      const s = sample();
+      if (s) this.set(s.spoolBytes);
+    },
+  });
+  new Gauge({
+    name: 'fhirgw_audit_spool_writable',
+    help: '1 while the audit spool accepts records, 0 while it is failing (alert on 0).',
+    registers: [registry],
+    collect() {
+      const s = sample();
+      if (s) this.set(s.writable ? 1 : 0);
+    },
+  });
+  return metrics;
 }

@@ -13,23 +13,69 @@ export interface RedisConnectionConfig {
   readonly keyPrefix: string;
 }
 
+/**
+ * Where Redis is: a URL (standalone), Sentinels that name the current primary, or Cluster seed
+ * nodes. With Sentinel or Cluster, the URL (when given) supplies only credentials, TLS and the db.
+ */
+export interface RedisTopology {
+  readonly url?: string | undefined;
+  readonly sentinel?: { readonly name: string; readonly nodes: readonly string[] } | undefined;
+  readonly cluster?: { readonly nodes: readonly string[] } | undefined;
+}
+
 export type RedisClient = Redis | Cluster;
 
+/** Commands fail fast while disconnected instead of queueing without bound; callers decide
+ * whether that fails closed (revocation), degrades (caches) or is retried from a spool (audit). */
+const FAIL_FAST: RedisOptions = {
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  connectTimeout: 2000,
+  retryStrategy: (attempt) => Math.min(2000, 50 * 2 ** Math.min(attempt, 6)),
+  lazyConnect: false,
+};
+
 export function createRedis(config: RedisConnectionConfig, overrides: RedisOptions = {}): Redis {
-  return new Redis(config.url, {
-    // Commands fail fast while disconnected instead of queueing without bound; callers decide
-    // whether that fails closed (revocation) or degrades (caches).
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 2000,
-    retryStrategy: (attempt) => Math.min(2000, 50 * 2 ** Math.min(attempt, 6)),
-    lazyConnect: false,
-    ...overrides,
-  });
+  return new Redis(config.url, { ...FAIL_FAST, ...overrides });
+}
+
+export function createRedisClient(topology: RedisTopology, overrides: RedisOptions = {}): RedisClient {
+  const auth = topology.url ? credentialsOf(topology.url) : {};
+  if (topology.cluster) {
+    // Fail-fast is set on the cluster, not on its node connections: a node connection that refuses
+    // commands before it is ready fails the cluster's own slot discovery, and it reconnects in a loop.
+    return new Cluster(topology.cluster.nodes.map(hostPort), {
+      enableOfflineQueue: overrides.enableOfflineQueue ?? false,
+      clusterRetryStrategy: (attempt) => Math.min(2000, 50 * 2 ** Math.min(attempt, 6)),
+      redisOptions: { connectTimeout: FAIL_FAST.connectTimeout, ...auth },
+    });
+  }
+  if (topology.sentinel) {
+    return new Redis({ ...FAIL_FAST, ...auth, ...overrides, sentinels: topology.sentinel.nodes.map(hostPort), name: topology.sentinel.name });
+  }
+  if (!topology.url) throw new TypeError('a Redis URL, Sentinel or Cluster nodes are required');
+  return new Redis(topology.url, { ...FAIL_FAST, ...overrides });
+}
+
+function credentialsOf(url: string): RedisOptions {
+  const u = new URL(url);
+  const db = u.pathname.replace(/^\//, '');
+  return {
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(db ? { db: Number(db) } : {}),
+    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+  };
+}
+
+/** `host:port` or `redis://host:port`. */
+function hostPort(node: string): { host: string; port: number } {
+  const u = new URL(node.includes('://') ? node : `redis://${node}`);
+  return { host: u.hostname, port: Number(u.port || 6379) };
 }
 
 /** Resolves once the client is connected (commands fail fast before that: the offline queue is off). */
-export function whenReady(client: Redis, timeoutMs = 5000): Promise<void> {
+export function whenReady(client: RedisClient, timeoutMs = 5000): Promise<void> {
   if (client.status === 'ready') return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { auditRecordSchema, type AuditRecord } from '../../src/audit/record.js';
+import type { RequestRecord } from '../../src/audit/record.js';
 import { buildConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { startFhirServer, type FhirServerOptions, type RunningFhirServer } from '../../src/devkit/fhir-server.js';
@@ -15,7 +15,8 @@ import { freePort } from '../../src/devkit/ports.js';
 import { seedCrossPatientLinks, seedSyntheticData, type SeedOptions } from '../../src/devkit/synthetic-data.js';
 import { startTokenIssuer, type TokenIssuer } from '../../src/devkit/token-issuer.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { startGateway, type RunningGateway } from '../../src/server.js';
+import { startGateway, type RunningGateway, type StartOptions } from '../../src/server.js';
+import { parseRecords, requestsOnly } from './schemas.js';
 
 export interface Stack {
   readonly gateway: RunningGateway;
@@ -24,8 +25,8 @@ export interface Stack {
   /** Public FHIR base of the gateway, e.g. http://127.0.0.1:PORT/fhir */
   readonly base: string;
   readonly auditFile: string;
-  /** Audit records written so far, each validated against the audit record schema. */
-  auditRecords(): AuditRecord[];
+  /** Request records written so far (checkpoints left out), each validated against the published schema. */
+  auditRecords(): RequestRecord[];
   /** GET/POST against the gateway with an optional bearer token. */
   fetch(pathOrUrl: string, init?: RequestInit & { token?: string }): Promise<Response>;
   close(): Promise<void>;
@@ -42,6 +43,8 @@ export interface StackOptions {
   readonly port?: number;
   /** Environment the gateway reads secrets from (FHIRGW_ADMIN_TOKEN, introspection secrets). */
   readonly env?: NodeJS.ProcessEnv;
+  /** Extra start options (captured stdout, environment). */
+  readonly start?: Omit<StartOptions, 'logger'>;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -62,7 +65,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     log: { level: 'silent' },
   };
   const config = buildConfig(options.config ? options.config(defaults) : defaults, { env: {} });
-  const gateway = await startGateway(config, { logger: createLogger('silent'), env: options.env ?? {} });
+  const gateway = await startGateway(config, { logger: createLogger('silent'), env: options.env ?? {}, ...options.start });
   await gateway.ready;
 
   return {
@@ -73,10 +76,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     auditFile,
     auditRecords() {
       if (!existsSync(auditFile)) return [];
-      return readFileSync(auditFile, 'utf8')
-        .split('\n')
-        .filter((l) => l !== '')
-        .map((l) => auditRecordSchema.parse(JSON.parse(l)));
+      return requestsOnly(parseRecords(readFileSync(auditFile, 'utf8')));
     },
     fetch(pathOrUrl, init = {}) {
       const { token, headers, ...rest } = init;
@@ -102,7 +102,7 @@ export function tokensFor(issuer: TokenIssuer) {
 }
 
 /** Waits until the audit file holds `n` records (the file sink writes asynchronously). */
-export async function waitForAudit(stack: Stack, n: number, timeoutMs = 3000): Promise<AuditRecord[]> {
+export async function waitForAudit(stack: Stack, n: number, timeoutMs = 3000): Promise<RequestRecord[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const records = stack.auditRecords();
@@ -131,7 +131,7 @@ export async function jsonOf(res: Response): Promise<any> {
 }
 
 /** Waits for the audit record of one request (the file sink writes asynchronously). */
-export async function auditRecordOf(stack: Stack, requestId: string, timeoutMs = 3000): Promise<AuditRecord> {
+export async function auditRecordOf(stack: Stack, requestId: string, timeoutMs = 3000): Promise<RequestRecord> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const record = stack.auditRecords().find((r) => r.requestId === requestId);

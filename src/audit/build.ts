@@ -1,0 +1,89 @@
+/**
+ * What the pipeline knows about one request, turned into the PHI-free audit record. Pure.
+ *
+ * This is the one place where request facts are reduced to what may be audited: principal claims
+ * that identify the actor (never the token), the classified request with search values masked, the
+ * decision and its reasons, counts and references of what was released, withheld or redacted.
+ */
+import type { Principal } from '../auth/principal.js';
+import type { EnforcementSummary } from '../enforce/response.js';
+import type { GatewayError } from '../errors.js';
+import type { FhirRequest } from '../fhir/request.js';
+import type { Decision } from '../policy/contract.js';
+import type { ParamMasker } from './mask.js';
+import { AUDIT_SCHEMA_VERSION, type UnsealedRequestRecord } from './record.js';
+
+/** Everything one request accumulated in the pipeline (its trace) plus the answer's status. */
+export interface RequestFacts {
+  readonly requestId: string;
+  readonly decisionId: string;
+  readonly time: Date;
+  readonly request: FhirRequest | null;
+  readonly principal: Principal | null;
+  readonly decision: Decision | null;
+  readonly summary: EnforcementSummary | null;
+  readonly policyRevision: string;
+  readonly status: number;
+  readonly error: GatewayError | null;
+  readonly durationSeconds: number;
+  /** The TCP peer's address (the socket's remote address). */
+  readonly clientAddress: string | null;
+}
+
+export interface RecordOptions {
+  readonly mask: ParamMasker;
+  /** Whether the client's network address is recorded (BALP needs it; it may identify a person's device). */
+  readonly clientAddress: boolean;
+}
+
+export function buildRequestRecord(facts: RequestFacts, options: RecordOptions): UnsealedRequestRecord {
+  const { request, principal, summary, error } = facts;
+  const decision: UnsealedRequestRecord['outcome']['decision'] = error === null ? 'allow' : error.status >= 500 ? 'error' : 'deny';
+  // Audit-only reasons too: a concealed withholding shows the client a plain 404, the trail why.
+  const reasons = error !== null ? [...error.reasons, ...error.auditReasons] : [...(facts.decision?.reasons ?? []), ...(summary ? [...summary.reasons] : [])];
+  return {
+    schemaVersion: AUDIT_SCHEMA_VERSION,
+    kind: 'request',
+    decisionId: facts.decisionId,
+    requestId: facts.requestId,
+    time: facts.time.toISOString(),
+    client: { address: options.clientAddress ? facts.clientAddress : null },
+    principal: principal && {
+      iss: principal.iss,
+      sub: principal.sub,
+      client_id: principal.client_id,
+      jti: principal.jti,
+      roles: [...principal.roles],
+      purpose_of_use: [...principal.purpose_of_use],
+      patient: principal.patient,
+      fhir_user: principal.fhir_user?.reference ?? null,
+      scopes: [...principal.scopes.map((s) => s.scope), ...principal.other_scopes],
+    },
+    request: request && {
+      method: request.method,
+      interaction: request.interaction,
+      type: request.type,
+      id: request.id,
+      version: request.version,
+      compartment: request.compartment ? `${request.compartment.type}/${request.compartment.id}` : null,
+      operation: request.operation,
+      params: request.params.map(options.mask),
+    },
+    outcome: {
+      decision,
+      reasons: [...new Set(reasons)],
+      error: error?.code ?? null,
+      status: facts.status,
+      breakGlass: Boolean(facts.decision?.obligations.audit?.break_glass || summary?.breakGlass),
+    },
+    entries: summary && {
+      returned: summary.returned,
+      withheld: summary.withheld,
+      redacted: summary.redacted,
+      withheldRefs: [...summary.withheldRefs],
+      redactedRefs: [...summary.redactedRefs],
+    },
+    policyRevision: facts.policyRevision,
+    durationMs: Math.round(facts.durationSeconds * 1e6) / 1e3,
+  };
+}

@@ -1,0 +1,134 @@
+/**
+ * Builds the audit trail a configuration describes: the key, the spool, one sink per entry (with its
+ * format), metrics and the delivery loops. The I/O edge of audit/; server.ts calls it once.
+ */
+import { readFileSync } from 'node:fs';
+import type { GatewayConfig } from '../config/schema.js';
+import { sinkNameOf } from '../config/schema.js';
+import type { Logger } from '../observability/logger.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
+import { createRedisClient } from '../redis/connection.js';
+import type { ChainKey } from './chain.js';
+import { encoderFor, type FormatContext } from './formats/index.js';
+import { createParamMasker } from './mask.js';
+import { createFhirSink } from './sinks/fhir.js';
+import { createFileSink } from './sinks/file.js';
+import { createHttpSink } from './sinks/http.js';
+import { createRedisSink } from './sinks/redis.js';
+import type { AuditSink } from './sinks/sink.js';
+import { createStdoutSink } from './sinks/stdout.js';
+import { Spool } from './spool/spool.js';
+import { createAuditTrail, type AuditTrailHandle } from './trail.js';
+
+export const HMAC_KEY_ENV = 'FHIRGW_AUDIT_HMAC_KEY';
+const MIN_KEY_BYTES = 32;
+
+export interface OpenAuditOptions {
+  readonly logger: Logger;
+  readonly metrics: GatewayMetrics;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Where `stdout` sinks write (tests capture it). */
+  readonly stdout?: NodeJS.WritableStream;
+}
+
+/** The audit HMAC key: from the environment, else from `audit.hmacKeyFile`, else none (unkeyed chain). */
+export function loadAuditKey(config: { readonly hmacKeyFile?: string | undefined }, env: NodeJS.ProcessEnv): ChainKey {
+  const fromEnv = env[HMAC_KEY_ENV];
+  let key: Buffer | null = null;
+  if (fromEnv !== undefined && fromEnv !== '') key = Buffer.from(fromEnv, 'utf8');
+  else if (config.hmacKeyFile) {
+    try {
+      key = Buffer.from(readFileSync(config.hmacKeyFile, 'utf8').trim(), 'utf8');
+    } catch (err) {
+      throw new TypeError(`cannot read audit.hmacKeyFile: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+  if (key !== null && key.length < MIN_KEY_BYTES) throw new TypeError(`the audit HMAC key must be at least ${MIN_KEY_BYTES} bytes`);
+  return key;
+}
+
+export async function openAuditTrail(config: GatewayConfig, options: OpenAuditOptions): Promise<AuditTrailHandle> {
+  const { logger, metrics } = options;
+  const env = options.env ?? process.env;
+  const audit = config.audit;
+  const key = loadAuditKey(audit, env);
+  if (key === null) logger.warn(`audit records are hash-chained without a key: set ${HMAC_KEY_ENV} or audit.hmacKeyFile so edits cannot be re-sealed`);
+  const spoolConfig = audit.spool;
+  if (!spoolConfig?.dir) logger.warn('audit.spool.dir is not set: undelivered audit records are lost if the gateway crashes');
+
+  const context: FormatContext = { publicBaseUrl: config.publicBaseUrl, version: packageVersion() };
+  const sinks: AuditSink[] = audit.sinks.map((sink, i): AuditSink => {
+    const name = sinkNameOf(sink, i, audit.sinks);
+    switch (sink.type) {
+      case 'file':
+        return createFileSink({ name, path: sink.path, encode: encoderFor(sink.format, context), rotate: sink.rotate });
+      case 'stdout':
+        return createStdoutSink(name, encoderFor(sink.format, context), options.stdout);
+      case 'redis': {
+        const url = sink.url ?? config.redis?.url;
+        if (!url && !sink.sentinel && !sink.cluster) throw new TypeError(`audit sink ${name}: set its url, sentinel or cluster, or redis.url`);
+        const client = createRedisClient({ url, sentinel: sink.sentinel, cluster: sink.cluster });
+        // Connection errors surface as failed deliveries (retried); ioredis reconnects by itself.
+        client.on('error', () => {});
+        return createRedisSink({ name, client, stream: sink.stream, maxLen: sink.maxLen, encode: encoderFor(sink.format, context), ownsClient: true });
+      }
+      case 'http':
+        return createHttpSink({ name, url: sink.url, encoding: sink.encoding, headers: sink.headers, authorization: secretFrom(env, sink.authorizationEnv, name), timeoutMs: sink.timeoutMs, encode: encoderFor(sink.format, context) });
+      case 'fhir':
+        return createFhirSink({ name, url: sink.url, authorization: secretFrom(env, sink.authorizationEnv, name), timeoutMs: sink.timeoutMs, encode: encoderFor('audit-event', context) });
+    }
+  });
+
+  const durability = spoolConfig?.durability ?? 'async';
+  const spool = await Spool.open({
+    dir: spoolConfig?.dir ?? null,
+    maxBytes: spoolConfig?.maxBytes ?? 64 * 1024 * 1024,
+    segmentBytes: spoolConfig?.segmentBytes ?? 16 * 1024 * 1024,
+    windowRecords: audit.delivery.queueRecords,
+    key,
+    sinks: sinks.map((s) => s.name),
+  });
+  logger.info({ instance: spool.instance, durability, spool: spoolConfig?.dir ? 'disk' : 'memory', sinks: sinks.map((s) => s.name) }, 'audit trail open');
+
+  const m = metrics.audit;
+  const trail = createAuditTrail({
+    spool,
+    sinks,
+    durability,
+    onFull: spoolConfig?.onFull ?? (durability === 'durable' ? 'fail-closed' : 'shed'),
+    record: { mask: createParamMasker(audit.masking, key), clientAddress: audit.clientAddress === 'record' },
+    delivery: audit.delivery,
+    checkpoint: audit.checkpoint,
+    closeTimeoutMs: audit.delivery.closeTimeoutMs,
+    logger,
+    observer: {
+      delivered: (sink, n) => m.delivered.inc({ sink }, n),
+      failed: (sink) => metrics.auditFailures.inc({ sink }),
+      retried: (sink) => m.retries.inc({ sink }),
+      dropped: (sink, n) => m.dropped.inc({ sink }, n),
+      refused: () => m.refused.inc(),
+      committed: (records, seconds) => {
+        m.commitDuration.observe(seconds);
+        m.commitRecords.observe(records);
+        for (const sink of sinks) m.spooled.inc({ sink: sink.name }, records);
+      },
+    },
+  });
+  m.sampler = () => trail.sample();
+  return trail;
+}
+
+function secretFrom(env: NodeJS.ProcessEnv, name: string | undefined, sink: string): string | null {
+  if (name === undefined) return null;
+  const value = env[name];
+  if (value === undefined || value === '') throw new TypeError(`audit sink ${sink}: environment variable ${name} is not set`);
+  return value;
+}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}

@@ -1,0 +1,29 @@
+/** The `audit` subcommands of the CLI (today: `verify`). */
+import { parseArgs } from 'node:util';
+import { loadAuditKey } from './open.js';
+import { formatReport, verifyTrail } from './verify.js';
+
+export async function runAuditCommand(args: string[], usage: string): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== 'verify') {
+    process.stderr.write(`unknown audit command ${sub ?? ''}\n${usage}\n`);
+    return 2;
+  }
+  const { values, positionals } = parseArgs({ args: rest, options: { stream: { type: 'string' }, 'key-file': { type: 'string' } }, allowPositionals: true, strict: true });
+  if (positionals.length === 0) {
+    process.stderr.write(`audit verify needs a file or a redis:// URL\n${usage}\n`);
+    return 2;
+  }
+  const first = positionals[0] as string;
+  const target = /^rediss?:\/\//.test(first) ? { redisUrl: first, stream: values.stream ?? 'fhirgw:audit' } : { files: positionals };
+  try {
+    const keyFile = values['key-file'];
+    const key = keyFile ? loadAuditKey({ hmacKeyFile: keyFile }, {}) : loadAuditKey({}, process.env);
+    const report = await verifyTrail(target, key);
+    process.stdout.write(`${formatReport(report)}\n`);
+    return report.ok ? 0 : 1;
+  } catch (err) {
+    process.stderr.write(`fhir-gateway audit verify: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 2;
+  }
+}
