@@ -184,6 +184,7 @@ describe('overlay specifics', () => {
     expect(service['spec'].ports.map((p: { name: string }) => p.name)).toContain(monitor.endpoints[0].port);
     expect(one('production', 'ConfigMap', 'fhir-gateway-dashboard').metadata.labels).toMatchObject({ grafana_dashboard: '1' });
     expect(configOf('production').policy.service?.url).toMatch(/^https:/);
+    expect(configOf('production').redis?.sentinel?.nodes).toEqual(['redis-sentinel.redis.svc.cluster.local:26379']);
   });
 
   test('production hardens the zone spread in place (no second constraint appended)', () => {
