@@ -5,7 +5,6 @@
  * and flushes the audit sinks.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -20,6 +19,8 @@ import { createMetrics, type GatewayMetrics } from './observability/metrics.js';
 import { startPolicySources } from './policy/wiring.js';
 import { createForwarder } from './proxy/forward.js';
 import { createUpstreamClient } from './proxy/upstream-client.js';
+import { createUpstreamAccess } from './proxy/upstream-access.js';
+import { listenerCertificate, watchCertificate } from './tls/certificate-reload.js';
 import { createBulkLinkTokens } from './bulk/link-tokens.js';
 import { createConsentStore } from './consent/store.js';
 import { openSharedRedis } from './redis/shared.js';
@@ -58,8 +59,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const redis = await openSharedRedis(config, logger, metrics);
   const auth = createGatewayAuth(config, { logger, metrics, redis, env: options.env, authenticator: options.authenticator });
   const authenticator = auth.authenticator;
+  // Before the audit trail: a missing upstream secret or TLS file stops start-up with nothing to release.
+  const access = createUpstreamAccess(config, env);
+  if (access.clientCertificateNotAfter) metrics.certificateExpiry.set({ certificate: 'upstream-client' }, access.clientCertificateNotAfter.getTime() / 1000);
   const audit = await openAuditTrail(config, { logger, metrics, ...(options.auditStdout ? { stdout: options.auditStdout } : {}), ...(options.env ? { env: options.env } : {}) });
-  const upstreamOptions = { upstreamUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxResponseBytes: config.upstream.maxResponseBytes };
+  const upstreamOptions = { upstreamUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxResponseBytes: config.upstream.maxResponseBytes, access };
   const forwarder = createForwarder(upstreamOptions);
   const upstreamClient = createUpstreamClient(upstreamOptions);
   const consents = config.consent.enabled
@@ -73,6 +77,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     fileOrigins: config.bulk.fileOrigins,
     timeoutMs: config.upstream.timeoutMs,
     maxManifestBytes: 16 * 1024 * 1024,
+    access,
   };
 
   const requests = createRequestTracker();
@@ -107,12 +112,14 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     headersTimeout: 20_000,
   };
   const tls = config.listen.tls;
+  const pair = tls ? listenerCertificate(tls) : null;
+  if (pair) metrics.certificateExpiry.set({ certificate: 'listener' }, pair.notAfter.getTime() / 1000);
   const server = tls
     ? https.createServer(
         {
           ...serverOptions,
-          cert: readFileSync(tls.certFile),
-          key: readFileSync(tls.keyFile),
+          cert: pair?.cert,
+          key: pair?.key,
           // Certificate-bound tokens (RFC 8705) need the client's certificate; the token, not the TLS layer,
           // decides whether one is required, and self-signed client certificates are legitimate there.
           requestCert: tls.requestClientCertificate,
@@ -123,6 +130,13 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     : http.createServer(serverOptions, app);
   server.keepAliveTimeout = 65_000;
   drainer = createDrainer(server, requests);
+  const certificates = tls
+    ? watchCertificate(server as https.Server, tls, {
+        intervalMs: tls.reloadIntervalSeconds * 1000,
+        logger,
+        onInstalled: (p) => metrics.certificateExpiry.set({ certificate: 'listener' }, p.notAfter.getTime() / 1000),
+      })
+    : null;
   const drain = drainer;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -150,6 +164,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     close() {
       closing ??= (async () => {
         stopWarmUp.abort();
+        certificates?.stop();
         logger.info({ inFlight: requests.inFlight, drainDelaySeconds: config.lifecycle.drainDelaySeconds, graceSeconds: config.lifecycle.shutdownGraceSeconds }, 'shutting down: not ready, draining');
         await drain.drain({
           drainDelayMs: config.lifecycle.drainDelaySeconds * 1000,
@@ -158,6 +173,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
           onCut: (n) => logger.warn({ requests: n }, 'shutdown grace period over: cutting the requests still in flight'),
         });
         forwarder.close();
+        access.close();
         await audit.close();
         auth.close();
         policies.close();

@@ -134,6 +134,8 @@ export const configSchema = z.strictObject({
           keyFile: z.string().min(1),
           /** Ask clients for a certificate (never required at the TLS layer: a token bound to one is what requires it). */
           requestClientCertificate: z.boolean().default(true),
+          /** How often the certificate and key files are checked for a renewal (installed without a restart). */
+          reloadIntervalSeconds: z.number().int().min(1).max(86400).default(60),
         })
         .optional(),
     })
@@ -145,6 +147,33 @@ export const configSchema = z.strictObject({
     timeoutMs: z.number().int().min(100).max(600000).default(30000),
     /** Largest upstream body the gateway will buffer and check; bigger answers fail closed with 502. */
     maxResponseBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+    /** TLS to an https upstream: a private CA, a client certificate (mTLS), the expected server name. */
+    tls: z
+      .strictObject({
+        caFile: z.string().min(1).optional(),
+        certFile: z.string().min(1).optional(),
+        keyFile: z.string().min(1).optional(),
+        serverName: z.string().min(1).optional(),
+      })
+      .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), 'certFile and keyFile go together')
+      .optional(),
+    /** The gateway's own credentials to the upstream (never the client's token, unless forwardClientToken). */
+    auth: z
+      .discriminatedUnion('type', [
+        z.strictObject({ type: z.literal('bearer'), tokenEnv: envName }),
+        z.strictObject({
+          type: z.literal('client-credentials'),
+          tokenUrl: httpUrl,
+          clientId: z.string().min(1),
+          clientSecretEnv: envName,
+          scope: z.string().min(1).optional(),
+          audience: z.string().min(1).optional(),
+          authMethod: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
+        }),
+      ])
+      .optional(),
+    /** Pass the client's Authorization header on (an upstream that authorises each user itself). Off by default. */
+    forwardClientToken: z.boolean().default(false),
     /** Server-specific paging parameters that appear in the upstream's `next` links. */
     pagingParameters: z
       .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_\-]*$/))

@@ -36,6 +36,8 @@ export interface GatewayMetrics {
   readonly upstreamDuration: Histogram<'outcome'>;
   readonly upstreamErrors: Counter<'kind'>;
   readonly rateLimited: Counter<'limit'>;
+  /** Expiry of the certificates in use, by which (listener, upstream-client). */
+  readonly certificateExpiry: Gauge<'certificate'>;
   /** 1 while the shared Redis connection is ready (absent without redis.*). */
   readonly redisUp: Gauge;
   readonly rateLimitStoreErrors: Counter<'outcome'>;
@@ -110,6 +112,12 @@ export function createMetrics(): GatewayMetrics {
       name: 'fhirgw_upstream_errors_total',
       help: 'Requests that failed because of the upstream FHIR server, by kind (timeout, unavailable, status: an error status, bad_response, too_large).',
       labelNames: ['kind'],
+      registers: [registry],
+    }),
+    certificateExpiry: new Gauge({
+      name: 'fhirgw_tls_certificate_expiry_timestamp_seconds',
+      help: 'When a certificate the gateway presents expires (Unix time), by certificate (listener: the HTTPS listener, upstream-client: the client certificate for the upstream).',
+      labelNames: ['certificate'],
       registers: [registry],
     }),
     redisUp: new Gauge({ name: 'fhirgw_redis_up', help: '1 while the connection to the shared-state Redis is ready, 0 while it is down (shared state degraded as documented).', registers: [registry] }),

@@ -8,12 +8,12 @@
  * placed before http-proxy's `stream` pass installs them, so no client header, path or body byte
  * travels upstream unexamined.
  */
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import { Readable } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin, type Options } from 'http-proxy-middleware';
 import { GatewayError } from '../errors.js';
+import type { UpstreamAccess } from './upstream-access.js';
 
 export interface UpstreamCall {
   /** Path (and query) relative to the upstream base, e.g. `/Observation?subject=Patient%2F1`. */
@@ -37,6 +37,8 @@ export interface ForwarderOptions {
   readonly upstreamUrl: string;
   readonly timeoutMs: number;
   readonly maxResponseBytes: number;
+  /** TLS, connection pool and credentials for the upstream (upstream-access.ts). */
+  readonly access: UpstreamAccess;
 }
 
 interface Pending {
@@ -48,9 +50,8 @@ interface Pending {
 }
 
 export function createForwarder(options: ForwarderOptions): Forwarder {
-  const target = new URL(options.upstreamUrl);
-  const agentOptions = { keepAlive: true, maxSockets: 512, maxFreeSockets: 64 };
-  const agent = target.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+  const { access } = options;
+  const agent = access.agent;
   const pending = new WeakMap<IncomingMessage, Pending>();
 
   const settle = (p: Pending, outcome: { ok: UpstreamResponse } | { err: GatewayError }): void => {
@@ -130,7 +131,11 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   const proxy = createProxyMiddleware(proxyOptions);
 
   return {
-    forward(req, res, call) {
+    async forward(req, res, call) {
+      // The gateway's credentials, or (only where configured) the client's own Authorization header.
+      const client = req.headers.authorization;
+      const credentials = access.forwardClientToken ? (typeof client === 'string' ? { authorization: client } : {}) : await access.credentials();
+      call = { ...call, headers: { ...call.headers, ...credentials } };
       return new Promise<UpstreamResponse>((resolve, reject) => {
         // One deadline for the whole exchange (connect, headers and body), not an idle timeout:
         // an upstream that drips bytes must not hold a client past upstream.timeoutMs.

@@ -9,11 +9,14 @@ import type { FhirResourceJson } from '../policy/contract.js';
 import { decodeContent, parseFhirJson } from './decode.js';
 import { GATEWAY_USER_AGENT } from './headers.js';
 import { currentTrace, traceHeaders } from '../observability/trace-context.js';
+import type { UpstreamAccess } from './upstream-access.js';
 
 export interface UpstreamClientOptions {
   readonly upstreamUrl: string;
   readonly timeoutMs: number;
   readonly maxResponseBytes: number;
+  /** TLS and the gateway's own credentials (upstream-access.ts). */
+  readonly access: UpstreamAccess;
 }
 
 export type ReadResult = { readonly found: true; readonly resource: FhirResourceJson; readonly etag: string | null } | { readonly found: false; readonly status: number };
@@ -36,10 +39,11 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
 
   /** GET a URL on the upstream: the status and the parsed body (for 200), or a GatewayError. */
   const get = async (url: string, requestId: string): Promise<{ status: number; body: unknown; etag: string | null }> => {
+    const credentials = await options.access.credentials();
     let res: Response;
     try {
-      res = await fetch(url, {
-        headers: { accept: 'application/fhir+json', 'accept-encoding': 'identity', 'user-agent': GATEWAY_USER_AGENT, 'x-request-id': requestId, ...traceOf() },
+      res = await options.access.fetch(url, {
+        headers: { accept: 'application/fhir+json', 'accept-encoding': 'identity', 'user-agent': GATEWAY_USER_AGENT, 'x-request-id': requestId, ...traceOf(), ...credentials },
         redirect: 'manual',
         signal: AbortSignal.timeout(options.timeoutMs),
       });
