@@ -52,7 +52,7 @@ export function createGatewayAuth(
   const issuers = config.auth.issuers.map((i) => i.issuer);
 
   return {
-    authenticator: withRejectionCount(options.authenticator ?? auth.authenticator, (reason) => metrics.tokenRejections.inc({ reason })),
+    authenticator: withRejectionCount(options.authenticator ?? auth.authenticator, (reason) => metrics.tokenRejections.inc({ reason: metrics.reasonLabel(reason) })),
     routes: {
       // metadata stays readable while the IdP is unreachable: the last known endpoints, or none.
       capabilitySecurity: async () => capabilitySecurityOf(await advertisedMetadata().catch(() => auth.advertised.metadata.cached())),
