@@ -124,6 +124,13 @@ deny contains reason if {
 	some reason in restricted
 }
 
+# Tell the user why break-the-glass did not open the data: the stated reason was missing.
+deny contains "break-glass.reason-missing" if {
+	not patient_only
+	roles.break_glass_reason_missing
+	count(restricted) > 0
+}
+
 break_glass_used if {
 	break_glass
 	count(restricted) > 0

@@ -40,6 +40,7 @@ export function buildRequestRecord(facts: RequestFacts, options: RecordOptions):
   const { request, principal, summary, error } = facts;
   const decision: UnsealedRequestRecord['outcome']['decision'] = error === null ? 'allow' : error.status >= 500 ? 'error' : 'deny';
   // Audit-only reasons too: a concealed withholding shows the client a plain 404, the trail why.
+  const breakGlass = Boolean(facts.decision?.obligations.audit?.break_glass || summary?.breakGlass);
   const reasons = error !== null ? [...error.reasons, ...error.auditReasons] : [...(facts.decision?.reasons ?? []), ...(summary ? [...summary.reasons] : [])];
   return {
     schemaVersion: AUDIT_SCHEMA_VERSION,
@@ -74,7 +75,8 @@ export function buildRequestRecord(facts: RequestFacts, options: RecordOptions):
       reasons: [...new Set(reasons)],
       error: error?.code ?? null,
       status: facts.status,
-      breakGlass: Boolean(facts.decision?.obligations.audit?.break_glass || summary?.breakGlass),
+      breakGlass,
+      breakGlassReason: breakGlass ? (principal?.break_glass_reason ?? null) : null,
     },
     entries: summary && {
       returned: summary.returned,
