@@ -20,7 +20,7 @@ import { clientCertificateOf } from './auth/client-certificate.js';
 import { withSmartSecurity } from './auth/smart-configuration.js';
 import type { AuditTrail } from './audit/trail.js';
 import type { GatewayConfig } from './config/schema.js';
-import { enforceResponse, type EnforceOptions, type EnforcementSummary, type ResponseEnforcer } from './enforce/response.js';
+import { enforceResponse, writeResultWithheld, type EnforceOptions, type EnforcementSummary, type ResponseEnforcer } from './enforce/response.js';
 import { asGatewayError, ERROR_CATALOGUE, GatewayError, operationOutcomeFor } from './errors.js';
 import { readRequestBody, type RequestBody } from './fhir/body.js';
 import { negotiate } from './fhir/accept.js';
@@ -211,10 +211,17 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
   }
 
   // enforce(response)
-  const released = await enforceUpstreamAnswer(deps, upstream, resourceEnforcer(deps, ctx, request), trace, {
-    releaseTotal: authorized.releaseTotal,
-    subsetting: authorized.subsetting,
-  });
+  let released: Released;
+  try {
+    released = await enforceUpstreamAnswer(deps, upstream, resourceEnforcer(deps, ctx, request), trace, {
+      releaseTotal: authorized.releaseTotal,
+      subsetting: authorized.subsetting,
+    });
+  } catch (err) {
+    trace.summary = writeResultWithheld(request, err);
+    if (trace.summary === null) throw err;
+    released = { body: null };
+  }
 
   // respond
   const headers = { ...clientResponseHeaders(upstream.headers, deps.links), 'x-request-id': trace.requestId };

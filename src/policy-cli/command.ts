@@ -13,7 +13,7 @@ import { ZodError } from 'zod';
 import { BundleError, readBundleFile } from '../policy/bundle.js';
 import { PolicyEngine } from '../policy/engine.js';
 import { buildBundle, DEFAULT_COVERAGE_THRESHOLD, findOpa, testPolicies, ToolchainError } from '../policy/toolchain.js';
-import { evalCase } from './eval-input.js';
+import { evalCase, EvalInputError } from './eval-input.js';
 import { EVAL_BASE, evaluateCase, type EvalResult } from './evaluate.js';
 import { formatReplayReport, replay } from './replay.js';
 import { POLICY_USAGE } from './usage.js';
@@ -81,7 +81,7 @@ export async function runPolicyCommand(args: string[], out: Out = (t) => process
       err(`fhir-gateway policy: invalid input:\n${e.issues.map((i) => `  ${i.path.join('.') || '(document)'}: ${i.message}`).join('\n')}\n`);
       return 2;
     }
-    if (e instanceof BundleError || e instanceof InputError || (e instanceof TypeError && 'code' in e)) {
+    if (e instanceof BundleError || e instanceof InputError || e instanceof EvalInputError) {
       err(`fhir-gateway policy: ${e.message}\n`);
       return 2;
     }

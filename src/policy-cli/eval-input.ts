@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { principalFromClaims, type Principal } from '../auth/principal.js';
 import { claimMappingSchema } from '../config/auth-schema.js';
 import { flattenConsents } from '../consent/flatten.js';
+import { GatewayError } from '../errors.js';
 import { classify, withIfNoneExist } from '../fhir/classify.js';
 import { patientIdsOf } from '../fhir/compartment.js';
 import {
@@ -80,12 +81,23 @@ function principalOf(claims: Record<string, unknown>, mapping: EvalDocument['cla
   return principalFromClaims({ iss: 'policy-eval', ...claims }, claimMappingSchema.parse(mapping ?? {}));
 }
 
+/** The document cannot be evaluated: what is wrong with it, in words for its author. */
+export class EvalInputError extends Error {
+  override readonly name = 'EvalInputError';
+}
+
 function requestOf(line: string, ifNoneExist: string | undefined): PolicyRequest {
   const m = /^([A-Z]+)\s+(\S+)$/.exec(line.trim());
-  if (!m) throw new Error(`request must be "METHOD /path?query", got ${JSON.stringify(line)}`);
+  if (!m) throw new EvalInputError(`request must be "METHOD /path?query", got ${JSON.stringify(line)}`);
   const target = m[2]!.startsWith('/') ? m[2]! : `/${m[2]!}`;
-  const classified = classify(m[1]!, target, { basePath: '', pagingParameters: new Set() });
-  return policyRequest(ifNoneExist ? withIfNoneExist(classified, ifNoneExist) : classified);
+  try {
+    const classified = classify(m[1]!, target, { basePath: '', pagingParameters: new Set() });
+    return policyRequest(ifNoneExist ? withIfNoneExist(classified, ifNoneExist) : classified);
+  } catch (err) {
+    // The gateway would refuse this request before asking policy: say so, with its codes.
+    if (err instanceof GatewayError) throw new EvalInputError(`the gateway refuses ${JSON.stringify(line)} before policy: ${[err.code, ...err.reasons].join(' ')}`);
+    throw err;
+  }
 }
 
 /**

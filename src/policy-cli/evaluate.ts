@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { GatewayError } from '../errors.js';
-import { enforceResponse, type EnforcementSummary } from '../enforce/response.js';
+import { enforceResponse, type EnforcementSummary, type ResponseEnforcer } from '../enforce/response.js';
 import { createLinkRewriter } from '../fhir/links.js';
 import type { PolicyEvaluator } from '../policy/engine.js';
 import type { Decision, FhirResourceJson } from '../policy/contract.js';
@@ -42,22 +42,19 @@ export async function evaluateCase(policy: PolicyEvaluator, c: EvalCase): Promis
   const links = createLinkRewriter(EVAL_BASE, EVAL_BASE);
   const body = structuredClone(c.response);
   const resources: ResourceVerdict[] = [];
+  const enforcer: ResponseEnforcer = {
+    links,
+    redaction: { now: c.now, pseudonymKey: randomBytes(32) },
+    decide: (items) => {
+      const consents = consentsFor(items.flatMap((i) => i.facts.patients), c.consents, links.bases, c.now);
+      const decisions = policy.decideResources({ principal: c.principal, request: c.request, env: policyEnv(c.now, policy.revision), items, consents });
+      items.forEach((item, i) => resources.push({ ref: refOf(item.resource), decision: decisions[i]! }));
+      return decisions;
+    },
+  };
   let summary: EnforcementSummary;
   try {
-    summary = await enforceResponse(
-    body,
-    {
-      links,
-      redaction: { now: c.now, pseudonymKey: randomBytes(32) },
-      decide: (items) => {
-        const consents = consentsFor(items.flatMap((i) => i.facts.patients), c.consents, links.bases, c.now);
-        const decisions = policy.decideResources({ principal: c.principal, request: c.request, env: policyEnv(c.now, policy.revision), items, consents });
-        items.forEach((item, i) => resources.push({ ref: refOf(item.resource), decision: decisions[i]! }));
-        return decisions;
-      },
-    },
-    { releaseTotal: request.obligations.release_total === true },
-  );
+    summary = await enforceResponse(body, enforcer, { releaseTotal: request.obligations.release_total === true });
   } catch (err) {
     // A single resource that policy withholds is not released at all: the gateway answers 403, or
     // 404 when the withholding is concealed.

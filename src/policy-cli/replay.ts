@@ -11,7 +11,7 @@
  */
 import { z } from 'zod';
 import { principalFromClaims } from '../auth/principal.js';
-import { requestPartSchema } from '../audit/record.js';
+import { principalRecordSchema, requestPartSchema } from '../audit/record.js';
 import { claimMappingSchema } from '../config/auth-schema.js';
 import { splitOr } from '../fhir/search-params.js';
 import { requestSchema, type Decision, type PolicyRequest, type RequestInput } from '../policy/contract.js';
@@ -21,17 +21,8 @@ import { policyEnv } from '../policy/input.js';
 const WRITES = new Set(['create', 'update', 'patch', 'delete']);
 const NOT_POLICY_DECIDED = new Set(['capabilities', 'batch']);
 
-const recordedPrincipal = z.looseObject({
-  iss: z.string(),
-  sub: z.string().nullable(),
-  client_id: z.string().nullable(),
-  jti: z.string().nullable(),
-  roles: z.array(z.string()),
-  purpose_of_use: z.array(z.string()),
-  patient: z.string().nullable(),
-  fhir_user: z.string().nullable(),
-  scopes: z.array(z.string()),
-});
+// Loose: a trail written by a newer gateway may carry fields this one does not know.
+const recordedPrincipal = principalRecordSchema.loose();
 const recordedParam = z.union([
   z.looseObject({ name: z.string(), modifier: z.string().nullable(), value: z.string().nullable() }),
   z.tuple([z.string(), z.string().nullable(), z.string().nullable()]).transform(([name, modifier, value]) => ({ name, modifier, value })),
