@@ -50,6 +50,7 @@ export const ERROR_CATALOGUE = {
   upstream_error: { status: 502, issue: 'exception', text: 'The FHIR server answered with an error.' },
   upstream_bad_response: { status: 502, issue: 'exception', text: 'The FHIR server answered with content the gateway cannot check.' },
   upstream_too_large: { status: 502, issue: 'too-costly', text: 'The FHIR server answered with more data than the gateway accepts.' },
+  upstream_circuit_open: { status: 503, issue: 'transient', text: 'The FHIR server is failing; the gateway is not sending it requests for a short while.' },
 
   // administration (outside the FHIR API)
   admin_unauthorized: { status: 401, issue: 'login', text: 'The administrative credential is missing or wrong.' },

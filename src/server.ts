@@ -20,6 +20,7 @@ import { createMetrics, type GatewayMetrics } from './observability/metrics.js';
 import { startPolicySources } from './policy/wiring.js';
 import { createForwarder } from './proxy/forward.js';
 import { createUpstreamClient } from './proxy/upstream-client.js';
+import { createFhirUpstreamBreaker } from './proxy/upstream-breaker.js';
 import { createBulkLinkTokens } from './bulk/link-tokens.js';
 import { createConsentStore } from './consent/store.js';
 import { createRedis } from './redis/connection.js';
@@ -58,7 +59,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const auth = createGatewayAuth(config, { logger, metrics, redis, env: options.env, authenticator: options.authenticator });
   const authenticator = auth.authenticator;
   const audit = await openAuditTrail(config, { logger, metrics, ...(options.auditStdout ? { stdout: options.auditStdout } : {}), ...(options.env ? { env: options.env } : {}) });
-  const upstreamOptions = { upstreamUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxResponseBytes: config.upstream.maxResponseBytes };
+  const breaker = createFhirUpstreamBreaker(config, metrics);
+  const upstreamOptions = { upstreamUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxResponseBytes: config.upstream.maxResponseBytes, breaker };
   const forwarder = createForwarder(upstreamOptions);
   const upstreamClient = createUpstreamClient(upstreamOptions);
   const consents = config.consent.enabled

@@ -25,6 +25,8 @@ export interface GatewayMetrics {
   readonly introspections: Counter<'issuer' | 'result'>;
   readonly introspectionCache: Counter<'result'>;
   readonly revocationBypassed: Counter;
+  readonly upstreamCircuit: Gauge<'upstream' | 'state'>;
+  readonly upstreamCircuitRejections: Counter<'upstream'>;
   readonly audit: AuditMetrics;
 }
 
@@ -142,6 +144,18 @@ export function createMetrics(): GatewayMetrics {
     revocationBypassed: new Counter({
       name: 'fhirgw_revocation_checks_bypassed_total',
       help: 'Requests let through without a revocation check because the store failed and auth.revocation.onStoreError is allow.',
+      registers: [registry],
+    }),
+    upstreamCircuit: new Gauge({
+      name: 'fhirgw_upstream_circuit_state',
+      help: "The upstream circuit breaker's state: 1 for the current state (closed, open, half-open), 0 for the others.",
+      labelNames: ['upstream', 'state'],
+      registers: [registry],
+    }),
+    upstreamCircuitRejections: new Counter({
+      name: 'fhirgw_upstream_circuit_rejections_total',
+      help: 'Upstream calls not made because the circuit was open (answered 503 upstream_circuit_open).',
+      labelNames: ['upstream'],
       registers: [registry],
     }),
   };
