@@ -31,6 +31,8 @@ import { serializeQuery } from './fhir/search-params.js';
 import { upstreamPathOf } from './fhir/upstream-path.js';
 import type { Logger } from './observability/logger.js';
 import type { GatewayMetrics } from './observability/metrics.js';
+import { observeRequest, timeStage, timeStageSync } from './observability/request-metrics.js';
+import { traceContextOf, traceHeaders, withTrace, type TraceContext } from './observability/trace-context.js';
 import type { Consents, Decision, FhirResourceJson } from './policy/contract.js';
 import type { PolicyEvaluator } from './policy/engine.js';
 import { policyEnv, policyRequest, resourceFacts } from './policy/input.js';
@@ -68,6 +70,9 @@ export interface PipelineDeps {
 interface Trace {
   readonly requestId: string;
   readonly decisionId: string;
+  /** W3C trace context: continued from the caller's traceparent or new. */
+  readonly traceContext: TraceContext;
+  readonly traceId: string;
   readonly started: bigint;
   readonly time: Date;
   request: FhirRequest | null;
@@ -80,10 +85,22 @@ interface Trace {
 const REQUEST_ID = /^[A-Za-z0-9\-._]{8,64}$/;
 
 export async function handleFhirRequest(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const traceContext = traceContextOf(req.headers['traceparent'], req.headers['tracestate']);
+  deps.metrics.inFlight.inc();
+  try {
+    await withTrace(traceContext, () => handle(deps, req, res, traceContext));
+  } finally {
+    deps.metrics.inFlight.dec();
+  }
+}
+
+async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse, traceContext: TraceContext): Promise<void> {
   const incomingId = req.headers['x-request-id'];
   const trace: Trace = {
     requestId: typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID(),
     decisionId: randomUUID(),
+    traceContext,
+    traceId: traceContext.traceId,
     started: process.hrtime.bigint(),
     time: (deps.now ?? (() => new Date()))(),
     request: null,
@@ -99,7 +116,7 @@ export async function handleFhirRequest(deps: PipelineDeps, req: IncomingMessage
   } catch (err) {
     error = asGatewayError(err);
     if (error.code === 'internal' || error.status >= 500) {
-      deps.logger.error({ requestId: trace.requestId, code: error.code, err: describeCause(error) }, 'request failed');
+      deps.logger.error({ requestId: trace.requestId, traceId: trace.traceId, code: error.code, err: describeCause(error) }, 'request failed');
     }
     reply = errorReply(error, trace.requestId, deps.config.publicBaseUrl);
   }
@@ -115,14 +132,14 @@ export async function handleFhirRequest(deps: PipelineDeps, req: IncomingMessage
   const durationSeconds = seconds(trace.started);
   if (trace.decision?.obligations.audit?.break_glass || trace.summary?.breakGlass) deps.metrics.breakGlass.inc();
   try {
-    await deps.audit.record({ ...trace, status: reply.status, error, durationSeconds, clientAddress });
+    await timeStage(deps.metrics, 'audit', () => deps.audit.record({ ...trace, status: reply.status, error, durationSeconds, clientAddress }));
   } catch (err) {
-    const auditError = asGatewayError(err);
-    deps.logger.error({ requestId: trace.requestId, code: auditError.code }, 'audit record could not be committed; answer withheld');
-    reply = errorReply(auditError, trace.requestId, deps.config.publicBaseUrl);
+    error = asGatewayError(err);
+    deps.logger.error({ requestId: trace.requestId, traceId: trace.traceId, code: error.code }, 'audit record could not be committed; answer withheld');
+    reply = errorReply(error, trace.requestId, deps.config.publicBaseUrl);
   }
   send(res, reply);
-  observe(deps, trace, reply.status, durationSeconds);
+  observe(deps, trace, reply.status, durationSeconds, error);
 }
 
 /**
@@ -139,19 +156,19 @@ async function streamReply(deps: PipelineDeps, res: ServerResponse, trace: Trace
     trace.summary = await stream.write(res);
   } catch (err) {
     error = asGatewayError(err);
-    deps.logger.error({ requestId: trace.requestId, code: error.code, err: describeCause(error) }, 'stream failed');
+    deps.logger.error({ requestId: trace.requestId, traceId: trace.traceId, code: error.code, err: describeCause(error) }, 'stream failed');
   }
   const durationSeconds = seconds(trace.started);
   let committed = true;
   try {
     if (trace.summary?.breakGlass) deps.metrics.breakGlass.inc();
-    await deps.audit.record({ ...trace, status: error ? error.status : reply.status, error, durationSeconds, clientAddress });
+    await timeStage(deps.metrics, 'audit', () => deps.audit.record({ ...trace, status: error ? error.status : reply.status, error, durationSeconds, clientAddress }));
   } catch {
     committed = false;
   }
   if (error || !committed) res.destroy();
   else res.end();
-  observe(deps, trace, error ? error.status : reply.status, durationSeconds);
+  observe(deps, trace, error ? error.status : reply.status, durationSeconds, error);
 }
 
 async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse, trace: Trace): Promise<Reply> {
@@ -173,12 +190,14 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
   const representation = negotiate(req.headers.accept, request);
 
   // authenticate
-  const principal = await deps.authenticator.authenticate({
-    method: request.method,
-    publicUrl: config.publicBaseUrl + (req.url ?? '').split('?')[0]!.slice(deps.classifyOptions.basePath.length),
-    headers: req.headers,
-    clientCertificate: clientCertificateOf(req.socket),
-  });
+  const principal = await timeStage(deps.metrics, 'token', () =>
+    deps.authenticator.authenticate({
+      method: request.method,
+      publicUrl: config.publicBaseUrl + (req.url ?? '').split('?')[0]!.slice(deps.classifyOptions.basePath.length),
+      headers: req.headers,
+      clientCertificate: clientCertificateOf(req.socket),
+    }),
+  );
   trace.principal = principal;
 
   // decide(request)
@@ -194,7 +213,7 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
     requestId: trace.requestId,
     onDecision: (stage, allow) => deps.metrics.decisions.inc({ stage, result: allow ? 'allow' : 'deny' }),
   };
-  const authorized = await authorize(ctx, request, body, headerValue(req.headers['if-match']));
+  const authorized = await timeStage(deps.metrics, 'policy', () => authorize(ctx, request, body, headerValue(req.headers['if-match'])));
   trace.decision = authorized.decision;
   if (request.interaction === 'batch' && body.kind === 'json') return runBatch(deps, req, res, trace, ctx, body.json);
   if (request.operation === 'bulk-status' || request.operation === 'bulk-file') return runBulkLink(deps, ctx, request, trace);
@@ -213,10 +232,12 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
   // enforce(response)
   let released: Released;
   try {
-    released = await enforceUpstreamAnswer(deps, upstream, resourceEnforcer(deps, ctx, request), trace, {
-      releaseTotal: authorized.releaseTotal,
-      subsetting: authorized.subsetting,
-    });
+    released = await timeStage(deps.metrics, 'enforce', () =>
+      enforceUpstreamAnswer(deps, upstream, resourceEnforcer(deps, ctx, request), trace, {
+        releaseTotal: authorized.releaseTotal,
+        subsetting: authorized.subsetting,
+      }),
+    );
   } catch (err) {
     trace.summary = writeResultWithheld(request, err);
     if (trace.summary === null) throw err;
@@ -275,7 +296,7 @@ function resourceEnforcer(deps: PipelineDeps, ctx: AuthorizeContext, request: Fh
     links: deps.links,
     decide: async (items) => {
       const consents = await consentsInput(deps, ctx, items.flatMap((i) => i.facts.patients));
-      const decisions = ctx.policy.decideResources({ principal: ctx.principal, request: policyRequest(request), env: ctx.env, items, consents });
+      const decisions = timeStageSync(deps.metrics, 'policy', () => ctx.policy.decideResources({ principal: ctx.principal, request: policyRequest(request), env: ctx.env, items, consents }));
       for (const d of decisions) ctx.onDecision('resource', d.allow);
       return decisions;
     },
@@ -325,7 +346,7 @@ async function callUpstream(
   else if (body.kind === 'json' || body.kind === 'json-patch') {
     payload = { bytes: Buffer.from(JSON.stringify(body.json), 'utf8'), contentType: body.contentType };
   }
-  const headers = upstreamRequestHeaders(req.headers, trace.requestId, payload ? { contentType: payload.contentType, length: payload.bytes.length } : null);
+  const headers = { ...upstreamRequestHeaders(req.headers, trace.requestId, payload ? { contentType: payload.contentType, length: payload.bytes.length } : null), ...traceHeaders(trace.traceContext) };
   if (ifMatch !== null) headers['if-match'] = ifMatch;
   if (request.ifNoneExist !== null) headers['if-none-exist'] = serializeQuery(request.ifNoneExist);
   const started = process.hrtime.bigint();
@@ -337,6 +358,8 @@ async function callUpstream(
     const code = err instanceof GatewayError ? err.code : 'internal';
     deps.metrics.upstreamDuration.observe({ outcome: code === 'upstream_timeout' ? 'timeout' : 'error' }, seconds(started));
     throw err;
+  } finally {
+    deps.metrics.stageDuration.observe({ stage: 'upstream' }, seconds(started));
   }
 }
 
@@ -465,11 +488,11 @@ function bearerChallenge(err: GatewayError, realm: string): string | null {
   return null;
 }
 
-function observe(deps: PipelineDeps, trace: Trace, status: number, durationSeconds: number): void {
+function observe(deps: PipelineDeps, trace: Trace, status: number, durationSeconds: number, error: GatewayError | null): void {
   const interaction = trace.request?.interaction ?? 'unclassified';
-  deps.metrics.requests.inc({ interaction, code: String(status) });
-  deps.metrics.requestDuration.observe({ interaction, code: String(status) }, durationSeconds);
-  deps.logger.info({ requestId: trace.requestId, interaction, type: trace.request?.type ?? null, status, ms: Math.round(durationSeconds * 1000) }, 'request');
+  const type = trace.request?.type ?? null;
+  observeRequest(deps.metrics, { interaction, resourceType: type, status, durationSeconds, error, decision: trace.decision, summary: trace.summary });
+  deps.logger.info({ requestId: trace.requestId, traceId: trace.traceId, interaction, type, status, code: error?.code ?? null, ms: Math.round(durationSeconds * 1000) }, 'request');
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

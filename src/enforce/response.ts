@@ -41,6 +41,8 @@ export interface EnforcementSummary {
   withheldRefs: string[];
   /** `Type/id` of released resources that were redacted, for the audit record. */
   redactedRefs: string[];
+  /** Elements changed by redaction, over all resources (a metric; not in the audit record). */
+  redactedFields: number;
   /** Reasons of the decisions that withheld or redacted something. */
   reasons: Set<string>;
   breakGlass: boolean;
@@ -111,8 +113,10 @@ export async function judge(
     const redactions = decision.obligations.redact ?? [];
     // The reference is taken before redaction: de-identification replaces the id with a pseudonym.
     const ref = referenceOf(resource);
-    if (redactions.length > 0 && redactResource(resource, redactions, enforcer.redaction) > 0) {
+    const changed = redactions.length > 0 ? redactResource(resource, redactions, enforcer.redaction) : 0;
+    if (changed > 0) {
       summary.redacted++;
+      summary.redactedFields += changed;
       summary.redactedRefs.push(ref);
       for (const r of decision.reasons) summary.reasons.add(r);
     }
@@ -139,7 +143,7 @@ export function writeResultWithheld(request: { readonly interaction: string }, e
 }
 
 export function emptySummary(): EnforcementSummary {
-  return { returned: 0, withheld: 0, redacted: 0, withheldRefs: [], redactedRefs: [], reasons: new Set(), breakGlass: false };
+  return { returned: 0, withheld: 0, redacted: 0, withheldRefs: [], redactedRefs: [], redactedFields: 0, reasons: new Set(), breakGlass: false };
 }
 
 /** Facts for each resource; a Binary takes its owner from the resource its securityContext names. */

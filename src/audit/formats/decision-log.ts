@@ -17,6 +17,8 @@ const param = z.tuple([z.string(), z.string().nullable(), z.string().nullable()]
 
 export const decisionLogEventSchema = z.strictObject({
   decision_id: z.uuid(),
+  /** W3C trace id of the request (OPA's field of the same name); absent for records without one. */
+  trace_id: z.string().optional(),
   path: z.literal(DECISION_PATH),
   timestamp: z.iso.datetime(),
   /** The per-instance sequence number of the record (OPA: a per-process request counter). */
@@ -58,6 +60,7 @@ export function toDecisionLog(record: RequestRecord, version: string): DecisionL
   });
   return {
     decision_id: record.decisionId,
+    ...(record.traceId ? { trace_id: record.traceId } : {}),
     path: DECISION_PATH,
     timestamp: record.time,
     req_id: record.chain.seq,
