@@ -268,7 +268,7 @@ function resourceEnforcer(deps: PipelineDeps, ctx: AuthorizeContext, request: Fh
     links: deps.links,
     decide: async (items) => {
       const consents = await consentsInput(deps, ctx, items.flatMap((i) => i.facts.patients));
-      const decisions = ctx.policy.decideResources({ principal: ctx.principal, request: policyRequest(request), env: ctx.env, items, consents });
+      const decisions = await ctx.policy.decideResources({ principal: ctx.principal, request: policyRequest(request), env: ctx.env, items, consents });
       for (const d of decisions) ctx.onDecision('resource', d.allow);
       return decisions;
     },
