@@ -296,7 +296,7 @@ function resourceEnforcer(deps: PipelineDeps, ctx: AuthorizeContext, request: Fh
     links: deps.links,
     decide: async (items) => {
       const consents = await consentsInput(deps, ctx, items.flatMap((i) => i.facts.patients));
-      const decisions = timeStageSync(deps.metrics, 'policy', () => ctx.policy.decideResources({ principal: ctx.principal, request: policyRequest(request), env: ctx.env, items, consents }));
+      const decisions = await timeStage(deps.metrics, 'policy', async () => ctx.policy.decideResources({ principal: ctx.principal, request: policyRequest(request), env: ctx.env, items, consents }));
       for (const d of decisions) ctx.onDecision('resource', d.allow);
       return decisions;
     },

@@ -61,7 +61,7 @@ export async function runPolicyCommand(args: string[], out: Out = (t) => process
         const baseline = await loadEngine(values.bundle ?? SHIPPED_BUNDLE, values.data);
         const candidate = await loadEngine(values.against, values.data);
         const lines = values.replay.flatMap((file) => readFileSync(file, 'utf8').split('\n'));
-        const report = replay(lines, baseline, candidate);
+        const report = await replay(lines, baseline, candidate);
         out(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReplayReport(report)}\n`);
         return report.changes.length === 0 ? 0 : 1;
       }

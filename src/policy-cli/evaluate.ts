@@ -36,7 +36,7 @@ export interface EvalResult {
 }
 
 export async function evaluateCase(policy: PolicyEvaluator, c: EvalCase): Promise<EvalResult> {
-  const request = policy.decideRequest(c.requestInput);
+  const request = await policy.decideRequest(c.requestInput);
   if (!request.allow || c.response === null) return { revision: policy.revision, request, response: null };
 
   const links = createLinkRewriter(EVAL_BASE, EVAL_BASE);
@@ -45,9 +45,9 @@ export async function evaluateCase(policy: PolicyEvaluator, c: EvalCase): Promis
   const enforcer: ResponseEnforcer = {
     links,
     redaction: { now: c.now, pseudonymKey: randomBytes(32) },
-    decide: (items) => {
+    decide: async (items) => {
       const consents = consentsFor(items.flatMap((i) => i.facts.patients), c.consents, links.bases, c.now);
-      const decisions = policy.decideResources({ principal: c.principal, request: c.request, env: policyEnv(c.now, policy.revision), items, consents });
+      const decisions = await policy.decideResources({ principal: c.principal, request: c.request, env: policyEnv(c.now, policy.revision), items, consents });
       items.forEach((item, i) => resources.push({ ref: refOf(item.resource), decision: decisions[i]! }));
       return decisions;
     },

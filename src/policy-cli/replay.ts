@@ -141,7 +141,7 @@ export interface ReplayReport {
 }
 
 /** Replays every line with both evaluators; a policy error counts as a decision (`policy_error`). */
-export function replay(lines: Iterable<string>, baseline: PolicyEvaluator, candidate: PolicyEvaluator): ReplayReport {
+export async function replay(lines: Iterable<string>, baseline: PolicyEvaluator, candidate: PolicyEvaluator): Promise<ReplayReport> {
   const skipped: Partial<Record<SkipReason, number>> = {};
   const skip = (why: SkipReason): void => {
     skipped[why] = (skipped[why] ?? 0) + 1;
@@ -165,8 +165,8 @@ export function replay(lines: Iterable<string>, baseline: PolicyEvaluator, candi
     }
     replayed++;
     if (recorded.revision !== baseline.revision) otherRevision++;
-    const before = decide(baseline, input);
-    const after = decide(candidate, { ...input, env: policyEnv(new Date(recorded.time), candidate.revision) });
+    const before = await decide(baseline, input);
+    const after = await decide(candidate, { ...input, env: policyEnv(new Date(recorded.time), candidate.revision) });
     if (!sameDecision(before, after)) {
       changes.push({ id: recorded.id, time: recorded.time, request: requestLine(input.request), who: whoOf(recorded), before, after });
     }
@@ -174,9 +174,9 @@ export function replay(lines: Iterable<string>, baseline: PolicyEvaluator, candi
   return { baseline: baseline.revision, candidate: candidate.revision, read, replayed, skipped, otherRevision, changes };
 }
 
-function decide(policy: PolicyEvaluator, input: RequestInput): Decision {
+async function decide(policy: PolicyEvaluator, input: RequestInput): Promise<Decision> {
   try {
-    return policy.decideRequest(input);
+    return await policy.decideRequest(input);
   } catch {
     return { allow: false, reasons: ['policy_error'], obligations: {} };
   }
