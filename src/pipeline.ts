@@ -104,7 +104,8 @@ export async function handleFhirRequest(deps: PipelineDeps, req: IncomingMessage
     reply = errorReply(error, trace.requestId, deps.config.publicBaseUrl);
   }
 
-  const clientAddress = req.socket.remoteAddress ?? null;
+  // The socket is gone once a refused body has been abandoned: the record keeps what is known.
+  const clientAddress = req.socket?.remoteAddress ?? null;
   if (reply.stream) {
     await streamReply(deps, res, trace, reply, clientAddress);
     return;
@@ -432,6 +433,8 @@ function send(res: ServerResponse, reply: Reply): void {
 
 export function errorReply(err: GatewayError, requestId: string, realm: string): Reply {
   const headers: Record<string, string> = { 'x-request-id': requestId };
+  // An unread oversized body is not drained: the connection is closed after the answer.
+  if (err.code === 'payload_too_large') headers['connection'] = 'close';
   const challenge = bearerChallenge(err, realm);
   if (challenge) headers['www-authenticate'] = challenge;
   return { status: err.status, body: operationOutcomeFor(err, requestId), headers };
