@@ -26,6 +26,8 @@ export const ERROR_CATALOGUE = {
   not_acceptable: { status: 406, issue: 'not-supported', text: 'Only FHIR JSON (application/fhir+json) is supported.' },
   unsupported_media_type: { status: 415, issue: 'not-supported', text: 'The request body must be FHIR JSON (application/fhir+json).' },
   payload_too_large: { status: 413, issue: 'too-costly', text: 'The request body is larger than the gateway accepts.' },
+  headers_too_large: { status: 431, issue: 'too-costly', text: 'The request headers are larger than the gateway accepts.' },
+  request_timeout: { status: 408, issue: 'timeout', text: 'The request was not received in time.' },
   not_found: { status: 404, issue: 'not-found', text: 'The requested resource or path was not found.' },
   precondition_failed: { status: 412, issue: 'conflict', text: 'The resource has changed since the version the request names.' },
 

@@ -121,7 +121,8 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
     reply = errorReply(error, trace.requestId, deps.config.publicBaseUrl);
   }
 
-  const clientAddress = req.socket.remoteAddress ?? null;
+  // The socket is gone once a refused body has been abandoned: the record keeps what is known.
+  const clientAddress = req.socket?.remoteAddress ?? null;
   if (reply.stream) {
     await streamReply(deps, res, trace, reply, clientAddress);
     return;
@@ -462,6 +463,8 @@ function send(res: ServerResponse, reply: Reply): void {
 
 export function errorReply(err: GatewayError, requestId: string, realm: string): Reply {
   const headers: Record<string, string> = { 'x-request-id': requestId };
+  // An unread oversized body is not drained: the connection is closed after the answer.
+  if (err.code === 'payload_too_large') headers['connection'] = 'close';
   const challenge = bearerChallenge(err, realm);
   if (challenge) headers['www-authenticate'] = challenge;
   return { status: err.status, body: operationOutcomeFor(err, requestId), headers };

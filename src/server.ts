@@ -10,6 +10,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
+import { guardServer } from './http/hostile.js';
 import type { Authenticator } from './auth/authenticate.js';
 import { createGatewayAuth } from './auth-wiring.js';
 import { openAuditTrail } from './audit/open.js';
@@ -100,6 +101,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     maxHeaderSize: 32 * 1024,
     requestTimeout: config.upstream.timeoutMs + 30_000,
     headersTimeout: 20_000,
+    // Node would answer a missing Host with an empty 400; the gateway checks Host itself (http/hostile.ts).
+    requireHostHeader: false,
   };
   const tls = config.listen.tls;
   const server = tls
@@ -117,6 +120,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       )
     : http.createServer(serverOptions, app);
   server.keepAliveTimeout = 65_000;
+  guardServer(server, logger);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.listen.port, config.listen.host, () => resolve());

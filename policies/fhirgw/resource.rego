@@ -136,11 +136,33 @@ break_glass_used if {
 	count(restricted) > 0
 }
 
+# ---- other patients named in the patient's own data ----
+
+# A resource can be the patient's own and still name other patients: a Group of both, a
+# Patient.link, a performer or focus. The patient sees it, but not who else it names: every
+# reference to another patient (with its display) is removed before it is released.
+other_patients contains p if {
+	patient_only
+	has_patient
+	some p in object.get(input.facts, "referenced_patients", [])
+	p != input.principal.patient
+}
+
+other_patient_redactions := [r |
+	some p in other_patients
+	r := {
+		"path": concat("", ["descendants().where(reference.matches('(^|/)Patient/", replace(p, ".", "\\\\."), "(/_history/[^/]*)?$'))"]),
+		"action": "remove",
+	}
+]
+
 # ---- obligations ----
 
-redactions := roles.redactions(type) if subject_to_roles
+role_redactions := roles.redactions(type) if subject_to_roles
 
 else := []
+
+redactions := array.concat(role_redactions, other_patient_redactions)
 
 redaction_part := {"redact": redactions} if count(redactions) > 0
 
@@ -152,7 +174,9 @@ else := {}
 
 obligations := object.union(redaction_part, break_glass_part)
 
-extra_reasons contains "redact.role" if count(redactions) > 0
+extra_reasons contains "redact.role" if count(role_redactions) > 0
+
+extra_reasons contains "redact.other-patients" if count(other_patient_redactions) > 0
 
 extra_reasons contains "break-glass" if break_glass_used
 

@@ -118,6 +118,10 @@ export const factsSchema = z.strictObject({
     .string()
     .nullable()
     .describe("the resource's clinical date (effective, issued, onset, authored, recorded, period start, ...), for Consent dataPeriod"),
+  referenced_patients: z
+    .array(z.string())
+    .optional()
+    .describe('ids of every patient the resource references anywhere (local references), whether or not that makes it their data: what a release would reveal about other patients'),
 });
 
 const consentCriteriaSchema = z.strictObject({
