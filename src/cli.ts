@@ -9,6 +9,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile } from './config/load.js';
+import { shutdownBudgetMs } from './lifecycle.js';
 import { BundleError } from './policy/bundle.js';
 import { POLICY_USAGE } from './policy-cli/usage.js';
 import { startGateway } from './server.js';
@@ -31,8 +32,16 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write(`serve needs --config <file.yaml>\n${USAGE}\n`);
         return 2;
       }
-      const gateway = await startGateway(loadConfigFile(values.config));
+      const config = loadConfigFile(values.config);
+      const gateway = await startGateway(config);
       await untilSignal();
+      // A shutdown that overruns its budget (a stuck sink, a bug) must not outlive Kubernetes'
+      // grace period silently: exit 1 so the overrun is visible.
+      const budgetMs = shutdownBudgetMs(config);
+      setTimeout(() => {
+        process.stderr.write(`fhir-gateway: shutdown did not finish within ${budgetMs} ms; exiting\n`);
+        process.exit(1);
+      }, budgetMs).unref();
       await gateway.close();
       return 0;
     }

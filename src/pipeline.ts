@@ -40,6 +40,7 @@ import { decodeContent, parseFhirJson } from './proxy/decode.js';
 import type { Forwarder, UpstreamResponse } from './proxy/forward.js';
 import type { UpstreamClient } from './proxy/upstream-client.js';
 import { flattenConsents } from './consent/flatten.js';
+import type { RequestTracker } from './lifecycle.js';
 import type { ConsentStore } from './consent/store.js';
 import { clientResponseHeaders, SECURITY_HEADERS, upstreamRequestHeaders } from './proxy/headers.js';
 
@@ -62,6 +63,8 @@ export interface PipelineDeps {
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
   readonly now?: () => Date;
+  /** Requests in flight, which graceful shutdown waits for (src/lifecycle.ts). */
+  readonly requests?: RequestTracker;
   /** The SMART `rest[].security` section written into the CapabilityStatement (absent: left as is). */
   readonly capabilitySecurity?: () => Promise<Record<string, unknown>>;
 }
@@ -87,10 +90,12 @@ const REQUEST_ID = /^[A-Za-z0-9\-._]{8,64}$/;
 export async function handleFhirRequest(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const traceContext = traceContextOf(req.headers['traceparent'], req.headers['tracestate']);
   deps.metrics.inFlight.inc();
+  const leave = deps.requests?.enter();
   try {
     await withTrace(traceContext, () => handle(deps, req, res, traceContext));
   } finally {
     deps.metrics.inFlight.dec();
+    leave?.();
   }
 }
 

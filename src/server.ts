@@ -26,6 +26,7 @@ import { createBulkLinkTokens } from './bulk/link-tokens.js';
 import { createConsentStore } from './consent/store.js';
 import { createRedis } from './redis/connection.js';
 import { ConfigError } from './config/load.js';
+import { createDrainer, createRequestTracker, type Drainer } from './lifecycle.js';
 
 export interface RunningGateway {
   /** The address it listens on, e.g. http://127.0.0.1:8080 */
@@ -77,7 +78,10 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     maxManifestBytes: 16 * 1024 * 1024,
   };
 
+  const requests = createRequestTracker();
+  let drainer: Drainer | null = null;
   const app = createApp({
+    requests,
     config,
     classifyOptions: { basePath: new URL(config.publicBaseUrl).pathname.replace(/\/+$/, ''), pagingParameters: new Set(config.upstream.pagingParameters) },
     authenticator,
@@ -91,7 +95,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     audit,
     metrics,
     logger,
-    isReady: () => authenticator.isReady() && policies.current() !== null,
+    // Not ready while shutting down, or while the audit spool cannot take records (a replica that
+    // would refuse every request with 503 audit_unavailable should get none).
+    isReady: () => !drainer?.draining && authenticator.isReady() && policies.current() !== null && audit.sample().writable,
     ...auth.routes,
   });
 
@@ -121,6 +127,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     : http.createServer(serverOptions, app);
   server.keepAliveTimeout = 65_000;
   guardServer(server, logger);
+  drainer = createDrainer(server, requests);
+  const drain = drainer;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.listen.port, config.listen.host, () => resolve());
@@ -147,15 +155,19 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     close() {
       closing ??= (async () => {
         stopWarmUp.abort();
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
+        logger.info({ inFlight: requests.inFlight, drainDelaySeconds: config.lifecycle.drainDelaySeconds, graceSeconds: config.lifecycle.shutdownGraceSeconds }, 'shutting down: not ready, draining');
+        await drain.drain({
+          drainDelayMs: config.lifecycle.drainDelaySeconds * 1000,
+          graceMs: config.lifecycle.shutdownGraceSeconds * 1000,
+          abortUpstream: () => forwarder.close(),
+          onCut: (n) => logger.warn({ requests: n }, 'shutdown grace period over: cutting the requests still in flight'),
         });
         forwarder.close();
         await audit.close();
         auth.close();
         policies.close();
         redis?.disconnect();
+        logger.info('shutdown complete: audit trail flushed');
       })();
       return closing;
     },

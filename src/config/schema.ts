@@ -240,6 +240,15 @@ export const configSchema = z.strictObject({
       maxBundleEntries: z.number().int().min(1).max(10000).default(500),
     })
     .default({ maxRequestBodyBytes: 10 * 1024 * 1024, maxBundleEntries: 500 }),
+  /** Graceful shutdown (SIGTERM): see src/lifecycle.ts and docs/operations.md. */
+  lifecycle: z
+    .strictObject({
+      /** After SIGTERM, how long to keep serving while load balancers stop sending (0 when a preStop hook waits). */
+      drainDelaySeconds: z.number().min(0).max(300).default(0),
+      /** How long in-flight requests get to finish once the listener is closed; then they are cut. */
+      shutdownGraceSeconds: z.number().min(0).max(600).default(20),
+    })
+    .default({ drainDelaySeconds: 0, shutdownGraceSeconds: 20 }),
   log: z
     .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
     .default({ level: 'info' }),
