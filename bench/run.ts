@@ -306,8 +306,10 @@ function measureLoad(target: Target, scenario: Scenario, round: number, token: s
 /** Kick-off, status polls and one file download (from a separate process), timed and measured. */
 async function measureBulk(target: Target, token: string, upstreamPid: number): Promise<BulkResult> {
   const headers = auth(token);
-  // The bare proxy and the upstream hand out the upstream's own URLs: reach them through the target.
-  const via = (url: string): string => (target.id === 'bare' ? url.replace(new URL(url).origin, new URL(target.base).origin) : url);
+  // The gateway hands out URLs on its public base, the upstream (and so the bare proxy) its own:
+  // reach them through the target.
+  const via = (url: string): string =>
+    url.startsWith(`${PUBLIC_BASE}/`) ? target.base + url.slice(PUBLIC_BASE.length) : target.id === 'bare' ? url.replace(new URL(url).origin, new URL(target.base).origin) : url;
   const kickoff = await fetch(`${target.base}/$export?_type=Observation`, { headers: { ...headers, prefer: 'respond-async' } });
   await kickoff.arrayBuffer();
   const status = kickoff.headers.get('content-location');
