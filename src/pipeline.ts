@@ -524,5 +524,9 @@ function describeCause(err: GatewayError): Record<string, unknown> {
   const cause = err.cause;
   if (!(cause instanceof Error)) return { text: ERROR_CATALOGUE[err.code].text };
   const code = (cause as NodeJS.ErrnoException).code;
-  return err.code === 'internal' ? { name: cause.name, code, message: cause.message } : { name: cause.name, code };
+  // Never the message: an unexpected error's message can carry whatever it was handling (a token,
+  // a name from a resource). The stack frames say where it happened, which is what an operator needs.
+  if (err.code !== 'internal') return { name: cause.name, code };
+  const frames = (cause.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line)).slice(0, 10);
+  return { name: cause.name, code, frames };
 }

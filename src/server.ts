@@ -18,7 +18,7 @@ import type { GatewayConfig } from './config/schema.js';
 import { createLinkRewriter } from './fhir/links.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type GatewayMetrics } from './observability/metrics.js';
-import { startPolicySources } from './policy/wiring.js';
+import { startPolicySources, type RunningPolicies } from './policy/wiring.js';
 import { createForwarder } from './proxy/forward.js';
 import { createUpstreamClient } from './proxy/upstream-client.js';
 import { createFhirUpstreamBreaker } from './proxy/upstream-breaker.js';
@@ -44,6 +44,8 @@ export interface StartOptions {
   readonly authenticator?: Authenticator;
   /** Where secrets named by environment variable are read: token secrets, the audit HMAC key, sink credentials (defaults to process.env). */
   readonly env?: NodeJS.ProcessEnv;
+  /** Policies already running instead of those the configuration names (the benchmark's OPA-server variant). */
+  readonly policies?: RunningPolicies;
 }
 
 export async function startGateway(config: GatewayConfig, options: StartOptions = {}): Promise<RunningGateway> {
@@ -51,7 +53,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const metrics = createMetrics();
 
   const env = options.env ?? process.env;
-  const policies = await startPolicySources(config, env, metrics, logger);
+  const policies = options.policies ?? (await startPolicySources(config, env, metrics, logger));
 
   // Auth first: a missing secret stops start-up before any audit sink is opened.
   // One Redis connection for everything replicas share (auth state, consent cache); it reconnects by

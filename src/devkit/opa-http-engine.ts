@@ -3,6 +3,11 @@
  * for each decision: the common sidecar architecture, built behind the same PolicyEvaluator
  * interface as the in-process WebAssembly engine and accepting decisions by the same rules
  * (policy/decision.ts), so the benchmark compares the two designs and nothing else.
+ *
+ * Resource decisions are asked one resource per call (several calls in flight), as OPA's Data API
+ * is meant to be used: OPA's interpreter evaluates the batched entrypoint in time that grows with
+ * the square of the batch (`with input.resource` in a comprehension: 100 resources took 0.2 s,
+ * 300 took 1.8 s here), while 100 single calls took 0.17 s one after another.
  * For the benchmark only; the gateway evaluates its policy in-process.
  */
 import http from 'node:http';
@@ -16,6 +21,9 @@ export interface OpaHttpEngine extends PolicyEvaluator {
   decideResources(input: ResourcesInput): Promise<Decision[]>;
   close(): void;
 }
+
+/** Resource decisions of one response asked at the same time. */
+const CALLS_IN_FLIGHT = 8;
 
 export function createOpaHttpEngine(options: { readonly url: string; readonly revision: string; readonly timeoutMs?: number }): OpaHttpEngine {
   const base = new URL(options.url);
@@ -53,8 +61,19 @@ export function createOpaHttpEngine(options: { readonly url: string; readonly re
       return acceptDecision(await query(ENTRYPOINTS.request, input));
     },
     async decideResources(input) {
-      if (input.items.length === 0) return [];
-      return acceptResourceDecisions(await query(ENTRYPOINTS.resources, input), input.items.length);
+      const { items, ...shared } = input;
+      const raw: unknown[] = new Array(items.length);
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < items.length) {
+          const i = next++;
+          const item = items[i] as (typeof items)[number];
+          raw[i] = await query(ENTRYPOINTS.resource, { ...shared, resource: item.resource, facts: item.facts });
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(CALLS_IN_FLIGHT, items.length) }, worker));
+      // An undefined decision for one resource denies that resource, as the batch would.
+      return raw.map((r) => acceptResourceDecisions(r === undefined ? undefined : [r], 1)[0] as Decision);
     },
     close() {
       agent.destroy();
