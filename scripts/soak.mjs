@@ -78,6 +78,9 @@ gateway.on('exit', (code) => {
   if (!stopping) log(`the gateway exited unexpectedly (${code})`);
 });
 let stopping = false;
+// The gateway never outlives the soak, however it ends.
+process.on('exit', () => gateway.kill('SIGKILL'));
+for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => void shutdown().finally(() => process.exit(130)));
 
 async function shutdown() {
   stopping = true;
@@ -108,13 +111,14 @@ const long = { expiresInSeconds: MINUTES * 60 + WARMUP_S + 3600 };
 const patient = await issuer.mint({ sub: `Patient/${alba.id}`, scope: 'launch/patient patient/*.rs', patient: alba.id, roles: ['patient'] }, long);
 const clinician = await issuer.mint({ sub: `Practitioner/${SYNTHETIC_PRACTITIONER.id}`, scope: 'user/*.cruds', roles: ['clinician'], purpose_of_use: ['TREAT'] }, long);
 const researcher = await issuer.mint({ sub: 'researcher-1', scope: 'user/Patient.rs user/Observation.rs', roles: ['researcher'], purpose_of_use: ['HRESCH'] }, long);
+/** Updates rotate over 20 patients' Observations: concurrent updates of one resource would race (412) by design. */
 const observation = (i) => ({
   resourceType: 'Observation',
-  id: `obs-${alba.id}-0`,
+  id: `obs-pat-gen-${1 + (i % 20)}-0`,
   status: 'final',
   category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] }],
   code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
-  subject: { reference: `Patient/${alba.id}` },
+  subject: { reference: `Patient/pat-gen-${1 + (i % 20)}` },
   valueQuantity: { value: 60 + (i % 40), unit: '/min', system: 'http://unitsofmeasure.org', code: '/min' },
 });
 const json = { 'content-type': 'application/fhir+json' };
@@ -127,7 +131,7 @@ const WORKLOAD = [
   ['clinician search', 3, (i) => ({ path: `Observation?subject=Patient/pat-gen-${1 + (i % 20)}&_count=20`, token: clinician }), 200],
   ['researcher search', 2, () => ({ path: 'Patient?_count=10', token: researcher }), 200],
   ['clinician batch', 1, () => ({ path: '', token: clinician, method: 'POST', headers: json, body: JSON.stringify({ resourceType: 'Bundle', type: 'batch', entry: [`Patient/${alba.id}`, 'Observation?code=8867-4&_count=5', `Encounter/enc-${bruno.id}`].map((url) => ({ request: { method: 'GET', url } })) }) }), 200],
-  ['clinician update', 1, (i) => ({ path: `Observation/obs-${alba.id}-0`, token: clinician, method: 'PUT', headers: json, body: JSON.stringify(observation(i)) }), 200],
+  ['clinician update', 1, (i) => ({ path: `Observation/obs-pat-gen-${1 + (i % 20)}-0`, token: clinician, method: 'PUT', headers: json, body: JSON.stringify(observation(i)) }), 200],
   ['metadata', 1, () => ({ path: 'metadata' }), 200],
   ['no token', 1, () => ({ path: `Patient/${alba.id}` }), 401],
 ];
