@@ -6,7 +6,8 @@
  * and searches, refusals, clinician searches and batches, researcher de-identification, updates,
  * metadata and unauthenticated calls, each with the status it must get.
  *
- * Every interval it records the gateway's resident memory, heap and event-loop delay (from its own
+ * Every interval it records the gateway's resident memory, heap, policy WebAssembly memory and
+ * event-loop delay (from its own
  * /metrics, so the numbers are the gateway's alone), the interval's p99 latency, requests and
  * errors. It passes when there were no errors, resident memory does not grow beyond noise and p99
  * stays in line with the start (scripts/lib/soak-verdict.mjs); it writes soak.json and soak.svg.
@@ -200,6 +201,7 @@ async function gatewayGauges() {
     heapBytes: gauge('nodejs_heap_size_used_bytes'),
     loopP99Ms: gauge('nodejs_eventloop_lag_p99_seconds') * 1000,
     openFds: gauge('process_open_fds'),
+    wasmBytes: gauge('fhirgw_policy_wasm_memory_bytes'),
   };
 }
 
@@ -236,7 +238,7 @@ for (let n = 0; n < total && !gatewayExited; n++) {
   samples.push(sample);
   log(
     `${sample.minute.toFixed(1)} min${sample.warmup ? ' (warm-up)' : ''}: rss ${(sample.rssBytes / 1048576).toFixed(1)} MiB, heap ${(sample.heapBytes / 1048576).toFixed(1)} MiB, ` +
-      `loop p99 ${sample.loopP99Ms.toFixed(1)} ms, p50 ${sample.p50Ms.toFixed(1)} ms, p99 ${sample.p99Ms.toFixed(1)} ms, ${sample.requests} requests, ${sample.errors} errors` +
+      `wasm ${(sample.wasmBytes / 1048576).toFixed(1)} MiB, loop p99 ${sample.loopP99Ms.toFixed(1)} ms, p50 ${sample.p50Ms.toFixed(1)} ms, p99 ${sample.p99Ms.toFixed(1)} ms, ${sample.requests} requests, ${sample.errors} errors` +
       (sample.errors ? ` ${JSON.stringify(sample.errorKinds)}` : ''),
   );
 }
@@ -259,6 +261,7 @@ writeFileSync(
     panels: [
       { label: 'resident memory (MiB)', values: samples.map((s) => s.rssBytes / 1048576), band },
       { label: 'heap used (MiB)', values: samples.map((s) => s.heapBytes / 1048576), color: '#2ca02c', band },
+      { label: 'policy WebAssembly memory (MiB)', values: samples.map((s) => s.wasmBytes / 1048576), color: '#8c564b', band },
       { label: 'event-loop delay p99 (ms)', values: samples.map((s) => s.loopP99Ms), color: '#9467bd', band },
       { label: 'request latency p99 (ms)', values: samples.map((s) => s.p99Ms), color: '#ff7f0e', band },
       { label: 'errors per interval', values: samples.map((s) => s.errors), color: '#d62728', band },
