@@ -119,7 +119,7 @@ const observation = (i) => ({
   status: 'final',
   category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] }],
   code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
-  subject: { reference: `Patient/pat-gen-${1 + (i % 20)}` },
+  subject: { reference: `Patient/${updated(i).patient}` },
   valueQuantity: { value: 60 + (i % 40), unit: '/min', system: 'http://unitsofmeasure.org', code: '/min' },
 });
 const json = { 'content-type': 'application/fhir+json' };
@@ -132,7 +132,7 @@ const WORKLOAD = [
   ['clinician search', 3, (i) => ({ path: `Observation?subject=Patient/pat-gen-${1 + (i % 20)}&_count=20`, token: clinician }), 200],
   ['researcher search', 2, () => ({ path: 'Patient?_count=10', token: researcher }), 200],
   ['clinician batch', 1, () => ({ path: '', token: clinician, method: 'POST', headers: json, body: JSON.stringify({ resourceType: 'Bundle', type: 'batch', entry: [`Patient/${alba.id}`, 'Observation?code=8867-4&_count=5', `Encounter/enc-${bruno.id}`].map((url) => ({ request: { method: 'GET', url } })) }) }), 200],
-  ['clinician update', 1, (i) => ({ path: `Observation/obs-pat-gen-${1 + (i % 20)}-0`, token: clinician, method: 'PUT', headers: json, body: JSON.stringify(observation(i)) }), 200],
+  ['clinician update', 1, (i) => ({ path: `Observation/${updated(i).id}`, token: clinician, method: 'PUT', headers: json, body: JSON.stringify(observation(i)) }), 200],
   ['metadata', 1, () => ({ path: 'metadata' }), 200],
   ['no token', 1, () => ({ path: `Patient/${alba.id}` }), 401],
 ];
