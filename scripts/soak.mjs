@@ -13,7 +13,7 @@
  * stays in line with the start (scripts/lib/soak-verdict.mjs); it writes soak.json and soak.svg.
  *
  *   npm run soak                                          30 minutes, a sample a minute
- *   npm run soak -- --minutes 2 --interval 10 --warmup 30 the CI version
+ *   npm run soak -- --minutes 2 --interval 10 --warmup 60 the CI version
  *
  * Options: --minutes (30) --interval seconds (60) --warmup seconds before measuring (60)
  * --rate requests/s (40) --out dir (soak-report). Exit 0 pass, 1 fail.
@@ -112,10 +112,17 @@ const long = { expiresInSeconds: MINUTES * 60 + WARMUP_S + 3600 };
 const patient = await issuer.mint({ sub: `Patient/${alba.id}`, scope: 'launch/patient patient/*.rs', patient: alba.id, roles: ['patient'] }, long);
 const clinician = await issuer.mint({ sub: `Practitioner/${SYNTHETIC_PRACTITIONER.id}`, scope: 'user/*.cruds', roles: ['clinician'], purpose_of_use: ['TREAT'] }, long);
 const researcher = await issuer.mint({ sub: 'researcher-1', scope: 'user/Patient.rs user/Observation.rs', roles: ['researcher'], purpose_of_use: ['HRESCH'] }, long);
-/** Updates rotate over 20 patients' Observations: concurrent updates of one resource would race (412) by design. */
+/**
+ * Updates rotate over 80 Observations (20 patients, 4 each), so one resource is updated about every
+ * half minute: two concurrent updates of one resource race into 412 by design (optimistic locking).
+ */
+const updated = (i) => {
+  const k = Math.floor(i / schedule.length);
+  return { patient: `pat-gen-${1 + (k % 20)}`, id: `obs-pat-gen-${1 + (k % 20)}-${Math.floor(k / 20) % 4}` };
+};
 const observation = (i) => ({
   resourceType: 'Observation',
-  id: `obs-pat-gen-${1 + (i % 20)}-0`,
+  id: updated(i).id,
   status: 'final',
   category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] }],
   code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
