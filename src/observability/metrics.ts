@@ -52,6 +52,8 @@ export interface GatewayMetrics {
   readonly revocationBypassed: Counter;
   readonly upstreamCircuit: Gauge<'upstream' | 'state'>;
   readonly upstreamCircuitRejections: Counter<'upstream'>;
+  /** Set by the policy wiring: the WebAssembly memory of each active bundle, read at scrape time. */
+  policyMemory: (() => ReadonlyArray<{ readonly bundle: string; readonly bytes: number }>) | null;
   readonly audit: AuditMetrics;
 }
 
@@ -79,7 +81,7 @@ export function createMetrics(): GatewayMetrics {
   collectDefaultMetrics({ register: registry });
   for (const name of DROPPED_DEFAULT_METRICS) registry.removeSingleMetric(name);
   const audit = createAuditMetrics(registry);
-  return {
+  const metrics: GatewayMetrics = {
     audit,
     registry,
     reasonLabel: createReasonFolder(),
@@ -215,7 +217,18 @@ export function createMetrics(): GatewayMetrics {
       labelNames: ['upstream'],
       registers: [registry],
     }),
+    policyMemory: null,
   };
+  new Gauge({
+    name: 'fhirgw_policy_wasm_memory_bytes',
+    help: 'WebAssembly memory held by each active policy bundle (bounded by policy.maxMemoryPages; it should level off).',
+    labelNames: ['bundle'],
+    registers: [registry],
+    collect() {
+      for (const m of metrics.policyMemory?.() ?? []) this.set({ bundle: m.bundle }, m.bytes);
+    },
+  });
+  return metrics;
 }
 
 function createAuditMetrics(registry: Registry): AuditMetrics {
