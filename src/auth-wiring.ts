@@ -17,7 +17,7 @@ import { GatewayError } from './errors.js';
 import type { Logger } from './observability/logger.js';
 import type { GatewayMetrics } from './observability/metrics.js';
 import { createRedisStateStore } from './redis/auth-state-store.js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis/connection.js';
 
 export interface GatewayAuth {
   readonly authenticator: Authenticator;
@@ -28,7 +28,7 @@ export interface GatewayAuth {
 
 export function createGatewayAuth(
   config: GatewayConfig,
-  options: { logger: Logger; metrics: GatewayMetrics; redis: Redis | null; env?: NodeJS.ProcessEnv | undefined; authenticator?: Authenticator | undefined },
+  options: { logger: Logger; metrics: GatewayMetrics; redis: RedisClient | null; env?: NodeJS.ProcessEnv | undefined; authenticator?: Authenticator | undefined },
 ): GatewayAuth {
   const { logger, metrics, redis } = options;
   const secrets = readSecrets(config, options.env);

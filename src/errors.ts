@@ -40,6 +40,10 @@ export const ERROR_CATALOGUE = {
   dpop_proof_invalid: { status: 401, issue: 'login', text: 'The DPoP proof is missing or invalid.' },
   auth_state_unavailable: { status: 503, issue: 'transient', text: 'Token revocation or replay state cannot be checked right now; the request was refused.' },
 
+  // rate limits (after the token, before policy)
+  rate_limited: { status: 429, issue: 'throttled', text: 'Too many requests; retry after the number of seconds in the Retry-After header.' },
+  rate_limit_unavailable: { status: 503, issue: 'transient', text: 'Request rate limits cannot be checked right now; the request was refused.' },
+
   // decide (403)
   insufficient_scope: { status: 403, issue: 'forbidden', text: 'The access token does not grant the scope this request needs.' },
   forbidden: { status: 403, issue: 'forbidden', text: 'Access denied by policy.' },
@@ -87,6 +91,8 @@ export interface GatewayErrorOptions {
   };
   /** Internal detail for logs only; never sent to clients. */
   readonly cause?: unknown;
+  /** For 429: the `Retry-After` the answer carries. */
+  readonly retryAfterSeconds?: number;
 }
 
 export class GatewayError extends Error {
@@ -95,6 +101,7 @@ export class GatewayError extends Error {
   readonly reasons: readonly string[];
   readonly auditReasons: readonly string[];
   readonly bearer: GatewayErrorOptions['bearer'];
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(code: ErrorCode, options: GatewayErrorOptions = {}) {
     super(ERROR_CATALOGUE[code].text, options.cause === undefined ? undefined : { cause: options.cause });
@@ -104,6 +111,7 @@ export class GatewayError extends Error {
     this.reasons = options.reasons ?? [];
     this.auditReasons = options.auditReasons ?? [];
     this.bearer = options.bearer;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 

@@ -41,6 +41,7 @@ import type { Forwarder, UpstreamResponse } from './proxy/forward.js';
 import type { UpstreamClient } from './proxy/upstream-client.js';
 import { flattenConsents } from './consent/flatten.js';
 import type { RequestTracker } from './lifecycle.js';
+import type { RateLimiter } from './ratelimit/limiter.js';
 import type { ConsentStore } from './consent/store.js';
 import { clientResponseHeaders, SECURITY_HEADERS, upstreamRequestHeaders } from './proxy/headers.js';
 
@@ -63,6 +64,8 @@ export interface PipelineDeps {
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
   readonly now?: () => Date;
+  /** Per-user and per-client rate limits (absent: none configured). */
+  readonly rateLimiter?: RateLimiter;
   /** Requests in flight, which graceful shutdown waits for (src/lifecycle.ts). */
   readonly requests?: RequestTracker;
   /** The SMART `rest[].security` section written into the CapabilityStatement (absent: left as is). */
@@ -205,6 +208,7 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
     }),
   );
   trace.principal = principal;
+  await deps.rateLimiter?.check(principal);
 
   // decide(request)
   const policy = deps.policy();
@@ -470,6 +474,7 @@ export function errorReply(err: GatewayError, requestId: string, realm: string):
   const headers: Record<string, string> = { 'x-request-id': requestId };
   // An unread oversized body is not drained: the connection is closed after the answer.
   if (err.code === 'payload_too_large') headers['connection'] = 'close';
+  if (err.retryAfterSeconds !== undefined) headers['retry-after'] = String(err.retryAfterSeconds);
   const challenge = bearerChallenge(err, realm);
   if (challenge) headers['www-authenticate'] = challenge;
   return { status: err.status, body: operationOutcomeFor(err, requestId), headers };

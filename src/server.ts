@@ -24,7 +24,8 @@ import { createUpstreamClient } from './proxy/upstream-client.js';
 import { createFhirUpstreamBreaker } from './proxy/upstream-breaker.js';
 import { createBulkLinkTokens } from './bulk/link-tokens.js';
 import { createConsentStore } from './consent/store.js';
-import { createRedis } from './redis/connection.js';
+import { openSharedRedis } from './redis/shared.js';
+import { rateLimiterFromConfig } from './ratelimit/from-config.js';
 import { ConfigError } from './config/load.js';
 import { createDrainer, createRequestTracker, type Drainer } from './lifecycle.js';
 
@@ -58,8 +59,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   // Auth first: a missing secret stops start-up before any audit sink is opened.
   // One Redis connection for everything replicas share (auth state, consent cache); it reconnects by
   // itself, and each user decides what a failing command means.
-  const redis = config.redis ? createRedis(config.redis) : null;
-  redis?.on('error', () => {});
+  const redis = await openSharedRedis(config, logger, metrics);
   const auth = createGatewayAuth(config, { logger, metrics, redis, env: options.env, authenticator: options.authenticator });
   const authenticator = auth.authenticator;
   const audit = await openAuditTrail(config, { logger, metrics, ...(options.auditStdout ? { stdout: options.auditStdout } : {}), ...(options.env ? { env: options.env } : {}) });
@@ -84,6 +84,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   let drainer: Drainer | null = null;
   const app = createApp({
     requests,
+    rateLimiter: rateLimiterFromConfig(config, redis, metrics, logger),
     config,
     classifyOptions: { basePath: new URL(config.publicBaseUrl).pathname.replace(/\/+$/, ''), pagingParameters: new Set(config.upstream.pagingParameters) },
     authenticator,

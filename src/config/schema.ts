@@ -226,11 +226,39 @@ export const configSchema = z.strictObject({
       cacheTtlSeconds: z.number().int().min(0).max(86400).default(60),
     })
     .default({ enabled: true, cacheTtlSeconds: 60 }),
-  /** Shared state across replicas. Without it, caches and lists are per process. */
+  /**
+   * Shared state across replicas: revocations, DPoP replay markers, introspection answers, the
+   * consent cache and rate-limit counters. Without it, all of these are per process.
+   */
   redis: z
     .strictObject({
-      url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'),
-      keyPrefix: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/).default('fhirgw:'),
+      /** Standalone server; with sentinel or cluster, only its credentials, TLS (rediss:) and db are used. */
+      url: redisUrl.optional(),
+      /** Sentinels that name the current primary (failover without reconfiguring the gateway). */
+      sentinel: z.strictObject({ name: z.string().min(1), nodes: z.array(redisNode).min(1) }).optional(),
+      /** Redis Cluster seed nodes. Every key shares one hash tag (keyPrefix), so multi-key commands stay on one slot. */
+      cluster: z.strictObject({ nodes: z.array(redisNode).min(1) }).optional(),
+      /** Prefix of every key; default `fhirgw:`, or `{fhirgw}:` with cluster. */
+      keyPrefix: z.string().regex(/^[A-Za-z0-9:_{}-]{1,64}$/).optional(),
+    })
+    .superRefine((r, ctx) => {
+      if (!r.url && !r.sentinel && !r.cluster) ctx.addIssue({ code: 'custom', path: ['url'], message: 'set url, sentinel or cluster' });
+      if (r.sentinel && r.cluster) ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'sentinel and cluster are exclusive' });
+      if (r.cluster && r.keyPrefix !== undefined && !/\{[^}]+\}/.test(r.keyPrefix)) {
+        ctx.addIssue({ code: 'custom', path: ['keyPrefix'], message: 'with cluster, the prefix needs a hash tag, e.g. {fhirgw}:' });
+      }
+    })
+    .transform((r) => ({ ...r, keyPrefix: r.keyPrefix ?? (r.cluster ? '{fhirgw}:' : 'fhirgw:') }))
+    .optional(),
+  /** Per-user and per-client request rate limits (sliding window; shared through Redis when configured). */
+  rateLimit: z
+    .strictObject({
+      /** Requests per window for one user (token issuer + subject). */
+      perUser: z.strictObject({ requests: z.number().int().min(1), windowSeconds: z.number().int().min(1).max(86400).default(60) }).optional(),
+      /** Requests per window for one client application (issuer + client_id), all its users together. */
+      perClient: z.strictObject({ requests: z.number().int().min(1), windowSeconds: z.number().int().min(1).max(86400).default(60) }).optional(),
+      /** With the counter store unreachable: let requests through (allow) or refuse them with 503 (deny). */
+      onStoreError: z.enum(['allow', 'deny']).default('allow'),
     })
     .optional(),
   limits: z

@@ -36,6 +36,8 @@ export interface GatewayMetrics {
   readonly upstreamDuration: Histogram<'outcome'>;
   readonly upstreamErrors: Counter<'kind'>;
   readonly rateLimited: Counter<'limit'>;
+  /** 1 while the shared Redis connection is ready (absent without redis.*). */
+  readonly redisUp: Gauge;
   readonly rateLimitStoreErrors: Counter<'outcome'>;
   /** A reason code as a bounded label value (see labels.ts). */
   readonly reasonLabel: (reason: string) => string;
@@ -114,6 +116,7 @@ export function createMetrics(): GatewayMetrics {
       labelNames: ['kind'],
       registers: [registry],
     }),
+    redisUp: new Gauge({ name: 'fhirgw_redis_up', help: '1 while the connection to the shared-state Redis is ready, 0 while it is down (shared state degraded as documented).', registers: [registry] }),
     rateLimited: new Counter({ name: 'fhirgw_rate_limited_total', help: 'Requests refused with 429, by the limit they exceeded (user, client).', labelNames: ['limit'], registers: [registry] }),
     rateLimitStoreErrors: new Counter({
       name: 'fhirgw_rate_limit_store_errors_total',
