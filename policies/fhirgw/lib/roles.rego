@@ -62,6 +62,9 @@ labels := {l |
 }
 
 # Break-the-glass is open to roles marked break_glass, with a purpose of use that invokes it.
+# (Defined either way, so it is evaluated once per evaluation: an undefined rule is not memoized.)
+default break_glass := false
+
 break_glass if {
 	some r in effective
 	object.get(table[r], "break_glass", false)
