@@ -41,7 +41,7 @@ export function evaluateBudgets(run: Omit<BenchRun, 'budgets'>): BudgetResult[] 
     results.push(atLeast(`decision.${d.kind}`, `Per-decision policy cost, ${d.kind}: OPA sidecar CPU / in-process CPU`, BUDGETS.decisionVsSidecar, d.cpuRatio, (v) => `${fixed(v, 1)}× lower`, '×'));
   }
 
-  const bulk = run.bulk.find((b) => b.target === 'gateway');
+  const bulk = run.bulk.find((b) => b.target === 'gateway' && b.complete);
   if (!bulk) {
     results.push({ id: 'ndjson.memory', description: 'NDJSON export: gateway peak RSS', target: `≤ ${BUDGETS.ndjsonPeakRssMb} MB`, measured: 'not measured', pass: null, missedBy: null });
   } else {

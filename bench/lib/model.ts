@@ -76,6 +76,8 @@ export interface BulkResult {
   readonly bytes: number;
   readonly lines: number;
   readonly seconds: number;
+  /** False when the download was stopped after a time limit (the sidecar variant is that slow). */
+  readonly complete: boolean;
   readonly mbPerSecond: number;
   /** CPU milliseconds per MB streamed. */
   readonly cpuMsPerMb: CpuPerRequest;

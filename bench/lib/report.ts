@@ -38,7 +38,7 @@ export function renderMarkdown(run: BenchRun): string {
     lines.push('', '## NDJSON bulk export (one file, streamed)', '');
     lines.push('| Target | Principal | MB | Resources | Seconds | MB/s | proxy CPU ms/MB | sidecar CPU ms/MB | Peak RSS MB |', '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const b of run.bulk) {
-      lines.push(`| ${TARGET_LABELS[b.target]} | ${b.principal} | ${num(b.bytes / 1e6, 0)} | ${int(b.lines)} | ${num(b.seconds, 1)} | ${num(b.mbPerSecond, 1)} | ${num(b.cpuMsPerMb.proxy, 1)} | ${num(b.cpuMsPerMb.sidecar, 1)} | ${num(b.peakRssMb, 0)} |`);
+      lines.push(`| ${TARGET_LABELS[b.target]} | ${b.principal} | ${num(b.bytes / 1e6, 0)}${b.complete ? '' : ` (stopped after ${num(b.seconds, 0)} s)`} | ${int(b.lines)} | ${num(b.seconds, 1)} | ${num(b.mbPerSecond, 1)} | ${num(b.cpuMsPerMb.proxy, 1)} | ${num(b.cpuMsPerMb.sidecar, 1)} | ${num(b.peakRssMb, 0)} |`);
     }
   }
   if (run.enforce.length > 0) {
@@ -104,7 +104,7 @@ export function renderReadmeTable(run: BenchRun): string {
 
 function bulkCell(run: BenchRun, target: TargetId): string {
   const b = run.bulk.find((x) => x.target === target);
-  return b ? `${num(b.mbPerSecond, 0)} MB/s${b.peakRssMb === null ? '' : `, peak RSS ${num(b.peakRssMb, 0)} MB`}` : '–';
+  return b ? `${num(b.mbPerSecond, b.mbPerSecond < 10 ? 1 : 0)} MB/s${b.complete ? '' : ' (partial)'}${b.peakRssMb === null ? '' : `, peak RSS ${num(b.peakRssMb, 0)} MB`}` : '–';
 }
 
 const README_START = '<!-- bench:start -->';

@@ -63,6 +63,11 @@ labels := {l |
 
 # Break-the-glass is open to roles marked break_glass, with a purpose of use that invokes it and,
 # unless data.fhirgw.config.break_glass_requires_reason is false, a stated reason for the audit trail.
+# (Defined either way, so each is evaluated once per evaluation: an undefined rule is not memoized.)
+default break_glass := false
+
+default break_glass_reason_missing := false
+
 break_glass if {
 	invokes_break_glass
 	reason_stated
