@@ -26,6 +26,8 @@ export const ERROR_CATALOGUE = {
   not_acceptable: { status: 406, issue: 'not-supported', text: 'Only FHIR JSON (application/fhir+json) is supported.' },
   unsupported_media_type: { status: 415, issue: 'not-supported', text: 'The request body must be FHIR JSON (application/fhir+json).' },
   payload_too_large: { status: 413, issue: 'too-costly', text: 'The request body is larger than the gateway accepts.' },
+  headers_too_large: { status: 431, issue: 'too-costly', text: 'The request headers are larger than the gateway accepts.' },
+  request_timeout: { status: 408, issue: 'timeout', text: 'The request was not received in time.' },
   not_found: { status: 404, issue: 'not-found', text: 'The requested resource or path was not found.' },
   precondition_failed: { status: 412, issue: 'conflict', text: 'The resource has changed since the version the request names.' },
 
@@ -54,6 +56,7 @@ export const ERROR_CATALOGUE = {
   upstream_error: { status: 502, issue: 'exception', text: 'The FHIR server answered with an error.' },
   upstream_bad_response: { status: 502, issue: 'exception', text: 'The FHIR server answered with content the gateway cannot check.' },
   upstream_too_large: { status: 502, issue: 'too-costly', text: 'The FHIR server answered with more data than the gateway accepts.' },
+  upstream_circuit_open: { status: 503, issue: 'transient', text: 'The FHIR server is failing; the gateway is not sending it requests for a short while.' },
 
   // administration (outside the FHIR API)
   admin_unauthorized: { status: 401, issue: 'login', text: 'The administrative credential is missing or wrong.' },

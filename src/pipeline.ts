@@ -20,7 +20,7 @@ import { clientCertificateOf } from './auth/client-certificate.js';
 import { withSmartSecurity } from './auth/smart-configuration.js';
 import type { AuditTrail } from './audit/trail.js';
 import type { GatewayConfig } from './config/schema.js';
-import { enforceResponse, type EnforceOptions, type EnforcementSummary, type ResponseEnforcer } from './enforce/response.js';
+import { enforceResponse, writeResultWithheld, type EnforceOptions, type EnforcementSummary, type ResponseEnforcer } from './enforce/response.js';
 import { asGatewayError, ERROR_CATALOGUE, GatewayError, operationOutcomeFor } from './errors.js';
 import { readRequestBody, type RequestBody } from './fhir/body.js';
 import { negotiate } from './fhir/accept.js';
@@ -129,7 +129,8 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
     reply = errorReply(error, trace.requestId, deps.config.publicBaseUrl);
   }
 
-  const clientAddress = req.socket.remoteAddress ?? null;
+  // The socket is gone once a refused body has been abandoned: the record keeps what is known.
+  const clientAddress = req.socket?.remoteAddress ?? null;
   if (reply.stream) {
     await streamReply(deps, res, trace, reply, clientAddress);
     return;
@@ -239,12 +240,19 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
   }
 
   // enforce(response)
-  const released = await timeStage(deps.metrics, 'enforce', () =>
-    enforceUpstreamAnswer(deps, upstream, resourceEnforcer(deps, ctx, request), trace, {
-      releaseTotal: authorized.releaseTotal,
-      subsetting: authorized.subsetting,
-    }),
-  );
+  let released: Released;
+  try {
+    released = await timeStage(deps.metrics, 'enforce', () =>
+      enforceUpstreamAnswer(deps, upstream, resourceEnforcer(deps, ctx, request), trace, {
+        releaseTotal: authorized.releaseTotal,
+        subsetting: authorized.subsetting,
+      }),
+    );
+  } catch (err) {
+    trace.summary = writeResultWithheld(request, err);
+    if (trace.summary === null) throw err;
+    released = { body: null };
+  }
 
   // respond
   const headers = { ...clientResponseHeaders(upstream.headers, deps.links), 'x-request-id': trace.requestId };
@@ -298,7 +306,7 @@ function resourceEnforcer(deps: PipelineDeps, ctx: AuthorizeContext, request: Fh
     links: deps.links,
     decide: async (items) => {
       const consents = await consentsInput(deps, ctx, items.flatMap((i) => i.facts.patients));
-      const decisions = timeStageSync(deps.metrics, 'policy', () => ctx.policy.decideResources({ principal: ctx.principal, request: policyRequest(request), env: ctx.env, items, consents }));
+      const decisions = await timeStage(deps.metrics, 'policy', async () => ctx.policy.decideResources({ principal: ctx.principal, request: policyRequest(request), env: ctx.env, items, consents }));
       for (const d of decisions) ctx.onDecision('resource', d.allow);
       return decisions;
     },
@@ -464,6 +472,8 @@ function send(res: ServerResponse, reply: Reply): void {
 
 export function errorReply(err: GatewayError, requestId: string, realm: string): Reply {
   const headers: Record<string, string> = { 'x-request-id': requestId };
+  // An unread oversized body is not drained: the connection is closed after the answer.
+  if (err.code === 'payload_too_large') headers['connection'] = 'close';
   if (err.retryAfterSeconds !== undefined) headers['retry-after'] = String(err.retryAfterSeconds);
   const challenge = bearerChallenge(err, realm);
   if (challenge) headers['www-authenticate'] = challenge;
@@ -519,5 +529,9 @@ function describeCause(err: GatewayError): Record<string, unknown> {
   const cause = err.cause;
   if (!(cause instanceof Error)) return { text: ERROR_CATALOGUE[err.code].text };
   const code = (cause as NodeJS.ErrnoException).code;
-  return err.code === 'internal' ? { name: cause.name, code, message: cause.message } : { name: cause.name, code };
+  // Never the message: an unexpected error's message can carry whatever it was handling (a token,
+  // a name from a resource). The stack frames say where it happened, which is what an operator needs.
+  if (err.code !== 'internal') return { name: cause.name, code };
+  const frames = (cause.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line)).slice(0, 10);
+  return { name: cause.name, code, frames };
 }

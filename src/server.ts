@@ -9,6 +9,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
+import { guardServer } from './http/hostile.js';
 import type { Authenticator } from './auth/authenticate.js';
 import { createGatewayAuth } from './auth-wiring.js';
 import { openAuditTrail } from './audit/open.js';
@@ -16,11 +17,12 @@ import type { GatewayConfig } from './config/schema.js';
 import { createLinkRewriter } from './fhir/links.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type GatewayMetrics } from './observability/metrics.js';
-import { startPolicySources } from './policy/wiring.js';
+import { startPolicySources, type RunningPolicies } from './policy/wiring.js';
 import { createForwarder } from './proxy/forward.js';
 import { createUpstreamClient } from './proxy/upstream-client.js';
 import { createUpstreamAccess } from './proxy/upstream-access.js';
 import { listenerCertificate, watchCertificate } from './tls/certificate-reload.js';
+import { createFhirUpstreamBreaker } from './proxy/upstream-breaker.js';
 import { createBulkLinkTokens } from './bulk/link-tokens.js';
 import { createConsentStore } from './consent/store.js';
 import { openSharedRedis } from './redis/shared.js';
@@ -44,6 +46,8 @@ export interface StartOptions {
   readonly authenticator?: Authenticator;
   /** Where secrets named by environment variable are read: token secrets, the audit HMAC key, sink credentials (defaults to process.env). */
   readonly env?: NodeJS.ProcessEnv;
+  /** Policies already running instead of those the configuration names (the benchmark's OPA-server variant). */
+  readonly policies?: RunningPolicies;
 }
 
 export async function startGateway(config: GatewayConfig, options: StartOptions = {}): Promise<RunningGateway> {
@@ -51,7 +55,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const metrics = createMetrics();
 
   const env = options.env ?? process.env;
-  const policies = await startPolicySources(config, env, metrics, logger);
+  const policies = options.policies ?? (await startPolicySources(config, env, metrics, logger));
 
   // Auth first: a missing secret stops start-up before any audit sink is opened.
   // One Redis connection for everything replicas share (auth state, consent cache); it reconnects by
@@ -63,7 +67,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const access = createUpstreamAccess(config, env);
   if (access.clientCertificateNotAfter) metrics.certificateExpiry.set({ certificate: 'upstream-client' }, access.clientCertificateNotAfter.getTime() / 1000);
   const audit = await openAuditTrail(config, { logger, metrics, ...(options.auditStdout ? { stdout: options.auditStdout } : {}), ...(options.env ? { env: options.env } : {}) });
-  const upstreamOptions = { upstreamUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxResponseBytes: config.upstream.maxResponseBytes, access };
+  const breaker = createFhirUpstreamBreaker(config, metrics);
+  const upstreamOptions = { upstreamUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxResponseBytes: config.upstream.maxResponseBytes, access, breaker };
   const forwarder = createForwarder(upstreamOptions);
   const upstreamClient = createUpstreamClient(upstreamOptions);
   const consents = config.consent.enabled
@@ -110,6 +115,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     maxHeaderSize: 32 * 1024,
     requestTimeout: config.upstream.timeoutMs + 30_000,
     headersTimeout: 20_000,
+    // Node would answer a missing Host with an empty 400; the gateway checks Host itself (http/hostile.ts).
+    requireHostHeader: false,
   };
   const tls = config.listen.tls;
   const pair = tls ? listenerCertificate(tls) : null;
@@ -129,6 +136,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       )
     : http.createServer(serverOptions, app);
   server.keepAliveTimeout = 65_000;
+  guardServer(server, logger);
   drainer = createDrainer(server, requests);
   const certificates = tls
     ? watchCertificate(server as https.Server, tls, {

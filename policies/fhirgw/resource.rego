@@ -2,13 +2,17 @@
 # title: Resource decision
 # description: |
 #   Decides, for one resource coming back from the FHIR server, whether it is released and what is
-#   redacted from it. Entry point: fhirgw/resource/decision (the gateway calls the batched
-#   fhirgw/resources/decisions, which applies this rule to every resource of a response).
+#   redacted from it. Entry point: fhirgw/resource/decision; the gateway calls the batched
+#   fhirgw/resources/decisions, which applies decide() to every resource of a response.
 #
 #   Layers, each able to withhold: SMART scopes; the patient compartment (patient-context tokens);
 #   the principal's roles and purpose of use; sensitivity labels; the patients' Consents. The
 #   patient sees all of their own data. Break-the-glass lifts label and consent restrictions for
 #   roles allowed to use it, and marks the decision.
+#
+#   Everything that depends on the resource is a function of it (decide), what depends on its type
+#   only is for_type, and what depends on the principal only is a rule: evaluated once per batch,
+#   not once per resource.
 package fhirgw.resource
 
 import data.fhirgw.lib.consent
@@ -16,145 +20,194 @@ import data.fhirgw.lib.labels
 import data.fhirgw.lib.roles
 import data.fhirgw.lib.scopes
 
-default decision := {"allow": false, "reasons": ["default.deny"]}
+decision := decide(input.resource, input.facts, for_type(input.resource.resourceType))
 
-decision := {"allow": true, "reasons": allow_reasons, "obligations": obligations} if allow
-
-decision := {"allow": false, "reasons": sort(deny), "obligations": withheld_obligations} if {
-	not allow
-	count(deny) > 0
+# What the principal's roles say about resources of one type: the same for every resource of that
+# type, so a batch computes it once per type (fhirgw.resources).
+for_type(type) := {
+	"type": type,
+	"reading": count(roles.reading(type)) > 0,
+	"redactions": roles.redactions(type),
 }
 
-type := input.resource.resourceType
+default decide(_, _, _) := {"allow": false, "reasons": ["default.deny"]}
 
-allow if type in data.fhirgw.config.always_visible_types
-
-allow if {
-	not type in data.fhirgw.config.always_visible_types
-	count(contexts) > 0
-	count(deny) == 0
+decide(resource, facts, type_info) := verdict(ctx) if {
+	contexts := scopes.resource_contexts(resource)
+	restricted := restrictions(resource, facts, contexts)
+	ctx := {
+		"facts": facts,
+		"type": type_info,
+		"contexts": contexts,
+		"restricted": restricted,
+		"deny": denials(type_info, facts, contexts, restricted),
+	}
 }
 
-contexts := scopes.resource_contexts(input.resource)
+verdict(ctx) := {"allow": true, "reasons": allow_reasons(ctx), "obligations": obligations(ctx)} if allowed(ctx)
 
-broad if {
+verdict(ctx) := {"allow": false, "reasons": sort(ctx.deny), "obligations": withheld_obligations(ctx.contexts)} if {
+	not allowed(ctx)
+	count(ctx.deny) > 0
+}
+
+allowed(ctx) if ctx.type.type in data.fhirgw.config.always_visible_types
+
+# No denial also means some scope covers the resource (else scope.missing).
+allowed(ctx) if {
+	not ctx.type.type in data.fhirgw.config.always_visible_types
+	count(ctx.deny) == 0
+}
+
+broad(contexts) if {
 	some c in contexts
 	c != "patient"
 }
 
-patient_only if {
-	not broad
+patient_only(contexts) if {
+	not broad(contexts)
 	"patient" in contexts
 }
 
-# null is a value in Rego (and truthy), so presence is tested with is_string.
+# null is a value in Rego (and truthy), so presence is tested with is_string. (Defined either way,
+# so it is evaluated once per evaluation: an undefined rule is not memoized.)
+default has_patient := false
+
 has_patient if is_string(input.principal.patient)
 
-own_data if {
-	patient_only
+own_data(facts, contexts) if {
+	patient_only(contexts)
 	has_patient
-	input.principal.patient in input.facts.patients
+	input.principal.patient in facts.patients
 }
 
-deny contains "scope.missing" if count(contexts) == 0
+denials(type_info, facts, contexts, restricted) := ({r | some r in checks; denied(r, type_info, facts, contexts)} | {r |
+	not break_glass(contexts)
+	some r in restricted
+}) | reason_missing(contexts, restricted)
+
+# Tell the user why break-the-glass did not open the data: the stated reason was missing.
+reason_missing(contexts, restricted) := {"break-glass.reason-missing" |
+	not patient_only(contexts)
+	roles.break_glass_reason_missing
+	count(restricted) > 0
+}
+
+checks := ["scope.missing", "launch.no-patient", "compartment.other-patient", "role.none", "purpose.missing", "role.type-not-permitted"]
+
+denied("scope.missing", _, _, contexts) if count(contexts) == 0
 
 # ---- patient compartment ----
 
-deny contains "launch.no-patient" if {
-	patient_only
+denied("launch.no-patient", _, _, contexts) if {
+	patient_only(contexts)
 	not has_patient
 }
 
 # Patient scopes: the patient's own compartment, and resources that are nobody's (a Practitioner,
 # a Medication) when the scope covers their type.
-deny contains "compartment.other-patient" if {
-	patient_only
+denied("compartment.other-patient", _, facts, contexts) if {
+	patient_only(contexts)
 	has_patient
-	input.facts.patient_data
-	not input.principal.patient in input.facts.patients
+	facts.patient_data
+	not input.principal.patient in facts.patients
 }
 
 # ---- roles and purpose of use (everyone but the patient in their own compartment) ----
 
-subject_to_roles if not patient_only
+subject_to_roles(contexts) if not patient_only(contexts)
 
-deny contains "role.none" if {
-	subject_to_roles
+denied("role.none", _, _, contexts) if {
+	subject_to_roles(contexts)
 	count(roles.effective) == 0
 }
 
-deny contains "purpose.missing" if {
-	subject_to_roles
+denied("purpose.missing", type_info, _, contexts) if {
+	subject_to_roles(contexts)
 	count(roles.effective) > 0
-	count(roles.reading(type)) == 0
+	not type_info.reading
 	count(roles.missing_purpose) > 0
 }
 
-deny contains "role.type-not-permitted" if {
-	subject_to_roles
+denied("role.type-not-permitted", type_info, _, contexts) if {
+	subject_to_roles(contexts)
 	count(roles.effective) > 0
 	count(roles.missing_purpose) == 0
-	count(roles.reading(type)) == 0
+	not type_info.reading
 }
 
 # ---- sensitive data and consent: the patient's own data is never withheld from them ----
 
-sensitive := labels.of(input.resource)
-
-restricted contains "label.sensitive" if {
-	not own_data
-	some label in sensitive
+restrictions(resource, facts, contexts) := {"label.sensitive" |
+	not own_data(facts, contexts)
+	some label in labels.of(resource)
 	not label in roles.labels
-	not consent.explicitly_permitted(input.resource, input.facts)
+	not consent.explicitly_permitted(resource, facts)
+} | {reason |
+	not own_data(facts, contexts)
+	facts.patient_data
+	some reason in consent.refusals(resource, facts)
 }
 
-restricted contains reason if {
-	not own_data
-	input.facts.patient_data
-	some reason in consent.refusals(input.resource, input.facts)
-}
-
-break_glass if {
-	not patient_only
+break_glass(contexts) if {
+	not patient_only(contexts)
 	roles.break_glass
 }
 
-deny contains reason if {
-	not break_glass
-	some reason in restricted
+break_glass_used(ctx) if {
+	break_glass(ctx.contexts)
+	count(ctx.restricted) > 0
 }
 
-break_glass_used if {
-	break_glass
-	count(restricted) > 0
-}
+# ---- other patients named in the patient's own data ----
+
+# A resource can be the patient's own and still name other patients: a Group of both, a
+# Patient.link, a performer or focus. The patient sees it, but not who else it names: every
+# reference to another patient (with its display) is removed before it is released.
+other_patient_redactions(facts, contexts) := [r |
+	patient_only(contexts)
+	has_patient
+	some p in object.get(facts, "referenced_patients", [])
+	p != input.principal.patient
+	r := {
+		"path": concat("", ["descendants().where(reference.matches('(^|/)Patient/", replace(p, ".", "\\\\."), "(/_history/[^/]*)?$'))"]),
+		"action": "remove",
+	}
+]
 
 # ---- obligations ----
 
-redactions := roles.redactions(type) if subject_to_roles
+role_redactions(ctx) := ctx.type.redactions if subject_to_roles(ctx.contexts)
 
 else := []
 
-redaction_part := {"redact": redactions} if count(redactions) > 0
+redactions(ctx) := array.concat(role_redactions(ctx), other_patient_redactions(ctx.facts, ctx.contexts))
+
+redaction_part(ctx) := {"redact": r} if {
+	r := redactions(ctx)
+	count(r) > 0
+} else := {}
+
+break_glass_part(ctx) := {"audit": {"break_glass": true}} if break_glass_used(ctx)
 
 else := {}
 
-break_glass_part := {"audit": {"break_glass": true}} if break_glass_used
+obligations(ctx) := object.union(redaction_part(ctx), break_glass_part(ctx))
 
-else := {}
+extra_reasons(ctx) := {r | some r in ["redact.role", "redact.other-patients", "break-glass"]; extra(r, ctx)}
 
-obligations := object.union(redaction_part, break_glass_part)
+extra("redact.role", ctx) if count(role_redactions(ctx)) > 0
 
-extra_reasons contains "redact.role" if count(redactions) > 0
+extra("redact.other-patients", ctx) if count(other_patient_redactions(ctx.facts, ctx.contexts)) > 0
 
-extra_reasons contains "break-glass" if break_glass_used
+extra("break-glass", ctx) if break_glass_used(ctx)
 
-allow_reasons := array.concat(["scope.ok"], sort([r | some r in extra_reasons]))
+allow_reasons(ctx) := array.concat(["scope.ok"], sort([r | some r in extra_reasons(ctx)]))
 
 # A patient probing ids must not learn whether someone else's resource exists: a withheld resource
 # is answered exactly like one that does not (data.fhirgw.config.conceal_withheld_from_patients).
-withheld_obligations := {"conceal": true} if {
-	not broad
+withheld_obligations(contexts) := {"conceal": true} if {
+	not broad(contexts)
 	has_patient
 	data.fhirgw.config.conceal_withheld_from_patients
 } else := {}

@@ -53,6 +53,7 @@ export function outcomeOf(facts: Pick<RequestFacts, 'error' | 'decision' | 'summ
 export function buildRequestRecord(facts: RequestFacts, options: RecordOptions): UnsealedRequestRecord {
   const { request, principal, summary, error } = facts;
   const { decision, reasons } = outcomeOf(facts);
+  const breakGlass = Boolean(facts.decision?.obligations.audit?.break_glass || summary?.breakGlass);
   return {
     schemaVersion: AUDIT_SCHEMA_VERSION,
     kind: 'request',
@@ -87,7 +88,8 @@ export function buildRequestRecord(facts: RequestFacts, options: RecordOptions):
       reasons,
       error: error?.code ?? null,
       status: facts.status,
-      breakGlass: Boolean(facts.decision?.obligations.audit?.break_glass || summary?.breakGlass),
+      breakGlass,
+      breakGlassReason: breakGlass ? (principal?.break_glass_reason ?? null) : null,
     },
     entries: summary && {
       returned: summary.returned,

@@ -88,6 +88,8 @@ export const requestRecordSchema = z.strictObject({
     error: z.string().nullable(),
     status: z.number().int(),
     breakGlass: z.boolean(),
+    /** The reason the user stated for break-the-glass (token claim), when break-the-glass was used. */
+    breakGlassReason: z.string().max(256).nullable().optional(),
   }),
   entries: z
     .strictObject({

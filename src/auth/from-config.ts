@@ -13,6 +13,10 @@ import { createJwtVerifier } from './jwt-verifier.js';
 import { createRevocationList, type RevocationList } from './revocation.js';
 import type { AuthStateStore } from './state-store.js';
 import { createTokenVerifier, type IssuerVerifier } from './token-verifier.js';
+import { createVerifiedTokenCache } from './verified-token-cache.js';
+
+/** Distinct tokens remembered at once (about 1 KB each): the busiest clients of a minute. */
+const VERIFIED_TOKENS_KEPT = 10_000;
 
 export interface AuthTelemetry {
   jwksFetch(issuer: string, result: JwksFetchResult): void;
@@ -53,6 +57,7 @@ export function buildAuth(auth: ResolvedAuth, options: BuildOptions): BuiltAuth 
   const metadataOf = (issuer: ResolvedIssuer): IssuerMetadataSource => metadata.get(issuer.issuer) as IssuerMetadataSource;
 
   const keyCaches: Array<ReturnType<typeof createJwksCache>> = [];
+  const verified = createVerifiedTokenCache({ maxEntries: VERIFIED_TOKENS_KEPT, maxAgeMs: auth.verifiedTokenCacheSeconds * 1000, now });
   const verifiers: IssuerVerifier[] = auth.issuers.map((issuer) => {
     if (issuer.introspection !== undefined) {
       const secret = options.secrets.get(issuer.issuer);
@@ -94,7 +99,7 @@ export function buildAuth(auth: ResolvedAuth, options: BuildOptions): BuiltAuth 
       keys,
       now: nowDate,
     });
-    return { issuer, verify: async (token) => (await jwt.verify(token)).claims };
+    return { issuer, verify: verified.wrap(async (token) => (await jwt.verify(token)).claims) };
   });
 
   const revocation = createRevocationList({

@@ -30,6 +30,11 @@ export const claimMappingSchema = z.strictObject({
   /** SMART `tenant`; e.g. `tid` for Entra. */
   tenant: z.string().min(1).default('tenant'),
   organization: z.string().min(1).default('organization'),
+  /**
+   * The reason the user stated when invoking break-the-glass, as the IdP's break-glass flow put it
+   * in the token: it travels with the BTG purpose of use it justifies, and reaches the audit record.
+   */
+  breakGlassReason: z.string().min(1).default('break_glass_reason'),
 });
 
 export type ClaimMappingConfig = z.output<typeof claimMappingSchema>;
@@ -131,6 +136,12 @@ export const authSchema = z
     clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
     /** Largest accepted token, in bytes; bigger ones are refused before any parsing. */
     maxTokenBytes: z.number().int().min(512).max(65536).default(16384),
+    /**
+     * Verified JWTs are remembered (by hash) until their expiry and at most this long, so a
+     * token's next request skips the signature check; also how long a token signed by a key the
+     * issuer has withdrawn may still be accepted. 0 turns the cache off.
+     */
+    verifiedTokenCacheSeconds: z.number().int().min(0).max(3600).default(60),
     dpop: dpopSchema.default(dpopSchema.parse({})),
     revocation: revocationSchema.default(revocationSchema.parse({})),
     admin: adminSchema.optional(),
@@ -191,6 +202,7 @@ export interface ResolvedAuth {
   readonly issuers: readonly ResolvedIssuer[];
   readonly clockToleranceSeconds: number;
   readonly maxTokenBytes: number;
+  readonly verifiedTokenCacheSeconds: number;
   readonly dpop: ParsedAuth['dpop'];
   readonly revocation: ParsedAuth['revocation'];
   readonly admin: ParsedAuth['admin'];
@@ -216,6 +228,7 @@ export function resolveAuth(auth: ParsedAuth, publicBaseUrl: string): ResolvedAu
     issuers: entries.map((entry) => resolveIssuer(entry, publicBaseUrl)),
     clockToleranceSeconds: auth.clockToleranceSeconds,
     maxTokenBytes: auth.maxTokenBytes,
+    verifiedTokenCacheSeconds: auth.verifiedTokenCacheSeconds,
     dpop: auth.dpop,
     revocation: auth.revocation,
     admin: auth.admin,

@@ -174,6 +174,20 @@ export const configSchema = z.strictObject({
       .optional(),
     /** Pass the client's Authorization header on (an upstream that authorises each user itself). Off by default. */
     forwardClientToken: z.boolean().default(false),
+    /** Stop calling an upstream that keeps failing; see src/proxy/circuit-breaker.ts and README. */
+    circuitBreaker: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** Fraction of the last `windowCalls` calls that must fail (unreachable, timeout, 502/503/504) to open the circuit. */
+        failureRatio: z.number().gt(0).lt(1).default(0.5),
+        windowCalls: z.number().int().min(1).max(10000).default(20),
+        /** Calls in the window before the circuit may open at all. */
+        minimumCalls: z.number().int().min(1).max(10000).default(10),
+        /** How long an open circuit refuses calls (503) before one probe call is let through. */
+        halfOpenAfterMs: z.number().int().min(100).max(600000).default(10000),
+      })
+      .refine((b) => b.minimumCalls <= b.windowCalls, 'minimumCalls cannot exceed windowCalls')
+      .default({ enabled: true, failureRatio: 0.5, windowCalls: 20, minimumCalls: 10, halfOpenAfterMs: 10000 }),
     /** Server-specific paging parameters that appear in the upstream's `next` links. */
     pagingParameters: z
       .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_\-]*$/))

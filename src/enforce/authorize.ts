@@ -44,7 +44,7 @@ export interface Authorized {
 
 export async function authorize(ctx: AuthorizeContext, request: FhirRequest, body: RequestBody, clientIfMatch: string | undefined): Promise<Authorized> {
   const plan = await planWrite(request, body, ctx.client, ctx.requestId, clientIfMatch);
-  const decision = ctx.policy.decideRequest({
+  const decision = await ctx.policy.decideRequest({
     principal: ctx.principal,
     request: policyRequest(request),
     env: ctx.env,

@@ -99,7 +99,10 @@ export async function judge(
   if (decisions.length !== resources.length) throw new GatewayError('policy_error', { reasons: ['policy.malformed-decision'] });
   decisions.forEach((decision, i) => {
     const resource = resources[i] as FhirResourceJson;
-    if (decision.obligations.audit?.break_glass) summary.breakGlass = true;
+    if (decision.obligations.audit?.break_glass) {
+      summary.breakGlass = true;
+      for (const r of decision.reasons) summary.reasons.add(r);
+    }
     if (!decision.allow) {
       summary.withheld++;
       summary.withheldRefs.push(referenceOf(resource));
@@ -121,6 +124,22 @@ export async function judge(
     if (subsetting) applySubsetting(resource, subsetting);
   });
   return decisions;
+}
+
+/**
+ * A write that was carried out but whose resulting resource policy withholds from the writer (a
+ * Consent that denies the very clinician recording it): the write must not be reported as refused,
+ * or the client retries it. The answer keeps the upstream's status and headers without the body, as
+ * for `Prefer: return=minimal`; the summary records the withholding for the audit trail. Null when
+ * `err` is anything else, which then propagates.
+ */
+export function writeResultWithheld(request: { readonly interaction: string }, err: unknown): EnforcementSummary | null {
+  if (!['create', 'update', 'patch'].includes(request.interaction)) return null;
+  if (!(err instanceof GatewayError) || (err.code !== 'forbidden' && err.code !== 'not_found')) return null;
+  const summary = emptySummary();
+  summary.withheld = 1;
+  for (const reason of ['write.result-withheld', ...err.reasons, ...err.auditReasons]) summary.reasons.add(reason);
+  return summary;
 }
 
 export function emptySummary(): EnforcementSummary {

@@ -20,7 +20,7 @@
  * records of one person still link to each other within a de-identified answer, but not to the
  * source without the key.
  */
-import { createHmac } from 'node:crypto';
+import { pseudonym as keyedPseudonym } from './pseudonym.js';
 
 type Json = Record<string, unknown>;
 
@@ -165,7 +165,7 @@ function meta(m: Json): number {
 }
 
 function pseudonym(ctx: SafeHarborContext, type: string, id: string): string {
-  return createHmac('sha256', ctx.pseudonymKey).update(`${type}/${id}`).digest('hex').slice(0, 40);
+  return keyedPseudonym(ctx.pseudonymKey, type, id);
 }
 
 /** `Patient/123`, `http://host/fhir/Patient/123/_history/2` -> `Patient/<pseudonym>`; others unchanged. */

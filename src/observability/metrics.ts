@@ -54,6 +54,10 @@ export interface GatewayMetrics {
   readonly introspections: Counter<'issuer' | 'result'>;
   readonly introspectionCache: Counter<'result'>;
   readonly revocationBypassed: Counter;
+  readonly upstreamCircuit: Gauge<'upstream' | 'state'>;
+  readonly upstreamCircuitRejections: Counter<'upstream'>;
+  /** Set by the policy wiring: the WebAssembly memory of each active bundle, read at scrape time. */
+  policyMemory: (() => ReadonlyArray<{ readonly bundle: string; readonly bytes: number }>) | null;
   readonly audit: AuditMetrics;
 }
 
@@ -81,7 +85,7 @@ export function createMetrics(): GatewayMetrics {
   collectDefaultMetrics({ register: registry });
   for (const name of DROPPED_DEFAULT_METRICS) registry.removeSingleMetric(name);
   const audit = createAuditMetrics(registry);
-  return {
+  const metrics: GatewayMetrics = {
     audit,
     registry,
     reasonLabel: createReasonFolder(),
@@ -212,7 +216,30 @@ export function createMetrics(): GatewayMetrics {
       help: 'Requests let through without a revocation check because the store failed and auth.revocation.onStoreError is allow.',
       registers: [registry],
     }),
+    upstreamCircuit: new Gauge({
+      name: 'fhirgw_upstream_circuit_state',
+      help: "The upstream circuit breaker's state: 1 for the current state (closed, open, half-open), 0 for the others.",
+      labelNames: ['upstream', 'state'],
+      registers: [registry],
+    }),
+    upstreamCircuitRejections: new Counter({
+      name: 'fhirgw_upstream_circuit_rejections_total',
+      help: 'Upstream calls not made because the circuit was open (answered 503 upstream_circuit_open).',
+      labelNames: ['upstream'],
+      registers: [registry],
+    }),
+    policyMemory: null,
   };
+  new Gauge({
+    name: 'fhirgw_policy_wasm_memory_bytes',
+    help: 'WebAssembly memory held by each active policy bundle (bounded by policy.maxMemoryPages; it should level off).',
+    labelNames: ['bundle'],
+    registers: [registry],
+    collect() {
+      for (const m of metrics.policyMemory?.() ?? []) this.set({ bundle: m.bundle }, m.bytes);
+    },
+  });
+  return metrics;
 }
 
 function createAuditMetrics(registry: Registry): AuditMetrics {

@@ -6,27 +6,23 @@
 import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import { GatewayError } from '../errors.js';
 import type { PolicyBundle } from './bundle.js';
-import {
-  decisionSchema,
-  ENTRYPOINTS,
-  resourceDecisionsSchema,
-  type Decision,
-  type RequestInput,
-  type ResourcesInput,
-} from './contract.js';
+import { ENTRYPOINTS, type Decision, type RequestInput, type ResourcesInput } from './contract.js';
+import { acceptDecision, acceptResourceDecisions } from './decision.js';
 
 export interface PolicyEngineOptions {
   /** Upper bound on WebAssembly memory, in 64 KiB pages. */
   readonly maxMemoryPages: number;
 }
 
-const UNDEFINED_DECISION: Decision = { allow: false, reasons: ['policy.undefined'], obligations: {} };
-
-/** What the pipeline asks of a policy: the engine itself, or an engine with a shadow beside it. */
+/**
+ * What the pipeline asks of a policy: the engine itself, or an engine with a shadow beside it.
+ * The in-process engine answers synchronously; the interface also admits engines that answer
+ * asynchronously (a policy server over HTTP, as the benchmark compares), so callers await.
+ */
 export interface PolicyEvaluator {
   readonly revision: string;
-  decideRequest(input: RequestInput): Decision;
-  decideResources(input: ResourcesInput): Decision[];
+  decideRequest(input: RequestInput): Decision | Promise<Decision>;
+  decideResources(input: ResourcesInput): Decision[] | Promise<Decision[]>;
 }
 
 export class PolicyEngine implements PolicyEvaluator {
@@ -41,25 +37,23 @@ export class PolicyEngine implements PolicyEvaluator {
     return new PolicyEngine(policy, bundle.revision);
   }
 
+  /**
+   * Bytes of WebAssembly memory the policy holds. OPA resets its heap after every evaluation, so
+   * this stops growing once the largest input has been seen, and never exceeds maxMemoryPages.
+   */
+  memoryBytes(): number {
+    return this.policy.mem.buffer.byteLength;
+  }
+
   /** Decision for a request before it is forwarded. */
   decideRequest(input: RequestInput): Decision {
-    const raw = this.evaluate(input, ENTRYPOINTS.request);
-    if (raw === undefined) return UNDEFINED_DECISION;
-    const parsed = decisionSchema.safeParse(raw);
-    if (!parsed.success) throw new GatewayError('policy_error', { reasons: ['policy.malformed-decision'], cause: parsed.error });
-    return parsed.data;
+    return acceptDecision(this.evaluate(input, ENTRYPOINTS.request));
   }
 
   /** Decisions for every resource of one response, in the order of `input.items`. */
   decideResources(input: ResourcesInput): Decision[] {
     if (input.items.length === 0) return [];
-    const raw = this.evaluate(input, ENTRYPOINTS.resources);
-    if (raw === undefined) return input.items.map(() => UNDEFINED_DECISION);
-    const parsed = resourceDecisionsSchema.safeParse(raw);
-    if (!parsed.success || parsed.data.length !== input.items.length) {
-      throw new GatewayError('policy_error', { reasons: ['policy.malformed-decision'], cause: parsed.error });
-    }
-    return parsed.data;
+    return acceptResourceDecisions(this.evaluate(input, ENTRYPOINTS.resources), input.items.length);
   }
 
   private evaluate(input: unknown, entrypoint: string): unknown {

@@ -17,19 +17,19 @@ export function shadowed(primary: PolicyEvaluator, candidate: PolicyEvaluator, r
   };
   return {
     revision: primary.revision,
-    decideRequest(input: RequestInput) {
-      const decision = primary.decideRequest(input);
+    async decideRequest(input: RequestInput) {
+      const decision = await primary.decideRequest(input);
       try {
-        compare('request', decision, candidate.decideRequest(input));
+        compare('request', decision, await candidate.decideRequest(input));
       } catch {
         report('request', 'error', { primary: decision, candidate: null });
       }
       return decision;
     },
-    decideResources(input: ResourcesInput) {
-      const decisions = primary.decideResources(input);
+    async decideResources(input: ResourcesInput) {
+      const decisions = await primary.decideResources(input);
       try {
-        const candidates = candidate.decideResources(input);
+        const candidates = await candidate.decideResources(input);
         decisions.forEach((d, i) => compare('resource', d, candidates[i] as Decision));
       } catch {
         report('resource', 'error', { primary: null, candidate: null });

@@ -14,6 +14,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin, type Options } from 'http-proxy-middleware';
 import { GatewayError } from '../errors.js';
 import type { UpstreamAccess } from './upstream-access.js';
+import { isFailingStatus, type UpstreamBreaker } from './circuit-breaker.js';
 
 export interface UpstreamCall {
   /** Path (and query) relative to the upstream base, e.g. `/Observation?subject=Patient%2F1`. */
@@ -39,6 +40,8 @@ export interface ForwarderOptions {
   readonly maxResponseBytes: number;
   /** TLS, connection pool and credentials for the upstream (upstream-access.ts). */
   readonly access: UpstreamAccess;
+  /** Shared with the gateway's own upstream reads: one upstream, one breaker. */
+  readonly breaker?: UpstreamBreaker;
 }
 
 interface Pending {
@@ -102,13 +105,22 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           proxyRes.destroy();
           return;
         }
+        // Settled before the response is destroyed: destroying it reports an abort, which must not
+        // turn "too large" into "unreachable" (and feed the circuit breaker).
+        const tooLarge = (): void => {
+          settle(p, { err: new GatewayError('upstream_too_large', { reasons: ['upstream.too-large'] }) });
+          proxyRes.destroy();
+        };
+        if (Number(proxyRes.headers['content-length'] ?? 0) > options.maxResponseBytes) {
+          tooLarge();
+          return;
+        }
         const chunks: Buffer[] = [];
         let size = 0;
         proxyRes.on('data', (chunk: Buffer) => {
           size += chunk.length;
           if (size > options.maxResponseBytes) {
-            proxyRes.destroy();
-            settle(p, { err: new GatewayError('upstream_too_large', { reasons: ['upstream.too-large'] }) });
+            tooLarge();
             return;
           }
           chunks.push(chunk);
@@ -135,30 +147,35 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       // The gateway's credentials, or (only where configured) the client's own Authorization header.
       const client = req.headers.authorization;
       const credentials = access.forwardClientToken ? (typeof client === 'string' ? { authorization: client } : {}) : await access.credentials();
-      call = { ...call, headers: { ...call.headers, ...credentials } };
-      return new Promise<UpstreamResponse>((resolve, reject) => {
-        // One deadline for the whole exchange (connect, headers and body), not an idle timeout:
-        // an upstream that drips bytes must not hold a client past upstream.timeoutMs.
-        const timer = setTimeout(() => settle(p, { err: new GatewayError('upstream_timeout', { reasons: ['upstream.timeout'] }) }), options.timeoutMs);
-        const p: Pending = {
-          call,
-          settled: false,
-          resolve: (r) => {
-            clearTimeout(timer);
-            resolve(r);
-          },
-          reject: (e) => {
-            clearTimeout(timer);
-            reject(e);
-          },
-        };
-        pending.set(req, p);
-        const failed = (err?: unknown): void => settle(p, { err: new GatewayError('upstream_unavailable', { reasons: ['upstream.connect'], cause: err }) });
-        proxy(req, res, failed).catch(failed);
-      });
+      const withCredentials = { ...call, headers: { ...call.headers, ...credentials } };
+      const attempt = (): Promise<UpstreamResponse> => exchange(req, res, withCredentials);
+      return options.breaker ? options.breaker.call(attempt, (r) => isFailingStatus(r.status)) : attempt();
     },
     close() {
       agent.destroy();
     },
   };
+
+  function exchange(req: IncomingMessage, res: ServerResponse, call: UpstreamCall): Promise<UpstreamResponse> {
+    return new Promise<UpstreamResponse>((resolve, reject) => {
+      // One deadline for the whole exchange (connect, headers and body), not an idle timeout:
+      // an upstream that drips bytes must not hold a client past upstream.timeoutMs.
+      const timer = setTimeout(() => settle(p, { err: new GatewayError('upstream_timeout', { reasons: ['upstream.timeout'] }) }), options.timeoutMs);
+      const p: Pending = {
+        call,
+        settled: false,
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      pending.set(req, p);
+      const failed = (err?: unknown): void => settle(p, { err: new GatewayError('upstream_unavailable', { reasons: ['upstream.connect'], cause: err }) });
+      proxy(req, res, failed).catch(failed);
+    });
+  }
 }

@@ -6,6 +6,7 @@
  */
 import { GatewayError } from '../errors.js';
 import type { FhirResourceJson } from '../policy/contract.js';
+import { isFailingStatus, type UpstreamBreaker } from './circuit-breaker.js';
 import { decodeContent, parseFhirJson } from './decode.js';
 import { GATEWAY_USER_AGENT } from './headers.js';
 import { currentTrace, traceHeaders } from '../observability/trace-context.js';
@@ -17,6 +18,7 @@ export interface UpstreamClientOptions {
   readonly maxResponseBytes: number;
   /** TLS and the gateway's own credentials (upstream-access.ts). */
   readonly access: UpstreamAccess;
+  readonly breaker?: UpstreamBreaker;
 }
 
 export type ReadResult = { readonly found: true; readonly resource: FhirResourceJson; readonly etag: string | null } | { readonly found: false; readonly status: number };
@@ -40,17 +42,19 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
   /** GET a URL on the upstream: the status and the parsed body (for 200), or a GatewayError. */
   const get = async (url: string, requestId: string): Promise<{ status: number; body: unknown; etag: string | null }> => {
     const credentials = await options.access.credentials();
-    let res: Response;
-    try {
-      res = await options.access.fetch(url, {
-        headers: { accept: 'application/fhir+json', 'accept-encoding': 'identity', 'user-agent': GATEWAY_USER_AGENT, 'x-request-id': requestId, ...traceOf(), ...credentials },
-        redirect: 'manual',
-        signal: AbortSignal.timeout(options.timeoutMs),
-      });
-    } catch (err) {
-      const timedOut = err instanceof DOMException && err.name === 'TimeoutError';
-      throw new GatewayError(timedOut ? 'upstream_timeout' : 'upstream_unavailable', { reasons: [timedOut ? 'upstream.timeout' : 'upstream.connect'], cause: err });
-    }
+    const send = async (): Promise<Response> => {
+      try {
+        return await options.access.fetch(url, {
+          headers: { accept: 'application/fhir+json', 'accept-encoding': 'identity', 'user-agent': GATEWAY_USER_AGENT, 'x-request-id': requestId, ...traceOf(), ...credentials },
+          redirect: 'manual',
+          signal: AbortSignal.timeout(options.timeoutMs),
+        });
+      } catch (err) {
+        const timedOut = err instanceof DOMException && err.name === 'TimeoutError';
+        throw new GatewayError(timedOut ? 'upstream_timeout' : 'upstream_unavailable', { reasons: [timedOut ? 'upstream.timeout' : 'upstream.connect'], cause: err });
+      }
+    };
+    const res = options.breaker ? await options.breaker.call(send, (r) => isFailingStatus(r.status)) : await send();
     if (res.status !== 200) {
       await res.body?.cancel();
       return { status: res.status, body: null, etag: null };

@@ -7,6 +7,8 @@ import { validateResource } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
 import { indexFhirDefinitions } from '../../src/devkit/fhir-server.js';
 import { redactResource } from '../../src/enforce/redact.js';
+import { pseudonym } from '../../src/enforce/pseudonym.js';
+import { createHmac } from 'node:crypto';
 
 beforeAll(() => indexFhirDefinitions());
 const ctx = { now: new Date('2026-11-24T00:00:00Z'), pseudonymKey: new Uint8Array(32).fill(7) };
@@ -117,5 +119,16 @@ describe('Safe Harbor', () => {
     });
     expect(doc['content']).toEqual([{ attachment: { contentType: 'image/png' } }]);
     expect(doc).not.toHaveProperty('date');
+  });
+});
+
+describe('pseudonyms', () => {
+  test('are the HMAC-SHA256 of Type/id under the key, the same when remembered as when computed', () => {
+    const key = new Uint8Array(32).fill(3);
+    const expected = createHmac('sha256', key).update('Patient/p-1').digest('hex').slice(0, 40);
+    expect(pseudonym(key, 'Patient', 'p-1')).toBe(expected);
+    expect(pseudonym(key, 'Patient', 'p-1')).toBe(expected);
+    expect(pseudonym(new Uint8Array(32).fill(4), 'Patient', 'p-1')).not.toBe(expected);
+    expect(pseudonym(key, 'Observation', 'p-1')).not.toBe(expected);
   });
 });

@@ -38,6 +38,7 @@ export const decisionLogEventSchema = z.strictObject({
     status: z.number().int(),
     error: z.string().nullable(),
     break_glass: z.boolean(),
+    break_glass_reason: z.string().nullable(),
     entries: z
       .strictObject({ returned: z.number().int(), withheld: z.number().int(), redacted: z.number().int(), withheld_refs: z.array(z.string()), redacted_refs: z.array(z.string()) })
       .nullable(),
@@ -77,6 +78,7 @@ export function toDecisionLog(record: RequestRecord, version: string): DecisionL
       status: record.outcome.status,
       error: record.outcome.error,
       break_glass: record.outcome.breakGlass,
+      break_glass_reason: record.outcome.breakGlassReason ?? null,
       entries: record.entries && {
         returned: record.entries.returned,
         withheld: record.entries.withheld,

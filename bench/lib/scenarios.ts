@@ -1,0 +1,35 @@
+/** The scenarios of issue 7: what is asked, by whom, of every target in turn. */
+
+export type Role = 'clinician' | 'researcher';
+
+export interface Scenario {
+  readonly id: string;
+  readonly label: string;
+  readonly method: 'GET' | 'POST';
+  /** Relative to the FHIR base ('' is the base itself). */
+  readonly path: string;
+  readonly role: Role;
+  readonly body?: string;
+}
+
+/** A batch Bundle of `n` reads of generated patients (pat-gen-1 ...). */
+export function batchOfReads(n: number): string {
+  return JSON.stringify({
+    resourceType: 'Bundle',
+    type: 'batch',
+    entry: Array.from({ length: n }, (_, i) => ({ request: { method: 'GET', url: `Patient/pat-gen-${i + 1}` } })),
+  });
+}
+
+export const SCENARIOS: readonly Scenario[] = [
+  { id: 'read', label: 'Single read (Patient)', method: 'GET', path: 'Patient/pat-alba', role: 'clinician' },
+  { id: 'search-10', label: 'Search, 10 entries', method: 'GET', path: 'Observation?_count=10', role: 'clinician' },
+  { id: 'search-100', label: 'Search, 100 entries', method: 'GET', path: 'Observation?_count=100', role: 'clinician' },
+  { id: 'search-1000', label: 'Search, 1,000 entries', method: 'GET', path: 'Observation?_count=1000', role: 'clinician' },
+  { id: 'search-1000-researcher', label: 'Search, 1,000 entries, researcher (Safe Harbor)', method: 'GET', path: 'Observation?_count=1000', role: 'researcher' },
+  { id: 'batch-20', label: 'Batch of 20 reads', method: 'POST', path: '', role: 'clinician', body: batchOfReads(20) },
+];
+
+export function scenarioLabel(id: string): string {
+  return SCENARIOS.find((s) => s.id === id)?.label ?? id;
+}
