@@ -41,6 +41,8 @@ export interface EnforcementSummary {
   withheldRefs: string[];
   /** `Type/id` of released resources that were redacted, for the audit record. */
   redactedRefs: string[];
+  /** Refs not listed because a list was full (MAX_LISTED_REFS); the counts above stay exact. */
+  omittedRefs: number;
   /** Reasons of the decisions that withheld or redacted something. */
   reasons: Set<string>;
   breakGlass: boolean;
@@ -100,7 +102,7 @@ export async function judge(
     if (decision.obligations.audit?.break_glass) summary.breakGlass = true;
     if (!decision.allow) {
       summary.withheld++;
-      summary.withheldRefs.push(referenceOf(resource));
+      listRef(summary, 'withheldRefs', referenceOf(resource));
       for (const r of decision.reasons) summary.reasons.add(r);
       return;
     }
@@ -110,7 +112,7 @@ export async function judge(
     const ref = referenceOf(resource);
     if (redactions.length > 0 && redactResource(resource, redactions, enforcer.redaction) > 0) {
       summary.redacted++;
-      summary.redactedRefs.push(ref);
+      listRef(summary, 'redactedRefs', ref);
       for (const r of decision.reasons) summary.reasons.add(r);
     }
     const subsetting = subsettingOf(i);
@@ -120,7 +122,19 @@ export async function judge(
 }
 
 export function emptySummary(): EnforcementSummary {
-  return { returned: 0, withheld: 0, redacted: 0, withheldRefs: [], redactedRefs: [], reasons: new Set(), breakGlass: false };
+  return { returned: 0, withheld: 0, redacted: 0, withheldRefs: [], redactedRefs: [], omittedRefs: 0, reasons: new Set(), breakGlass: false };
+}
+
+/**
+ * Refs listed per list of one summary (and so of one audit record). A Bulk Data file streams
+ * hundreds of thousands of resources: listing them all would grow memory with the export and make
+ * one audit record megabytes long. Beyond this, refs are only counted.
+ */
+export const MAX_LISTED_REFS = 10_000;
+
+export function listRef(summary: EnforcementSummary, list: 'withheldRefs' | 'redactedRefs', ref: string): void {
+  if (summary[list].length < MAX_LISTED_REFS) summary[list].push(ref);
+  else summary.omittedRefs++;
 }
 
 /** Facts for each resource; a Binary takes its owner from the resource its securityContext names. */
