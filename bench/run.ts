@@ -15,7 +15,7 @@
  *   options: --rounds N --warmup S --duration S --connections N --patients N --bulk-mb N
  *            --scenarios read,search-100 --targets gateway,bare --out DIR --no-readme --no-scaling
  *            --cpu-prof DIR (the gateway processes write V8 CPU profiles there when they stop)
- *            --gateway-node-options "--max-old-space-size=1024" (the default; "" for none)
+ *            --gateway-node-options "--max-old-space-size=1024" (the default; "" for none) --keep-logs
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -58,6 +58,7 @@ const { values: args } = parseArgs({
     targets: { type: 'string' },
     'cpu-prof': { type: 'string' },
     'gateway-node-options': { type: 'string' },
+    'keep-logs': { type: 'boolean', default: false },
   },
 });
 /**
@@ -279,13 +280,27 @@ async function checkTargets(targets: readonly Target[], token: string): Promise<
   }
 }
 
-function measureLoad(target: Target, scenario: Scenario, round: number, token: string, upstreamPid: number): Promise<RawRound> {
+/**
+ * Waits (at most 15 s) until the processes use less than a tenth of a core: work left over from
+ * the previous measurement (an overloaded sidecar's queue) must not be charged to the next.
+ */
+async function quiesce(pids: readonly number[]): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const before = cpuMs(pids);
+    await new Promise((r) => setTimeout(r, 300));
+    if (cpuMs(pids) - before < 30) return;
+  }
+}
+
+async function measureLoad(target: Target, scenario: Scenario, round: number, token: string, upstreamPid: number): Promise<RawRound> {
+  await quiesce([...target.pids, ...(target.sidecarPid ? [target.sidecarPid] : []), upstreamPid]);
   const headers = { ...auth(token), ...(scenario.body ? { 'content-type': 'application/fhir+json' } : {}) };
   const child = fork(path.join(ROOT, 'bench/processes/load.mjs'), [
     JSON.stringify({ url: `${target.base}/${scenario.path}`, method: scenario.method, headers, body: scenario.body, connections: scenario.connections ?? conditions.connections, warmupSeconds: conditions.warmupSeconds, durationSeconds: conditions.durationSeconds }),
   ], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   children.push(child);
-  return new Promise((resolve, reject) => {
+  return new Promise<RawRound>((resolve, reject) => {
     let before = { proxy: 0, sidecar: 0, upstream: 0 };
     const now = () => ({ proxy: cpuMs(target.pids), sidecar: target.sidecarPid ? cpuMs([target.sidecarPid]) : 0, upstream: cpuMs([upstreamPid]) });
     child.on('message', (m: { phase: string; result?: { requests: number; failures: number; seconds: number; samples: number[] } }) => {
@@ -337,6 +352,7 @@ async function measureBulk(target: Target, token: string, principal: string, ups
   }
   if (!fileUrl) throw new Error(`${target.id}: export never completed`);
 
+  await quiesce([...target.pids, ...(target.sidecarPid ? [target.sidecarPid] : []), upstreamPid]);
   resetPeakRss(target.pids);
   const before = { proxy: cpuMs(target.pids), sidecar: target.sidecarPid ? cpuMs([target.sidecarPid]) : 0, upstream: cpuMs([upstreamPid]) };
   // The sidecar asks OPA once per resource: hundreds of thousands of calls; a time-boxed part of
@@ -408,7 +424,8 @@ function stopAll(): void {
 main()
   .then(async () => {
     stopAll();
-    rmSync(logDir, { recursive: true, force: true });
+    if (args['keep-logs']) log(`process logs kept in ${logDir}`);
+    else rmSync(logDir, { recursive: true, force: true });
   })
   .catch((err: unknown) => {
     log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)} (process logs kept in ${logDir})`);
