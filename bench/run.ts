@@ -15,6 +15,7 @@
  *   options: --rounds N --warmup S --duration S --connections N --patients N --bulk-mb N
  *            --scenarios read,search-100 --targets gateway,bare --out DIR --no-readme --no-scaling
  *            --cpu-prof DIR (the gateway processes write V8 CPU profiles there when they stop)
+ *            --gateway-node-options "--max-old-space-size=1024" (the default; "" for none) --keep-logs
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -56,8 +57,16 @@ const { values: args } = parseArgs({
     'no-scaling': { type: 'boolean', default: false },
     targets: { type: 'string' },
     'cpu-prof': { type: 'string' },
+    'gateway-node-options': { type: 'string' },
+    'keep-logs': { type: 'boolean', default: false },
   },
 });
+/**
+ * Node options of the gateway processes. A heap limit as a container would give (Node derives it
+ * from a cgroup memory limit; this VM has none, so Node would size the heap for its 24 GB and
+ * collect garbage lazily, which shows as RSS, not as live memory): see docs/performance.md.
+ */
+const gatewayNodeOptions = (args['gateway-node-options'] ?? '--max-old-space-size=1024').split(' ').filter((o) => o !== '');
 const quick = args.quick === true;
 const opt = (value: string | undefined, full: number, fast: number): number => (value === undefined ? (quick ? fast : full) : Number(value));
 const conditions = {
@@ -112,10 +121,11 @@ async function main(): Promise<void> {
   );
   log(`upstream ${upstream.url}: ${upstream.observations} Observations, export file ${(upstream.bulkBytes / 1e6).toFixed(0)} MB`);
   const issuer = await startTokenIssuer({ audience: PUBLIC_BASE });
-  const tokens: Record<Role | 'system', string> = {
+  const tokens: Record<Role | 'system' | 'systemResearch', string> = {
     clinician: await issuer.mint({ ...PRINCIPAL_CLAIMS.clinician }),
     researcher: await issuer.mint({ ...PRINCIPAL_CLAIMS.researcher }),
     system: await issuer.mint({ ...PRINCIPAL_CLAIMS.system }),
+    systemResearch: await issuer.mint({ ...PRINCIPAL_CLAIMS.systemResearch }),
   };
   const bare = await start<{ url: string; pids: number[] }>('bare-proxy.mjs', { upstream: new URL(upstream.url).origin }, 'bare');
   const opaBinary = ((await import(path.join(ROOT, 'scripts/lib/opa.mjs'))) as { ensureOpa: () => string }).ensureOpa();
@@ -134,7 +144,7 @@ async function main(): Promise<void> {
     // One link and pseudonym key for every process, as replicas of one deployment share them.
     env: { FHIRGW_BULK_LINK_KEY: Buffer.alloc(32, 1).toString('base64'), FHIRGW_PSEUDONYM_KEY: Buffer.alloc(32, 2).toString('base64') },
   });
-  const profiling = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(args['cpu-prof'])}`] : [];
+  const profiling = [...(args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(args['cpu-prof'])}`] : []), ...gatewayNodeOptions];
   const gateway = await start<{ url: string; pids: number[] }>('gateway.mjs', await gatewayOptions(1, null), 'gateway', profiling);
   const gatewayOpa = await start<{ url: string; pids: number[] }>('gateway.mjs', await gatewayOptions(1, opa.url), 'gateway-opa', profiling);
   const scaling = !args['no-scaling'];
@@ -196,10 +206,14 @@ async function main(): Promise<void> {
 
   // ---- NDJSON export, streamed ----
   const bulk: BulkResult[] = [];
-  for (const target of args['bulk-mb'] === '0' ? [] : targets) {
-    bulk.push(await measureBulk(target, tokens.system, upstream.pid));
+  // Every design with a backend service's export; the gateway also with a researcher's, which it
+  // de-identifies line by line (the heaviest redaction).
+  const exports = targets.map((t) => ({ target: t, token: tokens.system, principal: 'backend service (system/*.rs)' }));
+  if (targets.includes(gatewayTarget)) exports.push({ target: gatewayTarget, token: tokens.systemResearch, principal: 'researcher service (Safe Harbor)' });
+  for (const { target, token, principal } of args['bulk-mb'] === '0' ? [] : exports) {
+    bulk.push(await measureBulk(target, token, principal, upstream.pid));
     const b = bulk[bulk.length - 1] as BulkResult;
-    log(`bulk ${target.id}: ${(b.bytes / 1e6).toFixed(0)} MB in ${b.seconds.toFixed(1)} s${b.complete ? '' : ' (stopped there)'}, peak RSS ${b.peakRssMb?.toFixed(0) ?? '-'} MB`);
+    log(`bulk ${target.id} (${principal}): ${(b.bytes / 1e6).toFixed(0)} MB in ${b.seconds.toFixed(1)} s${b.complete ? '' : ' (stopped there)'}, peak RSS ${b.peakRssMb?.toFixed(0) ?? '-'} MB, RSS each second ${b.rssTimelineMb.join(' ')}`);
   }
 
   // ---- memory per connection ----
@@ -227,6 +241,7 @@ async function main(): Promise<void> {
     notes: [
       'Upstream: the devkit FHIR server (Medplum engine, in memory) in its own process; the gateway runs its default configuration (audit records to stdout, here a file; info logs; consents read for policy and cached) with the shipped policy bundle.',
       'Tokens: ES256 JWTs from a loopback issuer; each scenario reuses one token, as a client does between refreshes.',
+      `Gateway processes run with Node options \`${gatewayNodeOptions.join(' ') || '(none)'}\` (a heap limit, as in a container with a memory limit).`,
       `The machine is shared (load average ${loadStart.toFixed(2)} at start): absolute numbers are noisy; ratios come from targets measured one after the other in the same round.`,
     ],
   };
@@ -265,13 +280,27 @@ async function checkTargets(targets: readonly Target[], token: string): Promise<
   }
 }
 
-function measureLoad(target: Target, scenario: Scenario, round: number, token: string, upstreamPid: number): Promise<RawRound> {
+/**
+ * Waits (at most 15 s) until the processes use less than a tenth of a core: work left over from
+ * the previous measurement (an overloaded sidecar's queue) must not be charged to the next.
+ */
+async function quiesce(pids: readonly number[]): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const before = cpuMs(pids);
+    await new Promise((r) => setTimeout(r, 300));
+    if (cpuMs(pids) - before < 30) return;
+  }
+}
+
+async function measureLoad(target: Target, scenario: Scenario, round: number, token: string, upstreamPid: number): Promise<RawRound> {
+  await quiesce([...target.pids, ...(target.sidecarPid ? [target.sidecarPid] : []), upstreamPid]);
   const headers = { ...auth(token), ...(scenario.body ? { 'content-type': 'application/fhir+json' } : {}) };
   const child = fork(path.join(ROOT, 'bench/processes/load.mjs'), [
-    JSON.stringify({ url: `${target.base}/${scenario.path}`, method: scenario.method, headers, body: scenario.body, connections: conditions.connections, warmupSeconds: conditions.warmupSeconds, durationSeconds: conditions.durationSeconds }),
+    JSON.stringify({ url: `${target.base}/${scenario.path}`, method: scenario.method, headers, body: scenario.body, connections: scenario.connections ?? conditions.connections, warmupSeconds: conditions.warmupSeconds, durationSeconds: conditions.durationSeconds }),
   ], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   children.push(child);
-  return new Promise((resolve, reject) => {
+  return new Promise<RawRound>((resolve, reject) => {
     let before = { proxy: 0, sidecar: 0, upstream: 0 };
     const now = () => ({ proxy: cpuMs(target.pids), sidecar: target.sidecarPid ? cpuMs([target.sidecarPid]) : 0, upstream: cpuMs([upstreamPid]) });
     child.on('message', (m: { phase: string; result?: { requests: number; failures: number; seconds: number; samples: number[] } }) => {
@@ -304,7 +333,7 @@ function measureLoad(target: Target, scenario: Scenario, round: number, token: s
 }
 
 /** Kick-off, status polls and one file download (from a separate process), timed and measured. */
-async function measureBulk(target: Target, token: string, upstreamPid: number): Promise<BulkResult> {
+async function measureBulk(target: Target, token: string, principal: string, upstreamPid: number): Promise<BulkResult> {
   const headers = auth(token);
   // The gateway hands out URLs on its public base, the upstream (and so the bare proxy) its own:
   // reach them through the target.
@@ -323,6 +352,7 @@ async function measureBulk(target: Target, token: string, upstreamPid: number): 
   }
   if (!fileUrl) throw new Error(`${target.id}: export never completed`);
 
+  await quiesce([...target.pids, ...(target.sidecarPid ? [target.sidecarPid] : []), upstreamPid]);
   resetPeakRss(target.pids);
   const before = { proxy: cpuMs(target.pids), sidecar: target.sidecarPid ? cpuMs([target.sidecarPid]) : 0, upstream: cpuMs([upstreamPid]) };
   // The sidecar asks OPA once per resource: hundreds of thousands of calls; a time-boxed part of
@@ -331,15 +361,18 @@ async function measureBulk(target: Target, token: string, upstreamPid: number): 
   const child = fork(path.join(ROOT, 'bench/processes/download.mjs'), [JSON.stringify({ url: via(fileUrl), headers, maxSeconds })], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   children.push(child);
   type Downloaded = { status: number; bytes: number; lines: number; seconds: number; complete: boolean };
+  // RSS every second: bounded memory shows as a flat line, whatever the export's size.
+  const rssTimelineMb: number[] = [];
+  const sampler = target.pids.length ? setInterval(() => rssTimelineMb.push(Math.round(rssMb(target.pids))), 1000) : null;
   const result = await new Promise<Downloaded>((resolve, reject) => {
     child.on('message', (m: { phase: string; result?: Downloaded; error?: string }) => (m.result ? resolve(m.result) : reject(new Error(m.error))));
-  });
+  }).finally(() => sampler && clearInterval(sampler));
   if (result.status !== 200) throw new Error(`${target.id}: export file answered ${result.status}`);
   const mb = result.bytes / 1e6;
   const after = { proxy: cpuMs(target.pids), sidecar: target.sidecarPid ? cpuMs([target.sidecarPid]) : 0, upstream: cpuMs([upstreamPid]) };
   return {
     target: target.id,
-    principal: 'backend service (system/*.rs)',
+    principal,
     bytes: result.bytes,
     lines: result.lines,
     seconds: result.seconds,
@@ -351,6 +384,7 @@ async function measureBulk(target: Target, token: string, upstreamPid: number): 
       upstream: (after.upstream - before.upstream) / mb,
     },
     peakRssMb: target.pids.length ? peakRssMb(target.pids) : null,
+    rssTimelineMb,
   };
 }
 
@@ -390,7 +424,8 @@ function stopAll(): void {
 main()
   .then(async () => {
     stopAll();
-    rmSync(logDir, { recursive: true, force: true });
+    if (args['keep-logs']) log(`process logs kept in ${logDir}`);
+    else rmSync(logDir, { recursive: true, force: true });
   })
   .catch((err: unknown) => {
     log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)} (process logs kept in ${logDir})`);

@@ -275,7 +275,7 @@ async function runBatch(deps: PipelineDeps, req: IncomingMessage, res: ServerRes
         deps.audit.admit();
         const upstream = await callUpstream(deps, req, res, trace, batchRequest, { kind: 'json', json: rebuilt as FhirResourceJson, contentType: 'application/fhir+json' }, null);
         if (upstream.status < 200 || upstream.status >= 300) throw upstreamFailure(upstream.status);
-        return parseFhirJson(decodeContent(upstream.body, headerOf(upstream, 'content-encoding'), deps.config.upstream.maxResponseBytes), headerOf(upstream, 'content-type'));
+        return parseFhirJson(await decodeContent(upstream.body, headerOf(upstream, 'content-encoding'), deps.config.upstream.maxResponseBytes), headerOf(upstream, 'content-type'));
       },
     },
     bundle,
@@ -384,7 +384,7 @@ interface Released {
  */
 async function enforceUpstreamAnswer(deps: PipelineDeps, upstream: UpstreamResponse, enforcer: ResponseEnforcer, trace: Trace, options: EnforceOptions): Promise<Released> {
   if (upstream.status < 200 || upstream.status >= 300) throw upstreamFailure(upstream.status);
-  const bytes = decodeContent(upstream.body, headerOf(upstream, 'content-encoding'), deps.config.upstream.maxResponseBytes);
+  const bytes = await decodeContent(upstream.body, headerOf(upstream, 'content-encoding'), deps.config.upstream.maxResponseBytes);
   if (bytes.length === 0) return { body: null };
   const body = parseFhirJson(bytes, headerOf(upstream, 'content-type'));
   try {
@@ -412,7 +412,7 @@ function binaryContentReply(body: unknown, headers: Record<string, string>): Rep
 
 async function releaseCapabilities(deps: PipelineDeps, trace: Trace, upstream: UpstreamResponse): Promise<Reply> {
   if (upstream.status !== 200) throw upstreamFailure(upstream.status);
-  const body = parseFhirJson(decodeContent(upstream.body, headerOf(upstream, 'content-encoding'), deps.config.upstream.maxResponseBytes), headerOf(upstream, 'content-type'));
+  const body = parseFhirJson(await decodeContent(upstream.body, headerOf(upstream, 'content-encoding'), deps.config.upstream.maxResponseBytes), headerOf(upstream, 'content-type'));
   if (typeof body !== 'object' || body === null || (body as { resourceType?: unknown }).resourceType !== 'CapabilityStatement') {
     throw new GatewayError('upstream_bad_response', { reasons: ['upstream.not-capabilities'] });
   }

@@ -23,6 +23,7 @@ export const PRINCIPAL_CLAIMS = {
   clinician: { sub: 'Practitioner/prac-hopper', scope: 'user/*.rs', roles: ['clinician'], purpose_of_use: ['TREAT'] },
   researcher: { sub: 'researcher-1', scope: 'user/Patient.rs user/Observation.rs', roles: ['researcher'], purpose_of_use: ['HRESCH'] },
   system: { sub: 'svc-bench', client_id: 'bench-export', scope: 'system/*.rs' },
+  systemResearch: { sub: 'svc-research', client_id: 'bench-research-export', scope: 'system/*.rs', roles: ['researcher'], purpose_of_use: ['HRESCH'] },
 } as const;
 
 export function principalOf(role: keyof typeof PRINCIPAL_CLAIMS, iss: string): Principal {

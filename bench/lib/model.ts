@@ -82,6 +82,8 @@ export interface BulkResult {
   /** CPU milliseconds per MB streamed. */
   readonly cpuMsPerMb: CpuPerRequest;
   readonly peakRssMb: number | null;
+  /** The proxy's RSS each second of the download, MB. */
+  readonly rssTimelineMb: readonly number[];
 }
 
 /** The enforce stage of one 1,000-entry searchset, measured in-process with the real engine. */

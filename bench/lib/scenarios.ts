@@ -10,6 +10,8 @@ export interface Scenario {
   readonly path: string;
   readonly role: Role;
   readonly body?: string;
+  /** Concurrent clients, when not the run's: one client measures latency without queueing. */
+  readonly connections?: number;
 }
 
 /** A batch Bundle of `n` reads of generated patients (pat-gen-1 ...). */
@@ -23,6 +25,7 @@ export function batchOfReads(n: number): string {
 
 export const SCENARIOS: readonly Scenario[] = [
   { id: 'read', label: 'Single read (Patient)', method: 'GET', path: 'Patient/pat-alba', role: 'clinician' },
+  { id: 'read-1c', label: 'Single read, one client (latency)', method: 'GET', path: 'Patient/pat-alba', role: 'clinician', connections: 1 },
   { id: 'search-10', label: 'Search, 10 entries', method: 'GET', path: 'Observation?_count=10', role: 'clinician' },
   { id: 'search-100', label: 'Search, 100 entries', method: 'GET', path: 'Observation?_count=100', role: 'clinician' },
   { id: 'search-1000', label: 'Search, 1,000 entries', method: 'GET', path: 'Observation?_count=1000', role: 'clinician' },

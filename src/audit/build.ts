@@ -97,6 +97,7 @@ export function buildRequestRecord(facts: RequestFacts, options: RecordOptions):
       redacted: summary.redacted,
       withheldRefs: [...summary.withheldRefs],
       redactedRefs: [...summary.redactedRefs],
+      ...(summary.omittedRefs > 0 ? { refsOmitted: summary.omittedRefs } : {}),
     },
     policyRevision: facts.policyRevision,
     durationMs: Math.round(facts.durationSeconds * 1e6) / 1e3,

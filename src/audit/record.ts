@@ -98,6 +98,11 @@ export const requestRecordSchema = z.strictObject({
       redacted: z.number().int(),
       withheldRefs: z.array(z.string()).describe('Type/id of withheld resources'),
       redactedRefs: z.array(z.string()).describe('Type/id of released resources that were redacted'),
+      refsOmitted: z
+        .number()
+        .int()
+        .optional()
+        .describe('refs not listed: each list holds at most 10,000 (a Bulk Data file may hold millions); the counts are exact'),
     })
     .nullable()
     .describe('per-entry decisions of the response, summarised; null when no response was enforced'),

@@ -11,6 +11,7 @@
  * is not kept: entries are keyed by its SHA-256.
  */
 import { createHash } from 'node:crypto';
+import { BoundedCache } from '../bounded-cache.js';
 
 export interface VerifiedTokenCacheOptions {
   readonly maxEntries: number;
@@ -29,16 +30,14 @@ export interface VerifiedTokenCache {
 
 export function createVerifiedTokenCache(options: VerifiedTokenCacheOptions): VerifiedTokenCache {
   const now = options.now ?? Date.now;
-  // A Map iterates in insertion order: the first key is the oldest entry.
-  const entries = new Map<string, { readonly claims: Claims; readonly until: number }>();
+  const entries = new BoundedCache<string, { readonly claims: Claims; readonly until: number }>(options.maxEntries);
 
   const remember = (key: string, claims: Claims): void => {
     const exp = claims['exp'];
     // Tokens without a numeric exp are refused by verification; never cached regardless.
-    if (typeof exp !== 'number' || options.maxEntries === 0 || options.maxAgeMs <= 0) return;
+    if (typeof exp !== 'number' || options.maxAgeMs <= 0) return;
     const until = Math.min(exp * 1000, now() + options.maxAgeMs);
     if (until <= now()) return;
-    if (entries.size >= options.maxEntries) entries.delete(entries.keys().next().value as string);
     entries.set(key, { claims, until });
   };
 

@@ -30,7 +30,7 @@ export function createOpaHttpEngine(options: { readonly url: string; readonly re
   // Keep-alive, as a sidecar client would run: the comparison is not about TCP handshakes.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
-  const query = (entrypoint: string, input: unknown): Promise<unknown> =>
+  const query = (entrypoint: string, input: unknown, inFlight?: Set<http.ClientRequest>): Promise<unknown> =>
     new Promise((resolve, reject) => {
       const body = Buffer.from(JSON.stringify({ input }), 'utf8');
       const req = http.request(
@@ -52,6 +52,8 @@ export function createOpaHttpEngine(options: { readonly url: string; readonly re
       );
       req.on('timeout', () => req.destroy(new Error('policy server timeout')));
       req.on('error', (err) => reject(new GatewayError('policy_error', { reasons: ['policy.evaluation-failed'], cause: err })));
+      inFlight?.add(req);
+      req.on('close', () => inFlight?.delete(req));
       req.end(body);
     });
 
@@ -63,15 +65,24 @@ export function createOpaHttpEngine(options: { readonly url: string; readonly re
     async decideResources(input) {
       const { items, ...shared } = input;
       const raw: unknown[] = new Array(items.length);
+      const inFlight = new Set<http.ClientRequest>();
       let next = 0;
+      let failed = false;
       const worker = async (): Promise<void> => {
-        while (next < items.length) {
+        while (next < items.length && !failed) {
           const i = next++;
           const item = items[i] as (typeof items)[number];
-          raw[i] = await query(ENTRYPOINTS.resource, { ...shared, resource: item.resource, facts: item.facts });
+          raw[i] = await query(ENTRYPOINTS.resource, { ...shared, resource: item.resource, facts: item.facts }, inFlight);
         }
       };
-      await Promise.all(Array.from({ length: Math.min(CALLS_IN_FLIGHT, items.length) }, worker));
+      try {
+        await Promise.all(Array.from({ length: Math.min(CALLS_IN_FLIGHT, items.length) }, worker));
+      } catch (err) {
+        // One failure fails the answer: stop asking for the rest, and cancel what is in flight.
+        failed = true;
+        for (const req of inFlight) req.destroy();
+        throw err;
+      }
       // An undefined decision for one resource denies that resource, as the batch would.
       return raw.map((r) => acceptResourceDecisions(r === undefined ? undefined : [r], 1)[0] as Decision);
     },

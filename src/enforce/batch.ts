@@ -17,7 +17,7 @@ import { serializeQuery } from '../fhir/search-params.js';
 import { upstreamPathOf } from '../fhir/upstream-path.js';
 import { authorize, type AuthorizeContext, type Authorized } from './authorize.js';
 import type { WritePlan } from './writes.js';
-import { emptySummary, enforceResponse, type EnforcementSummary, type ResponseEnforcer } from './response.js';
+import { emptySummary, enforceResponse, listRef, type EnforcementSummary, type ResponseEnforcer } from './response.js';
 
 type JsonObject = Record<string, unknown>;
 
@@ -53,7 +53,7 @@ export async function enforceBatch(deps: BatchDeps, bundle: JsonObject): Promise
   }
   for (const s of refused) {
     summary.withheld++;
-    summary.withheldRefs.push(s.ref);
+    listRef(summary, 'withheldRefs', s.ref);
     for (const r of [...s.error.reasons, ...s.error.auditReasons]) summary.reasons.add(r);
   }
 
@@ -172,7 +172,9 @@ function merge(into: EnforcementSummary, from: EnforcementSummary): void {
   into.returned += from.returned;
   into.withheld += from.withheld;
   into.redacted += from.redacted;
-  into.withheldRefs.push(...from.withheldRefs);
+  for (const ref of from.withheldRefs) listRef(into, 'withheldRefs', ref);
+  for (const ref of from.redactedRefs) listRef(into, 'redactedRefs', ref);
+  into.omittedRefs += from.omittedRefs;
   for (const r of from.reasons) into.reasons.add(r);
   into.breakGlass ||= from.breakGlass;
 }

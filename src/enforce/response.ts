@@ -43,6 +43,8 @@ export interface EnforcementSummary {
   redactedRefs: string[];
   /** Elements changed by redaction, over all resources (a metric; not in the audit record). */
   redactedFields: number;
+  /** Refs not listed because a list was full (MAX_LISTED_REFS); the counts above stay exact. */
+  omittedRefs: number;
   /** Reasons of the decisions that withheld or redacted something. */
   reasons: Set<string>;
   breakGlass: boolean;
@@ -105,7 +107,7 @@ export async function judge(
     }
     if (!decision.allow) {
       summary.withheld++;
-      summary.withheldRefs.push(referenceOf(resource));
+      listRef(summary, 'withheldRefs', referenceOf(resource));
       for (const r of decision.reasons) summary.reasons.add(r);
       return;
     }
@@ -117,7 +119,7 @@ export async function judge(
     if (changed > 0) {
       summary.redacted++;
       summary.redactedFields += changed;
-      summary.redactedRefs.push(ref);
+      listRef(summary, 'redactedRefs', ref);
       for (const r of decision.reasons) summary.reasons.add(r);
     }
     const subsetting = subsettingOf(i);
@@ -143,7 +145,19 @@ export function writeResultWithheld(request: { readonly interaction: string }, e
 }
 
 export function emptySummary(): EnforcementSummary {
-  return { returned: 0, withheld: 0, redacted: 0, withheldRefs: [], redactedRefs: [], redactedFields: 0, reasons: new Set(), breakGlass: false };
+  return { returned: 0, withheld: 0, redacted: 0, withheldRefs: [], redactedRefs: [], redactedFields: 0, omittedRefs: 0, reasons: new Set(), breakGlass: false };
+}
+
+/**
+ * Refs listed per list of one summary (and so of one audit record). A Bulk Data file streams
+ * hundreds of thousands of resources: listing them all would grow memory with the export and make
+ * one audit record megabytes long. Beyond this, refs are only counted.
+ */
+export const MAX_LISTED_REFS = 10_000;
+
+export function listRef(summary: EnforcementSummary, list: 'withheldRefs' | 'redactedRefs', ref: string): void {
+  if (summary[list].length < MAX_LISTED_REFS) summary[list].push(ref);
+  else summary.omittedRefs++;
 }
 
 /** Facts for each resource; a Binary takes its owner from the resource its securityContext names. */

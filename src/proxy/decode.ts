@@ -2,13 +2,22 @@
  * Upstream bodies, decoded before anything is decided on them: content-encoding undone with a
  * bound on the output (a small gzip must not expand into gigabytes), content type checked, JSON
  * parsed. Anything the gateway cannot read fails closed as upstream_bad_response.
+ *
+ * Decompression runs on libuv's thread pool, not on the event loop: inflating tens of megabytes
+ * would otherwise stall every other request for as long.
  */
-import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { brotliDecompress, gunzip, inflate, type ZlibOptions } from 'node:zlib';
 import { GatewayError } from '../errors.js';
+
+type Inflate = (body: Buffer, options: ZlibOptions) => Promise<Buffer>;
+const gunzipAsync = promisify(gunzip) as Inflate;
+const inflateAsync = promisify(inflate) as Inflate;
+const brotliAsync = promisify(brotliDecompress) as Inflate;
 
 const JSON_TYPES = new Set(['application/fhir+json', 'application/json']);
 
-export function decodeContent(body: Buffer, encoding: string | undefined, maxBytes: number): Buffer {
+export async function decodeContent(body: Buffer, encoding: string | undefined, maxBytes: number): Promise<Buffer> {
   const enc = (encoding ?? 'identity').trim().toLowerCase();
   try {
     switch (enc) {
@@ -17,11 +26,11 @@ export function decodeContent(body: Buffer, encoding: string | undefined, maxByt
         return body;
       case 'gzip':
       case 'x-gzip':
-        return gunzipSync(body, { maxOutputLength: maxBytes });
+        return await gunzipAsync(body, { maxOutputLength: maxBytes });
       case 'deflate':
-        return inflateSync(body, { maxOutputLength: maxBytes });
+        return await inflateAsync(body, { maxOutputLength: maxBytes });
       case 'br':
-        return brotliDecompressSync(body, { maxOutputLength: maxBytes });
+        return await brotliAsync(body, { maxOutputLength: maxBytes });
       default:
         throw new GatewayError('upstream_bad_response', { reasons: ['upstream.encoding'] });
     }

@@ -66,7 +66,7 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
     }
     const bytes = Buffer.from(await res.arrayBuffer());
     if (bytes.length > options.maxResponseBytes) throw new GatewayError('upstream_too_large', { reasons: ['upstream.too-large'] });
-    const body = parseFhirJson(decodeContent(bytes, res.headers.get('content-encoding') ?? undefined, options.maxResponseBytes), res.headers.get('content-type') ?? undefined);
+    const body = parseFhirJson(await decodeContent(bytes, res.headers.get('content-encoding') ?? undefined, options.maxResponseBytes), res.headers.get('content-type') ?? undefined);
     return { status: 200, body, etag: res.headers.get('etag') };
   };
 

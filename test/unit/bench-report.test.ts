@@ -105,7 +105,7 @@ function runWith(over: Partial<BenchRun>): Omit<BenchRun, 'budgets'> {
     conditions: { mode: 'full', rounds: 1, warmupSeconds: 1, durationSeconds: 10, connections: 10, patients: 10, observations: 40, bulkTargetMb: 220, notes: ['a note <with> markup'] },
     scenarios,
     ratios: ratiosOf(scenarios),
-    bulk: [{ target: 'gateway', principal: 'svc', bytes: 250e6, lines: 300000, seconds: 10, complete: true, mbPerSecond: 25, cpuMsPerMb: { proxy: 40, sidecar: null, upstream: 10 }, peakRssMb: 150 }],
+    bulk: [{ target: 'gateway', principal: 'svc', bytes: 250e6, lines: 300000, seconds: 10, complete: true, mbPerSecond: 25, cpuMsPerMb: { proxy: 40, sidecar: null, upstream: 10 }, peakRssMb: 150, rssTimelineMb: [120, 150] }],
     enforce: [{ role: 'researcher', entries: 1000, iterations: 10, policyMs: 9, redactionMs: 15, totalMs: 24, resourcesPerSecondPerCore: 41667, parseMs: 3, serializeMs: 2 }],
     decisions: [{ kind: 'request', iterations: { wasm: 10, sidecar: 10 }, wasmCpuUs: 20, sidecarCpuUs: 400, sidecarGatewayCpuUs: 150, wasmWallUs: 20, sidecarWallUs: 500, cpuRatio: 20, wallRatio: 25 }],
     scaling: [],
@@ -135,7 +135,7 @@ describe('budgets', () => {
   });
 
   test('an export smaller than the budget is about is reported but not judged; a missing measurement is not a pass', () => {
-    const small = evaluateBudgets(runWith({ bulk: [{ target: 'gateway', principal: 'svc', bytes: 20e6, lines: 1, seconds: 1, complete: true, mbPerSecond: 20, cpuMsPerMb: { proxy: 1, sidecar: null, upstream: 1 }, peakRssMb: 90 }] }));
+    const small = evaluateBudgets(runWith({ bulk: [{ target: 'gateway', principal: 'svc', bytes: 20e6, lines: 1, seconds: 1, complete: true, mbPerSecond: 20, cpuMsPerMb: { proxy: 1, sidecar: null, upstream: 1 }, peakRssMb: 90, rssTimelineMb: [] }] }));
     expect(small.find((b) => b.id === 'ndjson.memory')).toMatchObject({ pass: null, measured: '90 MB' });
     const none = evaluateBudgets(runWith({ bulk: [], scenarios: [], ratios: [] }));
     expect(none.find((b) => b.id === 'ndjson.memory')!.pass).toBeNull();

@@ -11,19 +11,19 @@ describe('upstream content decoding', () => {
     ['br', brotliCompressSync(body)],
     ['identity', body],
     [undefined, body],
-  ])('%s is decoded', (encoding, encoded) => {
-    expect(decodeContent(encoded, encoding, 1024).equals(body)).toBe(true);
+  ])('%s is decoded', async (encoding, encoded) => {
+    expect((await decodeContent(encoded, encoding, 1024)).equals(body)).toBe(true);
   });
 
-  test.each([['gzip'], ['deflate'], ['br']])('%s output is bounded (a small bomb cannot expand without limit)', (encoding) => {
+  test.each([['gzip'], ['deflate'], ['br']])('%s output is bounded (a small bomb cannot expand without limit)', async (encoding) => {
     const big = Buffer.alloc(1024 * 1024, 32);
     const encoded = encoding === 'gzip' ? gzipSync(big) : encoding === 'deflate' ? deflateSync(big) : brotliCompressSync(big);
-    expect(() => decodeContent(encoded, encoding, 64 * 1024)).toThrow(expect.objectContaining({ code: 'upstream_too_large' }));
+    await expect(decodeContent(encoded, encoding, 64 * 1024)).rejects.toMatchObject({ code: 'upstream_too_large' });
   });
 
-  test('unknown encodings and corrupt data fail closed', () => {
-    expect(() => decodeContent(body, 'zstd', 1024)).toThrow(expect.objectContaining({ code: 'upstream_bad_response' }));
-    expect(() => decodeContent(Buffer.from('not gzip'), 'gzip', 1024)).toThrow(expect.objectContaining({ code: 'upstream_bad_response' }));
+  test('unknown encodings and corrupt data fail closed', async () => {
+    await expect(decodeContent(body, 'zstd', 1024)).rejects.toMatchObject({ code: 'upstream_bad_response' });
+    await expect(decodeContent(Buffer.from('not gzip'), 'gzip', 1024)).rejects.toMatchObject({ code: 'upstream_bad_response' });
   });
 
   test('only FHIR JSON in UTF-8 is parsed', () => {

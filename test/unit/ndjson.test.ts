@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, test } from '@jest/globals';
 import { enforceNdjson } from '../../src/bulk/ndjson.js';
-import type { ResponseEnforcer } from '../../src/enforce/response.js';
+import { MAX_LISTED_REFS, type ResponseEnforcer } from '../../src/enforce/response.js';
 import { createLinkRewriter } from '../../src/fhir/links.js';
 
 const links = createLinkRewriter('http://up/fhir', 'https://pub/fhir');
@@ -57,5 +57,19 @@ describe('NDJSON enforcement', () => {
   test('a line longer than the bound stops the stream, even when it never ends', async () => {
     const long = await run(chunks(`${obs(1, 'p1')}\n`, 'x'.repeat(600), 'x'.repeat(600)));
     expect(long.error).toMatchObject({ code: 'upstream_too_large' });
+  });
+
+  test('memory does not grow with the file: refs beyond MAX_LISTED_REFS are counted, not listed; counts stay exact', async () => {
+    const n = MAX_LISTED_REFS + 7;
+    const lines = Array.from({ length: n }, (_, i) => obs(i, i % 2 === 0 ? 'p1' : 'p2')).join('\n');
+    const { summary } = await run(chunks(lines), enforcer(), { batchSize: 500, maxLineBytes: 1000 });
+    expect(summary).toMatchObject({ returned: Math.ceil(n / 2), withheld: Math.floor(n / 2), redacted: Math.ceil(n / 2) });
+    expect(summary!.withheldRefs).toHaveLength(Math.floor(n / 2));
+    expect(summary!.redactedRefs).toHaveLength(Math.ceil(n / 2));
+    const many = await run(chunks(Array.from({ length: 2 * n }, (_, i) => obs(i, 'p2')).join('\n')), enforcer(), { batchSize: 500, maxLineBytes: 1000 });
+    expect(many.summary!.withheld).toBe(2 * n);
+    expect(many.summary!.withheldRefs).toHaveLength(MAX_LISTED_REFS);
+    expect(many.summary!.withheldRefs[0]).toBe('Observation/o0');
+    expect(many.summary!.omittedRefs).toBe(2 * n - MAX_LISTED_REFS);
   });
 });

@@ -85,12 +85,16 @@ describe('verified-token cache', () => {
     expect(inner.calls).toHaveLength(2);
   });
 
-  test('when full, the oldest entry makes room', async () => {
+  test('bounded: tokens not used for a while are forgotten first', async () => {
     const cache = createVerifiedTokenCache({ maxEntries: 2, maxAgeMs: 60_000, now: () => NOW });
     const inner = counting(() => ({ exp: NOW / 1000 + 60 }));
     const verify = cache.wrap(inner.verify);
-    for (const t of ['a', 'b', 'c', 'b', 'c', 'a']) await verify(t);
-    expect(inner.calls).toEqual(['a', 'b', 'c', 'a']);
-    expect(cache.size).toBe(2);
+    for (const t of ['a', 'b', 'c', 'd', 'e', 'a']) await verify(t);
+    expect(inner.calls).toEqual(['a', 'b', 'c', 'd', 'e', 'a']);
+    expect(cache.size).toBeLessThanOrEqual(4);
+    // 'e' and 'd' are recent: still answered from the cache.
+    await verify('e');
+    await verify('d');
+    expect(inner.calls).toHaveLength(6);
   });
 });
