@@ -49,13 +49,20 @@ interface Pending {
   readonly resolve: (r: UpstreamResponse) => void;
   readonly reject: (e: GatewayError) => void;
   proxyReq?: http.ClientRequest;
+  /** The upstream's status line arrived. */
+  responded: boolean;
   settled: boolean;
 }
+
+/** Methods that may be sent again when their first attempt cannot have been processed. */
+const IDEMPOTENT = new Set(['GET', 'HEAD']);
 
 export function createForwarder(options: ForwarderOptions): Forwarder {
   const { access } = options;
   const agent = access.agent;
   const pending = new WeakMap<IncomingMessage, Pending>();
+  /** Failures of a first attempt that may be retried once (see staleConnection). */
+  const retryable = new WeakSet<GatewayError>();
 
   const settle = (p: Pending, outcome: { ok: UpstreamResponse } | { err: GatewayError }): void => {
     if (p.settled) return;
@@ -105,6 +112,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           proxyRes.destroy();
           return;
         }
+        p.responded = true;
         // Settled before the response is destroyed: destroying it reports an abort, which must not
         // turn "too large" into "unreachable" (and feed the circuit breaker).
         const tooLarge = (): void => {
@@ -131,7 +139,10 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       },
       error: (err, req) => {
         const p = pending.get(req as IncomingMessage);
-        if (p) settle(p, { err: new GatewayError('upstream_unavailable', { reasons: ['upstream.connect'], cause: err }) });
+        if (!p) return;
+        const failure = new GatewayError('upstream_unavailable', { reasons: ['upstream.connect'], cause: err });
+        if (staleConnection(p, err)) retryable.add(failure);
+        settle(p, { err: failure });
       },
       // The client went away mid-request: release the upstream call at once.
       econnreset: (err, req) => {
@@ -148,7 +159,16 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       const client = req.headers.authorization;
       const credentials = access.forwardClientToken ? (typeof client === 'string' ? { authorization: client } : {}) : await access.credentials();
       const withCredentials = { ...call, headers: { ...call.headers, ...credentials } };
-      const attempt = (): Promise<UpstreamResponse> => exchange(req, res, withCredentials);
+      const attempt = async (): Promise<UpstreamResponse> => {
+        const deadline = Date.now() + options.timeoutMs;
+        try {
+          return await exchange(req, res, withCredentials, options.timeoutMs);
+        } catch (err) {
+          if (!(err instanceof GatewayError) || !retryable.has(err)) throw err;
+          // Within the same deadline, on whatever connection the agent gives now.
+          return exchange(req, res, withCredentials, Math.max(1, deadline - Date.now()));
+        }
+      };
       return options.breaker ? options.breaker.call(attempt, (r) => isFailingStatus(r.status)) : attempt();
     },
     close() {
@@ -156,13 +176,23 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     },
   };
 
-  function exchange(req: IncomingMessage, res: ServerResponse, call: UpstreamCall): Promise<UpstreamResponse> {
+  /**
+   * The keep-alive race: the upstream closed an idle pooled connection just as the agent reused it.
+   * A read that got no answer on such a connection was not processed, and is sent again once.
+   */
+  function staleConnection(p: Pending, err: Error): boolean {
+    const code = (err as NodeJS.ErrnoException).code;
+    return p.proxyReq?.reusedSocket === true && !p.responded && IDEMPOTENT.has(p.proxyReq.method) && (code === 'ECONNRESET' || code === 'EPIPE');
+  }
+
+  function exchange(req: IncomingMessage, res: ServerResponse, call: UpstreamCall, timeoutMs: number): Promise<UpstreamResponse> {
     return new Promise<UpstreamResponse>((resolve, reject) => {
       // One deadline for the whole exchange (connect, headers and body), not an idle timeout:
       // an upstream that drips bytes must not hold a client past upstream.timeoutMs.
-      const timer = setTimeout(() => settle(p, { err: new GatewayError('upstream_timeout', { reasons: ['upstream.timeout'] }) }), options.timeoutMs);
+      const timer = setTimeout(() => settle(p, { err: new GatewayError('upstream_timeout', { reasons: ['upstream.timeout'] }) }), timeoutMs);
       const p: Pending = {
         call,
+        responded: false,
         settled: false,
         resolve: (r) => {
           clearTimeout(timer);

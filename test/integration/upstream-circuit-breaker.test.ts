@@ -57,7 +57,10 @@ describe('the upstream circuit breaker', () => {
     const failing = [];
     for (let i = 0; i < 3; i++) failing.push(await read());
     expect(failing.map((r) => r.status)).toEqual([502, 502, 502]);
-    expect(upstream.hits() - hitsBefore).toBe(3);
+    // Each failing read reached the upstream; the first one twice, as a read that finds its pooled
+    // connection reset is sent once more on a new one (the keep-alive race, upstream-answers.test.ts).
+    const hitsWhenOpened = upstream.hits();
+    expect(hitsWhenOpened - hitsBefore).toBe(4);
     expect(await circuitState()).toBe('open');
 
     // Open: answered 503 at once, nothing sent upstream, for reads and for the reads behind a write.
@@ -67,7 +70,7 @@ describe('the upstream circuit breaker', () => {
     const write = await stack.fetch(`Patient/${bruno.id}`, { method: 'PUT', token, headers: { 'content-type': 'application/fhir+json' }, body: patient });
     expect(write.status).toBe(503);
     expect((await jsonOf(write)).issue[0].details.coding[0].code).toBe('upstream_circuit_open');
-    expect(upstream.hits() - hitsBefore).toBe(3);
+    expect(upstream.hits()).toBe(hitsWhenOpened);
     expect(await metricsText()).toMatch(/^fhirgw_upstream_circuit_rejections_total\{upstream="fhir"\} 6$/m);
     const record = await auditRecordOf(stack, refused[0]!.id);
     expect(record.outcome).toMatchObject({ status: 503, error: 'upstream_circuit_open', reasons: ['upstream.circuit-open'] });
@@ -75,9 +78,9 @@ describe('the upstream circuit breaker', () => {
     // Half-open while still down: one probe goes through, fails, and the circuit opens again.
     await pastHalfOpen();
     expect((await read()).status).toBe(502);
-    expect(upstream.hits() - hitsBefore).toBe(4);
+    expect(upstream.hits()).toBe(hitsWhenOpened + 1);
     expect((await read()).status).toBe(503);
-    expect(upstream.hits() - hitsBefore).toBe(4);
+    expect(upstream.hits()).toBe(hitsWhenOpened + 1);
 
     // Recovered: the next probe succeeds and the circuit closes by itself.
     upstream.behave = healthy;
