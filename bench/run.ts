@@ -208,8 +208,8 @@ async function main(): Promise<void> {
   const bulk: BulkResult[] = [];
   // Every design with a backend service's export; the gateway also with a researcher's, which it
   // de-identifies line by line (the heaviest redaction).
-  const exports = targets.map((t) => ({ target: t, token: tokens.system, principal: 'backend service (system/*.rs)' }));
-  if (targets.includes(gatewayTarget)) exports.push({ target: gatewayTarget, token: tokens.systemResearch, principal: 'researcher service (Safe Harbor)' });
+  const exports = targets.map((t) => ({ target: t, token: tokens.system, principal: 'backend service' }));
+  if (targets.includes(gatewayTarget)) exports.push({ target: gatewayTarget, token: tokens.systemResearch, principal: 'researcher service, Safe Harbor' });
   for (const { target, token, principal } of args['bulk-mb'] === '0' ? [] : exports) {
     bulk.push(await measureBulk(target, token, principal, upstream.pid));
     const b = bulk[bulk.length - 1] as BulkResult;
