@@ -168,9 +168,8 @@ export function renderSvg(run: BenchRun): string {
   };
 
   panel(top, 'Throughput relative to the bare Node proxy (same rounds; 1.00 = bare)', (s, t) => {
-    if (t === 'bare') return find(s, t) ? 1 : null;
     const r = run.ratios.find((x) => x.scenario === s && x.target === t);
-    return r ? r.rpsVsBare : null;
+    return r && Number.isFinite(r.rpsVsBare) ? r.rpsVsBare : null;
   }, (v) => v.toFixed(2));
   panel(top + panelHeight, 'p50 latency, ms', (s, t) => find(s, t)?.latency.p50 ?? null, (v) => v.toFixed(v < 10 ? 2 : 1));
 
