@@ -11,7 +11,8 @@
  * bench/results/<date>.{json,md,svg} and the README table; judges the budgets.
  *
  *   npm run bench                       full run (about 12 minutes)
- *   npm run bench -- --quick            smoke run (about 2 minutes); results named <date>-quick
+ *   npm run bench -- --quick            short run (about 3 minutes); results named <date>-quick
+ *   --smoke                             the harness end to end in seconds (the test suite's check)
  *   options: --rounds N --warmup S --duration S --connections N --patients N --bulk-mb N
  *            --scenarios read,search-100 --targets gateway,bare --out DIR --no-readme --no-scaling
  *            --cpu-prof DIR (the gateway processes write V8 CPU profiles there when they stop)
@@ -45,6 +46,7 @@ const PUBLIC_BASE = 'https://fhir.bench.example/fhir';
 const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
+    smoke: { type: 'boolean', default: false },
     rounds: { type: 'string' },
     warmup: { type: 'string' },
     duration: { type: 'string' },
@@ -67,18 +69,25 @@ const { values: args } = parseArgs({
  * collect garbage lazily, which shows as RSS, not as live memory): see docs/performance.md.
  */
 const gatewayNodeOptions = (args['gateway-node-options'] ?? '--max-old-space-size=1024').split(' ').filter((o) => o !== '');
-const quick = args.quick === true;
+/** --smoke: the harness end to end in seconds (test/integration/bench-smoke.test.ts), measuring nothing worth reading. */
+const smoke = args.smoke === true;
+const quick = args.quick === true || smoke;
 const opt = (value: string | undefined, full: number, fast: number): number => (value === undefined ? (quick ? fast : full) : Number(value));
 const conditions = {
   mode: quick ? 'quick' : 'full',
   rounds: opt(args.rounds, 3, 1),
-  warmupSeconds: opt(args.warmup, 2, 1),
-  durationSeconds: opt(args.duration, 5, 2),
+  warmupSeconds: opt(args.warmup, 2, smoke ? 0 : 1),
+  durationSeconds: opt(args.duration, 5, smoke ? 0.5 : 2),
   connections: opt(args.connections, 10, 10),
   patients: opt(args.patients, 253, 253),
-  bulkTargetMb: opt(args['bulk-mb'], 220, 20),
+  bulkTargetMb: opt(args['bulk-mb'], 220, smoke ? 1 : 20),
 } as const;
-const scenarios = args.scenarios ? SCENARIOS.filter((s) => args.scenarios!.split(',').includes(s.id)) : SCENARIOS;
+const scenarioIds = args.scenarios?.split(',') ?? (smoke ? ['read'] : null);
+const scenarios = scenarioIds ? SCENARIOS.filter((s) => scenarioIds.includes(s.id)) : SCENARIOS;
+/** How many times the in-process costs are measured, and how many idle connections are held. */
+const samples = smoke ? { enforce: 2, wasm: 50, sidecar: 20, connections: 20 } : quick ? { enforce: 10, wasm: 500, sidecar: 200, connections: 200 } : { enforce: 40, wasm: 5000, sidecar: 1000, connections: 1000 };
+/** FHIRGW_BENCH_CODE: run the processes on src/ (through tsx) instead of the build, as the smoke test does. */
+const childExecArgv = process.env['FHIRGW_BENCH_CODE'] ? ['--import', 'tsx'] : [];
 const OBSERVATIONS_PER_PATIENT = 4;
 
 const opaServers: RunningOpaServer[] = [];
@@ -89,7 +98,7 @@ const log = (message: string): void => void process.stderr.write(`[bench] ${mess
 /** Forks a bench process with its output to files, and waits for its ready message. */
 async function start<T>(script: string, options: unknown, name: string, execArgv: string[] = []): Promise<T & { child: ChildProcess }> {
   const out = openSync(path.join(logDir, `${name}.out`), 'a');
-  const child = fork(path.join(ROOT, 'bench/processes', script), [JSON.stringify(options)], { stdio: ['ignore', out, out, 'ipc'], execArgv });
+  const child = fork(path.join(ROOT, 'bench/processes', script), [JSON.stringify(options)], { stdio: ['ignore', out, out, 'ipc'], execArgv: [...childExecArgv, ...execArgv] });
   children.push(child);
   const message = await new Promise<Record<string, unknown>>((resolve, reject) => {
     child.once('message', (m) => resolve(m as Record<string, unknown>));
@@ -147,7 +156,7 @@ async function main(): Promise<void> {
   const profiling = [...(args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(args['cpu-prof'])}`] : []), ...gatewayNodeOptions];
   const gateway = await start<{ url: string; pids: number[] }>('gateway.mjs', await gatewayOptions(1, null), 'gateway', profiling);
   const gatewayOpa = await start<{ url: string; pids: number[] }>('gateway.mjs', await gatewayOptions(1, opa.url), 'gateway-opa', profiling);
-  const scaling = !args['no-scaling'];
+  const scaling = !args['no-scaling'] && !smoke;
   const gateway2 = scaling ? await start<{ url: string; pids: number[] }>('gateway.mjs', await gatewayOptions(2, null), 'gateway-2p') : null;
 
   const allTargets: Target[] = [
@@ -167,11 +176,11 @@ async function main(): Promise<void> {
   const bundleText = await (await fetch(`${upstream.url}/Observation?_count=1000`)).text();
   const enforce = [];
   for (const role of ['clinician', 'researcher'] as const) {
-    enforce.push(await measureEnforce({ role, bundleText, engine, upstreamBase: upstream.url, publicBase: PUBLIC_BASE, iterations: quick ? 10 : 40 }));
+    enforce.push(await measureEnforce({ role, bundleText, engine, upstreamBase: upstream.url, publicBase: PUBLIC_BASE, iterations: samples.enforce }));
   }
   const sidecar = createOpaHttpEngine({ url: opa.url, revision: engine.revision });
   const resources = ((JSON.parse(bundleText) as { entry: Array<{ resource: FhirResourceJson }> }).entry ?? []).map((e) => e.resource);
-  const decisions = await measureDecisions({ wasm: engine, sidecar, opaPid: opa.pid, resources, upstreamBase: upstream.url, iterations: quick ? { wasm: 500, sidecar: 200 } : { wasm: 5000, sidecar: 1000 } });
+  const decisions = await measureDecisions({ wasm: engine, sidecar, opaPid: opa.pid, resources, upstreamBase: upstream.url, iterations: { wasm: samples.wasm, sidecar: samples.sidecar } });
   sidecar.close();
 
   // ---- load: scenarios x rounds x targets, interleaved ----
@@ -208,8 +217,8 @@ async function main(): Promise<void> {
   const bulk: BulkResult[] = [];
   // Every design with a backend service's export; the gateway also with a researcher's, which it
   // de-identifies line by line (the heaviest redaction).
-  const exports = targets.map((t) => ({ target: t, token: tokens.system, principal: 'backend service (system/*.rs)' }));
-  if (targets.includes(gatewayTarget)) exports.push({ target: gatewayTarget, token: tokens.systemResearch, principal: 'researcher service (Safe Harbor)' });
+  const exports = targets.filter((t) => !(smoke && t.id === 'gateway-opa')).map((t) => ({ target: t, token: tokens.system, principal: 'backend service' }));
+  if (targets.includes(gatewayTarget)) exports.push({ target: gatewayTarget, token: tokens.systemResearch, principal: 'researcher service, Safe Harbor' });
   for (const { target, token, principal } of args['bulk-mb'] === '0' ? [] : exports) {
     bulk.push(await measureBulk(target, token, principal, upstream.pid));
     const b = bulk[bulk.length - 1] as BulkResult;
@@ -217,7 +226,7 @@ async function main(): Promise<void> {
   }
 
   // ---- memory per connection ----
-  const connectionMemory = await measureConnections(gatewayTarget, tokens.clinician, quick ? 200 : 1000);
+  const connectionMemory = await measureConnections(gatewayTarget, tokens.clinician, samples.connections);
 
   // ---- results ----
   const results: ScenarioResult[] = [];
@@ -390,7 +399,7 @@ async function measureBulk(target: Target, token: string, principal: string, ups
 
 /** Idle keep-alive connections held open against the gateway: the RSS they add, per connection. */
 async function measureConnections(target: Target, token: string, connections: number): Promise<ConnectionMemory> {
-  const settle = () => new Promise((r) => setTimeout(r, 1500));
+  const settle = () => new Promise((r) => setTimeout(r, smoke ? 100 : 1500));
   await settle();
   const baseline = rssMb(target.pids);
   const child = fork(path.join(ROOT, 'bench/processes/hold-connections.mjs'), [JSON.stringify({ url: `${target.base}/Patient/pat-alba`, headers: auth(token), connections })], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });

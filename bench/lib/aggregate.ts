@@ -45,20 +45,18 @@ function pairedMedian(a: ScenarioResult, b: ScenarioResult | undefined, f: (x: R
 }
 
 export function ratiosOf(results: readonly ScenarioResult[]): Ratio[] {
-  return results
-    .filter((r) => r.target !== 'direct')
-    .map((r) => {
-      const bare = results.find((x) => x.scenario === r.scenario && x.target === 'bare');
-      const direct = results.find((x) => x.scenario === r.scenario && x.target === 'direct');
-      return {
-        scenario: r.scenario,
-        target: r.target,
-        rpsVsBare: pairedMedian(r, bare, (x, y) => x.rps / y.rps),
-        rpsVsDirect: pairedMedian(r, direct, (x, y) => x.rps / y.rps),
-        addedP50VsBareMs: pairedMedian(r, bare, (x, y) => x.latency.p50 - y.latency.p50),
-        addedP50VsDirectMs: pairedMedian(r, direct, (x, y) => x.latency.p50 - y.latency.p50),
-      };
-    });
+  return results.map((r) => {
+    const bare = results.find((x) => x.scenario === r.scenario && x.target === 'bare');
+    const direct = results.find((x) => x.scenario === r.scenario && x.target === 'direct');
+    return {
+      scenario: r.scenario,
+      target: r.target,
+      rpsVsBare: pairedMedian(r, bare, (x, y) => x.rps / y.rps),
+      rpsVsDirect: pairedMedian(r, direct, (x, y) => x.rps / y.rps),
+      addedP50VsBareMs: pairedMedian(r, bare, (x, y) => x.latency.p50 - y.latency.p50),
+      addedP50VsDirectMs: pairedMedian(r, direct, (x, y) => x.latency.p50 - y.latency.p50),
+    };
+  });
 }
 
 export function scalingOf(results: readonly ScenarioResult[]): Scaling[] {

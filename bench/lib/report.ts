@@ -84,6 +84,7 @@ export function renderReadmeTable(run: BenchRun): string {
   const cell = (scenario: string, target: TargetId): string => {
     const r = run.scenarios.find((x) => x.scenario === scenario && x.target === target);
     if (!r) return '–';
+    if (r.latency.count === 0) return 'no answer within the measured windows';
     const ratio = run.ratios.find((x) => x.scenario === scenario && x.target === target);
     return target === 'gateway' || target === 'gateway-opa' ? `${int(r.rps)} (${num(ratio?.rpsVsBare, 2)}× bare), p50 ${num(r.latency.p50, 2)} ms` : `${int(r.rps)}, p50 ${num(r.latency.p50, 2)} ms`;
   };
@@ -95,15 +96,19 @@ export function renderReadmeTable(run: BenchRun): string {
     '| --- | --- | --- | --- | --- |',
     ...scenarios.map((s) => `| ${scenarioLabel(s)} | ${cell(s, 'direct')} | ${cell(s, 'bare')} | ${cell(s, 'gateway')} | ${cell(s, 'gateway-opa')} |`),
   ];
-  const gatewayBulk = run.bulk.find((b) => b.target === 'gateway');
-  if (gatewayBulk) lines.push(`| NDJSON export (${num(gatewayBulk.bytes / 1e6, 0)} MB) | ${bulkCell(run, 'direct')} | ${bulkCell(run, 'bare')} | ${bulkCell(run, 'gateway')} | ${bulkCell(run, 'gateway-opa')} |`);
+  const principals = [...new Set(run.bulk.map((b) => b.principal))];
+  for (const principal of principals) {
+    const gatewayBulk = run.bulk.find((b) => b.target === 'gateway' && b.principal === principal);
+    const cells = (['direct', 'bare', 'gateway', 'gateway-opa'] as const).map((t) => bulkCell(run, t, principal)).join(' | ');
+    if (gatewayBulk) lines.push(`| NDJSON export (${num(gatewayBulk.bytes / 1e6, 0)} MB), ${principal} | ${cells} |`);
+  }
   lines.push('', '| Budget | Target | Measured | Result |', '| --- | --- | --- | --- |');
   for (const b of run.budgets) lines.push(`| ${b.description} | ${b.target} | ${b.measured} | ${verdict(b.pass)}${b.missedBy ? `: ${b.missedBy}` : ''} |`);
   return lines.join('\n');
 }
 
-function bulkCell(run: BenchRun, target: TargetId): string {
-  const b = run.bulk.find((x) => x.target === target);
+function bulkCell(run: BenchRun, target: TargetId, principal: string): string {
+  const b = run.bulk.find((x) => x.target === target && x.principal === principal);
   return b ? `${num(b.mbPerSecond, b.mbPerSecond < 10 ? 1 : 0)} MB/s${b.complete ? '' : ' (partial)'}${b.peakRssMb === null ? '' : `, peak RSS ${num(b.peakRssMb, 0)} MB`}` : '–';
 }
 
@@ -163,9 +168,8 @@ export function renderSvg(run: BenchRun): string {
   };
 
   panel(top, 'Throughput relative to the bare Node proxy (same rounds; 1.00 = bare)', (s, t) => {
-    if (t === 'bare') return find(s, t) ? 1 : null;
     const r = run.ratios.find((x) => x.scenario === s && x.target === t);
-    return r ? r.rpsVsBare : null;
+    return r && Number.isFinite(r.rpsVsBare) ? r.rpsVsBare : null;
   }, (v) => v.toFixed(2));
   panel(top + panelHeight, 'p50 latency, ms', (s, t) => find(s, t)?.latency.p50 ?? null, (v) => v.toFixed(v < 10 ? 2 : 1));
 

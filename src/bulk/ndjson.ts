@@ -27,11 +27,15 @@ export async function enforceNdjson(source: AsyncIterable<Uint8Array>, out: Writ
     const resources = batch;
     batch = [];
     const decisions = await judge(resources, enforcer, summary);
-    let chunk = '';
+    // Line by line, corked into one write: one string of the whole batch would be a large object,
+    // which only a full garbage collection frees (memory would rise in steps through the file).
+    let full = false;
+    out.cork();
     decisions.forEach((d, i) => {
-      if (d.allow) chunk += `${JSON.stringify(resources[i])}\n`;
+      if (d.allow) full = !out.write(`${JSON.stringify(resources[i])}\n`) || full;
     });
-    if (chunk !== '' && !out.write(chunk)) await once(out, 'drain');
+    out.uncork();
+    if (full) await once(out, 'drain');
   };
 
   const take = async (line: Buffer): Promise<void> => {

@@ -162,25 +162,29 @@ export function listRef(summary: EnforcementSummary, list: 'withheldRefs' | 'red
 
 /** Facts for each resource; a Binary takes its owner from the resource its securityContext names. */
 async function factsFor(resources: readonly FhirResourceJson[], enforcer: ResponseEnforcer): Promise<Array<{ resource: FhirResourceJson; facts: Facts }>> {
+  // Only a Binary needs a read: the rest are decided synchronously (no promise per resource).
+  const items = resources.map((resource) => ({ resource, facts: resource.resourceType === 'Binary' ? UNKNOWN_OWNER : resourceFacts(resource, enforcer.links.bases) }));
   const contexts = new Map<string, Promise<Facts>>();
-  return Promise.all(
-    resources.map(async (resource) => {
-      if (resource.resourceType !== 'Binary') return { resource, facts: resourceFacts(resource, enforcer.links.bases) };
-      const ref = (resource['securityContext'] as { reference?: unknown } | undefined)?.reference;
+  await Promise.all(
+    items.map(async (item) => {
+      if (item.resource.resourceType !== 'Binary') return;
+      const ref = (item.resource['securityContext'] as { reference?: unknown } | undefined)?.reference;
       const local = typeof ref === 'string' ? parseLocalReference(ref, enforcer.links.bases) : null;
-      // Content nobody vouches for is patient data of nobody known: only principals who may see everything get it.
-      const unknownOwner: Facts = { patients: [], patient_data: true, data_date: null };
-      if (!local || !enforcer.resolve) return { resource, facts: unknownOwner };
+      if (!local || !enforcer.resolve) return;
       const key = `${local.type}/${local.id}`;
       let facts = contexts.get(key);
       if (!facts) {
-        facts = enforcer.resolve(local.type, local.id).then((target) => (target ? { ...resourceFacts(target, enforcer.links.bases), patient_data: true } : unknownOwner));
+        facts = enforcer.resolve(local.type, local.id).then((target) => (target ? { ...resourceFacts(target, enforcer.links.bases), patient_data: true } : UNKNOWN_OWNER));
         contexts.set(key, facts);
       }
-      return { resource, facts: await facts };
+      item.facts = await facts;
     }),
   );
+  return items;
 }
+
+/** Content nobody vouches for is patient data of nobody known: only principals who may see everything get it. */
+const UNKNOWN_OWNER: Facts = { patients: [], patient_data: true, data_date: null };
 
 function collectBundle(bundle: JsonObject, slots: Slot[], bundles: JsonObject[]): void {
   bundles.push(bundle);

@@ -171,6 +171,9 @@ describe('report', () => {
     expect(table).toContain('(0.90× bare)');
     const first = withReadmeTable('# Title\n\ntext\n', table);
     expect(first).toContain('<!-- bench:start -->');
+    expect(table).toContain('| NDJSON export (250 MB), svc | – | – | 25 MB/s, peak RSS 150 MB | – |');
+    const silent = aggregate('read', 'gateway-opa', [round(1, 0, 1, { samples: [] })]);
+    expect(renderReadmeTable({ ...run, scenarios: [...run.scenarios, silent] })).toContain('no answer within the measured windows');
     const again = withReadmeTable(first.replace('0.90× bare', 'old'), table);
     expect(again.match(/bench:start/g)).toHaveLength(1);
     expect(again).toContain('0.90× bare');
