@@ -6,7 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
 import { asGatewayError, GatewayError } from './errors.js';
+import { refusalOf } from './http/hostile.js';
 import { handleFhirRequest, respondWithError, type PipelineDeps } from './pipeline.js';
+import { SECURITY_HEADERS } from './proxy/headers.js';
 
 export interface AppParts extends PipelineDeps {
   /** True once the policy and the token keys are loaded. */
@@ -27,6 +29,14 @@ export function createApp(parts: AppParts): Express {
   const basePath = new URL(parts.config.publicBaseUrl).pathname.replace(/\/+$/, '');
 
   app.use((req, res, next) => {
+    // Every answer, FHIR or not, success or error: never cached, never sniffed.
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+    const refused = refusalOf(req);
+    if (refused) {
+      // Nothing more on a connection that sent this can be trusted.
+      res.setHeader('connection', 'close');
+      return respondWithError(res, refused, randomUUID(), parts.config.publicBaseUrl);
+    }
     // Exact, raw matching on the request target: no decoding, no normalisation.
     const raw = req.url;
     if (!raw.startsWith('/')) {

@@ -17,7 +17,7 @@ import { GatewayError } from './errors.js';
 import type { Logger } from './observability/logger.js';
 import type { GatewayMetrics } from './observability/metrics.js';
 import { createRedisStateStore } from './redis/auth-state-store.js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis/connection.js';
 
 export interface GatewayAuth {
   readonly authenticator: Authenticator;
@@ -28,7 +28,7 @@ export interface GatewayAuth {
 
 export function createGatewayAuth(
   config: GatewayConfig,
-  options: { logger: Logger; metrics: GatewayMetrics; redis: Redis | null; env?: NodeJS.ProcessEnv | undefined; authenticator?: Authenticator | undefined },
+  options: { logger: Logger; metrics: GatewayMetrics; redis: RedisClient | null; env?: NodeJS.ProcessEnv | undefined; authenticator?: Authenticator | undefined },
 ): GatewayAuth {
   const { logger, metrics, redis } = options;
   const secrets = readSecrets(config, options.env);
@@ -52,7 +52,7 @@ export function createGatewayAuth(
   const issuers = config.auth.issuers.map((i) => i.issuer);
 
   return {
-    authenticator: withRejectionCount(options.authenticator ?? auth.authenticator, (reason) => metrics.tokenRejections.inc({ reason })),
+    authenticator: withRejectionCount(options.authenticator ?? auth.authenticator, (reason) => metrics.tokenRejections.inc({ reason: metrics.reasonLabel(reason) })),
     routes: {
       // metadata stays readable while the IdP is unreachable: the last known endpoints, or none.
       capabilitySecurity: async () => capabilitySecurityOf(await advertisedMetadata().catch(() => auth.advertised.metadata.cached())),

@@ -5,10 +5,13 @@
  *   fhir-gateway serve --config <file.yaml>   run the gateway
  *   fhir-gateway demo [--port 8080]           the gateway with an embedded FHIR server and token issuer
  *   fhir-gateway audit verify <file...|redis://host:port[/db]> [--stream name] [--key-file f]
+ *   fhir-gateway policy build|test|eval|diff                 policy authoring tools (src/policy-cli)
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile } from './config/load.js';
+import { shutdownBudgetMs } from './lifecycle.js';
 import { BundleError } from './policy/bundle.js';
+import { POLICY_USAGE } from './policy-cli/usage.js';
 import { startGateway } from './server.js';
 
 const USAGE = `usage:
@@ -17,6 +20,7 @@ const USAGE = `usage:
   fhir-gateway audit verify <file>... | <redis://host:port[/db]> [--stream <name>] [--key-file <file>]
                                             check an audit trail's hash chain (key: FHIRGW_AUDIT_HMAC_KEY
                                             or --key-file); exit 0 intact, 1 broken, 2 cannot check
+${POLICY_USAGE}
   fhir-gateway --help`;
 
 async function main(argv: string[]): Promise<number> {
@@ -28,8 +32,16 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write(`serve needs --config <file.yaml>\n${USAGE}\n`);
         return 2;
       }
-      const gateway = await startGateway(loadConfigFile(values.config));
+      const config = loadConfigFile(values.config);
+      const gateway = await startGateway(config);
       await untilSignal();
+      // A shutdown that overruns its budget (a stuck sink, a bug) must not outlive Kubernetes'
+      // grace period silently: exit 1 so the overrun is visible.
+      const budgetMs = shutdownBudgetMs(config);
+      setTimeout(() => {
+        process.stderr.write(`fhir-gateway: shutdown did not finish within ${budgetMs} ms; exiting\n`);
+        process.exit(1);
+      }, budgetMs).unref();
       await gateway.close();
       return 0;
     }
@@ -44,6 +56,10 @@ async function main(argv: string[]): Promise<number> {
     case 'audit': {
       const { runAuditCommand } = await import('./audit/verify-command.js');
       return runAuditCommand(rest, USAGE);
+    }
+    case 'policy': {
+      const { runPolicyCommand } = await import('./policy-cli/command.js');
+      return runPolicyCommand(rest);
     }
     case undefined:
     case '--help':

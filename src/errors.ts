@@ -26,6 +26,8 @@ export const ERROR_CATALOGUE = {
   not_acceptable: { status: 406, issue: 'not-supported', text: 'Only FHIR JSON (application/fhir+json) is supported.' },
   unsupported_media_type: { status: 415, issue: 'not-supported', text: 'The request body must be FHIR JSON (application/fhir+json).' },
   payload_too_large: { status: 413, issue: 'too-costly', text: 'The request body is larger than the gateway accepts.' },
+  headers_too_large: { status: 431, issue: 'too-costly', text: 'The request headers are larger than the gateway accepts.' },
+  request_timeout: { status: 408, issue: 'timeout', text: 'The request was not received in time.' },
   not_found: { status: 404, issue: 'not-found', text: 'The requested resource or path was not found.' },
   precondition_failed: { status: 412, issue: 'conflict', text: 'The resource has changed since the version the request names.' },
 
@@ -37,6 +39,10 @@ export const ERROR_CATALOGUE = {
   token_revoked: { status: 401, issue: 'login', text: 'The access token has been revoked.' },
   dpop_proof_invalid: { status: 401, issue: 'login', text: 'The DPoP proof is missing or invalid.' },
   auth_state_unavailable: { status: 503, issue: 'transient', text: 'Token revocation or replay state cannot be checked right now; the request was refused.' },
+
+  // rate limits (after the token, before policy)
+  rate_limited: { status: 429, issue: 'throttled', text: 'Too many requests; retry after the number of seconds in the Retry-After header.' },
+  rate_limit_unavailable: { status: 503, issue: 'transient', text: 'Request rate limits cannot be checked right now; the request was refused.' },
 
   // decide (403)
   insufficient_scope: { status: 403, issue: 'forbidden', text: 'The access token does not grant the scope this request needs.' },
@@ -50,6 +56,7 @@ export const ERROR_CATALOGUE = {
   upstream_error: { status: 502, issue: 'exception', text: 'The FHIR server answered with an error.' },
   upstream_bad_response: { status: 502, issue: 'exception', text: 'The FHIR server answered with content the gateway cannot check.' },
   upstream_too_large: { status: 502, issue: 'too-costly', text: 'The FHIR server answered with more data than the gateway accepts.' },
+  upstream_circuit_open: { status: 503, issue: 'transient', text: 'The FHIR server is failing; the gateway is not sending it requests for a short while.' },
 
   // administration (outside the FHIR API)
   admin_unauthorized: { status: 401, issue: 'login', text: 'The administrative credential is missing or wrong.' },
@@ -84,6 +91,8 @@ export interface GatewayErrorOptions {
   };
   /** Internal detail for logs only; never sent to clients. */
   readonly cause?: unknown;
+  /** For 429: the `Retry-After` the answer carries. */
+  readonly retryAfterSeconds?: number;
 }
 
 export class GatewayError extends Error {
@@ -92,6 +101,7 @@ export class GatewayError extends Error {
   readonly reasons: readonly string[];
   readonly auditReasons: readonly string[];
   readonly bearer: GatewayErrorOptions['bearer'];
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(code: ErrorCode, options: GatewayErrorOptions = {}) {
     super(ERROR_CATALOGUE[code].text, options.cause === undefined ? undefined : { cause: options.cause });
@@ -101,6 +111,7 @@ export class GatewayError extends Error {
     this.reasons = options.reasons ?? [];
     this.auditReasons = options.auditReasons ?? [];
     this.bearer = options.bearer;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 

@@ -20,7 +20,7 @@ import { clientCertificateOf } from './auth/client-certificate.js';
 import { withSmartSecurity } from './auth/smart-configuration.js';
 import type { AuditTrail } from './audit/trail.js';
 import type { GatewayConfig } from './config/schema.js';
-import { enforceResponse, type EnforceOptions, type EnforcementSummary, type ResponseEnforcer } from './enforce/response.js';
+import { enforceResponse, writeResultWithheld, type EnforceOptions, type EnforcementSummary, type ResponseEnforcer } from './enforce/response.js';
 import { asGatewayError, ERROR_CATALOGUE, GatewayError, operationOutcomeFor } from './errors.js';
 import { readRequestBody, type RequestBody } from './fhir/body.js';
 import { negotiate } from './fhir/accept.js';
@@ -31,6 +31,8 @@ import { serializeQuery } from './fhir/search-params.js';
 import { upstreamPathOf } from './fhir/upstream-path.js';
 import type { Logger } from './observability/logger.js';
 import type { GatewayMetrics } from './observability/metrics.js';
+import { observeRequest, timeStage, timeStageSync } from './observability/request-metrics.js';
+import { traceContextOf, traceHeaders, withTrace, type TraceContext } from './observability/trace-context.js';
 import type { Consents, Decision, FhirResourceJson } from './policy/contract.js';
 import type { PolicyEvaluator } from './policy/engine.js';
 import { policyEnv, policyRequest, resourceFacts } from './policy/input.js';
@@ -38,6 +40,8 @@ import { decodeContent, parseFhirJson } from './proxy/decode.js';
 import type { Forwarder, UpstreamResponse } from './proxy/forward.js';
 import type { UpstreamClient } from './proxy/upstream-client.js';
 import { flattenConsents } from './consent/flatten.js';
+import type { RequestTracker } from './lifecycle.js';
+import type { RateLimiter } from './ratelimit/limiter.js';
 import type { ConsentStore } from './consent/store.js';
 import { clientResponseHeaders, SECURITY_HEADERS, upstreamRequestHeaders } from './proxy/headers.js';
 
@@ -60,6 +64,10 @@ export interface PipelineDeps {
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
   readonly now?: () => Date;
+  /** Per-user and per-client rate limits (absent: none configured). */
+  readonly rateLimiter?: RateLimiter;
+  /** Requests in flight, which graceful shutdown waits for (src/lifecycle.ts). */
+  readonly requests?: RequestTracker;
   /** The SMART `rest[].security` section written into the CapabilityStatement (absent: left as is). */
   readonly capabilitySecurity?: () => Promise<Record<string, unknown>>;
 }
@@ -68,6 +76,9 @@ export interface PipelineDeps {
 interface Trace {
   readonly requestId: string;
   readonly decisionId: string;
+  /** W3C trace context: continued from the caller's traceparent or new. */
+  readonly traceContext: TraceContext;
+  readonly traceId: string;
   readonly started: bigint;
   readonly time: Date;
   request: FhirRequest | null;
@@ -80,10 +91,24 @@ interface Trace {
 const REQUEST_ID = /^[A-Za-z0-9\-._]{8,64}$/;
 
 export async function handleFhirRequest(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const traceContext = traceContextOf(req.headers['traceparent'], req.headers['tracestate']);
+  deps.metrics.inFlight.inc();
+  const leave = deps.requests?.enter();
+  try {
+    await withTrace(traceContext, () => handle(deps, req, res, traceContext));
+  } finally {
+    deps.metrics.inFlight.dec();
+    leave?.();
+  }
+}
+
+async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse, traceContext: TraceContext): Promise<void> {
   const incomingId = req.headers['x-request-id'];
   const trace: Trace = {
     requestId: typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID(),
     decisionId: randomUUID(),
+    traceContext,
+    traceId: traceContext.traceId,
     started: process.hrtime.bigint(),
     time: (deps.now ?? (() => new Date()))(),
     request: null,
@@ -99,12 +124,13 @@ export async function handleFhirRequest(deps: PipelineDeps, req: IncomingMessage
   } catch (err) {
     error = asGatewayError(err);
     if (error.code === 'internal' || error.status >= 500) {
-      deps.logger.error({ requestId: trace.requestId, code: error.code, err: describeCause(error) }, 'request failed');
+      deps.logger.error({ requestId: trace.requestId, traceId: trace.traceId, code: error.code, err: describeCause(error) }, 'request failed');
     }
     reply = errorReply(error, trace.requestId, deps.config.publicBaseUrl);
   }
 
-  const clientAddress = req.socket.remoteAddress ?? null;
+  // The socket is gone once a refused body has been abandoned: the record keeps what is known.
+  const clientAddress = req.socket?.remoteAddress ?? null;
   if (reply.stream) {
     await streamReply(deps, res, trace, reply, clientAddress);
     return;
@@ -115,14 +141,14 @@ export async function handleFhirRequest(deps: PipelineDeps, req: IncomingMessage
   const durationSeconds = seconds(trace.started);
   if (trace.decision?.obligations.audit?.break_glass || trace.summary?.breakGlass) deps.metrics.breakGlass.inc();
   try {
-    await deps.audit.record({ ...trace, status: reply.status, error, durationSeconds, clientAddress });
+    await timeStage(deps.metrics, 'audit', () => deps.audit.record({ ...trace, status: reply.status, error, durationSeconds, clientAddress }));
   } catch (err) {
-    const auditError = asGatewayError(err);
-    deps.logger.error({ requestId: trace.requestId, code: auditError.code }, 'audit record could not be committed; answer withheld');
-    reply = errorReply(auditError, trace.requestId, deps.config.publicBaseUrl);
+    error = asGatewayError(err);
+    deps.logger.error({ requestId: trace.requestId, traceId: trace.traceId, code: error.code }, 'audit record could not be committed; answer withheld');
+    reply = errorReply(error, trace.requestId, deps.config.publicBaseUrl);
   }
   send(res, reply);
-  observe(deps, trace, reply.status, durationSeconds);
+  observe(deps, trace, reply.status, durationSeconds, error);
 }
 
 /**
@@ -139,19 +165,19 @@ async function streamReply(deps: PipelineDeps, res: ServerResponse, trace: Trace
     trace.summary = await stream.write(res);
   } catch (err) {
     error = asGatewayError(err);
-    deps.logger.error({ requestId: trace.requestId, code: error.code, err: describeCause(error) }, 'stream failed');
+    deps.logger.error({ requestId: trace.requestId, traceId: trace.traceId, code: error.code, err: describeCause(error) }, 'stream failed');
   }
   const durationSeconds = seconds(trace.started);
   let committed = true;
   try {
     if (trace.summary?.breakGlass) deps.metrics.breakGlass.inc();
-    await deps.audit.record({ ...trace, status: error ? error.status : reply.status, error, durationSeconds, clientAddress });
+    await timeStage(deps.metrics, 'audit', () => deps.audit.record({ ...trace, status: error ? error.status : reply.status, error, durationSeconds, clientAddress }));
   } catch {
     committed = false;
   }
   if (error || !committed) res.destroy();
   else res.end();
-  observe(deps, trace, error ? error.status : reply.status, durationSeconds);
+  observe(deps, trace, error ? error.status : reply.status, durationSeconds, error);
 }
 
 async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse, trace: Trace): Promise<Reply> {
@@ -173,13 +199,16 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
   const representation = negotiate(req.headers.accept, request);
 
   // authenticate
-  const principal = await deps.authenticator.authenticate({
-    method: request.method,
-    publicUrl: config.publicBaseUrl + (req.url ?? '').split('?')[0]!.slice(deps.classifyOptions.basePath.length),
-    headers: req.headers,
-    clientCertificate: clientCertificateOf(req.socket),
-  });
+  const principal = await timeStage(deps.metrics, 'token', () =>
+    deps.authenticator.authenticate({
+      method: request.method,
+      publicUrl: config.publicBaseUrl + (req.url ?? '').split('?')[0]!.slice(deps.classifyOptions.basePath.length),
+      headers: req.headers,
+      clientCertificate: clientCertificateOf(req.socket),
+    }),
+  );
   trace.principal = principal;
+  await deps.rateLimiter?.check(principal);
 
   // decide(request)
   const policy = deps.policy();
@@ -194,7 +223,7 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
     requestId: trace.requestId,
     onDecision: (stage, allow) => deps.metrics.decisions.inc({ stage, result: allow ? 'allow' : 'deny' }),
   };
-  const authorized = await authorize(ctx, request, body, headerValue(req.headers['if-match']));
+  const authorized = await timeStage(deps.metrics, 'policy', () => authorize(ctx, request, body, headerValue(req.headers['if-match'])));
   trace.decision = authorized.decision;
   if (request.interaction === 'batch' && body.kind === 'json') return runBatch(deps, req, res, trace, ctx, body.json);
   if (request.operation === 'bulk-status' || request.operation === 'bulk-file') return runBulkLink(deps, ctx, request, trace);
@@ -211,10 +240,19 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
   }
 
   // enforce(response)
-  const released = await enforceUpstreamAnswer(deps, upstream, resourceEnforcer(deps, ctx, request), trace, {
-    releaseTotal: authorized.releaseTotal,
-    subsetting: authorized.subsetting,
-  });
+  let released: Released;
+  try {
+    released = await timeStage(deps.metrics, 'enforce', () =>
+      enforceUpstreamAnswer(deps, upstream, resourceEnforcer(deps, ctx, request), trace, {
+        releaseTotal: authorized.releaseTotal,
+        subsetting: authorized.subsetting,
+      }),
+    );
+  } catch (err) {
+    trace.summary = writeResultWithheld(request, err);
+    if (trace.summary === null) throw err;
+    released = { body: null };
+  }
 
   // respond
   const headers = { ...clientResponseHeaders(upstream.headers, deps.links), 'x-request-id': trace.requestId };
@@ -268,7 +306,7 @@ function resourceEnforcer(deps: PipelineDeps, ctx: AuthorizeContext, request: Fh
     links: deps.links,
     decide: async (items) => {
       const consents = await consentsInput(deps, ctx, items.flatMap((i) => i.facts.patients));
-      const decisions = await ctx.policy.decideResources({ principal: ctx.principal, request: policyRequest(request), env: ctx.env, items, consents });
+      const decisions = await timeStage(deps.metrics, 'policy', async () => ctx.policy.decideResources({ principal: ctx.principal, request: policyRequest(request), env: ctx.env, items, consents }));
       for (const d of decisions) ctx.onDecision('resource', d.allow);
       return decisions;
     },
@@ -318,7 +356,7 @@ async function callUpstream(
   else if (body.kind === 'json' || body.kind === 'json-patch') {
     payload = { bytes: Buffer.from(JSON.stringify(body.json), 'utf8'), contentType: body.contentType };
   }
-  const headers = upstreamRequestHeaders(req.headers, trace.requestId, payload ? { contentType: payload.contentType, length: payload.bytes.length } : null);
+  const headers = { ...upstreamRequestHeaders(req.headers, trace.requestId, payload ? { contentType: payload.contentType, length: payload.bytes.length } : null), ...traceHeaders(trace.traceContext) };
   if (ifMatch !== null) headers['if-match'] = ifMatch;
   if (request.ifNoneExist !== null) headers['if-none-exist'] = serializeQuery(request.ifNoneExist);
   const started = process.hrtime.bigint();
@@ -330,6 +368,8 @@ async function callUpstream(
     const code = err instanceof GatewayError ? err.code : 'internal';
     deps.metrics.upstreamDuration.observe({ outcome: code === 'upstream_timeout' ? 'timeout' : 'error' }, seconds(started));
     throw err;
+  } finally {
+    deps.metrics.stageDuration.observe({ stage: 'upstream' }, seconds(started));
   }
 }
 
@@ -432,6 +472,9 @@ function send(res: ServerResponse, reply: Reply): void {
 
 export function errorReply(err: GatewayError, requestId: string, realm: string): Reply {
   const headers: Record<string, string> = { 'x-request-id': requestId };
+  // An unread oversized body is not drained: the connection is closed after the answer.
+  if (err.code === 'payload_too_large') headers['connection'] = 'close';
+  if (err.retryAfterSeconds !== undefined) headers['retry-after'] = String(err.retryAfterSeconds);
   const challenge = bearerChallenge(err, realm);
   if (challenge) headers['www-authenticate'] = challenge;
   return { status: err.status, body: operationOutcomeFor(err, requestId), headers };
@@ -458,11 +501,11 @@ function bearerChallenge(err: GatewayError, realm: string): string | null {
   return null;
 }
 
-function observe(deps: PipelineDeps, trace: Trace, status: number, durationSeconds: number): void {
+function observe(deps: PipelineDeps, trace: Trace, status: number, durationSeconds: number, error: GatewayError | null): void {
   const interaction = trace.request?.interaction ?? 'unclassified';
-  deps.metrics.requests.inc({ interaction, code: String(status) });
-  deps.metrics.requestDuration.observe({ interaction, code: String(status) }, durationSeconds);
-  deps.logger.info({ requestId: trace.requestId, interaction, type: trace.request?.type ?? null, status, ms: Math.round(durationSeconds * 1000) }, 'request');
+  const type = trace.request?.type ?? null;
+  observeRequest(deps.metrics, { interaction, resourceType: type, status, durationSeconds, error, decision: trace.decision, summary: trace.summary });
+  deps.logger.info({ requestId: trace.requestId, traceId: trace.traceId, interaction, type, status, code: error?.code ?? null, ms: Math.round(durationSeconds * 1000) }, 'request');
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {
@@ -486,5 +529,9 @@ function describeCause(err: GatewayError): Record<string, unknown> {
   const cause = err.cause;
   if (!(cause instanceof Error)) return { text: ERROR_CATALOGUE[err.code].text };
   const code = (cause as NodeJS.ErrnoException).code;
-  return err.code === 'internal' ? { name: cause.name, code, message: cause.message } : { name: cause.name, code };
+  // Never the message: an unexpected error's message can carry whatever it was handling (a token,
+  // a name from a resource). The stack frames say where it happened, which is what an operator needs.
+  if (err.code !== 'internal') return { name: cause.name, code };
+  const frames = (cause.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line)).slice(0, 10);
+  return { name: cause.name, code, frames };
 }

@@ -5,11 +5,11 @@
  * and flushes the audit sinks.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
+import { guardServer } from './http/hostile.js';
 import type { Authenticator } from './auth/authenticate.js';
 import { createGatewayAuth } from './auth-wiring.js';
 import { openAuditTrail } from './audit/open.js';
@@ -20,10 +20,15 @@ import { createMetrics, type GatewayMetrics } from './observability/metrics.js';
 import { startPolicySources, type RunningPolicies } from './policy/wiring.js';
 import { createForwarder } from './proxy/forward.js';
 import { createUpstreamClient } from './proxy/upstream-client.js';
+import { createUpstreamAccess } from './proxy/upstream-access.js';
+import { listenerCertificate, watchCertificate } from './tls/certificate-reload.js';
+import { createFhirUpstreamBreaker } from './proxy/upstream-breaker.js';
 import { createBulkLinkTokens } from './bulk/link-tokens.js';
 import { createConsentStore } from './consent/store.js';
-import { createRedis } from './redis/connection.js';
+import { openSharedRedis } from './redis/shared.js';
+import { rateLimiterFromConfig } from './ratelimit/from-config.js';
 import { ConfigError } from './config/load.js';
+import { createDrainer, createRequestTracker, type Drainer } from './lifecycle.js';
 
 export interface RunningGateway {
   /** The address it listens on, e.g. http://127.0.0.1:8080 */
@@ -55,12 +60,15 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   // Auth first: a missing secret stops start-up before any audit sink is opened.
   // One Redis connection for everything replicas share (auth state, consent cache); it reconnects by
   // itself, and each user decides what a failing command means.
-  const redis = config.redis ? createRedis(config.redis) : null;
-  redis?.on('error', () => {});
+  const redis = await openSharedRedis(config, logger, metrics);
   const auth = createGatewayAuth(config, { logger, metrics, redis, env: options.env, authenticator: options.authenticator });
   const authenticator = auth.authenticator;
+  // Before the audit trail: a missing upstream secret or TLS file stops start-up with nothing to release.
+  const access = createUpstreamAccess(config, env);
+  if (access.clientCertificateNotAfter) metrics.certificateExpiry.set({ certificate: 'upstream-client' }, access.clientCertificateNotAfter.getTime() / 1000);
   const audit = await openAuditTrail(config, { logger, metrics, ...(options.auditStdout ? { stdout: options.auditStdout } : {}), ...(options.env ? { env: options.env } : {}) });
-  const upstreamOptions = { upstreamUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxResponseBytes: config.upstream.maxResponseBytes };
+  const breaker = createFhirUpstreamBreaker(config, metrics);
+  const upstreamOptions = { upstreamUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxResponseBytes: config.upstream.maxResponseBytes, access, breaker };
   const forwarder = createForwarder(upstreamOptions);
   const upstreamClient = createUpstreamClient(upstreamOptions);
   const consents = config.consent.enabled
@@ -74,9 +82,14 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     fileOrigins: config.bulk.fileOrigins,
     timeoutMs: config.upstream.timeoutMs,
     maxManifestBytes: 16 * 1024 * 1024,
+    access,
   };
 
+  const requests = createRequestTracker();
+  let drainer: Drainer | null = null;
   const app = createApp({
+    requests,
+    rateLimiter: rateLimiterFromConfig(config, redis, metrics, logger),
     config,
     classifyOptions: { basePath: new URL(config.publicBaseUrl).pathname.replace(/\/+$/, ''), pagingParameters: new Set(config.upstream.pagingParameters) },
     authenticator,
@@ -90,7 +103,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     audit,
     metrics,
     logger,
-    isReady: () => authenticator.isReady() && policies.current() !== null,
+    // Not ready while shutting down, or while the audit spool cannot take records (a replica that
+    // would refuse every request with 503 audit_unavailable should get none).
+    isReady: () => !drainer?.draining && authenticator.isReady() && policies.current() !== null && audit.sample().writable,
     ...auth.routes,
   });
 
@@ -100,14 +115,18 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     maxHeaderSize: 32 * 1024,
     requestTimeout: config.upstream.timeoutMs + 30_000,
     headersTimeout: 20_000,
+    // Node would answer a missing Host with an empty 400; the gateway checks Host itself (http/hostile.ts).
+    requireHostHeader: false,
   };
   const tls = config.listen.tls;
+  const pair = tls ? listenerCertificate(tls) : null;
+  if (pair) metrics.certificateExpiry.set({ certificate: 'listener' }, pair.notAfter.getTime() / 1000);
   const server = tls
     ? https.createServer(
         {
           ...serverOptions,
-          cert: readFileSync(tls.certFile),
-          key: readFileSync(tls.keyFile),
+          cert: pair?.cert,
+          key: pair?.key,
           // Certificate-bound tokens (RFC 8705) need the client's certificate; the token, not the TLS layer,
           // decides whether one is required, and self-signed client certificates are legitimate there.
           requestCert: tls.requestClientCertificate,
@@ -117,6 +136,16 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       )
     : http.createServer(serverOptions, app);
   server.keepAliveTimeout = 65_000;
+  guardServer(server, logger);
+  drainer = createDrainer(server, requests);
+  const certificates = tls
+    ? watchCertificate(server as https.Server, tls, {
+        intervalMs: tls.reloadIntervalSeconds * 1000,
+        logger,
+        onInstalled: (p) => metrics.certificateExpiry.set({ certificate: 'listener' }, p.notAfter.getTime() / 1000),
+      })
+    : null;
+  const drain = drainer;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.listen.port, config.listen.host, () => resolve());
@@ -143,15 +172,21 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     close() {
       closing ??= (async () => {
         stopWarmUp.abort();
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
+        certificates?.stop();
+        logger.info({ inFlight: requests.inFlight, drainDelaySeconds: config.lifecycle.drainDelaySeconds, graceSeconds: config.lifecycle.shutdownGraceSeconds }, 'shutting down: not ready, draining');
+        await drain.drain({
+          drainDelayMs: config.lifecycle.drainDelaySeconds * 1000,
+          graceMs: config.lifecycle.shutdownGraceSeconds * 1000,
+          abortUpstream: () => forwarder.close(),
+          onCut: (n) => logger.warn({ requests: n }, 'shutdown grace period over: cutting the requests still in flight'),
         });
         forwarder.close();
+        access.close();
         await audit.close();
         auth.close();
         policies.close();
         redis?.disconnect();
+        logger.info('shutdown complete: audit trail flushed');
       })();
       return closing;
     },

@@ -4,6 +4,7 @@
  * the HTTP around it), and one policy decision in-process against one asked of an OPA server.
  */
 import { principalFromClaims, type ClaimMapping, type Principal } from '../../src/auth/principal.js';
+import { claimMappingSchema } from '../../src/config/auth-schema.js';
 import type { OpaHttpEngine } from '../../src/devkit/opa-http-engine.js';
 import { enforceResponse, type ResponseEnforcer } from '../../src/enforce/response.js';
 import { classify } from '../../src/fhir/classify.js';
@@ -14,7 +15,8 @@ import { policyEnv, policyRequest, resourceFacts } from '../../src/policy/input.
 import type { DecisionCost, EnforceCost } from './model.js';
 import { preciseCpuMs } from './proc.js';
 
-const MAPPING: ClaimMapping = { roles: 'roles', purposeOfUse: 'purpose_of_use', patient: 'patient', encounter: 'encounter', fhirUser: 'fhirUser', scope: 'scope', clientId: 'client_id', tenant: 'tenant', organization: 'organization' };
+/** The default claim mapping, as the gateway's config gives it. */
+const MAPPING: ClaimMapping = claimMappingSchema.parse({});
 
 /** The principals of the scenarios, as the gateway builds them from their tokens' claims. */
 export const PRINCIPAL_CLAIMS = {

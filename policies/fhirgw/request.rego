@@ -226,13 +226,11 @@ narrowing := {"narrow": {"patient": input.principal.patient}} if {
 	selects_by_criteria
 } else := {}
 
-# Counts (Bundle.total, _summary=count) are released when everything the upstream selects will be
-# released: no granular scope restricts the results and, for patient tokens, the search was narrowed.
+# Counts (Bundle.total, _summary=count) are released only when everything the upstream selects will
+# be released: a patient's own compartment, with no granular scope restricting the results. For
+# anyone else, sensitivity labels, consents and role tables withhold resources per entry, and a
+# count of them would reveal that withheld data exists (how many HIV tests a patient has had).
 counts := {"release_total": true} if {
-	interaction in {"search-type", "search-compartment", "search-system"}
-	not granular
-	not patient_only
-} else := {"release_total": true} if {
 	interaction in {"search-type", "search-compartment"}
 	not granular
 	patient_only

@@ -81,9 +81,16 @@ own_data(facts, contexts) if {
 	input.principal.patient in facts.patients
 }
 
-denials(type_info, facts, contexts, restricted) := {r | some r in checks; denied(r, type_info, facts, contexts)} | {r |
+denials(type_info, facts, contexts, restricted) := ({r | some r in checks; denied(r, type_info, facts, contexts)} | {r |
 	not break_glass(contexts)
 	some r in restricted
+}) | reason_missing(contexts, restricted)
+
+# Tell the user why break-the-glass did not open the data: the stated reason was missing.
+reason_missing(contexts, restricted) := {"break-glass.reason-missing" |
+	not patient_only(contexts)
+	roles.break_glass_reason_missing
+	count(restricted) > 0
 }
 
 checks := ["scope.missing", "launch.no-patient", "compartment.other-patient", "role.none", "purpose.missing", "role.type-not-permitted"]
@@ -152,11 +159,29 @@ break_glass_used(ctx) if {
 	count(ctx.restricted) > 0
 }
 
+# ---- other patients named in the patient's own data ----
+
+# A resource can be the patient's own and still name other patients: a Group of both, a
+# Patient.link, a performer or focus. The patient sees it, but not who else it names: every
+# reference to another patient (with its display) is removed before it is released.
+other_patient_redactions(facts, contexts) := [r |
+	patient_only(contexts)
+	has_patient
+	some p in object.get(facts, "referenced_patients", [])
+	p != input.principal.patient
+	r := {
+		"path": concat("", ["descendants().where(reference.matches('(^|/)Patient/", replace(p, ".", "\\\\."), "(/_history/[^/]*)?$'))"]),
+		"action": "remove",
+	}
+]
+
 # ---- obligations ----
 
-redactions(ctx) := ctx.type.redactions if subject_to_roles(ctx.contexts)
+role_redactions(ctx) := ctx.type.redactions if subject_to_roles(ctx.contexts)
 
 else := []
+
+redactions(ctx) := array.concat(role_redactions(ctx), other_patient_redactions(ctx.facts, ctx.contexts))
 
 redaction_part(ctx) := {"redact": r} if {
 	r := redactions(ctx)
@@ -169,9 +194,11 @@ else := {}
 
 obligations(ctx) := object.union(redaction_part(ctx), break_glass_part(ctx))
 
-extra_reasons(ctx) := {r | some r in ["redact.role", "break-glass"]; extra(r, ctx)}
+extra_reasons(ctx) := {r | some r in ["redact.role", "redact.other-patients", "break-glass"]; extra(r, ctx)}
 
-extra("redact.role", ctx) if count(redactions(ctx)) > 0
+extra("redact.role", ctx) if count(role_redactions(ctx)) > 0
+
+extra("redact.other-patients", ctx) if count(other_patient_redactions(ctx.facts, ctx.contexts)) > 0
 
 extra("break-glass", ctx) if break_glass_used(ctx)
 

@@ -21,6 +21,7 @@ principal_for(scopes, roles, patient, purposes) := {
 	"patient": patient,
 	"encounter": null,
 	"fhir_user": null,
+	"break_glass_reason": null,
 }
 
 patient_principal := principal([scope("patient", "*", "rs")], ["patient"], "p1")
@@ -31,6 +32,9 @@ researcher := principal_for([scope("user", "*", "rs")], ["researcher"], null, ["
 
 # A practitioner identified by fhirUser, for consents that name actors.
 practitioner(id, roles, purposes) := object.union(principal_for([scope("user", "*", "rs")], roles, null, purposes), {"fhir_user": {"reference": sprintf("Practitioner/%s", [id]), "type": "Practitioner", "id": id}})
+
+# A clinician invoking break-the-glass with the given purposes and a stated reason.
+break_glass_clinician(purposes) := object.union(principal_for([scope("user", "*", "rs")], ["clinician"], null, purposes), {"break_glass_reason": "unconscious patient in ED"})
 
 system_service := principal([scope("system", "*", "rs")], [], null)
 

@@ -108,20 +108,43 @@ test_a_role_granted_the_label_sees_it if {
 }
 
 test_break_the_glass_opens_sensitive_data_and_marks_the_decision if {
-	btg := f.principal_for([f.scope("user", "*", "rs")], ["clinician"], null, ["TREAT", "BTG"])
+	btg := f.break_glass_clinician(["TREAT", "BTG"])
 	d := decide(btg, hiv_labelled, {})
 	d.allow
 	d.obligations.audit.break_glass
 	"break-glass" in d.reasons
-	etreat := f.principal_for([f.scope("user", "*", "rs")], ["clinician"], null, ["ETREAT"])
+	etreat := f.break_glass_clinician(["ETREAT"])
 	decide(etreat, hiv_by_code, {}).obligations.audit.break_glass
 }
 
 test_break_the_glass_is_not_marked_when_nothing_needed_it if {
-	btg := f.principal_for([f.scope("user", "*", "rs")], ["clinician"], null, ["BTG"])
+	btg := f.break_glass_clinician(["BTG"])
 	d := decide(btg, obs("p1", {}), {})
 	d.allow
 	not d.obligations.audit
+}
+
+test_break_the_glass_needs_a_stated_reason if {
+	no_reason := f.principal_for([f.scope("user", "*", "rs")], ["clinician"], null, ["BTG"])
+	d := decide(no_reason, hiv_labelled, {})
+	not d.allow
+	"break-glass.reason-missing" in d.reasons
+	"label.sensitive" in d.reasons
+	not d.obligations.audit
+}
+
+test_a_deployment_may_waive_the_stated_reason if {
+	no_reason := f.principal_for([f.scope("user", "*", "rs")], ["clinician"], null, ["BTG"])
+	d := decide(no_reason, hiv_labelled, {}) with data.fhirgw.config.break_glass_requires_reason as false
+	d.allow
+	d.obligations.audit.break_glass
+}
+
+test_a_missing_reason_is_not_mentioned_when_nothing_was_restricted if {
+	no_reason := f.principal_for([f.scope("user", "*", "rs")], ["clinician"], null, ["BTG"])
+	d := decide(no_reason, obs("p1", {}), {})
+	d.allow
+	not "break-glass.reason-missing" in d.reasons
 }
 
 test_break_the_glass_is_for_treating_roles_only if {
@@ -203,7 +226,7 @@ test_a_consent_never_restricts_the_patient if {
 
 test_break_the_glass_overrides_a_consent_refusal_and_says_so if {
 	c := for_p1([consent("patient-privacy", "deny", [])])
-	btg := f.principal_for([f.scope("user", "*", "rs")], ["clinician"], null, ["ETREAT"])
+	btg := f.break_glass_clinician(["ETREAT"])
 	d := decide(btg, obs("p1", {}), c)
 	d.allow
 	d.obligations.audit.break_glass

@@ -161,9 +161,10 @@ test_page_continuation_needs_a_search_permission if {
 	not decide(p, f.request("search-continue", null, null)).allow
 }
 
-test_counts_released_for_unrestricted_and_narrowed_searches if {
-	decide(f.clinician, f.request("search-type", "Observation", null)).obligations.release_total
+test_counts_released_only_for_a_patient_s_own_narrowed_search if {
 	decide(f.patient_principal, f.request("search-type", "Observation", null)).obligations.release_total
+	not decide(f.clinician, f.request("search-type", "Observation", null)).obligations.release_total
+	not decide(f.researcher, f.request("search-type", "Observation", null)).obligations.release_total
 }
 
 test_counts_not_released_under_granular_scopes if {

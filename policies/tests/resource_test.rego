@@ -105,3 +105,31 @@ test_batched_decisions_keep_order if {
 	not ds[0].allow
 	ds[1].allow
 }
+
+group_of(members) := {"resourceType": "Group", "id": "g1", "type": "person", "actual": true, "member": [{"entity": {"reference": sprintf("Patient/%s", [m])}} | some m in members]}
+
+decide_referencing(principal, res, patients, referenced) := d if {
+	d := resource.decision with input as {
+		"principal": principal, "request": f.request("search-type", "Group", null), "env": f.env,
+		"resource": res, "facts": {"patients": patients, "patient_data": true, "referenced_patients": referenced},
+	}
+}
+
+test_patient_sees_shared_resource_without_the_other_patients if {
+	d := decide_referencing(f.patient_principal, group_of(["p1", "p2.x"]), ["p1", "p2.x"], ["p1", "p2.x"])
+	d.allow
+	"redact.other-patients" in d.reasons
+	d.obligations.redact == [{"path": `descendants().where(reference.matches('(^|/)Patient/p2\\.x(/_history/[^/]*)?$'))`, "action": "remove"}]
+}
+
+test_own_resource_without_other_patients_is_not_redacted if {
+	d := decide_referencing(f.patient_principal, group_of(["p1"]), ["p1"], ["p1"])
+	d.allow
+	not d.obligations.redact
+}
+
+test_clinician_sees_every_member if {
+	p := f.principal([f.scope("user", "Group", "rs")], ["clinician"], null)
+	d := decide_referencing(p, group_of(["p1", "p2"]), ["p1", "p2"], ["p1", "p2"])
+	not "redact.other-patients" in d.reasons
+}

@@ -17,6 +17,8 @@ import { AUDIT_SCHEMA_VERSION, type UnsealedRequestRecord } from './record.js';
 export interface RequestFacts {
   readonly requestId: string;
   readonly decisionId: string;
+  /** W3C trace id of the request (absent for requests recorded without one). */
+  readonly traceId?: string;
   readonly time: Date;
   readonly request: FhirRequest | null;
   readonly principal: Principal | null;
@@ -36,16 +38,28 @@ export interface RecordOptions {
   readonly clientAddress: boolean;
 }
 
-export function buildRequestRecord(facts: RequestFacts, options: RecordOptions): UnsealedRequestRecord {
-  const { request, principal, summary, error } = facts;
-  const decision: UnsealedRequestRecord['outcome']['decision'] = error === null ? 'allow' : error.status >= 500 ? 'error' : 'deny';
+/**
+ * The request's final decision and its reason codes (deduplicated), as the audit record and the
+ * decision metrics both report them.
+ */
+export function outcomeOf(facts: Pick<RequestFacts, 'error' | 'decision' | 'summary'>): { decision: 'allow' | 'deny' | 'error'; reasons: string[] } {
+  const { error, summary } = facts;
+  const decision = error === null ? 'allow' : error.status >= 500 ? 'error' : 'deny';
   // Audit-only reasons too: a concealed withholding shows the client a plain 404, the trail why.
   const reasons = error !== null ? [...error.reasons, ...error.auditReasons] : [...(facts.decision?.reasons ?? []), ...(summary ? [...summary.reasons] : [])];
+  return { decision, reasons: [...new Set(reasons)] };
+}
+
+export function buildRequestRecord(facts: RequestFacts, options: RecordOptions): UnsealedRequestRecord {
+  const { request, principal, summary, error } = facts;
+  const { decision, reasons } = outcomeOf(facts);
+  const breakGlass = Boolean(facts.decision?.obligations.audit?.break_glass || summary?.breakGlass);
   return {
     schemaVersion: AUDIT_SCHEMA_VERSION,
     kind: 'request',
     decisionId: facts.decisionId,
     requestId: facts.requestId,
+    ...(facts.traceId ? { traceId: facts.traceId } : {}),
     time: facts.time.toISOString(),
     client: { address: options.clientAddress ? facts.clientAddress : null },
     principal: principal && {
@@ -71,10 +85,11 @@ export function buildRequestRecord(facts: RequestFacts, options: RecordOptions):
     },
     outcome: {
       decision,
-      reasons: [...new Set(reasons)],
+      reasons,
       error: error?.code ?? null,
       status: facts.status,
-      breakGlass: Boolean(facts.decision?.obligations.audit?.break_glass || summary?.breakGlass),
+      breakGlass,
+      breakGlassReason: breakGlass ? (principal?.break_glass_reason ?? null) : null,
     },
     entries: summary && {
       returned: summary.returned,

@@ -65,9 +65,12 @@ export async function openAuditTrail(config: GatewayConfig, options: OpenAuditOp
       case 'stdout':
         return createStdoutSink(name, encoderFor(sink.format, context), options.stdout);
       case 'redis': {
-        const url = sink.url ?? config.redis?.url;
-        if (!url && !sink.sentinel && !sink.cluster) throw new TypeError(`audit sink ${name}: set its url, sentinel or cluster, or redis.url`);
-        const client = createRedisClient({ url, sentinel: sink.sentinel, cluster: sink.cluster });
+        // Its own server, or the shared one (redis.*, with its Sentinel or Cluster) when it names none.
+        const own = sink.url !== undefined || sink.sentinel !== undefined || sink.cluster !== undefined;
+        const topology = own ? { url: sink.url ?? config.redis?.url, sentinel: sink.sentinel, cluster: sink.cluster } : config.redis;
+        if (!topology) throw new TypeError(`audit sink ${name}: set its url, sentinel or cluster, or redis.*`);
+        if (topology.cluster && !/\{[^}]+\}/.test(sink.stream)) throw new TypeError(`audit sink ${name}: with cluster, the stream name needs a hash tag, e.g. {fhirgw}:audit`);
+        const client = createRedisClient(topology);
         // Connection errors surface as failed deliveries (retried); ioredis reconnects by itself.
         client.on('error', () => {});
         return createRedisSink({ name, client, stream: sink.stream, maxLen: sink.maxLen, encode: encoderFor(sink.format, context), ownsClient: true });

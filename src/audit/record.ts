@@ -73,6 +73,8 @@ export const requestRecordSchema = z.strictObject({
   /** The policy decision id (the decision-log `decision_id`); also unique per record. */
   decisionId: z.uuid(),
   requestId: z.string(),
+  /** W3C trace id (traceparent) of the request: ties the record to a distributed trace. Optional: older records have none. */
+  traceId: z.string().regex(/^[0-9a-f]{32}$/).optional(),
   time: z.iso.datetime(),
   /** The TCP peer as the gateway saw it (often a load balancer); null with audit.clientAddress: omit. */
   client: z.strictObject({ address: z.string().nullable() }),
@@ -86,6 +88,8 @@ export const requestRecordSchema = z.strictObject({
     error: z.string().nullable(),
     status: z.number().int(),
     breakGlass: z.boolean(),
+    /** The reason the user stated for break-the-glass (token claim), when break-the-glass was used. */
+    breakGlassReason: z.string().max(256).nullable().optional(),
   }),
   entries: z
     .strictObject({

@@ -138,7 +138,10 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
       // A fetch is under way (another request's rotation refetch or a refresh): wait for it, then look again.
       await inflight.catch(() => {});
     } else {
-      if (now() - lastUnknownKidFetchAt < options.cooldownMs) throw notFound;
+      // Within the cooldown the token is refused without a fetch: as invalid when the last fetch
+      // succeeded (the kid really is unknown), as "cannot verify now" when it failed (the IdP may
+      // have rotated while it is down).
+      if (now() - lastUnknownKidFetchAt < options.cooldownMs) throw lastAttemptFailed ? unavailable(notFound) : notFound;
       lastUnknownKidFetchAt = now();
       try {
         await refresh('unknown-kid');

@@ -14,6 +14,7 @@ export interface ClaimMapping {
   readonly clientId: string;
   readonly tenant: string;
   readonly organization: string;
+  readonly breakGlassReason: string;
 }
 
 /** How the token is bound to its client: DPoP key (RFC 9449), TLS client certificate (RFC 8705), or not at all. */
@@ -40,6 +41,8 @@ export interface Principal {
   /** SMART `tenant` (or the configured claim, e.g. Entra `tid`). */
   readonly tenant: string | null;
   readonly organization: string | null;
+  /** The reason stated for break-the-glass (sanitised, at most 256 characters); null when none was given. */
+  readonly break_glass_reason: string | null;
   /** Proof of possession the gateway verified for this request. */
   readonly binding: TokenBinding;
 }
@@ -65,6 +68,7 @@ export function principalFromClaims(claims: Readonly<Record<string, unknown>>, m
     fhir_user: fhirUserOf(stringOrNull(claimAt(claims, mapping.fhirUser))),
     tenant: stringOrNull(claimAt(claims, mapping.tenant)),
     organization: stringOrNull(claimAt(claims, mapping.organization)),
+    break_glass_reason: statedReason(claimAt(claims, mapping.breakGlassReason)),
     binding,
   };
 }
@@ -84,6 +88,23 @@ function fhirUserOf(value: string | null): Principal['fhir_user'] {
   const m = /(?:^|\/)(Patient|Practitioner|PractitionerRole|RelatedPerson|Person)\/([A-Za-z0-9\-.]{1,64})$/.exec(value);
   return { reference: value, type: m?.[1] ?? null, id: m?.[2] ?? null };
 }
+
+/**
+ * Free text typed by a user ends up in audit records, AuditEvents and SIEM lines: control and
+ * bidirectional-override characters are replaced (they forge log lines or hide text), whitespace is
+ * collapsed, and the length is bounded.
+ */
+function statedReason(value: unknown): string | null {
+  if (typeof value !== 'string') return null;
+  const clean = value
+    .replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+  if (clean === '') return null;
+  return clean.length > MAX_REASON_LENGTH ? `${clean.slice(0, MAX_REASON_LENGTH - 1)}…` : clean;
+}
+
+const MAX_REASON_LENGTH = 256;
 
 function stringList(value: unknown): string[] {
   if (typeof value === 'string') return value.split(/[\s,]+/).filter((v) => v !== '');

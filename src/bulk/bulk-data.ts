@@ -16,6 +16,7 @@ import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { GatewayError } from '../errors.js';
 import { GATEWAY_USER_AGENT } from '../proxy/headers.js';
+import type { UpstreamAccess } from '../proxy/upstream-access.js';
 import type { BulkLinkTokens, LinkOwner } from './link-tokens.js';
 
 export interface BulkDeps {
@@ -26,6 +27,8 @@ export interface BulkDeps {
   readonly fileOrigins: readonly string[];
   readonly timeoutMs: number;
   readonly maxManifestBytes: number;
+  /** TLS and credentials for the upstream's origin; other origins (object storage) get neither. */
+  readonly access: UpstreamAccess;
 }
 
 export interface BulkAnswer {
@@ -125,8 +128,12 @@ function followable(deps: BulkDeps, url: string): string {
 async function upstreamFetch(deps: BulkDeps, url: string, method: 'GET' | 'DELETE', accept: string): Promise<Response> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new DOMException('headers deadline', 'TimeoutError')), deps.timeoutMs);
+  // The gateway's credentials and TLS settings belong to the upstream: a file store elsewhere gets neither.
+  const onUpstream = new URL(url).origin === deps.access.origin;
+  const credentials = onUpstream ? await deps.access.credentials() : {};
   try {
-    return await fetch(url, { method, headers: { accept, 'user-agent': GATEWAY_USER_AGENT }, redirect: 'manual', signal: controller.signal });
+    const init: RequestInit = { method, headers: { accept, 'user-agent': GATEWAY_USER_AGENT, ...credentials }, redirect: 'manual', signal: controller.signal };
+    return await (onUpstream ? deps.access.fetch(url, init) : fetch(url, init));
   } catch (err) {
     const timedOut = controller.signal.aborted;
     throw new GatewayError(timedOut ? 'upstream_timeout' : 'upstream_unavailable', { reasons: [timedOut ? 'upstream.timeout' : 'upstream.connect'], cause: err });

@@ -30,6 +30,11 @@ export const claimMappingSchema = z.strictObject({
   /** SMART `tenant`; e.g. `tid` for Entra. */
   tenant: z.string().min(1).default('tenant'),
   organization: z.string().min(1).default('organization'),
+  /**
+   * The reason the user stated when invoking break-the-glass, as the IdP's break-glass flow put it
+   * in the token: it travels with the BTG purpose of use it justifies, and reaches the audit record.
+   */
+  breakGlassReason: z.string().min(1).default('break_glass_reason'),
 });
 
 export type ClaimMappingConfig = z.output<typeof claimMappingSchema>;

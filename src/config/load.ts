@@ -88,6 +88,7 @@ export function buildConfig(doc: unknown, options: LoadOptions = {}): GatewayCon
   const auth = resolveAuth(parsed.auth, parsed.publicBaseUrl);
   const config: GatewayConfig = {
     ...parsed,
+    upstream: parsed.upstream.tls ? { ...parsed.upstream, tls: resolveFiles(parsed.upstream.tls, ['caFile', 'certFile', 'keyFile'], resolveFile) } : parsed.upstream,
     listen: parsed.listen.tls ? { ...parsed.listen, tls: { ...parsed.listen.tls, certFile: resolveFile(parsed.listen.tls.certFile), keyFile: resolveFile(parsed.listen.tls.keyFile) } } : parsed.listen,
     auth: {
       ...auth,
@@ -108,6 +109,12 @@ export function buildConfig(doc: unknown, options: LoadOptions = {}): GatewayCon
   return deepFreeze(config);
 }
 
+function resolveFiles<T extends Record<string, unknown>>(section: T, keys: ReadonlyArray<keyof T>, resolve: (file: string) => string): T {
+  const out: Record<string, unknown> = { ...section };
+  for (const key of keys) if (typeof section[key] === 'string') out[key as string] = resolve(section[key] as string);
+  return out as T;
+}
+
 function resolvePolicy(policy: Omit<GatewayConfig['policy'], 'bundle'> & { bundle?: string | undefined }, resolve: (file: string) => string): GatewayConfig['policy'] {
   if (policy.bundle && policy.service) throw new ConfigError('policy.service', 'give either policy.bundle or policy.service, not both');
   return {
@@ -120,6 +127,10 @@ function resolvePolicy(policy: Omit<GatewayConfig['policy'], 'bundle'> & { bundl
 }
 
 function checkCrossFieldRules(config: GatewayConfig): void {
+  if (config.upstream.forwardClientToken && config.upstream.auth) {
+    throw new ConfigError('upstream.forwardClientToken', 'cannot be used with upstream.auth: the upstream gets either the client\'s token or the gateway\'s credentials');
+  }
+  if (config.upstream.tls && new URL(config.upstream.url).protocol !== 'https:') throw new ConfigError('upstream.tls', 'needs an https upstream.url');
   const advertised = config.auth.discovery.issuer;
   if (advertised !== undefined && !config.auth.issuers.some((i) => i.issuer === advertised)) {
     throw new ConfigError('auth.discovery.issuer', 'must be one of the configured issuers');

@@ -134,6 +134,8 @@ export const configSchema = z.strictObject({
           keyFile: z.string().min(1),
           /** Ask clients for a certificate (never required at the TLS layer: a token bound to one is what requires it). */
           requestClientCertificate: z.boolean().default(true),
+          /** How often the certificate and key files are checked for a renewal (installed without a restart). */
+          reloadIntervalSeconds: z.number().int().min(1).max(86400).default(60),
         })
         .optional(),
     })
@@ -145,6 +147,47 @@ export const configSchema = z.strictObject({
     timeoutMs: z.number().int().min(100).max(600000).default(30000),
     /** Largest upstream body the gateway will buffer and check; bigger answers fail closed with 502. */
     maxResponseBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+    /** TLS to an https upstream: a private CA, a client certificate (mTLS), the expected server name. */
+    tls: z
+      .strictObject({
+        caFile: z.string().min(1).optional(),
+        certFile: z.string().min(1).optional(),
+        keyFile: z.string().min(1).optional(),
+        serverName: z.string().min(1).optional(),
+      })
+      .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), 'certFile and keyFile go together')
+      .optional(),
+    /** The gateway's own credentials to the upstream (never the client's token, unless forwardClientToken). */
+    auth: z
+      .discriminatedUnion('type', [
+        z.strictObject({ type: z.literal('bearer'), tokenEnv: envName }),
+        z.strictObject({
+          type: z.literal('client-credentials'),
+          tokenUrl: httpUrl,
+          clientId: z.string().min(1),
+          clientSecretEnv: envName,
+          scope: z.string().min(1).optional(),
+          audience: z.string().min(1).optional(),
+          authMethod: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
+        }),
+      ])
+      .optional(),
+    /** Pass the client's Authorization header on (an upstream that authorises each user itself). Off by default. */
+    forwardClientToken: z.boolean().default(false),
+    /** Stop calling an upstream that keeps failing; see src/proxy/circuit-breaker.ts and README. */
+    circuitBreaker: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** Fraction of the last `windowCalls` calls that must fail (unreachable, timeout, 502/503/504) to open the circuit. */
+        failureRatio: z.number().gt(0).lt(1).default(0.5),
+        windowCalls: z.number().int().min(1).max(10000).default(20),
+        /** Calls in the window before the circuit may open at all. */
+        minimumCalls: z.number().int().min(1).max(10000).default(10),
+        /** How long an open circuit refuses calls (503) before one probe call is let through. */
+        halfOpenAfterMs: z.number().int().min(100).max(600000).default(10000),
+      })
+      .refine((b) => b.minimumCalls <= b.windowCalls, 'minimumCalls cannot exceed windowCalls')
+      .default({ enabled: true, failureRatio: 0.5, windowCalls: 20, minimumCalls: 10, halfOpenAfterMs: 10000 }),
     /** Server-specific paging parameters that appear in the upstream's `next` links. */
     pagingParameters: z
       .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_\-]*$/))
@@ -212,11 +255,39 @@ export const configSchema = z.strictObject({
       cacheTtlSeconds: z.number().int().min(0).max(86400).default(60),
     })
     .default({ enabled: true, cacheTtlSeconds: 60 }),
-  /** Shared state across replicas. Without it, caches and lists are per process. */
+  /**
+   * Shared state across replicas: revocations, DPoP replay markers, introspection answers, the
+   * consent cache and rate-limit counters. Without it, all of these are per process.
+   */
   redis: z
     .strictObject({
-      url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'),
-      keyPrefix: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/).default('fhirgw:'),
+      /** Standalone server; with sentinel or cluster, only its credentials, TLS (rediss:) and db are used. */
+      url: redisUrl.optional(),
+      /** Sentinels that name the current primary (failover without reconfiguring the gateway). */
+      sentinel: z.strictObject({ name: z.string().min(1), nodes: z.array(redisNode).min(1) }).optional(),
+      /** Redis Cluster seed nodes. Every key shares one hash tag (keyPrefix), so multi-key commands stay on one slot. */
+      cluster: z.strictObject({ nodes: z.array(redisNode).min(1) }).optional(),
+      /** Prefix of every key; default `fhirgw:`, or `{fhirgw}:` with cluster. */
+      keyPrefix: z.string().regex(/^[A-Za-z0-9:_{}-]{1,64}$/).optional(),
+    })
+    .superRefine((r, ctx) => {
+      if (!r.url && !r.sentinel && !r.cluster) ctx.addIssue({ code: 'custom', path: ['url'], message: 'set url, sentinel or cluster' });
+      if (r.sentinel && r.cluster) ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'sentinel and cluster are exclusive' });
+      if (r.cluster && r.keyPrefix !== undefined && !/\{[^}]+\}/.test(r.keyPrefix)) {
+        ctx.addIssue({ code: 'custom', path: ['keyPrefix'], message: 'with cluster, the prefix needs a hash tag, e.g. {fhirgw}:' });
+      }
+    })
+    .transform((r) => ({ ...r, keyPrefix: r.keyPrefix ?? (r.cluster ? '{fhirgw}:' : 'fhirgw:') }))
+    .optional(),
+  /** Per-user and per-client request rate limits (sliding window; shared through Redis when configured). */
+  rateLimit: z
+    .strictObject({
+      /** Requests per window for one user (token issuer + subject). */
+      perUser: z.strictObject({ requests: z.number().int().min(1), windowSeconds: z.number().int().min(1).max(86400).default(60) }).optional(),
+      /** Requests per window for one client application (issuer + client_id), all its users together. */
+      perClient: z.strictObject({ requests: z.number().int().min(1), windowSeconds: z.number().int().min(1).max(86400).default(60) }).optional(),
+      /** With the counter store unreachable: let requests through (allow) or refuse them with 503 (deny). */
+      onStoreError: z.enum(['allow', 'deny']).default('allow'),
     })
     .optional(),
   limits: z
@@ -226,6 +297,15 @@ export const configSchema = z.strictObject({
       maxBundleEntries: z.number().int().min(1).max(10000).default(500),
     })
     .default({ maxRequestBodyBytes: 10 * 1024 * 1024, maxBundleEntries: 500 }),
+  /** Graceful shutdown (SIGTERM): see src/lifecycle.ts and docs/operations.md. */
+  lifecycle: z
+    .strictObject({
+      /** After SIGTERM, how long to keep serving while load balancers stop sending (0 when a preStop hook waits). */
+      drainDelaySeconds: z.number().min(0).max(300).default(0),
+      /** How long in-flight requests get to finish once the listener is closed; then they are cut. */
+      shutdownGraceSeconds: z.number().min(0).max(600).default(20),
+    })
+    .default({ drainDelaySeconds: 0, shutdownGraceSeconds: 20 }),
   log: z
     .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
     .default({ level: 'info' }),

@@ -7,7 +7,8 @@
  * When the Consents of a patient cannot be read, that patient is reported `unavailable` (and not
  * cached): policy treats it as a refusal, never as "no consent on file".
  */
-import type { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import type { FhirResourceJson } from '../policy/contract.js';
 import type { UpstreamClient } from '../proxy/upstream-client.js';
 
@@ -23,7 +24,7 @@ export interface ConsentStore {
 export interface ConsentStoreOptions {
   readonly client: UpstreamClient;
   readonly ttlSeconds: number;
-  readonly redis?: { readonly client: Redis; readonly keyPrefix: string } | undefined;
+  readonly redis?: { readonly client: RedisClient; readonly keyPrefix: string } | undefined;
   /** Patients per upstream search (`Consent?patient=Patient/a,Patient/b,...`). */
   readonly batchSize?: number;
   readonly now?: () => number;
@@ -92,8 +93,13 @@ export function createConsentStore(options: ConsentStoreOptions): ConsentStore {
     async invalidate(patientIds) {
       if (options.redis) {
         if (patientIds === 'all') {
-          const stream = options.redis.client.scanStream({ match: `${options.redis.keyPrefix}consent:*`, count: 500 });
-          for await (const keys of stream as AsyncIterable<string[]>) if (keys.length > 0) await options.redis.client.del(...keys);
+          // SCAN runs per server: on a Cluster, on each primary (the hash-tagged keys sit on one of them).
+          const client = options.redis.client;
+          const servers = client instanceof Cluster ? client.nodes('master') : [client];
+          for (const server of servers) {
+            const stream = server.scanStream({ match: `${options.redis.keyPrefix}consent:*`, count: 500 });
+            for await (const keys of stream as AsyncIterable<string[]>) if (keys.length > 0) await client.del(...keys);
+          }
         } else if (patientIds.length > 0) {
           await options.redis.client.del(...patientIds.map(redisKey));
         }

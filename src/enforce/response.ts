@@ -41,6 +41,8 @@ export interface EnforcementSummary {
   withheldRefs: string[];
   /** `Type/id` of released resources that were redacted, for the audit record. */
   redactedRefs: string[];
+  /** Elements changed by redaction, over all resources (a metric; not in the audit record). */
+  redactedFields: number;
   /** Refs not listed because a list was full (MAX_LISTED_REFS); the counts above stay exact. */
   omittedRefs: number;
   /** Reasons of the decisions that withheld or redacted something. */
@@ -99,7 +101,10 @@ export async function judge(
   if (decisions.length !== resources.length) throw new GatewayError('policy_error', { reasons: ['policy.malformed-decision'] });
   decisions.forEach((decision, i) => {
     const resource = resources[i] as FhirResourceJson;
-    if (decision.obligations.audit?.break_glass) summary.breakGlass = true;
+    if (decision.obligations.audit?.break_glass) {
+      summary.breakGlass = true;
+      for (const r of decision.reasons) summary.reasons.add(r);
+    }
     if (!decision.allow) {
       summary.withheld++;
       listRef(summary, 'withheldRefs', referenceOf(resource));
@@ -110,8 +115,10 @@ export async function judge(
     const redactions = decision.obligations.redact ?? [];
     // The reference is taken before redaction: de-identification replaces the id with a pseudonym.
     const ref = referenceOf(resource);
-    if (redactions.length > 0 && redactResource(resource, redactions, enforcer.redaction) > 0) {
+    const changed = redactions.length > 0 ? redactResource(resource, redactions, enforcer.redaction) : 0;
+    if (changed > 0) {
       summary.redacted++;
+      summary.redactedFields += changed;
       listRef(summary, 'redactedRefs', ref);
       for (const r of decision.reasons) summary.reasons.add(r);
     }
@@ -121,8 +128,24 @@ export async function judge(
   return decisions;
 }
 
+/**
+ * A write that was carried out but whose resulting resource policy withholds from the writer (a
+ * Consent that denies the very clinician recording it): the write must not be reported as refused,
+ * or the client retries it. The answer keeps the upstream's status and headers without the body, as
+ * for `Prefer: return=minimal`; the summary records the withholding for the audit trail. Null when
+ * `err` is anything else, which then propagates.
+ */
+export function writeResultWithheld(request: { readonly interaction: string }, err: unknown): EnforcementSummary | null {
+  if (!['create', 'update', 'patch'].includes(request.interaction)) return null;
+  if (!(err instanceof GatewayError) || (err.code !== 'forbidden' && err.code !== 'not_found')) return null;
+  const summary = emptySummary();
+  summary.withheld = 1;
+  for (const reason of ['write.result-withheld', ...err.reasons, ...err.auditReasons]) summary.reasons.add(reason);
+  return summary;
+}
+
 export function emptySummary(): EnforcementSummary {
-  return { returned: 0, withheld: 0, redacted: 0, withheldRefs: [], redactedRefs: [], omittedRefs: 0, reasons: new Set(), breakGlass: false };
+  return { returned: 0, withheld: 0, redacted: 0, withheldRefs: [], redactedRefs: [], redactedFields: 0, omittedRefs: 0, reasons: new Set(), breakGlass: false };
 }
 
 /**

@@ -93,18 +93,38 @@ function checkAgainstRequest(resource: Record<string, unknown> & { resourceType:
   }
 }
 
-async function readAll(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) {
-      req.resume();
-      throw new GatewayError('payload_too_large');
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+/**
+ * The whole body, or 413 as soon as it grows past `maxBytes`: the rest is left unread (the answer
+ * closes the connection), so a client cannot make the gateway read an endless body.
+ */
+function readAll(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (): void => {
+      req.off('data', onData).off('end', onEnd).off('error', onError);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        done();
+        req.pause();
+        reject(new GatewayError('payload_too_large'));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      done();
+      resolve(Buffer.concat(chunks));
+    };
+    // The client went away (or broke the framing) mid-body: there is no request to answer.
+    const onError = (err: Error): void => {
+      done();
+      reject(new GatewayError('invalid_request', { reasons: ['client.gone'], cause: err }));
+    };
+    req.on('data', onData).on('end', onEnd).on('error', onError);
+  });
 }
 
 function decodeUtf8(bytes: Buffer): string {
@@ -118,9 +138,31 @@ function decodeUtf8(bytes: Buffer): string {
 function parseJson(bytes: Buffer): unknown {
   const text = decodeUtf8(bytes);
   if (text.trim() === '') throw new GatewayError('invalid_body', { reasons: ['body.empty'] });
+  let json: unknown;
   try {
-    return JSON.parse(text);
+    json = JSON.parse(text);
   } catch {
     throw new GatewayError('invalid_body', { reasons: ['body.json'] });
   }
+  if (depthExceeds(json, MAX_JSON_DEPTH)) throw new GatewayError('invalid_body', { reasons: ['body.too-deep'] });
+  return json;
+}
+
+/**
+ * Deepest nesting of objects and arrays accepted in a body. FHIR resources nest far less (a
+ * Questionnaire's items a dozen levels, contained resources and extensions a few more); what is
+ * deeper is an attack on every recursive walk after parsing (policy input, redaction, the upstream).
+ */
+export const MAX_JSON_DEPTH = 100;
+
+/** Whether any value nests deeper than `max`: iterative, so the check itself cannot overflow the stack. */
+function depthExceeds(root: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[root, 1]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(value) ? value : Object.values(value)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+  return false;
 }

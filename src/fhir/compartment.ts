@@ -65,7 +65,8 @@ function referencesAt(node: Json, path: readonly string[]): string[] {
   return out;
 }
 
-function patientsReferencedAnywhere(resource: unknown, bases: readonly string[]): string[] {
+/** Ids of every patient the resource references (local references), wherever the reference is. */
+export function patientsReferencedAnywhere(resource: unknown, bases: readonly string[]): string[] {
   const ids = new Set<string>();
   const walk = (value: unknown): void => {
     if (Array.isArray(value)) {

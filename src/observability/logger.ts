@@ -2,11 +2,11 @@
  * Structured logs (pino). Log lines carry request ids, interactions and codes, never URLs with
  * query strings, bodies or tokens; `redact` is a second line of defence for a field added by mistake.
  */
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
     {
       level,

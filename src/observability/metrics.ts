@@ -4,16 +4,45 @@
  * users, tokens or paths.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { createReasonFolder } from './labels.js';
 
-/** Buckets from 0.5 ms: the gateway's own stages are sub-millisecond, upstream calls are not. */
+/** Buckets from 0.5 ms for whole requests and upstream calls. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** Buckets from 25 µs for the stages: token verification and policy evaluation take tens of microseconds. */
+const STAGE_BUCKETS = [0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** The timed stages of a request (a closed set: they are label values). */
+export type Stage = 'token' | 'policy' | 'upstream' | 'enforce' | 'audit';
+
+/**
+ * Default metrics left out: prom-client's `nodejs_active_{handles,requests,resources}_total` are
+ * gauges with a counter's `_total` suffix, which `promtool check metrics` rejects; the same
+ * numbers stay available by type (`nodejs_active_handles`, ...).
+ */
+const DROPPED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
 export interface GatewayMetrics {
   readonly registry: Registry;
-  readonly requests: Counter<'interaction' | 'code'>;
+  readonly requests: Counter<'interaction' | 'resource_type' | 'code'>;
   readonly requestDuration: Histogram<'interaction' | 'code'>;
+  readonly inFlight: Gauge;
+  readonly stageDuration: Histogram<'stage'>;
   readonly decisions: Counter<'stage' | 'result'>;
+  /** Requests by final decision and each reason code (folded with `reasonLabel`). */
+  readonly decisionReasons: Counter<'decision' | 'reason'>;
+  readonly withheld: Counter<'resource_type'>;
+  readonly redacted: Counter<'resource_type'>;
+  readonly redactedFields: Counter;
   readonly upstreamDuration: Histogram<'outcome'>;
+  readonly upstreamErrors: Counter<'kind'>;
+  readonly rateLimited: Counter<'limit'>;
+  /** Expiry of the certificates in use, by which (listener, upstream-client). */
+  readonly certificateExpiry: Gauge<'certificate'>;
+  /** 1 while the shared Redis connection is ready (absent without redis.*). */
+  readonly redisUp: Gauge;
+  readonly rateLimitStoreErrors: Counter<'outcome'>;
+  /** A reason code as a bounded label value (see labels.ts). */
+  readonly reasonLabel: (reason: string) => string;
   readonly auditFailures: Counter<'sink'>;
   readonly policyInfo: Gauge<'bundle' | 'revision'>;
   readonly policyLoads: Counter<'bundle' | 'result'>;
@@ -25,6 +54,10 @@ export interface GatewayMetrics {
   readonly introspections: Counter<'issuer' | 'result'>;
   readonly introspectionCache: Counter<'result'>;
   readonly revocationBypassed: Counter;
+  readonly upstreamCircuit: Gauge<'upstream' | 'state'>;
+  readonly upstreamCircuitRejections: Counter<'upstream'>;
+  /** Set by the policy wiring: the WebAssembly memory of each active bundle, read at scrape time. */
+  policyMemory: (() => ReadonlyArray<{ readonly bundle: string; readonly bytes: number }>) | null;
   readonly audit: AuditMetrics;
 }
 
@@ -50,14 +83,53 @@ export interface AuditMetrics {
 export function createMetrics(): GatewayMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  for (const name of DROPPED_DEFAULT_METRICS) registry.removeSingleMetric(name);
   const audit = createAuditMetrics(registry);
-  return {
+  const metrics: GatewayMetrics = {
     audit,
     registry,
+    reasonLabel: createReasonFolder(),
     requests: new Counter({
       name: 'fhirgw_http_requests_total',
-      help: 'FHIR API requests answered, by FHIR interaction and HTTP status code.',
-      labelNames: ['interaction', 'code'],
+      help: 'FHIR API requests answered, by FHIR interaction, resource type (none for system-level requests) and HTTP status code.',
+      labelNames: ['interaction', 'resource_type', 'code'],
+      registers: [registry],
+    }),
+    inFlight: new Gauge({ name: 'fhirgw_http_requests_in_flight', help: 'FHIR API requests being processed now.', registers: [registry] }),
+    stageDuration: new Histogram({
+      name: 'fhirgw_stage_duration_seconds',
+      help: 'Time spent in each stage of a request: token (verification), policy (each evaluation: the request decision, each batch of resource decisions), upstream (each call to the FHIR server), enforce (response filtering and redaction, including its resource decisions), audit (committing the record).',
+      labelNames: ['stage'],
+      buckets: STAGE_BUCKETS,
+      registers: [registry],
+    }),
+    decisionReasons: new Counter({
+      name: 'fhirgw_decision_reasons_total',
+      help: 'Requests by final decision (allow, deny, error) and reason code; a request with several reasons counts once per reason.',
+      labelNames: ['decision', 'reason'],
+      registers: [registry],
+    }),
+    withheld: new Counter({ name: 'fhirgw_resources_withheld_total', help: 'Resources withheld from answers by policy, by resource type.', labelNames: ['resource_type'], registers: [registry] }),
+    redacted: new Counter({ name: 'fhirgw_resources_redacted_total', help: 'Resources released with redactions, by resource type.', labelNames: ['resource_type'], registers: [registry] }),
+    redactedFields: new Counter({ name: 'fhirgw_redacted_fields_total', help: 'Elements removed or masked by redaction obligations.', registers: [registry] }),
+    upstreamErrors: new Counter({
+      name: 'fhirgw_upstream_errors_total',
+      help: 'Requests that failed because of the upstream FHIR server, by kind (timeout, unavailable, status: an error status, bad_response, too_large).',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    certificateExpiry: new Gauge({
+      name: 'fhirgw_tls_certificate_expiry_timestamp_seconds',
+      help: 'When a certificate the gateway presents expires (Unix time), by certificate (listener: the HTTPS listener, upstream-client: the client certificate for the upstream).',
+      labelNames: ['certificate'],
+      registers: [registry],
+    }),
+    redisUp: new Gauge({ name: 'fhirgw_redis_up', help: '1 while the connection to the shared-state Redis is ready, 0 while it is down (shared state degraded as documented).', registers: [registry] }),
+    rateLimited: new Counter({ name: 'fhirgw_rate_limited_total', help: 'Requests refused with 429, by the limit they exceeded (user, client).', labelNames: ['limit'], registers: [registry] }),
+    rateLimitStoreErrors: new Counter({
+      name: 'fhirgw_rate_limit_store_errors_total',
+      help: 'Rate-limit checks that could not reach Redis, by what was done (allowed, refused), as rateLimit.onStoreError says.',
+      labelNames: ['outcome'],
       registers: [registry],
     }),
     requestDuration: new Histogram({
@@ -144,7 +216,30 @@ export function createMetrics(): GatewayMetrics {
       help: 'Requests let through without a revocation check because the store failed and auth.revocation.onStoreError is allow.',
       registers: [registry],
     }),
+    upstreamCircuit: new Gauge({
+      name: 'fhirgw_upstream_circuit_state',
+      help: "The upstream circuit breaker's state: 1 for the current state (closed, open, half-open), 0 for the others.",
+      labelNames: ['upstream', 'state'],
+      registers: [registry],
+    }),
+    upstreamCircuitRejections: new Counter({
+      name: 'fhirgw_upstream_circuit_rejections_total',
+      help: 'Upstream calls not made because the circuit was open (answered 503 upstream_circuit_open).',
+      labelNames: ['upstream'],
+      registers: [registry],
+    }),
+    policyMemory: null,
   };
+  new Gauge({
+    name: 'fhirgw_policy_wasm_memory_bytes',
+    help: 'WebAssembly memory held by each active policy bundle (bounded by policy.maxMemoryPages; it should level off).',
+    labelNames: ['bundle'],
+    registers: [registry],
+    collect() {
+      for (const m of metrics.policyMemory?.() ?? []) this.set({ bundle: m.bundle }, m.bytes);
+    },
+  });
+  return metrics;
 }
 
 function createAuditMetrics(registry: Registry): AuditMetrics {

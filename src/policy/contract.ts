@@ -85,6 +85,7 @@ export const principalSchema = z.strictObject({
   fhir_user: z.strictObject({ reference: z.string(), type: z.string().nullable(), id: z.string().nullable() }).nullable(),
   tenant: z.string().nullable().describe('SMART tenant (or the configured claim, e.g. Entra tid)'),
   organization: z.string().nullable(),
+  break_glass_reason: z.string().nullable().describe('the reason the user stated for break-the-glass (token claim, sanitised); policy may require one'),
   binding: z.enum(['dpop', 'mtls']).nullable().describe('proof of possession verified for this request: DPoP key (RFC 9449) or TLS client certificate (RFC 8705)'),
 });
 
@@ -117,6 +118,10 @@ export const factsSchema = z.strictObject({
     .string()
     .nullable()
     .describe("the resource's clinical date (effective, issued, onset, authored, recorded, period start, ...), for Consent dataPeriod"),
+  referenced_patients: z
+    .array(z.string())
+    .optional()
+    .describe('ids of every patient the resource references anywhere (local references), whether or not that makes it their data: what a release would reveal about other patients'),
 });
 
 const consentCriteriaSchema = z.strictObject({

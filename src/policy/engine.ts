@@ -37,6 +37,14 @@ export class PolicyEngine implements PolicyEvaluator {
     return new PolicyEngine(policy, bundle.revision);
   }
 
+  /**
+   * Bytes of WebAssembly memory the policy holds. OPA resets its heap after every evaluation, so
+   * this stops growing once the largest input has been seen, and never exceeds maxMemoryPages.
+   */
+  memoryBytes(): number {
+    return this.policy.mem.buffer.byteLength;
+  }
+
   /** Decision for a request before it is forwarded. */
   decideRequest(input: RequestInput): Decision {
     return acceptDecision(this.evaluate(input, ENTRYPOINTS.request));

@@ -1,5 +1,5 @@
 /** Builds the documented policy input (src/policy/contract.ts) from the pipeline's own types. */
-import { isPatientCompartmentType, patientIdsOf } from '../fhir/compartment.js';
+import { isPatientCompartmentType, patientIdsOf, patientsReferencedAnywhere } from '../fhir/compartment.js';
 import type { FhirRequest } from '../fhir/request.js';
 import type { Facts, FhirResourceJson, PolicyEnv, PolicyRequest } from './contract.js';
 
@@ -25,7 +25,12 @@ export function policyEnv(now: Date, revision: string): PolicyEnv {
 /** Facts about a resource computed in TypeScript (WASM has no FHIR knowledge): whose data it is, and when. */
 export function resourceFacts(resource: FhirResourceJson, bases: readonly string[]): Facts {
   const patients = patientIdsOf(resource, bases);
-  return { patients, patient_data: patients.length > 0 || isPatientCompartmentType(resource.resourceType), data_date: clinicalDate(resource) };
+  return {
+    patients,
+    patient_data: patients.length > 0 || isPatientCompartmentType(resource.resourceType),
+    data_date: clinicalDate(resource),
+    referenced_patients: patientsReferencedAnywhere(resource, bases),
+  };
 }
 
 /** Elements that date the data itself, in order of preference (the first present wins). */

@@ -67,6 +67,9 @@ export async function startPolicySources(config: GatewayConfig, env: NodeJS.Proc
   const shadow = policy.shadow ? sourceFor('shadow', { kind: 'file', path: policy.shadow.bundle, watchIntervalMs: policy.watchIntervalMs }) : null;
   if (shadow) await shadow.start().catch(() => undefined); // a broken candidate never stops the gateway
 
+  metrics.policyMemory = () =>
+    [['enforcing', enforcing.current()] as const, ['shadow', shadow?.current() ?? null] as const].flatMap(([bundle, engine]) => (engine ? [{ bundle, bytes: engine.memoryBytes() }] : []));
+
   return {
     current: () => {
       const primary = enforcing.current();

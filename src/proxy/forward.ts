@@ -8,12 +8,13 @@
  * placed before http-proxy's `stream` pass installs them, so no client header, path or body byte
  * travels upstream unexamined.
  */
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import { Readable } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin, type Options } from 'http-proxy-middleware';
 import { GatewayError } from '../errors.js';
+import type { UpstreamAccess } from './upstream-access.js';
+import { isFailingStatus, type UpstreamBreaker } from './circuit-breaker.js';
 
 export interface UpstreamCall {
   /** Path (and query) relative to the upstream base, e.g. `/Observation?subject=Patient%2F1`. */
@@ -37,6 +38,10 @@ export interface ForwarderOptions {
   readonly upstreamUrl: string;
   readonly timeoutMs: number;
   readonly maxResponseBytes: number;
+  /** TLS, connection pool and credentials for the upstream (upstream-access.ts). */
+  readonly access: UpstreamAccess;
+  /** Shared with the gateway's own upstream reads: one upstream, one breaker. */
+  readonly breaker?: UpstreamBreaker;
 }
 
 interface Pending {
@@ -44,14 +49,20 @@ interface Pending {
   readonly resolve: (r: UpstreamResponse) => void;
   readonly reject: (e: GatewayError) => void;
   proxyReq?: http.ClientRequest;
+  /** The upstream's status line arrived. */
+  responded: boolean;
   settled: boolean;
 }
 
+/** Methods that may be sent again when their first attempt cannot have been processed. */
+const IDEMPOTENT = new Set(['GET', 'HEAD']);
+
 export function createForwarder(options: ForwarderOptions): Forwarder {
-  const target = new URL(options.upstreamUrl);
-  const agentOptions = { keepAlive: true, maxSockets: 512, maxFreeSockets: 64 };
-  const agent = target.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+  const { access } = options;
+  const agent = access.agent;
   const pending = new WeakMap<IncomingMessage, Pending>();
+  /** Failures of a first attempt that may be retried once (see staleConnection). */
+  const retryable = new WeakSet<GatewayError>();
 
   const settle = (p: Pending, outcome: { ok: UpstreamResponse } | { err: GatewayError }): void => {
     if (p.settled) return;
@@ -101,13 +112,23 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           proxyRes.destroy();
           return;
         }
+        p.responded = true;
+        // Settled before the response is destroyed: destroying it reports an abort, which must not
+        // turn "too large" into "unreachable" (and feed the circuit breaker).
+        const tooLarge = (): void => {
+          settle(p, { err: new GatewayError('upstream_too_large', { reasons: ['upstream.too-large'] }) });
+          proxyRes.destroy();
+        };
+        if (Number(proxyRes.headers['content-length'] ?? 0) > options.maxResponseBytes) {
+          tooLarge();
+          return;
+        }
         const chunks: Buffer[] = [];
         let size = 0;
         proxyRes.on('data', (chunk: Buffer) => {
           size += chunk.length;
           if (size > options.maxResponseBytes) {
-            proxyRes.destroy();
-            settle(p, { err: new GatewayError('upstream_too_large', { reasons: ['upstream.too-large'] }) });
+            tooLarge();
             return;
           }
           chunks.push(chunk);
@@ -118,7 +139,10 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       },
       error: (err, req) => {
         const p = pending.get(req as IncomingMessage);
-        if (p) settle(p, { err: new GatewayError('upstream_unavailable', { reasons: ['upstream.connect'], cause: err }) });
+        if (!p) return;
+        const failure = new GatewayError('upstream_unavailable', { reasons: ['upstream.connect'], cause: err });
+        if (staleConnection(p, err)) retryable.add(failure);
+        settle(p, { err: failure });
       },
       // The client went away mid-request: release the upstream call at once.
       econnreset: (err, req) => {
@@ -130,30 +154,58 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   const proxy = createProxyMiddleware(proxyOptions);
 
   return {
-    forward(req, res, call) {
-      return new Promise<UpstreamResponse>((resolve, reject) => {
-        // One deadline for the whole exchange (connect, headers and body), not an idle timeout:
-        // an upstream that drips bytes must not hold a client past upstream.timeoutMs.
-        const timer = setTimeout(() => settle(p, { err: new GatewayError('upstream_timeout', { reasons: ['upstream.timeout'] }) }), options.timeoutMs);
-        const p: Pending = {
-          call,
-          settled: false,
-          resolve: (r) => {
-            clearTimeout(timer);
-            resolve(r);
-          },
-          reject: (e) => {
-            clearTimeout(timer);
-            reject(e);
-          },
-        };
-        pending.set(req, p);
-        const failed = (err?: unknown): void => settle(p, { err: new GatewayError('upstream_unavailable', { reasons: ['upstream.connect'], cause: err }) });
-        proxy(req, res, failed).catch(failed);
-      });
+    async forward(req, res, call) {
+      // The gateway's credentials, or (only where configured) the client's own Authorization header.
+      const client = req.headers.authorization;
+      const credentials = access.forwardClientToken ? (typeof client === 'string' ? { authorization: client } : {}) : await access.credentials();
+      const withCredentials = { ...call, headers: { ...call.headers, ...credentials } };
+      const attempt = async (): Promise<UpstreamResponse> => {
+        const deadline = Date.now() + options.timeoutMs;
+        try {
+          return await exchange(req, res, withCredentials, options.timeoutMs);
+        } catch (err) {
+          if (!(err instanceof GatewayError) || !retryable.has(err)) throw err;
+          // Within the same deadline, on whatever connection the agent gives now.
+          return exchange(req, res, withCredentials, Math.max(1, deadline - Date.now()));
+        }
+      };
+      return options.breaker ? options.breaker.call(attempt, (r) => isFailingStatus(r.status)) : attempt();
     },
     close() {
       agent.destroy();
     },
   };
+
+  /**
+   * The keep-alive race: the upstream closed an idle pooled connection just as the agent reused it.
+   * A read that got no answer on such a connection was not processed, and is sent again once.
+   */
+  function staleConnection(p: Pending, err: Error): boolean {
+    const code = (err as NodeJS.ErrnoException).code;
+    return p.proxyReq?.reusedSocket === true && !p.responded && IDEMPOTENT.has(p.proxyReq.method) && (code === 'ECONNRESET' || code === 'EPIPE');
+  }
+
+  function exchange(req: IncomingMessage, res: ServerResponse, call: UpstreamCall, timeoutMs: number): Promise<UpstreamResponse> {
+    return new Promise<UpstreamResponse>((resolve, reject) => {
+      // One deadline for the whole exchange (connect, headers and body), not an idle timeout:
+      // an upstream that drips bytes must not hold a client past upstream.timeoutMs.
+      const timer = setTimeout(() => settle(p, { err: new GatewayError('upstream_timeout', { reasons: ['upstream.timeout'] }) }), timeoutMs);
+      const p: Pending = {
+        call,
+        responded: false,
+        settled: false,
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      pending.set(req, p);
+      const failed = (err?: unknown): void => settle(p, { err: new GatewayError('upstream_unavailable', { reasons: ['upstream.connect'], cause: err }) });
+      proxy(req, res, failed).catch(failed);
+    });
+  }
 }

@@ -26,7 +26,9 @@ export function upstreamRequestHeaders(
     'user-agent': GATEWAY_USER_AGENT,
     'x-request-id': requestId,
   };
+  const hopByHop = connectionListed(client);
   for (const name of FROM_CLIENT) {
+    if (hopByHop.has(name)) continue;
     const value = client[name];
     // CR/LF cannot reach here (Node's parser refuses them), but a value must still be one line.
     if (typeof value === 'string' && !/[\r\n]/.test(value)) headers[name] = value;
@@ -38,14 +40,26 @@ export function upstreamRequestHeaders(
   return headers;
 }
 
+/**
+ * Names a message's `Connection` header lists: hop-by-hop for this connection only (RFC 9110
+ * section 7.6.1), so never passed on, even when they are otherwise allowed through.
+ */
+function connectionListed(headers: IncomingHttpHeaders): ReadonlySet<string> {
+  const value = headers['connection'];
+  if (value === undefined) return new Set();
+  return new Set((Array.isArray(value) ? value.join(',') : value).split(',').map((n) => n.trim().toLowerCase()));
+}
+
 /** Upstream response headers released to the client, with URLs rewritten to the public base. */
 export function clientResponseHeaders(upstream: IncomingHttpHeaders, links: LinkRewriter): Record<string, string> {
   const out: Record<string, string> = {};
+  const hopByHop = connectionListed(upstream);
   for (const name of ['etag', 'last-modified'] as const) {
     const v = upstream[name];
-    if (typeof v === 'string') out[name] = v;
+    if (typeof v === 'string' && !hopByHop.has(name)) out[name] = v;
   }
   for (const name of ['location', 'content-location'] as const) {
+    if (hopByHop.has(name)) continue;
     const v = upstream[name];
     const url = typeof v === 'string' ? links.toPublic(v) : null;
     if (url !== null) out[name] = url;

@@ -6,13 +6,19 @@
  */
 import { GatewayError } from '../errors.js';
 import type { FhirResourceJson } from '../policy/contract.js';
+import { isFailingStatus, type UpstreamBreaker } from './circuit-breaker.js';
 import { decodeContent, parseFhirJson } from './decode.js';
 import { GATEWAY_USER_AGENT } from './headers.js';
+import { currentTrace, traceHeaders } from '../observability/trace-context.js';
+import type { UpstreamAccess } from './upstream-access.js';
 
 export interface UpstreamClientOptions {
   readonly upstreamUrl: string;
   readonly timeoutMs: number;
   readonly maxResponseBytes: number;
+  /** TLS and the gateway's own credentials (upstream-access.ts). */
+  readonly access: UpstreamAccess;
+  readonly breaker?: UpstreamBreaker;
 }
 
 export type ReadResult = { readonly found: true; readonly resource: FhirResourceJson; readonly etag: string | null } | { readonly found: false; readonly status: number };
@@ -24,22 +30,31 @@ export interface UpstreamClient {
   search(type: string, query: string, requestId: string, maxResources: number): Promise<FhirResourceJson[]>;
 }
 
+/** The current request's trace, so the gateway's own reads show up in it. */
+function traceOf(): Record<string, string> {
+  const trace = currentTrace();
+  return trace ? traceHeaders(trace) : {};
+}
+
 export function createUpstreamClient(options: UpstreamClientOptions): UpstreamClient {
   const base = options.upstreamUrl.replace(/\/+$/, '');
 
   /** GET a URL on the upstream: the status and the parsed body (for 200), or a GatewayError. */
   const get = async (url: string, requestId: string): Promise<{ status: number; body: unknown; etag: string | null }> => {
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        headers: { accept: 'application/fhir+json', 'accept-encoding': 'identity', 'user-agent': GATEWAY_USER_AGENT, 'x-request-id': requestId },
-        redirect: 'manual',
-        signal: AbortSignal.timeout(options.timeoutMs),
-      });
-    } catch (err) {
-      const timedOut = err instanceof DOMException && err.name === 'TimeoutError';
-      throw new GatewayError(timedOut ? 'upstream_timeout' : 'upstream_unavailable', { reasons: [timedOut ? 'upstream.timeout' : 'upstream.connect'], cause: err });
-    }
+    const credentials = await options.access.credentials();
+    const send = async (): Promise<Response> => {
+      try {
+        return await options.access.fetch(url, {
+          headers: { accept: 'application/fhir+json', 'accept-encoding': 'identity', 'user-agent': GATEWAY_USER_AGENT, 'x-request-id': requestId, ...traceOf(), ...credentials },
+          redirect: 'manual',
+          signal: AbortSignal.timeout(options.timeoutMs),
+        });
+      } catch (err) {
+        const timedOut = err instanceof DOMException && err.name === 'TimeoutError';
+        throw new GatewayError(timedOut ? 'upstream_timeout' : 'upstream_unavailable', { reasons: [timedOut ? 'upstream.timeout' : 'upstream.connect'], cause: err });
+      }
+    };
+    const res = options.breaker ? await options.breaker.call(send, (r) => isFailingStatus(r.status)) : await send();
     if (res.status !== 200) {
       await res.body?.cancel();
       return { status: res.status, body: null, etag: null };

@@ -4,10 +4,10 @@
  * fail fast while Redis is down (the connection's offline queue is off); the auth core decides what
  * a failure means (revocation and replay fail closed, the introspection cache is skipped).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import { StateStoreError, type AuthStateStore } from '../auth/state-store.js';
 
-export function createRedisStateStore(client: Redis, keyPrefix: string): AuthStateStore {
+export function createRedisStateStore(client: RedisClient, keyPrefix: string): AuthStateStore {
   const k = (key: string): string => `${keyPrefix}auth:${key}`;
   const wrap = async <T>(op: () => Promise<T>): Promise<T> => {
     try {

@@ -198,7 +198,7 @@ describe('the FHIR surface', () => {
     expect((await fetch(`${origin}/healthz`)).status).toBe(200);
     expect(await jsonOf(await fetch(`${origin}/readyz`))).toEqual({ status: 'ready' });
     const metrics = await (await fetch(`${origin}/metrics`)).text();
-    expect(metrics).toMatch(/^fhirgw_http_requests_total\{interaction="read",code="200"\} \d+$/m);
+    expect(metrics).toMatch(/^fhirgw_http_requests_total\{interaction="read",resource_type="Patient",code="200"\} \d+$/m);
     expect(metrics).toMatch(/^fhirgw_policy_decisions_total\{stage="resource",result="deny"\} \d+$/m);
     expect(metrics).toMatch(/^fhirgw_upstream_request_duration_seconds_bucket\{le="0.005",outcome="2xx"\} \d+$/m);
     expect(metrics).toMatch(/^fhirgw_http_request_duration_seconds_count\{interaction="search-type",code="200"\} \d+$/m);

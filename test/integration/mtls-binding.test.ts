@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { buildConfig } from '../../src/config/load.js';
 import { SYNTHETIC_PATIENTS } from '../../src/devkit/synthetic-data.js';
 import { freePort } from '../../src/devkit/ports.js';
-import { createLogger } from '../../src/observability/logger.js';
+import { testLogger } from '../support/logs.js';
 import { startGateway, type RunningGateway } from '../../src/server.js';
 import { startStack, type Stack } from '../support/stack.js';
 
@@ -39,7 +39,7 @@ beforeAll(async () => {
       },
       { env: {}, baseDir: fixtures },
     ),
-    { logger: createLogger('silent'), env: {} },
+    { logger: testLogger('mtls-binding'), env: {} },
   );
   await gateway.ready;
 });

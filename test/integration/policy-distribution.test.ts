@@ -15,6 +15,7 @@ import tar from 'tar-stream';
 import { readBundleFile } from '../../src/policy/bundle.js';
 import { buildTestBundle, trivialPolicy } from '../support/opa.js';
 import { jsonOf, startStack, tokensFor, type Stack } from '../support/stack.js';
+import { eventually, metric } from '../support/wait.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'fhirgw-dist-'));
 const keyPair = (name: string) => {
@@ -62,22 +63,6 @@ const writeTemp = (name: string, bytes: Buffer | string): string => {
   const file = path.join(dir, name);
   writeFileSync(file, bytes);
   return file;
-};
-
-async function eventually<T>(probe: () => Promise<T>, ok: (value: T) => boolean, what: string, timeoutMs = 10000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-const metric = async (stack: Stack, pattern: RegExp): Promise<number> => {
-  const text = await (await fetch(`${new URL(stack.base).origin}/metrics`)).text();
-  const m = pattern.exec(text);
-  return m ? Number(m[1]) : 0;
 };
 
 describe('signed bundles', () => {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { buildConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { SYNTHETIC_PATIENTS } from '../../src/devkit/synthetic-data.js';
-import { createLogger } from '../../src/observability/logger.js';
+import { testLogger } from '../support/logs.js';
 import { startGateway, type RunningGateway } from '../../src/server.js';
 import { startRedisServer, type RedisServer } from '../support/redis.js';
 import { jsonOf, startStack, type Stack } from '../support/stack.js';
@@ -27,8 +27,8 @@ beforeAll(async () => {
   stack = await startStack({ config: sharedRedis, env: { FHIRGW_ADMIN_TOKEN: ADMIN_TOKEN } });
   const replicaDoc = (extra: Partial<ConfigInput> = {}): ConfigInput =>
     sharedRedis({ listen: { host: '127.0.0.1', port: 0 }, publicBaseUrl: stack.base, upstream: { url: stack.fhir.baseUrl }, auth: { issuer: stack.issuer.issuer }, log: { level: 'silent' }, ...extra });
-  replica = await startGateway(buildConfig(replicaDoc(), { env: {} }), { logger: createLogger('silent'), env: {} });
-  lenient = await startGateway(buildConfig(replicaDoc({ auth: { issuer: stack.issuer.issuer, revocation: { onStoreError: 'allow' } } }), { env: {} }), { logger: createLogger('silent'), env: {} });
+  replica = await startGateway(buildConfig(replicaDoc(), { env: {} }), { logger: testLogger('revocation'), env: {} });
+  lenient = await startGateway(buildConfig(replicaDoc({ auth: { issuer: stack.issuer.issuer, revocation: { onStoreError: 'allow' } } }), { env: {} }), { logger: testLogger('revocation'), env: {} });
   await Promise.all([replica.ready, lenient.ready]);
 });
 afterAll(async () => {

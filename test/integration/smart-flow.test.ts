@@ -16,7 +16,7 @@ import { buildConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { SYNTHETIC_PATIENTS } from '../../src/devkit/synthetic-data.js';
 import { freePort } from '../../src/devkit/ports.js';
-import { createLogger } from '../../src/observability/logger.js';
+import { testLogger } from '../support/logs.js';
 import { startGateway, type RunningGateway } from '../../src/server.js';
 import { dpopProof, newDpopKey } from '../support/dpop.js';
 import { startRedisServer, type RedisServer } from '../support/redis.js';
@@ -54,7 +54,7 @@ beforeAll(async () => {
   stack = await startStack({ port, config: withIssuers, env });
   // A second replica: same public base, same Redis, its own port.
   const replicaConfig = buildConfig({ ...withIssuers({ publicBaseUrl: base, upstream: { url: stack.fhir.baseUrl }, auth: {}, log: { level: 'silent' } }), listen: { host: '127.0.0.1', port: 0 } }, { env: {} });
-  replica = await startGateway(replicaConfig, { logger: createLogger('silent'), env });
+  replica = await startGateway(replicaConfig, { logger: testLogger('smart-flow'), env });
   await replica.ready;
   app = await startSmartApp(appPort, base);
 });

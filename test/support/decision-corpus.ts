@@ -21,7 +21,7 @@ export const CORPUS_PRINCIPALS = {
   patient: principal('launch/patient patient/*.rs', ['patient'], [], 'p1'),
   patientLabOnly: principal('patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory', ['patient'], [], 'p1'),
   clinician: principal('user/*.cruds', ['clinician'], ['TREAT']),
-  clinicianBreakGlass: principal('user/*.rs', ['clinician'], ['BTG']),
+  clinicianBreakGlass: { ...principal('user/*.rs', ['clinician'], ['BTG']), break_glass_reason: 'unconscious patient in the ED' },
   researcher: principal('user/*.rs', ['researcher'], ['HRESCH']),
   researcherNoPurpose: principal('user/*.rs', ['researcher']),
   billing: principal('user/*.rs', ['billing'], ['HPAYMT']),

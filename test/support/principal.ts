@@ -18,6 +18,7 @@ export function principalWith(over: Partial<Principal> = {}): Principal {
     fhir_user: null,
     tenant: null,
     organization: null,
+    break_glass_reason: null,
     binding: null,
     ...over,
   };

@@ -14,8 +14,8 @@ import { startFhirServer, type FhirServerOptions, type RunningFhirServer } from 
 import { freePort } from '../../src/devkit/ports.js';
 import { seedCrossPatientLinks, seedSyntheticData, type SeedOptions } from '../../src/devkit/synthetic-data.js';
 import { startTokenIssuer, type TokenIssuer } from '../../src/devkit/token-issuer.js';
-import { createLogger } from '../../src/observability/logger.js';
 import { startGateway, type RunningGateway, type StartOptions } from '../../src/server.js';
+import { testLogger } from './logs.js';
 import { parseRecords, requestsOnly } from './schemas.js';
 
 export interface Stack {
@@ -44,7 +44,7 @@ export interface StackOptions {
   /** Environment the gateway reads secrets from (FHIRGW_ADMIN_TOKEN, introspection secrets). */
   readonly env?: NodeJS.ProcessEnv;
   /** Extra start options (captured stdout, environment). */
-  readonly start?: Omit<StartOptions, 'logger'>;
+  readonly start?: StartOptions;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -65,7 +65,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     log: { level: 'silent' },
   };
   const config = buildConfig(options.config ? options.config(defaults) : defaults, { env: {} });
-  const gateway = await startGateway(config, { logger: createLogger('silent'), env: options.env ?? {}, ...options.start });
+  // Every test gateway logs at trace level into .tmp/test-logs; `npm run check:logs` scans them for PHI and tokens.
+  const gateway = await startGateway(config, { logger: testLogger('stack'), env: options.env ?? {}, ...options.start });
   await gateway.ready;
 
   return {

@@ -61,15 +61,36 @@ labels := {l |
 	some l in object.get(table[r], "labels", [])
 }
 
-# Break-the-glass is open to roles marked break_glass, with a purpose of use that invokes it.
-# (Defined either way, so it is evaluated once per evaluation: an undefined rule is not memoized.)
+# Break-the-glass is open to roles marked break_glass, with a purpose of use that invokes it and,
+# unless data.fhirgw.config.break_glass_requires_reason is false, a stated reason for the audit trail.
+# (Defined either way, so each is evaluated once per evaluation: an undefined rule is not memoized.)
 default break_glass := false
 
+default break_glass_reason_missing := false
+
 break_glass if {
+	invokes_break_glass
+	reason_stated
+}
+
+# Asked for break-the-glass without the reason the deployment requires.
+break_glass_reason_missing if {
+	invokes_break_glass
+	not reason_stated
+}
+
+invokes_break_glass if {
 	some r in effective
 	object.get(table[r], "break_glass", false)
 	some p in input.principal.purpose_of_use
 	p in data.fhirgw.config.break_glass_purposes
+}
+
+reason_stated if not data.fhirgw.config.break_glass_requires_reason
+
+reason_stated if {
+	is_string(input.principal.break_glass_reason)
+	input.principal.break_glass_reason != ""
 }
 
 # Redactions for reading `type`: none if any granting role reads it in full, else those of the roles.

@@ -17,6 +17,8 @@ const param = z.tuple([z.string(), z.string().nullable(), z.string().nullable()]
 
 export const decisionLogEventSchema = z.strictObject({
   decision_id: z.uuid(),
+  /** W3C trace id of the request (OPA's field of the same name); absent for records without one. */
+  trace_id: z.string().optional(),
   path: z.literal(DECISION_PATH),
   timestamp: z.iso.datetime(),
   /** The per-instance sequence number of the record (OPA: a per-process request counter). */
@@ -36,6 +38,7 @@ export const decisionLogEventSchema = z.strictObject({
     status: z.number().int(),
     error: z.string().nullable(),
     break_glass: z.boolean(),
+    break_glass_reason: z.string().nullable(),
     entries: z
       .strictObject({ returned: z.number().int(), withheld: z.number().int(), redacted: z.number().int(), withheld_refs: z.array(z.string()), redacted_refs: z.array(z.string()) })
       .nullable(),
@@ -57,6 +60,7 @@ export function toDecisionLog(record: RequestRecord, version: string): DecisionL
   });
   return {
     decision_id: record.decisionId,
+    ...(record.traceId ? { trace_id: record.traceId } : {}),
     path: DECISION_PATH,
     timestamp: record.time,
     req_id: record.chain.seq,
@@ -74,6 +78,7 @@ export function toDecisionLog(record: RequestRecord, version: string): DecisionL
       status: record.outcome.status,
       error: record.outcome.error,
       break_glass: record.outcome.breakGlass,
+      break_glass_reason: record.outcome.breakGlassReason ?? null,
       entries: record.entries && {
         returned: record.entries.returned,
         withheld: record.entries.withheld,

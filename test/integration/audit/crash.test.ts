@@ -5,7 +5,7 @@
  * have its record delivered, and the chain (across both runs) must verify.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
@@ -16,6 +16,7 @@ import { freePort } from '../../../src/devkit/ports.js';
 import { seedSyntheticData, SYNTHETIC_PATIENTS } from '../../../src/devkit/synthetic-data.js';
 import { startTokenIssuer, type TokenIssuer } from '../../../src/devkit/token-issuer.js';
 import { asEntries, burst, startReceiver, TEST_KEY, until, writeKeyFile, type Receiver } from '../../support/audit.js';
+import { testLogFile } from '../../support/logs.js';
 
 const CLI = path.resolve('dist/cli.js');
 let fhir: RunningFhirServer;
@@ -46,7 +47,7 @@ beforeAll(async () => {
       '  spool: { dir: ./spool, durability: durable }',
       '  delivery: { retryInitialMs: 20, retryMaxMs: 200 }',
       `  hmacKeyFile: ${writeKeyFile(dir)}`,
-      'log: { level: info }',
+      'log: { level: trace }',
       '',
     ].join('\n'),
   );
@@ -63,6 +64,7 @@ afterAll(async () => {
 function serve(): Promise<ChildProcessWithoutNullStreams> {
   const child = spawn('node', [CLI, 'serve', '--config', configFile]);
   children.push(child);
+  child.stderr.pipe(createWriteStream(testLogFile('crash')));
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`gateway not ready:\n${out}`)), 20000);

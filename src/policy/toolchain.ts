@@ -1,0 +1,108 @@
+/**
+ * The policy toolchain around the `opa` binary: build a policy directory into the WebAssembly bundle
+ * the gateway loads, and test it the way CI does. Used by `fhir-gateway policy build|test` and by
+ * the repository's own scripts (scripts/policies.mjs), so a security team and CI run the same steps.
+ *
+ * The bundle revision is a hash of the sources, so the same sources always build the same bytes.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ENTRYPOINTS } from './contract.js';
+
+/** Directories of a policy tree that are not policy sources. */
+const NOT_SOURCES = new Set(['dist', 'tests']);
+const IGNORE = ['--ignore', '*_test.rego', '--ignore', 'dist', '--ignore', 'tests'];
+export const DEFAULT_COVERAGE_THRESHOLD = 90;
+
+export class ToolchainError extends Error {
+  override readonly name = 'ToolchainError';
+}
+
+/**
+ * The `opa` to run: `$FHIRGW_OPA`, else the pinned one the project installs into .tools/bin, else
+ * `opa` on PATH.
+ */
+export function findOpa(env: NodeJS.ProcessEnv = process.env): string {
+  if (env['FHIRGW_OPA']) return env['FHIRGW_OPA'];
+  const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+  const pinned = path.join(packageRoot, '.tools', 'bin', 'opa');
+  if (existsSync(pinned)) return pinned;
+  const probe = spawnSync('opa', ['version'], { encoding: 'utf8' });
+  if (probe.status === 0) return 'opa';
+  throw new ToolchainError('opa was not found: set FHIRGW_OPA, put opa on PATH, or run `node scripts/install-tools.mjs` in the repository');
+}
+
+/** Policy sources (Rego and data files, not tests), sorted, as absolute paths. */
+export function sourceFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .flatMap((name) => {
+      const full = path.join(dir, name);
+      if (statSync(full).isDirectory()) return NOT_SOURCES.has(name) ? [] : sourceFiles(full);
+      return /\.(rego|json)$/.test(name) && !name.endsWith('_test.rego') ? [full] : [];
+    })
+    .sort();
+}
+
+/** The revision a build of `dir` gets: 16 hex digits of a hash over the sources' paths and bytes. */
+export function sourceRevision(dir: string): string {
+  const h = createHash('sha256');
+  for (const f of sourceFiles(dir)) h.update(path.relative(dir, f)).update('\0').update(readFileSync(f)).update('\0');
+  return h.digest('hex').slice(0, 16);
+}
+
+export interface BuildResult {
+  readonly out: string;
+  readonly revision: string;
+}
+
+/** `opa build -t wasm` with the gateway's entry points; opa's own diagnostics go to stderr. */
+export function buildBundle(opa: string, dir: string, out: string): BuildResult {
+  const revision = sourceRevision(dir);
+  runOpa(opa, ['build', '-t', 'wasm', ...Object.values(ENTRYPOINTS).flatMap((e) => ['-e', e]), '--revision', revision, ...IGNORE, '-o', path.resolve(out), '.'], dir);
+  return { out, revision };
+}
+
+export interface TestResult {
+  readonly coverage: number;
+  readonly threshold: number;
+  readonly passed: boolean;
+}
+
+/**
+ * What CI demands of a policy tree: formatted (`opa fmt`), strict-clean (`opa check --strict`),
+ * tests passing on the WebAssembly target (a built-in WASM lacks fails here, not in production),
+ * and line coverage of the sources at or above the threshold.
+ */
+export function testPolicies(opa: string, dir: string, threshold = DEFAULT_COVERAGE_THRESHOLD): TestResult {
+  runOpa(opa, ['fmt', '--list', '--fail', '.'], dir);
+  runOpa(opa, ['check', '--strict', '--ignore', 'dist', '.'], dir);
+  runOpa(opa, ['test', '-t', 'wasm', '--ignore', 'dist', '.'], dir);
+  const report = JSON.parse(execFileSync(opa, ['test', '--coverage', '--ignore', 'dist', '.'], { cwd: dir, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })) as CoverageReport;
+  const coverage = sourceCoverage(report);
+  return { coverage, threshold, passed: coverage >= threshold };
+}
+
+interface CoverageReport {
+  readonly files: Record<string, { readonly covered_lines?: number; readonly not_covered_lines?: number }>;
+}
+
+/** Line coverage of the policy sources (test files excluded), in percent. */
+export function sourceCoverage(report: CoverageReport): number {
+  let covered = 0;
+  let total = 0;
+  for (const [file, f] of Object.entries(report.files)) {
+    if (file.startsWith('tests/') || file.endsWith('_test.rego')) continue;
+    covered += f.covered_lines ?? 0;
+    total += (f.covered_lines ?? 0) + (f.not_covered_lines ?? 0);
+  }
+  return total === 0 ? 0 : (100 * covered) / total;
+}
+
+function runOpa(opa: string, args: string[], cwd: string): void {
+  const r = spawnSync(opa, args, { cwd, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.error) throw new ToolchainError(`cannot run ${opa}: ${r.error.message}`);
+  if (r.status !== 0) throw new ToolchainError(`opa ${args[0]} failed (exit ${r.status ?? 'signal'})`);
+}

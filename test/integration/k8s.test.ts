@@ -1,0 +1,219 @@
+/**
+ * The Kubernetes manifests, checked offline by the real tools: `kustomize build` (the pinned
+ * version, go-installed like opa) for every overlay, every rendered object validated against the
+ * Kubernetes and Prometheus Operator schemas (kubernetes-models), each ConfigMap's gateway.yaml
+ * parsed by the gateway's own configuration schema, and the properties the operations issue asks
+ * for: hardening, probes, the shutdown budget, Secrets by reference, NetworkPolicy peers, the HPA.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, test } from '@jest/globals';
+import { parseAllDocuments } from 'yaml';
+import { ensureKustomize } from '../../scripts/lib/kustomize.mjs';
+import { OPA_VERSION } from '../../scripts/lib/opa.mjs';
+import { buildConfig } from '../../src/config/load.js';
+import { shutdownBudgetMs } from '../../src/lifecycle.js';
+
+type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; [key: string]: any };
+
+const OVERLAYS = ['dev', 'production'] as const;
+const rendered = new Map<string, K8sObject[]>();
+
+beforeAll(() => {
+  const kustomize = ensureKustomize({ log: () => {} });
+  for (const overlay of OVERLAYS) {
+    // The dev overlay reads the compiled bundle from policies/dist/, outside its own directory.
+    const out = execFileSync(kustomize, ['build', '--load-restrictor', 'LoadRestrictionsNone', path.join('k8s/overlays', overlay)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    rendered.set(overlay, parseAllDocuments(out).map((d) => withUnfoldedBinaryData(d.toJSON() as K8sObject)));
+  }
+}, 180000);
+
+/**
+ * kustomize writes a ConfigMap's binaryData as base64 folded over several lines; the API server's
+ * base64 decoder skips the line breaks, the schema's `byte` format does not, so they are removed.
+ */
+function withUnfoldedBinaryData(o: K8sObject): K8sObject {
+  if (o.kind !== 'ConfigMap' || !o['binaryData']) return o;
+  return { ...o, binaryData: Object.fromEntries(Object.entries(o['binaryData'] as Record<string, string>).map(([k, v]) => [k, v.replace(/\s+/g, '')])) };
+}
+
+const objects = (overlay: string): K8sObject[] => rendered.get(overlay) ?? [];
+const one = (overlay: string, kind: string, name?: string): K8sObject => {
+  const found = objects(overlay).filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name || o.metadata.name.startsWith(`${name}-`)));
+  expect(found.map((o) => `${o.kind}/${o.metadata.name}`)).toHaveLength(1);
+  return found[0]!;
+};
+const gatewayOf = (overlay: string): K8sObject => one(overlay, 'Deployment', 'fhir-gateway');
+const containerOf = (overlay: string) => gatewayOf(overlay)['spec'].template.spec.containers[0];
+const configOf = (overlay: string) => {
+  const cm = objects(overlay).find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('fhir-gateway-config'))!;
+  // The Secret-sourced environment the container gets, with placeholder values.
+  const env = Object.fromEntries((containerOf(overlay).env as Array<{ name: string }>).map((e) => [e.name, e.name === 'FHIRGW_REDIS_URL' ? 'redis://redis:6379' : 'x'.repeat(44)]));
+  return buildConfig(parseAllDocuments(cm['data']['gateway.yaml'] as string)[0]!.toJSON(), { env, baseDir: '/etc/fhir-gateway' });
+};
+
+/** The kubernetes-models class for an object's apiVersion and kind. */
+async function modelFor(apiVersion: string, kind: string): Promise<new (data: unknown) => { validate(): void }> {
+  const module = apiVersion.startsWith('monitoring.coreos.com/') ? `@kubernetes-models/prometheus-operator/${apiVersion}` : `kubernetes-models/${apiVersion}`;
+  const model = ((await import(module)) as Record<string, unknown>)[kind];
+  if (typeof model !== 'function') throw new Error(`no schema for ${apiVersion} ${kind}`);
+  return model as new (data: unknown) => { validate(): void };
+}
+
+describe.each(OVERLAYS)('the %s overlay', (overlay) => {
+  test('kustomize builds it and every object is valid against its schema', async () => {
+    expect(objects(overlay).length).toBeGreaterThan(5);
+    for (const o of objects(overlay)) {
+      const Model = await modelFor(o.apiVersion, o.kind);
+      expect(() => new Model(o).validate()).not.toThrow();
+    }
+    // The check is real: a wrong type is refused.
+    const Deployment = await modelFor('apps/v1', 'Deployment');
+    const broken = structuredClone(gatewayOf(overlay));
+    broken['spec'].template.spec.containers[0].securityContext.runAsNonRoot = 'yes';
+    expect(() => new Deployment(broken).validate()).toThrow(/runAsNonRoot/);
+  });
+
+  test('the gateway.yaml in its ConfigMap is a valid gateway configuration, wired to the pod', () => {
+    const config = configOf(overlay);
+    const container = containerOf(overlay);
+    const mounts = container.volumeMounts as Array<{ name: string; mountPath: string }>;
+    const mounted = (file: string): boolean => mounts.some((m) => file === m.mountPath || file.startsWith(`${m.mountPath}/`));
+    expect(container.args).toEqual(['serve', '--config', '/etc/fhir-gateway/gateway.yaml']);
+    expect(mounted('/etc/fhir-gateway/gateway.yaml')).toBe(true);
+    expect(mounted(config.audit.spool!.dir!)).toBe(true);
+    if (config.policy.bundle && !config.policy.bundle.includes('policies/dist')) expect(mounted(config.policy.bundle)).toBe(true);
+    for (const key of config.policy.signing?.keys ?? []) expect(mounted(key.publicKeyFile)).toBe(true);
+    expect(container.ports).toContainEqual(expect.objectContaining({ name: 'http', containerPort: config.listen.port }));
+    // Every environment variable the configuration names for a secret is set from a Secret.
+    const envNames = (container.env as Array<{ name: string }>).map((e) => e.name);
+    const named = [config.policy.service?.tokenEnv, ...config.audit.sinks.map((s) => ('authorizationEnv' in s ? s.authorizationEnv : undefined))].filter((n): n is string => n !== undefined);
+    for (const n of named) expect(envNames).toContain(n);
+    expect(config.redis?.url).toBe('redis://redis:6379');
+  });
+
+  test('the pod is hardened: non-root, read-only root filesystem, no capabilities, seccomp, requests and limits', () => {
+    const pod = gatewayOf(overlay)['spec'].template.spec;
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(pod.securityContext.runAsUser).toBeGreaterThan(0);
+    expect(pod.automountServiceAccountToken).toBe(false);
+    for (const c of pod.containers) {
+      expect(c.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+      for (const kind of ['requests', 'limits']) for (const r of ['cpu', 'memory']) expect(c.resources[kind][r]).toBeDefined();
+    }
+    // A read-only root needs a writable /tmp and spool.
+    const volumes = (pod.volumes as Array<{ name: string }>).map((v) => v.name);
+    expect(volumes).toEqual(expect.arrayContaining(['tmp', 'audit-spool', 'config']));
+    expect(new Set(volumes).size).toBe(volumes.length);
+  });
+
+  test('probes follow /healthz and /readyz, and the termination grace period covers preStop and the whole shutdown', () => {
+    const pod = gatewayOf(overlay)['spec'].template.spec;
+    const c = pod.containers[0];
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    expect(c.startupProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    const preStop = c.lifecycle.preStop.sleep.seconds as number;
+    expect(preStop).toBeGreaterThan(0);
+    expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThanOrEqual(preStop * 1000 + shutdownBudgetMs(configOf(overlay)));
+  });
+
+  test('secrets are references only: no Secret objects, no literal secret values', () => {
+    expect(objects(overlay).filter((o) => o.kind === 'Secret')).toEqual([]);
+    for (const e of containerOf(overlay).env as Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string } } }>) {
+      if (e.value !== undefined) expect(e.name).toBe('NODE_OPTIONS');
+      else expect(e.valueFrom?.secretKeyRef?.name).toBe('fhir-gateway-secrets');
+    }
+  });
+
+  test('the NetworkPolicy admits only the ingress controller and Prometheus, and lets out only DNS, Redis, upstream, IdP and audit', () => {
+    const np = one(overlay, 'NetworkPolicy', 'fhir-gateway')['spec'];
+    expect(np.podSelector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'fhir-gateway' });
+    expect(np.policyTypes).toEqual(['Ingress', 'Egress']);
+    const peers = (rules: Array<{ from?: unknown[]; to?: unknown[] }>) => rules.flatMap((r) => (r.from ?? r.to ?? []) as Array<{ namespaceSelector?: { matchLabels: Record<string, string> }; podSelector?: { matchLabels: Record<string, string> }; ipBlock?: unknown }>);
+    expect(peers(np.ingress).map((p) => [p.namespaceSelector?.matchLabels['kubernetes.io/metadata.name'], p.podSelector?.matchLabels['app.kubernetes.io/name']])).toEqual([
+      ['ingress-nginx', 'ingress-nginx'],
+      ['monitoring', 'prometheus'],
+    ]);
+    // Kustomize's labels must not have leaked into other applications' selectors (they would then select only our own pods).
+    for (const p of [...peers(np.ingress), ...peers(np.egress)]) {
+      expect(Object.keys(p.podSelector?.matchLabels ?? {})).not.toContain('app.kubernetes.io/part-of');
+      expect(Object.keys(p.namespaceSelector?.matchLabels ?? {})).not.toContain('app.kubernetes.io/part-of');
+    }
+    // Every rule names its peers and ports: nothing is open to everything.
+    for (const r of [...np.ingress, ...np.egress]) {
+      expect((r.from ?? r.to ?? []).length).toBeGreaterThan(0);
+      expect(r.ports.length).toBeGreaterThan(0);
+    }
+    const dns = np.egress.find((r: { ports: Array<{ port: number }> }) => r.ports.some((p) => p.port === 53));
+    expect(dns.to[0].podSelector.matchLabels).toEqual({ 'k8s-app': 'kube-dns' });
+    expect(np.egress.some((r: { ports: Array<{ port: number }> }) => r.ports.some((p) => p.port === 6379))).toBe(true);
+  });
+
+  test('Service, PodDisruptionBudget and HPA point at the gateway pods', () => {
+    const podLabels = gatewayOf(overlay)['spec'].template.metadata.labels;
+    const selects = (selector: Record<string, string>) => Object.entries(selector).every(([k, v]) => podLabels[k] === v);
+    expect(selects(one(overlay, 'Service', 'fhir-gateway')['spec'].selector)).toBe(true);
+    expect(selects(one(overlay, 'PodDisruptionBudget', 'fhir-gateway')['spec'].selector.matchLabels)).toBe(true);
+    const hpa = one(overlay, 'HorizontalPodAutoscaler', 'fhir-gateway')['spec'];
+    expect(hpa.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'fhir-gateway' });
+    expect(hpa.metrics).toContainEqual(expect.objectContaining({ type: 'Resource', resource: expect.objectContaining({ name: 'cpu' }) }));
+    // The Deployment's own selector was not widened by kustomize's labels.
+    expect(gatewayOf(overlay)['spec'].selector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'fhir-gateway' });
+  });
+});
+
+describe('overlay specifics', () => {
+  test('dev brings its own Redis and delivers the compiled policy bundle by ConfigMap', () => {
+    one('dev', 'Deployment', 'redis');
+    one('dev', 'Service', 'redis');
+    const bundle = one('dev', 'ConfigMap', 'fhir-gateway-policy');
+    expect(Buffer.from(bundle['binaryData']['bundle.tar.gz'] as string, 'base64').equals(readFileSync('policies/dist/bundle.tar.gz'))).toBe(true);
+    expect(configOf('dev').policy.bundle).toBe('/etc/fhir-gateway-policy/bundle.tar.gz');
+  });
+
+  test('production renders every piece: Deployment, Service, HPA on CPU and request rate, PDB, NetworkPolicy, ConfigMap, ServiceMonitor, PrometheusRule, dashboard', () => {
+    const kinds = new Set(objects('production').map((o) => o.kind));
+    for (const kind of ['Deployment', 'Service', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'NetworkPolicy', 'ConfigMap', 'ServiceMonitor', 'PrometheusRule']) expect(kinds).toContain(kind);
+    const hpa = one('production', 'HorizontalPodAutoscaler', 'fhir-gateway')['spec'];
+    expect(hpa.metrics).toContainEqual({ type: 'Pods', pods: { metric: { name: 'fhirgw_http_requests_per_second' }, target: { type: 'AverageValue', averageValue: '400' } } });
+    const monitor = one('production', 'ServiceMonitor', 'fhir-gateway')['spec'];
+    const service = one('production', 'Service', 'fhir-gateway');
+    expect(Object.entries(monitor.selector.matchLabels as Record<string, string>).every(([k, v]) => service.metadata.labels?.[k] === v)).toBe(true);
+    expect(service['spec'].ports.map((p: { name: string }) => p.name)).toContain(monitor.endpoints[0].port);
+    expect(one('production', 'ConfigMap', 'fhir-gateway-dashboard').metadata.labels).toMatchObject({ grafana_dashboard: '1' });
+    expect(configOf('production').policy.service?.url).toMatch(/^https:/);
+    expect(configOf('production').redis?.sentinel?.nodes).toEqual(['redis-sentinel.redis.svc.cluster.local:26379']);
+  });
+
+  test('production hardens the zone spread in place (no second constraint appended)', () => {
+    const spread = gatewayOf('production')['spec'].template.spec.topologySpreadConstraints;
+    expect(spread.map((s: { topologyKey: string; whenUnsatisfiable: string }) => [s.topologyKey, s.whenUnsatisfiable])).toEqual([
+      ['topology.kubernetes.io/zone', 'DoNotSchedule'],
+      ['kubernetes.io/hostname', 'ScheduleAnyway'],
+    ]);
+    expect(gatewayOf('production')['spec'].replicas).toBe(3);
+  });
+});
+
+describe('the Dockerfile', () => {
+  const dockerfile = readFileSync('Dockerfile', 'utf8');
+  const stages = [...dockerfile.matchAll(/^FROM\s+(\S+)(?:\s+AS\s+(\S+))?$/gim)].map((m) => ({ image: m[1]!, name: m[2] }));
+
+  test('compiles the policies with the pinned opa in a build stage and runs as non-root on a small image without dev dependencies', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(3);
+    expect(dockerfile).toContain(`ARG OPA_VERSION=${OPA_VERSION}`);
+    expect(dockerfile).toMatch(/node scripts\/policies\.mjs build/);
+    expect(dockerfile).toMatch(/npm prune --omit=dev/);
+    const runtime = stages.at(-1)!;
+    expect(runtime.image).toMatch(/^gcr\.io\/distroless\/nodejs20-debian12:nonroot$/);
+    const runtimePart = dockerfile.slice(dockerfile.lastIndexOf('FROM '));
+    expect(runtimePart).toMatch(/^USER 65532:65532$/m);
+    expect(runtimePart).not.toMatch(/COPY --from=build \/src\/(src|test|scripts) /);
+  });
+
+  test('its runtime user is the one the manifests run as', () => {
+    for (const overlay of OVERLAYS) expect(gatewayOf(overlay)['spec'].template.spec.securityContext.runAsUser).toBe(65532);
+  });
+});
