@@ -275,7 +275,7 @@ writeFileSync(
     ],
   }),
 );
-if (verdict.rss) log(`rss slope ${(verdict.rss.slopeBytesPerMinute / 1024).toFixed(0)} KiB/min ± ${(verdict.rss.standardError / 1024).toFixed(0)} (${(verdict.rss.growthPerHourBytes / 1048576).toFixed(1)} MiB/hour projected)`);
+if (verdict.rss) log(`rss slope ${(verdict.rss.slopeBytesPerMinute / 1024).toFixed(0)} KiB/min ± ${(verdict.rss.standardError / 1024).toFixed(0)} (${(verdict.rss.growthOverWindowBytes / 1048576).toFixed(1)} MiB over the run, ${(verdict.rss.growthPerHourBytes / 1048576).toFixed(1)} MiB/hour projected)`);
 if (verdict.p99) log(`p99 ${verdict.p99.earlyMs.toFixed(1)} ms early, ${verdict.p99.lateMs.toFixed(1)} ms late (limit ${verdict.p99.limitMs.toFixed(1)} ms)`);
 log(`${verdict.pass ? 'PASS' : 'FAIL'}${verdict.failures.length ? `: ${verdict.failures.join('; ')}` : ''}; report in ${args.out}/soak.json and soak.svg`);
 process.exit(verdict.pass ? 0 : 1);
