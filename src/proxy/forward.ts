@@ -152,6 +152,9 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     },
   };
   const proxy = createProxyMiddleware(proxyOptions);
+  // The retry of a read whose pooled connection was reset goes on a new connection: when the
+  // upstream closes its idle connections, the other pooled ones are likely stale too.
+  const freshProxy = createProxyMiddleware({ ...proxyOptions, agent: access.freshAgent });
 
   return {
     async forward(req, res, call) {
@@ -162,17 +165,18 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       const attempt = async (): Promise<UpstreamResponse> => {
         const deadline = Date.now() + options.timeoutMs;
         try {
-          return await exchange(req, res, withCredentials, options.timeoutMs);
+          return await exchange(proxy, req, res, withCredentials, options.timeoutMs);
         } catch (err) {
           if (!(err instanceof GatewayError) || !retryable.has(err)) throw err;
-          // Within the same deadline, on whatever connection the agent gives now.
-          return exchange(req, res, withCredentials, Math.max(1, deadline - Date.now()));
+          // Within the same deadline, on a new connection.
+          return exchange(freshProxy, req, res, withCredentials, Math.max(1, deadline - Date.now()));
         }
       };
       return options.breaker ? options.breaker.call(attempt, (r) => isFailingStatus(r.status)) : attempt();
     },
     close() {
       agent.destroy();
+      access.freshAgent.destroy();
     },
   };
 
@@ -185,7 +189,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     return p.proxyReq?.reusedSocket === true && !p.responded && IDEMPOTENT.has(p.proxyReq.method) && (code === 'ECONNRESET' || code === 'EPIPE');
   }
 
-  function exchange(req: IncomingMessage, res: ServerResponse, call: UpstreamCall, timeoutMs: number): Promise<UpstreamResponse> {
+  function exchange(via: typeof proxy, req: IncomingMessage, res: ServerResponse, call: UpstreamCall, timeoutMs: number): Promise<UpstreamResponse> {
     return new Promise<UpstreamResponse>((resolve, reject) => {
       // One deadline for the whole exchange (connect, headers and body), not an idle timeout:
       // an upstream that drips bytes must not hold a client past upstream.timeoutMs.
@@ -205,7 +209,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       };
       pending.set(req, p);
       const failed = (err?: unknown): void => settle(p, { err: new GatewayError('upstream_unavailable', { reasons: ['upstream.connect'], cause: err }) });
-      proxy(req, res, failed).catch(failed);
+      via(req, res, failed).catch(failed);
     });
   }
 }

@@ -24,6 +24,8 @@ export interface UpstreamAccess {
   readonly origin: string;
   /** The connection pool for node:http(s) requests (the forwarder), with the TLS settings. */
   readonly agent: http.Agent;
+  /** The same TLS settings without keep-alive: for a retry that must not reuse a pooled connection. */
+  readonly freshAgent: http.Agent;
   /** fetch for URLs on the upstream's origin, with the TLS settings. */
   fetch(url: string, init: RequestInit): Promise<Response>;
   /** Headers carrying the gateway's own credentials (empty without `upstream.auth`). */
@@ -50,6 +52,7 @@ export function createUpstreamAccess(config: GatewayConfig, env: NodeJS.ProcessE
   const tls = upstream.tls ? readTls(upstream.tls) : {};
   const agentOptions = { keepAlive: true, maxSockets: 512, maxFreeSockets: 64 };
   const agent = origin.startsWith('https:') ? new https.Agent({ ...agentOptions, ...tls }) : new http.Agent(agentOptions);
+  const freshAgent = origin.startsWith('https:') ? new https.Agent({ keepAlive: false, ...tls }) : new http.Agent({ keepAlive: false });
   const dispatcher = new Agent({ connect: { ...tls }, keepAliveTimeout: 30_000 });
   const fetchUpstream = (url: string, init: RequestInit): Promise<Response> =>
     undiciFetch(url, { ...(init as Parameters<typeof undiciFetch>[1]), dispatcher }) as unknown as Promise<Response>;
@@ -98,12 +101,14 @@ export function createUpstreamAccess(config: GatewayConfig, env: NodeJS.ProcessE
   return {
     origin,
     agent,
+    freshAgent,
     fetch: fetchUpstream,
     credentials,
     forwardClientToken: upstream.forwardClientToken,
     clientCertificateNotAfter: tls.cert ? new Date(new X509Certificate(tls.cert).validTo) : null,
     close() {
       agent.destroy();
+      freshAgent.destroy();
       void dispatcher.close().catch(() => undefined);
     },
   };

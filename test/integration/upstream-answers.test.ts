@@ -167,13 +167,15 @@ describe('the keep-alive race: the upstream closes a pooled connection as the ga
     const statuses = [];
     for (let i = 0; i < 3; i++) statuses.push((await stack.fetch(`Patient/${bruno.id}`, { token })).status);
     expect(statuses).toEqual([200, 200, 200]);
-    // The first on a new connection; each later one reset on the reused connection, then sent again.
-    expect(upstream.hits() - hits).toBe(5);
+    // 1: a new connection, pooled. 2: reset on the reused one, sent again on a new, unpooled
+    // connection. 3: a new pooled connection (the reset one is gone).
+    expect(upstream.hits() - hits).toBe(4);
   });
 
   test('a write is not sent again: it may have been carried out', async () => {
     const token = await tokensFor(stack.issuer).clinician('user/*.cruds');
-    expect((await stack.fetch(`Patient/${bruno.id}`, { token })).status).toBe(200);
+    // Two reads leave a pooled connection that has served one request (whatever the pool held before).
+    for (let i = 0; i < 2; i++) expect((await stack.fetch(`Patient/${bruno.id}`, { token })).status).toBe(200);
     const hits = upstream.hits();
     const res = await stack.fetch('Patient', { method: 'POST', token, headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify({ resourceType: 'Patient', name: [{ family: 'New' }] }) });
     expect(res.status).toBe(502);
