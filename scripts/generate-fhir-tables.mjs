@@ -22,11 +22,18 @@ const resourceTypes = resources.entry
 // Search parameters by resource type: code -> type. Parameters on Resource/DomainResource apply to all.
 const params = {};
 const paramByTypeAndCode = new Map();
+// Reference parameters by resource type: code -> the types they may point at; '*' stands for "any"
+// (R4 lists all but a couple of types for parameters like Observation.focus).
+const referenceTargets = {};
 for (const { resource: sp } of searchParams.entry) {
   if (sp.resourceType !== 'SearchParameter') continue;
   for (const base of sp.base) {
     (params[base] ??= {})[sp.code] = sp.type;
     paramByTypeAndCode.set(`${base}.${sp.code}`, sp);
+    if (sp.type === 'reference') {
+      const targets = sp.target ?? [];
+      (referenceTargets[base] ??= {})[sp.code] = targets.length === 0 || targets.length > resourceTypes.length / 2 ? ['*'] : [...targets].sort();
+    }
   }
 }
 
@@ -34,6 +41,18 @@ for (const { resource: sp } of searchParams.entry) {
 // in a patient's compartment. Expressions are of the forms `T.a.b` and `T.a.where(resolve() is Patient)`;
 // the runtime only counts references to Patient, so the `where` filter is implied.
 const compartmentTable = {};
+// Types whose first compartment parameter reads at most one reference: only there does ANDing it with
+// the patient pin every other criterion on that parameter to the same patient.
+const singleValued = [];
+const elementMax = new Map();
+for (const { resource: sd } of resources.entry) {
+  if (sd.resourceType !== 'StructureDefinition' || sd.kind !== 'resource') continue;
+  for (const e of sd.snapshot?.element ?? []) elementMax.set(e.path, e.max);
+}
+function isSingleValued(type, path) {
+  const parts = path.split('.');
+  return parts.every((_, i) => elementMax.get(`${type}.${parts.slice(0, i + 1).join('.')}`) === '1');
+}
 for (const entry of compartment.resource) {
   if (!entry.param) continue;
   // A patient is in its own compartment; R4's definition leaves that implicit ({def}).
@@ -44,14 +63,17 @@ for (const entry of compartment.resource) {
     const sp = paramByTypeAndCode.get(`${entry.code}.${code}`) ?? paramByTypeAndCode.get(`Resource.${code}`);
     if (!sp) throw new Error(`no SearchParameter ${entry.code}.${code}`);
     let found = false;
+    let single = true;
     for (const alternative of sp.expression.split('|').map((s) => s.trim())) {
       const m = /^\(?([A-Za-z]+)((?:\.[A-Za-z]+)+)(\.where\(resolve\(\) is Patient\))?\)?$/.exec(alternative);
       if (!m || m[1] !== entry.code) continue;
       paths.add(m[2].slice(1));
+      single &&= isSingleValued(entry.code, m[2].slice(1));
       found = true;
     }
     if (!found) throw new Error(`cannot read expression of ${entry.code}.${code}: ${sp.expression}`);
     usable.push(code);
+    if (usable.length === 1 && single) singleValued.push(entry.code);
   }
   compartmentTable[entry.code] = { params: usable, paths: [...paths] };
 }
@@ -82,6 +104,9 @@ export const R4_RESOURCE_TYPES: readonly string[] = ${JSON.stringify(resourceTyp
  */
 export const PATIENT_COMPARTMENT: Readonly<Record<string, { readonly params: readonly string[]; readonly paths: readonly string[] }>> = ${JSON.stringify(compartmentTable, null, 1)};
 
+/** Compartment types whose first compartment parameter (the one narrowing uses) holds at most one reference. */
+export const SINGLE_VALUED_COMPARTMENT_PARAM: readonly string[] = ${JSON.stringify(singleValued.sort())};
+
 /** Top-level elements marked isSummary, per resource type (choice elements as \`value[x]\`). */
 export const SUMMARY_ELEMENTS: Readonly<Record<string, readonly string[]>> = ${JSON.stringify(summaryTable)};
 
@@ -90,6 +115,9 @@ export const MANDATORY_ELEMENTS: Readonly<Record<string, readonly string[]>> = $
 
 /** Search parameters per resource type ('Resource' and 'DomainResource' hold the common ones): code -> type. */
 export const SEARCH_PARAMS: Readonly<Record<string, Readonly<Record<string, SearchParamType>>>> = ${JSON.stringify(params)};
+
+/** Reference search parameters per resource type: code -> the resource types they may point at ('*': any). */
+export const REFERENCE_TARGETS: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>> = ${JSON.stringify(referenceTargets)};
 `;
 const target = process.argv[2] ?? new URL('../src/fhir/generated/r4.ts', import.meta.url);
 writeFileSync(target, out);

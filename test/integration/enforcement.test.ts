@@ -66,6 +66,27 @@ describe('searches cannot widen past the compartment', () => {
     expect((await asAlba(`Patient?_has:Observation:subject:code=glucose`)).json.entry).toBeUndefined();
   });
 
+  test('criteria that would select by another patient are refused, not answered', async () => {
+    // The inference channel is real: Bruno and Chen share group-x5, and the upstream finds it by
+    // either member. Chen searching her own Groups by Bruno would learn that they share one, even
+    // with Bruno's reference removed from what comes back.
+    const clinicianView = await jsonOf(await stack.fetch(`Group?member=Patient/${bruno.id}&member=Patient/${chen.id}`, { token: clinician }));
+    expect(ids(clinicianView)).toEqual(['Group/group-x5']);
+    const chenToken = await tokensFor(stack.issuer).patient(chen.id);
+    const asChen = await stack.fetch(`Group?member=Patient/${bruno.id}`, { token: chenToken });
+    expect(asChen.status).toBe(403);
+    const refused = await jsonOf(asChen);
+    expect(JSON.stringify(refused)).not.toContain(bruno.family);
+    expect((await auditRecordOf(stack, refused.id)).outcome.reasons).toContain('narrow.other-patient-criterion');
+    // Chains and reverse chains that reach past the patient are refused before anything is forwarded.
+    for (const query of [`Observation?derived-from:Observation.subject=Patient/${bruno.id}`, 'Observation?derived-from.code:text=glucose', `Observation?performer=${bruno.id}`, `Practitioner?_has:Observation:performer:subject=Patient/${bruno.id}`]) {
+      const before = stack.fhir.requests.length;
+      const { status } = await asAlba(query);
+      expect({ query, status }).toEqual({ query, status: 403 });
+      expect(stack.fhir.requests.length).toBe(before);
+    }
+  });
+
   test('_id of another patient\'s resource finds nothing', async () => {
     expect((await asAlba('Observation?_id=obs-x1')).json.entry).toBeUndefined();
     expect((await asAlba(`Patient?_id=${bruno.id}`)).json.entry).toBeUndefined();
@@ -89,12 +110,21 @@ describe('searches cannot widen past the compartment', () => {
     const { status, json } = await asAlba('Observation/_search', {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: `subject=Patient/${bruno.id}`,
+      body: '_id=obs-x1',
     });
     expect(status).toBe(200);
     expect(json.entry).toBeUndefined();
     const sent = stack.fhir.requests.slice(before)[0]!;
     expect(sent.url).toBe('/fhir/Observation/_search');
+    // A form body is checked like a query string: naming another patient is refused, nothing forwarded.
+    const refusedBefore = stack.fhir.requests.length;
+    const refused = await asAlba('Observation/_search', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `subject=Patient/${bruno.id}`,
+    });
+    expect(refused.status).toBe(403);
+    expect(stack.fhir.requests.length).toBe(refusedBefore);
   });
 
   test('a server paging token from a clinician\'s search, replayed by a patient, is filtered like a first page', async () => {
@@ -190,14 +220,15 @@ describe('batch and transaction Bundles', () => {
           { request: { method: 'GET', url: `Patient/${alba.id}` } },
           { request: { method: 'GET', url: `Patient/${bruno.id}` } },
           { request: { method: 'GET', url: 'Observation/obs-x1' } },
-          { request: { method: 'GET', url: `Observation?subject=Patient/${bruno.id}` } },
+          { request: { method: 'GET', url: 'Observation?_id=obs-x1' } },
           { request: { method: 'GET', url: 'Patient/../Patient/x' } },
+          { request: { method: 'GET', url: `Observation?subject=Patient/${bruno.id}` } },
         ],
       }),
     });
     expect(status).toBe(200);
     expect(json.type).toBe('batch-response');
-    expect(json.entry.map((e: any) => e.response.status)).toEqual(['200 OK', '403 Forbidden', '404 Not Found', '200 OK', '400 Bad Request']);
+    expect(json.entry.map((e: any) => e.response.status)).toEqual(['200 OK', '403 Forbidden', '404 Not Found', '200 OK', '400 Bad Request', '403 Forbidden']);
     expect(json.entry[0].resource.id).toBe(alba.id);
     expect(json.entry[3].resource.entry).toBeUndefined();
     // Only the allowed entries went upstream, in one batch.

@@ -71,10 +71,18 @@ describe('a patient-context token', () => {
   });
 
   test('cannot widen a search with its own parameters: ANDed with the narrowing, never replacing it', async () => {
-    const res = await stack.fetch(`Observation?subject=Patient/${bruno.id}`, { token: await tokens.patient(alba.id) });
+    const res = await stack.fetch(`Observation?_id=obs-${bruno.id}-0`, { token: await tokens.patient(alba.id) });
     expect(res.status).toBe(200);
     const text = await res.text();
     expect(JSON.parse(text).entry).toBeUndefined();
+    for (const m of markers(bruno).slice(1)) expect(text).not.toContain(m);
+  });
+
+  test('is refused a search whose criteria name another patient', async () => {
+    const res = await stack.fetch(`Observation?subject=Patient/${bruno.id}`, { token: await tokens.patient(alba.id) });
+    expect(res.status).toBe(403);
+    const text = await res.text();
+    expect(JSON.parse(text).resourceType).toBe('OperationOutcome');
     for (const m of markers(bruno).slice(1)) expect(text).not.toContain(m);
   });
 

@@ -96,14 +96,25 @@ describe('classifier against the upstream', () => {
     );
   });
 
-  test('narrowing keeps every criterion and adds the compartment: the selection can only shrink', () => {
+  test('narrowing keeps every criterion and adds the compartment, or refuses a criterion that reaches another patient', () => {
     const compartmentTypes = ['Observation', 'Condition', 'Encounter', 'Patient', 'Procedure', 'MedicationRequest', 'ExplanationOfBenefit'];
     fc.assert(
       fc.property(fc.constantFrom(...compartmentTypes), rawQuery, fc.constantFrom('p1', 'p2'), (type, query, patient) => {
         const request = tryClassify('GET', `/fhir/${type}?${query}`);
         if (request === null) return;
         expect(isPatientCompartmentType(type)).toBe(true);
-        const narrowed = narrowToPatient(request, patient);
+        let narrowed: FhirRequest;
+        try {
+          narrowed = narrowToPatient(request, patient);
+        } catch (err) {
+          expect(err).toBeInstanceOf(GatewayError);
+          expect((err as GatewayError).reasons[0]).toMatch(/^narrow\.(other-patient-criterion|untyped-reference|chain|reverse-chain)$/);
+          return;
+        }
+        // What is accepted never names the other patient.
+        const other = patient === 'p1' ? 'p2' : 'p1';
+        const criteria = request.params.filter((p) => p.name !== '_count');
+        expect(criteria.flatMap((p) => p.values)).not.toContain(`Patient/${other}`);
         const sent = [...new URLSearchParams(upstreamPathOf(narrowed).path.split('?')[1] ?? '')];
         const original = request.params.map((p) => [paramFullName(p), p.value]);
         expect(sent.slice(0, original.length)).toEqual(original);
