@@ -15,6 +15,7 @@
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { GatewayError } from '../errors.js';
+import { currentTraceHeaders } from '../observability/trace-context.js';
 import { GATEWAY_USER_AGENT } from '../proxy/headers.js';
 import type { UpstreamAccess } from '../proxy/upstream-access.js';
 import type { BulkLinkTokens, LinkOwner } from './link-tokens.js';
@@ -128,11 +129,11 @@ function followable(deps: BulkDeps, url: string): string {
 async function upstreamFetch(deps: BulkDeps, url: string, method: 'GET' | 'DELETE', accept: string): Promise<Response> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new DOMException('headers deadline', 'TimeoutError')), deps.timeoutMs);
-  // The gateway's credentials and TLS settings belong to the upstream: a file store elsewhere gets neither.
+  // The gateway's credentials, TLS settings and trace belong to the upstream: a file store elsewhere gets none of them.
   const onUpstream = new URL(url).origin === deps.access.origin;
-  const credentials = onUpstream ? await deps.access.credentials() : {};
+  const ownHeaders = onUpstream ? { ...currentTraceHeaders(), ...(await deps.access.credentials()) } : {};
   try {
-    const init: RequestInit = { method, headers: { accept, 'user-agent': GATEWAY_USER_AGENT, ...credentials }, redirect: 'manual', signal: controller.signal };
+    const init: RequestInit = { method, headers: { accept, 'user-agent': GATEWAY_USER_AGENT, ...ownHeaders }, redirect: 'manual', signal: controller.signal };
     return await (onUpstream ? deps.access.fetch(url, init) : fetch(url, init));
   } catch (err) {
     const timedOut = controller.signal.aborted;

@@ -79,3 +79,9 @@ export function withTrace<T>(trace: TraceContext, run: () => T): T {
 export function currentTrace(): TraceContext | undefined {
   return current.getStore();
 }
+
+/** Headers carrying the current request's trace, so the gateway's own upstream calls show up in it. */
+export function currentTraceHeaders(): Record<string, string> {
+  const trace = currentTrace();
+  return trace ? traceHeaders(trace) : {};
+}

@@ -9,7 +9,7 @@ import type { FhirResourceJson } from '../policy/contract.js';
 import { isFailingStatus, type UpstreamBreaker } from './circuit-breaker.js';
 import { decodeContent, parseFhirJson } from './decode.js';
 import { GATEWAY_USER_AGENT } from './headers.js';
-import { currentTrace, traceHeaders } from '../observability/trace-context.js';
+import { currentTraceHeaders } from '../observability/trace-context.js';
 import type { UpstreamAccess } from './upstream-access.js';
 
 export interface UpstreamClientOptions {
@@ -30,12 +30,6 @@ export interface UpstreamClient {
   search(type: string, query: string, requestId: string, maxResources: number): Promise<FhirResourceJson[]>;
 }
 
-/** The current request's trace, so the gateway's own reads show up in it. */
-function traceOf(): Record<string, string> {
-  const trace = currentTrace();
-  return trace ? traceHeaders(trace) : {};
-}
-
 export function createUpstreamClient(options: UpstreamClientOptions): UpstreamClient {
   const base = options.upstreamUrl.replace(/\/+$/, '');
 
@@ -45,7 +39,7 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
     const send = async (): Promise<Response> => {
       try {
         return await options.access.fetch(url, {
-          headers: { accept: 'application/fhir+json', 'accept-encoding': 'identity', 'user-agent': GATEWAY_USER_AGENT, 'x-request-id': requestId, ...traceOf(), ...credentials },
+          headers: { accept: 'application/fhir+json', 'accept-encoding': 'identity', 'user-agent': GATEWAY_USER_AGENT, 'x-request-id': requestId, ...currentTraceHeaders(), ...credentials },
           redirect: 'manual',
           signal: AbortSignal.timeout(options.timeoutMs),
         });

@@ -54,6 +54,18 @@ describe('bulk export', () => {
     expect(record).toMatchObject({ request: { operation: 'bulk-file' }, entries: { returned: 3, withheld: 0 } });
   });
 
+  test('a status poll reaches the upstream under the client request\'s trace', async () => {
+    const kickoff = await stack.fetch('$export?_type=Patient', { token: system, headers: { prefer: 'respond-async' } });
+    expect(kickoff.status).toBe(202);
+    const before = stack.fhir.requests.length;
+    const poll = await stack.fetch(kickoff.headers.get('content-location')!, { token: system });
+    expect([200, 202]).toContain(poll.status);
+    const record = await auditRecordOf(stack, poll.headers.get('x-request-id')!);
+    const sent = stack.fhir.requests.slice(before);
+    expect(sent.length).toBeGreaterThan(0);
+    for (const r of sent) expect(String(r.headers['traceparent'])).toMatch(new RegExp(`^00-${record.traceId}-[0-9a-f]{16}-0[01]$`));
+  });
+
   test('exported files are redacted like searches (a researcher\'s export is de-identified)', async () => {
     const researcher = await stack.issuer.mint({ sub: 'svc-research', client_id: 'research', scope: 'system/*.rs', roles: ['researcher'], purpose_of_use: ['HRESCH'] });
     const output = await exportAll(researcher, '?_type=Patient');
