@@ -3,7 +3,7 @@
  * spawned from the compiled package (npm test builds it first).
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, test } from '@jest/globals';
@@ -11,6 +11,7 @@ import { startFhirServer } from '../../src/devkit/fhir-server.js';
 import { freePort } from '../../src/devkit/ports.js';
 import { seedSyntheticData } from '../../src/devkit/synthetic-data.js';
 import { startTokenIssuer } from '../../src/devkit/token-issuer.js';
+import { testLogFile } from '../support/logs.js';
 import { jsonOf } from '../support/stack.js';
 
 const CLI = path.resolve('dist/cli.js');
@@ -77,6 +78,7 @@ describe('fhir-gateway serve', () => {
       const config = writeConfig(`listen: { host: 127.0.0.1, port: ${port} }\npublicBaseUrl: ${base}\nupstream: { url: ${fhir.baseUrl} }\nauth: { issuer: ${issuer.issuer} }\naudit: { sinks: [ { type: stdout } ] }\nlog: { level: info }\n`);
       const child = spawn('node', [CLI, 'serve', '--config', config]);
       children.push(child);
+      child.stderr.pipe(createWriteStream(testLogFile('cli-serve')));
       await waitForOutput(child, /token signing keys loaded/);
       expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
       const token = await issuer.mint({ sub: 'Patient/pat-alba', scope: 'patient/*.rs', patient: 'pat-alba' });
@@ -97,6 +99,8 @@ describe('fhir-gateway demo', () => {
     const port = await freePort();
     const child = spawn('node', [CLI, 'demo', '--port', String(port)]);
     children.push(child);
+    // Its log (stderr) is scanned like every gateway's; stdout is the demo's own curl line, token included by design.
+    child.stderr.pipe(createWriteStream(testLogFile('cli-demo')));
     const line = await waitForOutput(child, /^curl -H "Authorization: Bearer [^"]+" '[^']+'$/m);
     const [, token, url] = /Bearer ([^"]+)" '([^']+)'/.exec(line) as unknown as [string, string, string];
     expect(url).toBe(`http://127.0.0.1:${port}/fhir/Patient/pat-alba`);
