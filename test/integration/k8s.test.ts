@@ -1,7 +1,8 @@
 /**
  * The Kubernetes manifests, checked offline by the real tools: `kustomize build` (the pinned
  * version, go-installed like opa) for every overlay, every rendered object validated against the
- * Kubernetes and Prometheus Operator schemas (kubernetes-models), each ConfigMap's gateway.yaml
+ * Kubernetes and Prometheus Operator schemas (kubernetes-models) and checked for fields its model
+ * does not declare (test/support/k8s-strict.ts), each ConfigMap's gateway.yaml
  * parsed by the gateway's own configuration schema, and the properties the operations issue asks
  * for: hardening, probes, the shutdown budget, Secrets by reference, NetworkPolicy peers, the HPA.
  */
@@ -13,6 +14,7 @@ import { parseAllDocuments } from 'yaml';
 import { ensureKustomize } from '../../scripts/lib/kustomize.mjs';
 import { OPA_VERSION } from '../../scripts/lib/opa.mjs';
 import { buildConfig } from '../../src/config/load.js';
+import { strictChecker } from '../support/k8s-strict.js';
 import { shutdownBudgetMs } from '../../src/lifecycle.js';
 
 type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; [key: string]: any };
@@ -74,6 +76,23 @@ describe.each(OVERLAYS)('the %s overlay', (overlay) => {
     broken['spec'].template.spec.containers[0].securityContext.runAsNonRoot = 'yes';
     expect(() => new Deployment(broken).validate()).toThrow(/runAsNonRoot/);
   });
+
+  test('no object has a field its Kubernetes model does not declare (as kubeconform -strict)', () => {
+    const checker = strictChecker(objects(overlay));
+    for (const o of objects(overlay)) expect({ object: `${o.kind}/${o.metadata.name}`, unknown: checker.unknownFields(o) }).toEqual({ object: `${o.kind}/${o.metadata.name}`, unknown: [] });
+    // The check is real: a misspelt field, deep in the pod template or in a monitoring object, is reported.
+    const broken = structuredClone(gatewayOf(overlay));
+    broken['spec'].template.spec.containers[0].securityContex = broken['spec'].template.spec.containers[0].securityContext;
+    expect(checker.unknownFields(broken)).toEqual(['Deployment.spec.template.spec.containers[0].securityContex']);
+    const hpa = structuredClone(one(overlay, 'HorizontalPodAutoscaler'));
+    hpa['spec'].minReplica = 2;
+    expect(checker.unknownFields(hpa)).toEqual(['HorizontalPodAutoscaler.spec.minReplica']);
+    if (overlay === 'production') {
+      const rule = structuredClone(one(overlay, 'PrometheusRule'));
+      rule['spec'].groups[0].rules[0].expresion = 'up';
+      expect(checker.unknownFields(rule)).toEqual(['PrometheusRule.spec.groups[0].rules[0].expresion']);
+    }
+  }, 60000);
 
   test('the gateway.yaml in its ConfigMap is a valid gateway configuration, wired to the pod', () => {
     const config = configOf(overlay);
