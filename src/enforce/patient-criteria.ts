@@ -21,13 +21,12 @@
  * Refusals are 403 with a `narrow.*` reason; the audit record says which.
  */
 import { GatewayError } from '../errors.js';
+import { isResultParam } from '../fhir/classify.js';
 import { isPatientCompartmentType } from '../fhir/compartment.js';
 import { PATIENT_COMPARTMENT, REFERENCE_TARGETS } from '../fhir/generated/r4.js';
 import type { SearchParam } from '../fhir/request.js';
 import { paramFullName } from '../fhir/search-params.js';
 
-/** Parameters that shape the result rather than select resources; included resources are decided one by one. */
-const NOT_CRITERIA = new Set(['_count', '_sort', '_include', '_revinclude', '_total', '_contained', '_containedType', '_summary', '_elements', '_format', '_pretty']);
 
 // Case-insensitive: a lenient server may read `patient/123` as a Patient reference.
 const PATIENT_REFERENCE = /(?:^|\/)Patient\/([^/]+)(?:\/_history\/[^/]+)?$/i;
@@ -47,7 +46,8 @@ interface Scope {
 export function checkPatientCriteria(type: string | null, params: readonly SearchParam[], patientId: string, pinned: string | null): void {
   const scope: Scope = { patientId, pinned };
   for (const p of params) {
-    if (NOT_CRITERIA.has(p.name)) continue;
+    // Result parameters select nothing; resources they include are decided one by one.
+    if (isResultParam(p.name)) continue;
     const full = paramFullName(p);
     if (full.startsWith('_has:')) checkReverseChain(type, full, p.values, scope);
     else if (type !== null) checkChainOrParam(type, full, p.values, scope);

@@ -29,6 +29,11 @@ const RESULT_PARAMS = new Set(['_count', '_sort', '_include', '_revinclude', '_t
 const COMMON_SEARCH = new Set(['_id', '_lastUpdated', '_profile', '_security', '_source', '_tag', '_text', '_content', '_list', '_has']);
 const JSON_FORMATS = new Set(['json', 'application/json', 'application/fhir+json']);
 
+/** True for parameters that shape the result or its representation rather than select resources. */
+export function isResultParam(name: string): boolean {
+  return FORMAT_PARAMS.has(name) || RESULT_PARAMS.has(name);
+}
+
 export interface ClassifyOptions {
   /** Path of publicBaseUrl, e.g. `/fhir`. */
   readonly basePath: string;
@@ -80,7 +85,7 @@ export function withIfNoneExist(request: FhirRequest, header: string): FhirReque
   const criteria = parseQueryString(header.startsWith('?') ? header.slice(1) : header);
   if (criteria.length === 0) throw new GatewayError('invalid_request', { reasons: ['conditional.no-criteria'] });
   for (const p of criteria) {
-    if (FORMAT_PARAMS.has(p.name) || RESULT_PARAMS.has(p.name) || !isKnownSearchParam(request.type, p)) {
+    if (isResultParam(p.name) || !isKnownSearchParam(request.type, p)) {
       throw new GatewayError('invalid_search_parameter', { reasons: ['param.unknown'] });
     }
   }
