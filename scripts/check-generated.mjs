@@ -14,6 +14,9 @@ try {
   const tables = path.join(tmp, 'r4.ts');
   execFileSync('node', [path.join(root, 'scripts/generate-fhir-tables.mjs'), tables], { stdio: 'ignore' });
   if (!readFileSync(tables).equals(readFileSync(path.join(root, 'src/fhir/generated/r4.ts')))) stale.push('src/fhir/generated/r4.ts');
+  const searchPaths = path.join(tmp, 'r4-search-paths.ts');
+  execFileSync('node', [path.join(root, 'scripts/generate-search-paths.mjs'), searchPaths], { stdio: 'ignore' });
+  if (!readFileSync(searchPaths).equals(readFileSync(path.join(root, 'src/fhir/generated/r4-search-paths.ts')))) stale.push('src/fhir/generated/r4-search-paths.ts');
 
   execFileSync('npx', ['tsc', '-p', path.join(root, 'tsconfig.json')], { cwd: root, stdio: 'inherit' });
   execFileSync('node', [path.join(root, 'scripts/generate-schemas.mjs'), tmp], { stdio: 'ignore' });

@@ -30,6 +30,7 @@ export const ERROR_CATALOGUE = {
   request_timeout: { status: 408, issue: 'timeout', text: 'The request was not received in time.' },
   not_found: { status: 404, issue: 'not-found', text: 'The requested resource or path was not found.' },
   precondition_failed: { status: 412, issue: 'conflict', text: 'The resource has changed since the version the request names.' },
+  update_create_refused: { status: 405, issue: 'not-supported', text: 'An update creates no resource here (no client-assigned ids): create it with POST.' },
 
   // authenticate (401)
   token_missing: { status: 401, issue: 'login', text: 'An access token is required.' },
@@ -93,6 +94,11 @@ export interface GatewayErrorOptions {
   readonly cause?: unknown;
   /** For 429: the `Retry-After` the answer carries. */
   readonly retryAfterSeconds?: number;
+  /**
+   * The search parameter the error is about, named in the OperationOutcome's diagnostics. Only the
+   * client's own parameter name (restricted to [A-Za-z0-9_.:-] by the query parser), never a value.
+   */
+  readonly parameter?: string;
 }
 
 export class GatewayError extends Error {
@@ -102,6 +108,7 @@ export class GatewayError extends Error {
   readonly auditReasons: readonly string[];
   readonly bearer: GatewayErrorOptions['bearer'];
   readonly retryAfterSeconds: number | undefined;
+  readonly parameter: string | undefined;
 
   constructor(code: ErrorCode, options: GatewayErrorOptions = {}) {
     super(ERROR_CATALOGUE[code].text, options.cause === undefined ? undefined : { cause: options.cause });
@@ -112,6 +119,7 @@ export class GatewayError extends Error {
     this.auditReasons = options.auditReasons ?? [];
     this.bearer = options.bearer;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.parameter = options.parameter;
   }
 }
 
@@ -133,6 +141,6 @@ export function operationOutcomeFor(err: GatewayError, requestId?: string): Oper
   return {
     resourceType: 'OperationOutcome',
     ...(requestId ? { id: requestId } : {}),
-    issue: [{ severity: 'error', code: spec.issue, details: { coding, text: spec.text } }],
+    issue: [{ severity: 'error', code: spec.issue, details: { coding, text: spec.text }, ...(err.parameter ? { diagnostics: `Search parameter: ${err.parameter}` } : {}) }],
   };
 }

@@ -12,38 +12,37 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator } from './auth/authenticate.js';
 import type { Principal } from './auth/principal.js';
-import { authorize, type AuthorizeContext } from './enforce/authorize.js';
-import { enforceBatch } from './enforce/batch.js';
+import { decideRequest, type AuthorizeContext } from './enforce/authorize.js';
 import { kickoffAnswer, openFile, statusAnswer, type BulkDeps } from './bulk/bulk-data.js';
 import { enforceNdjson } from './bulk/ndjson.js';
 import { clientCertificateOf } from './auth/client-certificate.js';
 import { withSmartSecurity } from './auth/smart-configuration.js';
 import type { AuditTrail } from './audit/trail.js';
 import type { GatewayConfig } from './config/schema.js';
-import { enforceResponse, writeResultWithheld, type EnforceOptions, type EnforcementSummary, type ResponseEnforcer } from './enforce/response.js';
+import type { EnforcementSummary, ResponseEnforcer } from './enforce/response.js';
 import { asGatewayError, ERROR_CATALOGUE, GatewayError, operationOutcomeFor } from './errors.js';
-import { readRequestBody, type RequestBody } from './fhir/body.js';
+import { readRequestBody } from './fhir/body.js';
 import { negotiate } from './fhir/accept.js';
 import { classify, withFormParams, withIfNoneExist, type ClassifyOptions } from './fhir/classify.js';
 import type { LinkRewriter } from './fhir/links.js';
 import type { FhirRequest } from './fhir/request.js';
-import { serializeQuery } from './fhir/search-params.js';
-import { upstreamPathOf } from './fhir/upstream-path.js';
+import { runBundle, type BatchOptions } from './interaction/batch.js';
+import { runInteraction, type Conditions, type InteractionContext, type Outcome, type PagingOptions } from './interaction/run.js';
+import { answerBody, forwardingPort, upstreamRequestOf, type UpstreamPort } from './interaction/upstream.js';
 import type { Logger } from './observability/logger.js';
 import type { GatewayMetrics } from './observability/metrics.js';
-import { observeRequest, timeStage, timeStageSync } from './observability/request-metrics.js';
-import { traceContextOf, traceHeaders, withTrace, type TraceContext } from './observability/trace-context.js';
+import { observeRequest, timeStage } from './observability/request-metrics.js';
+import { traceContextOf, withTrace, type TraceContext } from './observability/trace-context.js';
 import type { Consents, Decision, FhirResourceJson } from './policy/contract.js';
 import type { PolicyEvaluator } from './policy/engine.js';
 import { policyEnv, policyRequest, resourceFacts } from './policy/input.js';
-import { decodeContent, parseFhirJson } from './proxy/decode.js';
 import type { Forwarder, UpstreamResponse } from './proxy/forward.js';
 import type { UpstreamClient } from './proxy/upstream-client.js';
 import { flattenConsents } from './consent/flatten.js';
 import type { RequestTracker } from './lifecycle.js';
 import type { RateLimiter } from './ratelimit/limiter.js';
 import type { ConsentStore } from './consent/store.js';
-import { clientResponseHeaders, SECURITY_HEADERS, upstreamRequestHeaders } from './proxy/headers.js';
+import { connectionListed, preferOf, SECURITY_HEADERS } from './proxy/headers.js';
 
 export interface PipelineDeps {
   readonly config: GatewayConfig;
@@ -59,6 +58,8 @@ export interface PipelineDeps {
   readonly bulk: BulkDeps;
   /** Key of the pseudonyms de-identification gives resource ids. */
   readonly pseudonymKey: Uint8Array;
+  /** The gateway's own paging of filtered searches (cursors, page sizes, bounds). */
+  readonly paging: PagingOptions;
   readonly links: LinkRewriter;
   readonly audit: AuditTrail;
   readonly metrics: GatewayMetrics;
@@ -190,12 +191,10 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
   const ifNoneExist = req.headers['if-none-exist'];
   if (typeof ifNoneExist === 'string') request = withIfNoneExist(request, ifNoneExist);
   trace.request = request;
+  const upstream = forwardingPort(deps, req, res, trace.requestId, trace.traceContext);
 
   // capabilities are public (FHIR: clients read them before they have a token)
-  if (request.interaction === 'capabilities') {
-    const upstream = await callUpstream(deps, req, res, trace, request, body, null);
-    return await releaseCapabilities(deps, trace, upstream);
-  }
+  if (request.interaction === 'capabilities') return await releaseCapabilities(deps, trace, await upstream.call(upstreamRequestOf(request, body, null, null)));
   const representation = negotiate(req.headers.accept, request);
 
   // authenticate
@@ -210,7 +209,6 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
   trace.principal = principal;
   await deps.rateLimiter?.check(principal);
 
-  // decide(request)
   const policy = deps.policy();
   if (!policy) throw new GatewayError('policy_not_ready');
   trace.policyRevision = policy.revision;
@@ -223,65 +221,69 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
     requestId: trace.requestId,
     onDecision: (stage, allow) => deps.metrics.decisions.inc({ stage, result: allow ? 'allow' : 'deny' }),
   };
-  const authorized = await timeStage(deps.metrics, 'policy', () => authorize(ctx, request, body, headerValue(req.headers['if-match'])));
-  trace.decision = authorized.decision;
-  if (request.interaction === 'batch' && body.kind === 'json') return runBatch(deps, req, res, trace, ctx, body.json);
-  if (request.operation === 'bulk-status' || request.operation === 'bulk-file') return runBulkLink(deps, ctx, request, trace);
+  const interaction = interactionContext(deps, ctx, upstream, trace);
+  const prefer = preferOf(req.headers['prefer'], connectionListed(req.headers));
 
-  // forward, unless the audit trail already knows it cannot record the outcome (fail-closed): a
-  // write must not reach the upstream when its answer would then be withheld.
-  deps.audit.admit();
-  const upstream = await callUpstream(deps, req, res, trace, authorized.forwarded, authorized.plan.body, authorized.plan.ifMatch);
-  if (upstream.status >= 200 && upstream.status < 300) await invalidateConsents(deps, request, authorized.plan.resource, authorized.plan.current);
-
+  // Bulk Data: the kick-off's answer is a status link of the gateway's own, and the links are the gateway's.
+  if (request.operation === 'bulk-status' || request.operation === 'bulk-file') {
+    trace.decision = (await timeStage(deps.metrics, 'policy', () => decideRequest(ctx, request, body))).decision;
+    return runBulkLink(deps, ctx, request, trace);
+  }
   if (request.operation === 'export') {
-    const answer = await kickoffAnswer(deps.bulk, upstream.status, headerValue(upstream.headers['content-location']), principal);
-    return { ...answer, headers: { ...answer.headers, 'x-request-id': trace.requestId } };
+    const allowed = await timeStage(deps.metrics, 'policy', () => decideRequest(ctx, request, body));
+    trace.decision = allowed.decision;
+    deps.audit.admit();
+    const answer = await upstream.call(upstreamRequestOf(allowed.forwarded, body, null, prefer));
+    const kickoff = await kickoffAnswer(deps.bulk, answer.status, headerValue(answer.headers['content-location']), principal);
+    return { ...kickoff, headers: { ...kickoff.headers, 'x-request-id': trace.requestId } };
   }
 
-  // enforce(response)
-  let released: Released;
-  try {
-    released = await timeStage(deps.metrics, 'enforce', () =>
-      enforceUpstreamAnswer(deps, upstream, resourceEnforcer(deps, ctx, request), trace, {
-        releaseTotal: authorized.releaseTotal,
-        subsetting: authorized.subsetting,
-      }),
-    );
-  } catch (err) {
-    trace.summary = writeResultWithheld(request, err);
-    if (trace.summary === null) throw err;
-    released = { body: null };
+  // A write must not reach the upstream when its answer would then be withheld for want of an
+  // audit record (fail-closed): the trail is asked before anything is sent.
+  deps.audit.admit();
+  if (request.interaction === 'batch') {
+    if (body.kind !== 'json') throw new GatewayError('invalid_body', { reasons: ['batch.body'] });
+    trace.decision = (await timeStage(deps.metrics, 'policy', () => decideRequest(ctx, request, body))).decision;
+    const { body: answer, summary } = await runBundle(interaction, batchOptions(deps), body.json);
+    trace.summary = summary;
+    return { status: 200, body: answer, headers: { 'x-request-id': trace.requestId } };
   }
 
-  // respond
-  const headers = { ...clientResponseHeaders(upstream.headers, deps.links), 'x-request-id': trace.requestId };
-  if (representation === 'binary-content') return binaryContentReply(released.body, headers);
-  return { status: upstream.status, body: released.body, headers };
+  const conditions: Conditions = {
+    ...optional('ifMatch', headerValue(req.headers['if-match'])),
+    ...optional('ifNoneMatch', headerValue(req.headers['if-none-match'])),
+    ...optional('ifModifiedSince', headerValue(req.headers['if-modified-since'])),
+    prefer,
+  };
+  const outcome: Outcome = await runInteraction(interaction, request, body, conditions);
+  trace.decision = outcome.decision;
+  trace.summary = outcome.summary;
+  const headers = { ...outcome.headers, 'x-request-id': trace.requestId };
+  if (representation === 'binary-content') return binaryContentReply(outcome.body, headers);
+  return { status: outcome.status, body: outcome.body, headers };
 }
 
-/** A batch or transaction: each entry authorised alone, only allowed ones forwarded, answers enforced per entry. */
-async function runBatch(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse, trace: Trace, ctx: AuthorizeContext, bundle: Record<string, unknown>): Promise<Reply> {
-  const batchRequest = trace.request as FhirRequest;
-  const { body, summary } = await enforceBatch(
-    {
-      ctx,
-      classifyOptions: deps.classifyOptions,
-      links: deps.links,
-      maxEntries: deps.config.limits.maxBundleEntries,
-      enforcerFor: (entryRequest) => resourceEnforcer(deps, ctx, entryRequest),
-      onCarriedOut: (entryRequest, plan) => invalidateConsents(deps, entryRequest, plan.resource, plan.current),
-      send: async (rebuilt) => {
-        deps.audit.admit();
-        const upstream = await callUpstream(deps, req, res, trace, batchRequest, { kind: 'json', json: rebuilt as FhirResourceJson, contentType: 'application/fhir+json' }, null);
-        if (upstream.status < 200 || upstream.status >= 300) throw upstreamFailure(upstream.status);
-        return parseFhirJson(await decodeContent(upstream.body, headerOf(upstream, 'content-encoding'), deps.config.upstream.maxResponseBytes), headerOf(upstream, 'content-type'));
-      },
-    },
-    bundle,
-  );
-  trace.summary = summary;
-  return { status: 200, body, headers: { 'x-request-id': trace.requestId } };
+/** What one interaction needs: policy, resource decisions, the upstream, paging. */
+function interactionContext(deps: PipelineDeps, ctx: AuthorizeContext, upstream: UpstreamPort, trace: Trace): InteractionContext {
+  return {
+    authz: ctx,
+    onDecided: (decision) => (trace.decision = decision),
+    enforcerFor: (request) => resourceEnforcer(deps, ctx, request),
+    upstream,
+    links: deps.links,
+    upstreamBase: deps.config.upstream.url.replace(/\/+$/, ''),
+    paging: deps.paging,
+    maxResponseBytes: deps.config.upstream.maxResponseBytes,
+    onWritten: (request, plan) => invalidateConsents(deps, request, plan.resource, plan.current),
+  };
+}
+
+function batchOptions(deps: PipelineDeps): BatchOptions {
+  return { classifyOptions: deps.classifyOptions, links: deps.links, maxEntries: deps.config.limits.maxBundleEntries, maxResponseBytes: deps.config.upstream.maxResponseBytes };
+}
+
+function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
 }
 
 /** `$bulk-status` and `$bulk-file`: the gateway's own Bulk Data links, resolved and enforced. */
@@ -330,70 +332,14 @@ async function consentsInput(deps: PipelineDeps, ctx: AuthorizeContext, patients
 
 /**
  * A Consent written through the gateway takes effect at once: the cached Consents of its patients
- * (before and after the write) are forgotten. A conditional write names no resource, so everything is.
+ * (before and after the write) are forgotten.
  */
 async function invalidateConsents(deps: PipelineDeps, request: FhirRequest, resource: FhirResourceJson | null, current: FhirResourceJson | null): Promise<void> {
   if (!deps.consents || request.type !== 'Consent' || !['create', 'update', 'patch', 'delete'].includes(request.interaction)) return;
-  const conditional = request.id === null && request.interaction !== 'create';
   const patients = [resource, current].flatMap((r) => (r ? resourceFacts(r, deps.links.bases).patients : []));
-  await deps.consents.invalidate(conditional ? 'all' : patients).catch((err: unknown) => {
+  await deps.consents.invalidate(patients).catch((err: unknown) => {
     deps.logger.warn({ err: err instanceof Error ? err.name : 'error' }, 'consent cache invalidation failed; other replicas may use the old consents until they expire');
   });
-}
-
-async function callUpstream(
-  deps: PipelineDeps,
-  req: IncomingMessage,
-  res: ServerResponse,
-  trace: Trace,
-  request: FhirRequest,
-  body: RequestBody,
-  ifMatch: string | null,
-): Promise<UpstreamResponse> {
-  const { path, formBody } = upstreamPathOf(request);
-  let payload: { bytes: Buffer; contentType: string } | null = null;
-  if (formBody !== null) payload = { bytes: Buffer.from(formBody, 'utf8'), contentType: 'application/x-www-form-urlencoded' };
-  else if (body.kind === 'json' || body.kind === 'json-patch') {
-    payload = { bytes: Buffer.from(JSON.stringify(body.json), 'utf8'), contentType: body.contentType };
-  }
-  const headers = { ...upstreamRequestHeaders(req.headers, trace.requestId, payload ? { contentType: payload.contentType, length: payload.bytes.length } : null), ...traceHeaders(trace.traceContext) };
-  if (ifMatch !== null) headers['if-match'] = ifMatch;
-  if (request.ifNoneExist !== null) headers['if-none-exist'] = serializeQuery(request.ifNoneExist);
-  const started = process.hrtime.bigint();
-  try {
-    const upstream = await deps.forwarder.forward(req, res, { path, headers, body: payload?.bytes ?? null });
-    deps.metrics.upstreamDuration.observe({ outcome: `${Math.floor(upstream.status / 100)}xx` }, seconds(started));
-    return upstream;
-  } catch (err) {
-    const code = err instanceof GatewayError ? err.code : 'internal';
-    deps.metrics.upstreamDuration.observe({ outcome: code === 'upstream_timeout' ? 'timeout' : 'error' }, seconds(started));
-    throw err;
-  } finally {
-    deps.metrics.stageDuration.observe({ stage: 'upstream' }, seconds(started));
-  }
-}
-
-interface Released {
-  readonly body: unknown;
-}
-
-/**
- * Turns the upstream's answer into what the client may see. Non-2xx answers never pass through:
- * their bodies may carry internals (stack traces, SQL, hostnames), so the client gets the gateway's
- * own OperationOutcome for the same condition.
- */
-async function enforceUpstreamAnswer(deps: PipelineDeps, upstream: UpstreamResponse, enforcer: ResponseEnforcer, trace: Trace, options: EnforceOptions): Promise<Released> {
-  if (upstream.status < 200 || upstream.status >= 300) throw upstreamFailure(upstream.status);
-  const bytes = await decodeContent(upstream.body, headerOf(upstream, 'content-encoding'), deps.config.upstream.maxResponseBytes);
-  if (bytes.length === 0) return { body: null };
-  const body = parseFhirJson(bytes, headerOf(upstream, 'content-type'));
-  try {
-    trace.summary = await enforceResponse(body, enforcer, options);
-  } catch (err) {
-    // An enforcement failure must never degrade into releasing the unfiltered body.
-    throw err instanceof GatewayError ? err : new GatewayError('enforce_failed', { cause: err });
-  }
-  return { body };
 }
 
 /** A Binary's decoded content, released as itself (after policy decided on the Binary). */
@@ -411,8 +357,8 @@ function binaryContentReply(body: unknown, headers: Record<string, string>): Rep
 }
 
 async function releaseCapabilities(deps: PipelineDeps, trace: Trace, upstream: UpstreamResponse): Promise<Reply> {
-  if (upstream.status !== 200) throw upstreamFailure(upstream.status);
-  const body = parseFhirJson(await decodeContent(upstream.body, headerOf(upstream, 'content-encoding'), deps.config.upstream.maxResponseBytes), headerOf(upstream, 'content-type'));
+  if (upstream.status !== 200) throw new GatewayError('upstream_error', { reasons: [`upstream.status-${upstream.status}`] });
+  const body = await answerBody(upstream, deps.config.upstream.maxResponseBytes);
   if (typeof body !== 'object' || body === null || (body as { resourceType?: unknown }).resourceType !== 'CapabilityStatement') {
     throw new GatewayError('upstream_bad_response', { reasons: ['upstream.not-capabilities'] });
   }
@@ -423,13 +369,6 @@ async function releaseCapabilities(deps: PipelineDeps, trace: Trace, upstream: U
   if (deps.capabilitySecurity) withSmartSecurity(cs, await deps.capabilitySecurity());
   trace.decision = { allow: true, reasons: ['public.capabilities'], obligations: {} };
   return { status: 200, body: cs, headers: { 'x-request-id': trace.requestId } };
-}
-
-function upstreamFailure(status: number): GatewayError {
-  // A real 404 and a concealed withholding must look the same to the client: no reasons shown.
-  if (status === 404 || status === 410) return new GatewayError('not_found', { auditReasons: [`upstream.status-${status}`] });
-  if (status === 412) return new GatewayError('precondition_failed', { reasons: ['upstream.status-412'] });
-  return new GatewayError('upstream_error', { reasons: [`upstream.status-${status}`] });
 }
 
 /** An answer, built before it is sent (the audit record is committed in between). */
@@ -510,11 +449,6 @@ function observe(deps: PipelineDeps, trace: Trace, status: number, durationSecon
 
 function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
-}
-
-function headerOf(upstream: UpstreamResponse, name: string): string | undefined {
-  const v = upstream.headers[name];
-  return Array.isArray(v) ? v.join(',') : v;
 }
 
 function seconds(since: bigint): number {

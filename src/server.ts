@@ -24,6 +24,7 @@ import { createUpstreamAccess } from './proxy/upstream-access.js';
 import { listenerCertificate, watchCertificate } from './tls/certificate-reload.js';
 import { createFhirUpstreamBreaker } from './proxy/upstream-breaker.js';
 import { createBulkLinkTokens } from './bulk/link-tokens.js';
+import { createCursorCodec } from './paging/cursor.js';
 import { createConsentStore } from './consent/store.js';
 import { openSharedRedis } from './redis/shared.js';
 import { rateLimiterFromConfig } from './ratelimit/from-config.js';
@@ -99,6 +100,13 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     consents,
     bulk,
     pseudonymKey: secretKey('FHIRGW_PSEUDONYM_KEY', env['FHIRGW_PSEUDONYM_KEY']) ?? new Uint8Array(randomBytes(32)),
+    paging: {
+      codec: createCursorCodec(secretKey('FHIRGW_CURSOR_KEY', env['FHIRGW_CURSOR_KEY']) ?? new Uint8Array(randomBytes(32)), config.search.cursorTtlSeconds),
+      defaultCount: config.search.defaultCount,
+      maxCount: config.search.maxCount,
+      maxUpstreamPages: config.search.maxUpstreamPagesPerPage,
+      maxConditionalCandidates: config.search.maxConditionalCandidates,
+    },
     links: createLinkRewriter(config.upstream.url, config.publicBaseUrl),
     audit,
     metrics,
@@ -211,8 +219,8 @@ async function warmUpWithRetry(authenticator: Authenticator, logger: Logger, sig
 /**
  * A key from the environment (base64, at least 32 bytes): secrets never live in the config file.
  * Without one, a random key per process is used, which works only within that process: Bulk Data
- * links (FHIRGW_BULK_LINK_KEY) from one replica fail on another, and de-identified pseudonyms
- * (FHIRGW_PSEUDONYM_KEY) change at restart.
+ * links (FHIRGW_BULK_LINK_KEY) and paging cursors (FHIRGW_CURSOR_KEY) from one replica fail on
+ * another, and de-identified pseudonyms (FHIRGW_PSEUDONYM_KEY) change at restart.
  */
 function secretKey(name: string, value: string | undefined): Uint8Array | null {
   if (value === undefined || value === '') return null;

@@ -7,6 +7,7 @@
 #   schemas/policy-input.request.schema.json and schemas/policy-decision.schema.json.
 package fhirgw.request
 
+import data.fhirgw.lib.labels
 import data.fhirgw.lib.roles
 import data.fhirgw.lib.scopes
 
@@ -205,6 +206,69 @@ only_own_patient(patients) if {
 	}
 }
 
+# ---- break-the-glass asked for without the reason the deployment requires ----
+
+# Refused on the request itself, whatever data it would reach: the answer must not depend on whether
+# there is restricted data behind it.
+deny contains "break-glass.reason-missing" if {
+	not patient_only
+	count(contexts) > 0
+	roles.break_glass_reason_missing
+}
+
+# ---- protections are not ordinary data ----
+
+# A write that lowers the protection of data: removes a sensitivity or confidentiality label (set in
+# meta.security or implied by a code, data.fhirgw.sensitivity), or creates, changes or deletes a
+# Consent. A write scope is not enough: it needs a role that manages protections
+# (data.fhirgw.roles.*.manage_protections), or, for a patient, their own Consents.
+protection_change if {
+	interaction in {"update", "patch"}
+	input.current
+	input.resource
+	some l in labels.of(input.current)
+	not l in labels.of(input.resource)
+}
+
+protection_change if {
+	input.request.type == "Consent"
+	interaction in {"create", "update", "patch", "delete"}
+}
+
+deny contains "protection.not-permitted" if {
+	protection_change
+	not may_change_protections
+}
+
+may_change_protections if {
+	not patient_only
+	some r in roles.effective
+	roles.purpose_ok(r)
+	object.get(data.fhirgw.roles[r], "manage_protections", false)
+}
+
+# A patient manages their own Consents: those about them, before and after the write.
+may_change_protections if {
+	patient_only
+	has_patient
+	input.request.type == "Consent"
+	data.fhirgw.config.patients_manage_own_consents
+	consent_is_own(object.get(input, "resource", null))
+	consent_is_own(object.get(input, "current", null))
+}
+
+consent_is_own(null)
+
+consent_is_own(c) if {
+	c != null
+	c.resourceType == "Consent"
+	only_own_patient(object.get(object.get(input, facts_key(c), {}), "patients", []))
+}
+
+facts_key(c) := "facts" if c == object.get(input, "resource", null)
+
+else := "current_facts"
+
 # ---- obligations ----
 
 # Searches, conditional writes and conditional creates select resources by criteria: for a
@@ -241,4 +305,23 @@ granular if {
 	count(s.query) > 0
 }
 
-obligations := object.union(narrowing, counts)
+# The redactions the principal's view of the requested type will have (the same rules the resource
+# decisions apply): search criteria may not test what they remove or generalise.
+criteria_redactions := {"redact": r} if {
+	not patient_only
+	is_string(input.request.type)
+	r := roles.redactions(input.request.type)
+	count(r) > 0
+} else := {"redact": r} if {
+	not patient_only
+	not is_string(input.request.type)
+	r := [x | some role in roles.effective; roles.purpose_ok(role); some x in object.get(data.fhirgw.roles[role], "redact", [])]
+	count(r) > 0
+} else := {}
+
+# Changes of protection are recorded as such, for review.
+protection_audit := {"audit": {"protection_change": true}} if protection_change
+
+else := {}
+
+obligations := object.union(object.union(object.union(narrowing, counts), criteria_redactions), protection_audit)

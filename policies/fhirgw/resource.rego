@@ -46,7 +46,7 @@ decide(resource, facts, type_info) := verdict(ctx) if {
 
 verdict(ctx) := {"allow": true, "reasons": allow_reasons(ctx), "obligations": obligations(ctx)} if allowed(ctx)
 
-verdict(ctx) := {"allow": false, "reasons": sort(ctx.deny), "obligations": withheld_obligations(ctx.contexts)} if {
+verdict(ctx) := {"allow": false, "reasons": sort(ctx.deny)} if {
 	not allowed(ctx)
 	count(ctx.deny) > 0
 }
@@ -164,16 +164,32 @@ break_glass_used(ctx) if {
 # A resource can be the patient's own and still name other patients: a Group of both, a
 # Patient.link, a performer or focus. The patient sees it, but not who else it names: every
 # reference to another patient (with its display) is removed before it is released.
-other_patient_redactions(facts, contexts) := [r |
+other_patient_redactions(facts, contexts) := array.concat(
+	[r |
+		patient_only(contexts)
+		has_patient
+		some p in object.get(facts, "referenced_patients", [])
+		p != input.principal.patient
+		r := {
+			"path": concat("", ["descendants().where(reference.matches('(^|/)Patient/", replace(p, ".", "\\\\."), "(/_history/[^/]*)?$'))"]),
+			"action": "remove",
+		}
+	],
+	logical_patient_references(facts, contexts),
+)
+
+# A reference that names a patient by identifier or display only (no `reference`): it cannot be
+# told apart from a reference to another patient, so it is removed like one.
+logical_patient_references(facts, contexts) := [logical_patient_reference] if {
 	patient_only(contexts)
 	has_patient
-	some p in object.get(facts, "referenced_patients", [])
-	p != input.principal.patient
-	r := {
-		"path": concat("", ["descendants().where(reference.matches('(^|/)Patient/", replace(p, ".", "\\\\."), "(/_history/[^/]*)?$'))"]),
-		"action": "remove",
-	}
-]
+	object.get(facts, "logical_patient_references", false)
+} else := []
+
+logical_patient_reference := {
+	"path": "descendants().ofType(Reference).where(reference.empty() and (identifier.exists() or display.exists()) and (type.empty() or type = 'Patient'))",
+	"action": "remove",
+}
 
 # ---- obligations ----
 
@@ -203,11 +219,3 @@ extra("redact.other-patients", ctx) if count(other_patient_redactions(ctx.facts,
 extra("break-glass", ctx) if break_glass_used(ctx)
 
 allow_reasons(ctx) := array.concat(["scope.ok"], sort([r | some r in extra_reasons(ctx)]))
-
-# A patient probing ids must not learn whether someone else's resource exists: a withheld resource
-# is answered exactly like one that does not (data.fhirgw.config.conceal_withheld_from_patients).
-withheld_obligations(contexts) := {"conceal": true} if {
-	not broad(contexts)
-	has_patient
-	data.fhirgw.config.conceal_withheld_from_patients
-} else := {}

@@ -28,6 +28,12 @@ patient_principal := principal([scope("patient", "*", "rs")], ["patient"], "p1")
 
 clinician := principal([scope("user", "*", "cruds")], ["clinician"], null)
 
+clinician_treating := principal_for([scope("user", "*", "cruds")], ["clinician"], null, ["TREAT"])
+
+billing := principal_for([scope("user", "*", "rs")], ["billing"], null, ["HPAYMT"])
+
+privacy_officer := principal([scope("user", "*", "cruds")], ["privacy-officer"], null)
+
 researcher := principal_for([scope("user", "*", "rs")], ["researcher"], null, ["HRESCH"])
 
 # A practitioner identified by fhirUser, for consents that name actors.

@@ -224,3 +224,118 @@ test_no_scopes_denied if {
 	d := decide(f.principal([], [], null), f.request("read", "Patient", "p1"))
 	not d.allow
 }
+
+# ---- protections (noninterference issue, point 3) ----
+
+protection_input(principal, interaction, type, resource, current) := i if {
+	base := {"principal": principal, "request": object.union(f.request(interaction, type, "x1"), {"method": "PUT"}), "env": f.env}
+	with_resource := object.union(base, {"resource": resource, "facts": {"patients": ["p1"], "patient_data": true}})
+	i := object.union(with_resource, {"current": current, "current_facts": {"patients": ["p1"], "patient_data": true}})
+}
+
+labelled(code) := {"resourceType": "Observation", "id": "x1", "subject": {"reference": "Patient/p1"}, "meta": {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": code}]}}
+
+unlabelled := {"resourceType": "Observation", "id": "x1", "subject": {"reference": "Patient/p1"}}
+
+test_removing_a_label_needs_a_role_that_manages_protections if {
+	d := request.decision with input as protection_input(f.clinician_treating, "update", "Observation", unlabelled, labelled("PSY"))
+	not d.allow
+	"protection.not-permitted" in d.reasons
+}
+
+test_privacy_officer_removes_a_label_and_it_is_flagged_for_review if {
+	d := request.decision with input as protection_input(f.privacy_officer, "patch", "Observation", unlabelled, labelled("PSY"))
+	d.allow
+	d.obligations.audit.protection_change
+}
+
+test_keeping_labels_is_no_protection_change if {
+	d := request.decision with input as protection_input(f.clinician_treating, "update", "Observation", labelled("PSY"), labelled("PSY"))
+	d.allow
+	not d.obligations.audit
+}
+
+test_changing_the_code_that_implies_a_label_is_a_protection_change if {
+	hiv := object.union(unlabelled, {"code": {"coding": [{"system": "http://loinc.org", "code": "75622-1"}]}})
+	other := object.union(unlabelled, {"code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]}})
+	d := request.decision with input as protection_input(f.clinician_treating, "patch", "Observation", other, hiv)
+	not d.allow
+	"protection.not-permitted" in d.reasons
+}
+
+consent_of(patient) := {"resourceType": "Consent", "id": "c1", "patient": {"reference": sprintf("Patient/%s", [patient])}}
+
+test_clinician_cannot_delete_a_consent if {
+	d := request.decision with input as {
+		"principal": f.clinician_treating, "request": object.union(f.request("delete", "Consent", "c1"), {"method": "DELETE"}), "env": f.env,
+		"current": consent_of("p1"), "current_facts": {"patients": ["p1"], "patient_data": true},
+	}
+	not d.allow
+	"protection.not-permitted" in d.reasons
+}
+
+test_clinician_cannot_create_a_consent if {
+	d := request.decision with input as {
+		"principal": f.clinician_treating, "request": object.union(f.request("create", "Consent", null), {"method": "POST"}), "env": f.env,
+		"resource": consent_of("p1"), "facts": {"patients": ["p1"], "patient_data": true},
+	}
+	not d.allow
+	"protection.not-permitted" in d.reasons
+}
+
+patient_rw := f.principal([f.scope("patient", "*", "cruds")], ["patient"], "p1")
+
+test_patient_manages_own_consent if {
+	d := request.decision with input as {
+		"principal": patient_rw, "request": object.union(f.request("create", "Consent", null), {"method": "POST"}), "env": f.env,
+		"resource": consent_of("p1"), "facts": {"patients": ["p1"], "patient_data": true},
+	}
+	d.allow
+	d.obligations.audit.protection_change
+}
+
+test_patient_cannot_change_another_patients_consent if {
+	d := request.decision with input as {
+		"principal": patient_rw, "request": object.union(f.request("update", "Consent", "c1"), {"method": "PUT"}), "env": f.env,
+		"resource": consent_of("p1"), "facts": {"patients": ["p1"], "patient_data": true},
+		"current": consent_of("p2"), "current_facts": {"patients": ["p2"], "patient_data": true},
+	}
+	not d.allow
+	"protection.not-permitted" in d.reasons
+}
+
+test_privacy_officer_deletes_a_consent if {
+	d := request.decision with input as {
+		"principal": f.privacy_officer, "request": object.union(f.request("delete", "Consent", "c1"), {"method": "DELETE"}), "env": f.env,
+		"current": consent_of("p1"), "current_facts": {"patients": ["p1"], "patient_data": true},
+	}
+	d.allow
+	d.obligations.audit.protection_change
+}
+
+# ---- decisions that do not depend on data ----
+
+test_break_glass_without_reason_is_refused_on_the_request if {
+	p := f.principal_for([f.scope("user", "*", "rs")], ["clinician"], null, ["BTG"])
+	d := decide(p, f.request("read", "Observation", "o1"))
+	not d.allow
+	"break-glass.reason-missing" in d.reasons
+}
+
+test_billing_search_names_the_redactions_criteria_must_respect if {
+	d := decide(f.billing, f.request("search-type", "Encounter", null))
+	d.allow
+	{"path": "Encounter.reasonCode", "action": "remove"} in d.obligations.redact
+}
+
+test_researcher_search_names_safe_harbor if {
+	d := decide(f.researcher, f.request("search-type", "Patient", null))
+	d.allow
+	{"path": "*", "action": "safe-harbor"} in d.obligations.redact
+}
+
+test_clinician_search_names_no_redactions if {
+	d := decide(f.clinician_treating, f.request("search-type", "Observation", null))
+	d.allow
+	not d.obligations.redact
+}

@@ -21,14 +21,36 @@ test_patient_does_not_see_other_patients_observation if {
 	d := decide(f.patient_principal, obs("p2"), ["p2"])
 	not d.allow
 	d.reasons == ["compartment.other-patient"]
-	d.obligations.conceal
 }
 
-test_withholding_is_not_concealed_from_clinicians if {
+# The gateway answers every withholding as a missing resource; policy says nothing about concealment.
+test_a_withholding_carries_no_obligations if {
 	p := f.principal([f.scope("user", "Patient", "rs")], [], null)
 	d := decide(p, obs("p2"), ["p2"])
 	not d.allow
-	not d.obligations.conceal
+	not d.obligations
+}
+
+test_logical_patient_references_are_removed_for_patients if {
+	res := {"resourceType": "Observation", "id": "o1", "subject": {"reference": "Patient/p1"}, "performer": [{"type": "Patient", "identifier": {"value": "MRN-2"}}]}
+	d := resource.decision with input as {
+		"principal": f.patient_principal, "request": f.request("read", "Observation", "o1"), "env": f.env,
+		"resource": res, "facts": {"patients": ["p1"], "patient_data": true, "logical_patient_references": true},
+	}
+	d.allow
+	"redact.other-patients" in d.reasons
+	some r in d.obligations.redact
+	startswith(r.path, "descendants().ofType(Reference).where(reference.empty()")
+}
+
+test_logical_patient_references_stay_for_clinicians if {
+	res := {"resourceType": "Observation", "id": "o1", "subject": {"reference": "Patient/p1"}}
+	d := resource.decision with input as {
+		"principal": f.clinician_treating, "request": f.request("read", "Observation", "o1"), "env": f.env,
+		"resource": res, "facts": {"patients": ["p1"], "patient_data": true, "logical_patient_references": true},
+	}
+	d.allow
+	not d.obligations.redact
 }
 
 test_patient_sees_non_compartment_resources if {

@@ -90,6 +90,11 @@ export const requestRecordSchema = z.strictObject({
     breakGlass: z.boolean(),
     /** The reason the user stated for break-the-glass (token claim), when break-the-glass was used. */
     breakGlassReason: z.string().max(256).nullable().optional(),
+    /**
+     * A write that changed protections: removed or lowered a security label, or created, changed or
+     * deleted a Consent. Present (true) only then; the privacy office reviews every such record.
+     */
+    protectionChange: z.literal(true).optional(),
   }),
   entries: z
     .strictObject({

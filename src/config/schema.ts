@@ -246,6 +246,25 @@ export const configSchema = z.strictObject({
       batchSize: z.number().int().min(1).max(10000).default(500),
     })
     .default({ linkTtlSeconds: 3600, fileOrigins: [], maxLineBytes: 16 * 1024 * 1024, batchSize: 500 }),
+  /**
+   * Searches and histories are paged by the gateway (src/paging/pager.ts): page sizes, how far one
+   * client page may read ahead upstream, how long a paging cursor lasts.
+   */
+  search: z
+    .strictObject({
+      /** Entries per page when the client gives no `_count`. */
+      defaultCount: z.number().int().min(1).max(1000).default(20),
+      /** The largest `_count` honoured (larger ones are capped). */
+      maxCount: z.number().int().min(1).max(1000).default(200),
+      /** Upstream pages one client page may read to fill itself with released entries. */
+      maxUpstreamPagesPerPage: z.number().int().min(1).max(100).default(10),
+      /** How long a `next` link stays valid. */
+      cursorTtlSeconds: z.number().int().min(60).max(86400).default(3600),
+      /** Resources a conditional write's criteria may select upstream before it is refused (412). */
+      maxConditionalCandidates: z.number().int().min(1).max(100000).default(1000),
+    })
+    .refine((s) => s.defaultCount <= s.maxCount, { message: 'defaultCount cannot exceed maxCount', path: ['defaultCount'] })
+    .default({ defaultCount: 20, maxCount: 200, maxUpstreamPagesPerPage: 10, cursorTtlSeconds: 3600, maxConditionalCandidates: 1000 }),
   /** The patients' FHIR Consent resources, read from the upstream for policy. */
   consent: z
     .strictObject({

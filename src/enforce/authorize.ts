@@ -1,21 +1,28 @@
 /**
- * authorize: one classified request (a whole request, or one entry of a batch) -> the request that
- * may go upstream, or a denial. Builds the policy input (with the resource the write would produce
- * and the version stored now), asks the request policy, applies its obligations (narrowing, the
- * count rule) and splits off `_summary`/`_elements`, which the gateway applies itself afterwards.
+ * authorize: the request decision, made before anything about stored data is looked at.
+ *
+ * `decideRequest` judges one classified request (a whole request, or one entry of a batch) on what
+ * the request itself says: its interaction, type, id, criteria and, for a create or update, the
+ * client's own body. It applies the decision's obligations (narrowing, the count rule), holds the
+ * criteria against the redactions the principal's view of the type will have, and splits off
+ * `_summary`/`_elements`, which the gateway applies itself afterwards.
+ *
+ * `decideWrite` judges a write again once its target is resolved (src/enforce/targets.ts): on the
+ * resource as it will be and the version stored now, which the principal may read by then.
  */
 import type { Principal } from '../auth/principal.js';
 import { neededScope } from '../auth/scope-check.js';
 import { GatewayError } from '../errors.js';
 import type { RequestBody } from '../fhir/body.js';
-import type { FhirRequest } from '../fhir/request.js';
+import type { FhirRequest, Interaction } from '../fhir/request.js';
 import type { Decision, PolicyEnv } from '../policy/contract.js';
 import type { PolicyEvaluator } from '../policy/engine.js';
 import { policyRequest, resourceFacts } from '../policy/input.js';
 import type { UpstreamClient } from '../proxy/upstream-client.js';
+import { checkCriteria } from './criteria.js';
 import { narrowToPatient } from './narrow.js';
 import { takeSubsetting, type Subsetting } from './subset.js';
-import { planWrite, type WritePlan } from './writes.js';
+import type { WritePlan } from './writes.js';
 
 export interface AuthorizeContext {
   readonly policy: PolicyEvaluator;
@@ -39,11 +46,43 @@ export interface Authorized {
   /** What goes upstream: narrowed, without `_summary`/`_elements`. */
   readonly forwarded: FhirRequest;
   readonly subsetting: Subsetting | null;
-  readonly plan: WritePlan;
 }
 
-export async function authorize(ctx: AuthorizeContext, request: FhirRequest, body: RequestBody, clientIfMatch: string | undefined): Promise<Authorized> {
-  const plan = await planWrite(request, body, ctx.client, ctx.requestId, clientIfMatch);
+/** Interactions that select resources by criteria the client wrote. */
+const SELECTING: ReadonlySet<Interaction> = new Set(['search-type', 'search-system', 'search-compartment', 'update', 'patch', 'delete', 'create']);
+
+export async function decideRequest(ctx: AuthorizeContext, request: FhirRequest, body: RequestBody): Promise<Authorized> {
+  // Only the client's own body: the stored version is looked at once the request is allowed.
+  const resource = body.kind === 'json' && (request.interaction === 'create' || request.interaction === 'update') ? body.json : null;
+  const decision = await ctx.policy.decideRequest({
+    principal: ctx.principal,
+    request: policyRequest(request),
+    env: ctx.env,
+    ...(resource ? { resource, facts: resourceFacts(resource, ctx.bases) } : {}),
+  });
+  ctx.onDecision('request', decision.allow);
+  if (!decision.allow) throw denial(decision, request, ctx.principal);
+
+  if (SELECTING.has(request.interaction)) {
+    const redactions = decision.obligations.redact ?? [];
+    checkCriteria(request.type, request.params, redactions);
+    if (request.ifNoneExist !== null) checkCriteria(request.type, request.ifNoneExist, redactions);
+  }
+
+  const { forwarded: unsubsetted, subsetting } = takeSubsetting(request);
+  const narrowTo = decision.obligations.narrow?.patient;
+  const forwarded = narrowTo === undefined ? unsubsetted : narrowToPatient(unsubsetted, narrowTo);
+  const releaseTotal = decision.obligations.release_total === true && (narrowTo === undefined || forwarded !== unsubsetted);
+  const countOnly = request.params.some((p) => (p.name === '_summary' && p.value === 'count') || (p.name === '_count' && p.value === '0'));
+  if (!releaseTotal && countOnly) {
+    // A bare count cannot be filtered: it would reveal how many resources policy withholds.
+    throw new GatewayError('forbidden', { reasons: ['count.not-allowed'] });
+  }
+  return { decision, releaseTotal, forwarded, subsetting };
+}
+
+/** The second decision of a write: on the result and on the stored version it replaces. */
+export async function decideWrite(ctx: AuthorizeContext, request: FhirRequest, plan: WritePlan): Promise<Decision> {
   const decision = await ctx.policy.decideRequest({
     principal: ctx.principal,
     request: policyRequest(request),
@@ -53,16 +92,7 @@ export async function authorize(ctx: AuthorizeContext, request: FhirRequest, bod
   });
   ctx.onDecision('request', decision.allow);
   if (!decision.allow) throw denial(decision, request, ctx.principal);
-
-  const { forwarded: unsubsetted, subsetting } = takeSubsetting(request);
-  const narrowTo = decision.obligations.narrow?.patient;
-  const forwarded = narrowTo === undefined ? unsubsetted : narrowToPatient(unsubsetted, narrowTo);
-  const releaseTotal = decision.obligations.release_total === true && (narrowTo === undefined || forwarded !== unsubsetted);
-  if (!releaseTotal && request.params.some((p) => p.name === '_summary' && p.value === 'count')) {
-    // A bare count cannot be filtered: it would reveal how many resources policy withholds.
-    throw new GatewayError('forbidden', { reasons: ['count.not-allowed'] });
-  }
-  return { decision, releaseTotal, forwarded, subsetting, plan };
+  return decision;
 }
 
 export function denial(decision: Decision, request: FhirRequest, principal: Principal): GatewayError {

@@ -30,7 +30,12 @@ export interface EnforceOptions {
   readonly releaseTotal?: boolean;
   /** `_summary`/`_elements` of the request, applied to what is released. */
   readonly subsetting?: Subsetting | null;
+  /** How the resources are decided (default: each on its own; a vread also against the current version). */
+  readonly decide?: Decider;
 }
+
+/** One decision per resource, in order. */
+export type Decider = (resources: readonly FhirResourceJson[], enforcer: ResponseEnforcer) => Promise<Decision[]>;
 
 export interface EnforcementSummary {
   /** Resources released (after redaction). */
@@ -65,7 +70,7 @@ export async function enforceResponse(body: unknown, enforcer: ResponseEnforcer,
   if (body['resourceType'] === 'Bundle') collectBundle(body, slots, bundles);
   else slots.push({ resource: body, entry: null });
 
-  const decisions = await judge(slots.map((s) => s.resource), enforcer, summary, (i) => (isMatch(slots[i] as Slot) ? (options.subsetting ?? null) : null));
+  const decisions = await judge(slots.map((s) => s.resource), enforcer, summary, (i) => (isMatch(slots[i] as Slot) ? (options.subsetting ?? null) : null), options.decide);
 
   const withheldEntries = new Set<JsonObject>();
   const released = new Set<string>();
@@ -76,9 +81,9 @@ export async function enforceResponse(body: unknown, enforcer: ResponseEnforcer,
       return;
     }
     if (slot.entry === null) {
-      // A concealed withholding is indistinguishable from a resource that does not exist.
-      if (decision.obligations.conceal) throw new GatewayError('not_found', { auditReasons: decision.reasons });
-      throw new GatewayError('forbidden', { reasons: decision.reasons });
+      // A withholding is indistinguishable from a resource that does not exist, for every principal:
+      // a 403 here would confirm that the id names something (noninterference, docs/threat-model.md).
+      throw new GatewayError('not_found', { auditReasons: decision.reasons });
     }
     withheldEntries.add(slot.entry);
   });
@@ -96,36 +101,48 @@ export async function judge(
   enforcer: ResponseEnforcer,
   summary: EnforcementSummary,
   subsettingOf: (index: number) => Subsetting | null = () => null,
+  decide: Decider = decideAll,
 ): Promise<Decision[]> {
+  const decisions = await decide(resources, enforcer);
+  decisions.forEach((decision, i) => applyDecision(resources[i] as FhirResourceJson, decision, enforcer, summary, subsettingOf(i)));
+  return decisions;
+}
+
+/** One decision per resource, in one evaluation; nothing is changed yet. */
+export async function decideAll(resources: readonly FhirResourceJson[], enforcer: ResponseEnforcer): Promise<Decision[]> {
   const decisions = await enforcer.decide(await factsFor(resources, enforcer));
   if (decisions.length !== resources.length) throw new GatewayError('policy_error', { reasons: ['policy.malformed-decision'] });
-  decisions.forEach((decision, i) => {
-    const resource = resources[i] as FhirResourceJson;
-    if (decision.obligations.audit?.break_glass) {
-      summary.breakGlass = true;
-      for (const r of decision.reasons) summary.reasons.add(r);
-    }
-    if (!decision.allow) {
-      summary.withheld++;
-      listRef(summary, 'withheldRefs', referenceOf(resource));
-      for (const r of decision.reasons) summary.reasons.add(r);
-      return;
-    }
-    summary.returned++;
-    const redactions = decision.obligations.redact ?? [];
-    // The reference is taken before redaction: de-identification replaces the id with a pseudonym.
-    const ref = referenceOf(resource);
-    const changed = redactions.length > 0 ? redactResource(resource, redactions, enforcer.redaction) : 0;
-    if (changed > 0) {
-      summary.redacted++;
-      summary.redactedFields += changed;
-      listRef(summary, 'redactedRefs', ref);
-      for (const r of decision.reasons) summary.reasons.add(r);
-    }
-    const subsetting = subsettingOf(i);
-    if (subsetting) applySubsetting(resource, subsetting);
-  });
   return decisions;
+}
+
+/**
+ * Carries out one decision: a released resource is redacted (and subsetted) in place; the summary
+ * counts the release or the withholding. Returns how many elements redaction changed.
+ */
+export function applyDecision(resource: FhirResourceJson, decision: Decision, enforcer: ResponseEnforcer, summary: EnforcementSummary, subsetting: Subsetting | null = null): number {
+  if (decision.obligations.audit?.break_glass) {
+    summary.breakGlass = true;
+    for (const r of decision.reasons) summary.reasons.add(r);
+  }
+  if (!decision.allow) {
+    summary.withheld++;
+    listRef(summary, 'withheldRefs', referenceOf(resource));
+    for (const r of decision.reasons) summary.reasons.add(r);
+    return 0;
+  }
+  summary.returned++;
+  const redactions = decision.obligations.redact ?? [];
+  // The reference is taken before redaction: de-identification replaces the id with a pseudonym.
+  const ref = referenceOf(resource);
+  const changed = redactions.length > 0 ? redactResource(resource, redactions, enforcer.redaction) : 0;
+  if (changed > 0) {
+    summary.redacted++;
+    summary.redactedFields += changed;
+    listRef(summary, 'redactedRefs', ref);
+    for (const r of decision.reasons) summary.reasons.add(r);
+  }
+  if (subsetting) applySubsetting(resource, subsetting);
+  return changed;
 }
 
 /**
@@ -142,6 +159,19 @@ export function writeResultWithheld(request: { readonly interaction: string }, e
   summary.withheld = 1;
   for (const reason of ['write.result-withheld', ...err.reasons, ...err.auditReasons]) summary.reasons.add(reason);
   return summary;
+}
+
+/** Adds what one part of an answer released and withheld (a batch entry, an include) to the whole. */
+export function mergeSummary(into: EnforcementSummary, from: EnforcementSummary): void {
+  into.returned += from.returned;
+  into.withheld += from.withheld;
+  into.redacted += from.redacted;
+  into.redactedFields += from.redactedFields;
+  for (const ref of from.withheldRefs) listRef(into, 'withheldRefs', ref);
+  for (const ref of from.redactedRefs) listRef(into, 'redactedRefs', ref);
+  into.omittedRefs += from.omittedRefs;
+  for (const r of from.reasons) into.reasons.add(r);
+  into.breakGlass ||= from.breakGlass;
 }
 
 export function emptySummary(): EnforcementSummary {
@@ -242,7 +272,7 @@ function isMatch(slot: Slot): boolean {
   return ((slot.entry['search'] as JsonObject | undefined)?.['mode'] ?? 'match') === 'match';
 }
 
-function rewriteEntryUrls(entry: JsonObject, links: LinkRewriter): void {
+export function rewriteEntryUrls(entry: JsonObject, links: LinkRewriter): void {
   const resource = entry['resource'] as JsonObject | undefined;
   if (typeof resource?.['id'] === 'string' && typeof entry['fullUrl'] === 'string' && !entry['fullUrl'].startsWith('urn:')) {
     // Built from the released resource, so a pseudonymised id is never paired with its real one.
@@ -270,7 +300,7 @@ export function isResource(value: unknown): value is FhirResourceJson {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as JsonObject)['resourceType'] === 'string';
 }
 
-function referenceOf(resource: JsonObject): string {
+export function referenceOf(resource: JsonObject): string {
   const id = resource['id'];
   return `${String(resource['resourceType'])}/${typeof id === 'string' ? id : '?'}`;
 }

@@ -4,18 +4,23 @@
  * version stored now (so a patient token cannot move someone else's Observation into its own
  * compartment, nor its own out of it). The write is then pinned with `If-Match` to the stored
  * version that was judged, so the upstream refuses it if that version changed in between.
+ *
+ * A plan is only made for a target the principal may read (src/enforce/targets.ts), and only with
+ * what it may read: a target it sees redacted cannot be written at all (`write.partial-view`),
+ * because a patch `test`, a version comparison or a whole-resource update would then act on, and
+ * answer about, the elements it does not see.
  */
 import { applyPatch, type Operation } from 'rfc6902';
 import { GatewayError } from '../errors.js';
 import type { RequestBody } from '../fhir/body.js';
 import type { FhirRequest } from '../fhir/request.js';
 import type { FhirResourceJson } from '../policy/contract.js';
-import type { UpstreamClient } from '../proxy/upstream-client.js';
+import type { Target } from './targets.js';
 
 export interface WritePlan {
-  /** The resource as it will be after the write. */
+  /** The resource as it will be after the write (null for a delete). */
   readonly resource: FhirResourceJson | null;
-  /** The version stored now (null when there is none, e.g. an update that creates). */
+  /** The version stored now (null for a create). */
   readonly current: FhirResourceJson | null;
   /** The ETag of `current`, sent upstream as If-Match. */
   readonly ifMatch: string | null;
@@ -23,28 +28,23 @@ export interface WritePlan {
   readonly body: RequestBody;
 }
 
-export async function planWrite(request: FhirRequest, body: RequestBody, client: UpstreamClient, requestId: string, clientIfMatch: string | undefined): Promise<WritePlan> {
-  const none: WritePlan = { resource: null, current: null, ifMatch: null, body };
+/** A create: judged on its body alone. */
+export function planCreate(body: RequestBody): WritePlan {
+  return { resource: body.kind === 'json' ? body.json : null, current: null, ifMatch: null, body };
+}
+
+/** An update, patch or delete of a target the principal may read. */
+export function planChange(request: FhirRequest, body: RequestBody, target: Extract<Target, { kind: 'visible' }>, clientIfMatch: string | undefined): WritePlan {
+  if (target.partial) throw new GatewayError('forbidden', { reasons: ['write.partial-view'] });
+  const current = target.resource;
+  const ifMatch = pinnedVersion(target.etag, clientIfMatch);
   switch (request.interaction) {
-    case 'create':
-      return { ...none, resource: body.kind === 'json' ? body.json : null };
+    case 'delete':
+      return { resource: null, current, ifMatch, body };
     case 'update':
-    case 'patch':
-    case 'delete': {
-      if (request.id === null) {
-        // Conditional write: criteria are narrowed like a search; an update that creates is judged on its body.
-        return { ...none, resource: body.kind === 'json' && request.interaction === 'update' ? body.json : null };
-      }
-      const stored = await client.read(request.type as string, request.id, requestId);
-      const current = stored.found ? stored.resource : null;
-      const ifMatch = stored.found ? pinnedVersion(stored.etag, current, clientIfMatch) : null;
-      if (request.interaction === 'delete') return { ...none, current, ifMatch };
-      if (request.interaction === 'update') return { ...none, resource: body.kind === 'json' ? body.json : null, current, ifMatch };
-      if (!current) throw new GatewayError('not_found', { auditReasons: ['patch.no-current-version'] });
-      return { ...none, resource: patched(current, body), current, ifMatch };
-    }
+      return { resource: body.kind === 'json' ? body.json : null, current, ifMatch, body };
     default:
-      return none;
+      return { resource: patched(current, body), current, ifMatch, body };
   }
 }
 
@@ -66,13 +66,11 @@ function patched(current: FhirResourceJson, body: RequestBody): FhirResourceJson
  * The version the write must apply to: the stored version that was judged. A client that names
  * another version with If-Match would otherwise have its write applied to a version policy never saw.
  */
-function pinnedVersion(etag: string | null, current: FhirResourceJson | null, clientIfMatch: string | undefined): string | null {
-  const versionId = (current?.['meta'] as { versionId?: unknown } | undefined)?.versionId;
-  const pinned = etag ?? (typeof versionId === 'string' ? `W/"${versionId}"` : null);
-  if (clientIfMatch !== undefined && pinned !== null && normaliseEtag(clientIfMatch) !== normaliseEtag(pinned)) {
+function pinnedVersion(etag: string | null, clientIfMatch: string | undefined): string | null {
+  if (clientIfMatch !== undefined && etag !== null && normaliseEtag(clientIfMatch) !== normaliseEtag(etag)) {
     throw new GatewayError('precondition_failed', { reasons: ['write.version-mismatch'] });
   }
-  return pinned;
+  return etag;
 }
 
 function normaliseEtag(etag: string): string {

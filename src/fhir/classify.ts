@@ -61,7 +61,7 @@ export function classify(method: string, rawTarget: string, options: ClassifyOpt
 
   const route = routeOf(method as HttpMethod, segments);
   const params = parseQueryString(rawQuery);
-  const interaction = route.interaction === 'search-system' && isContinuation(params, options) ? 'search-continue' : route.interaction;
+  const interaction = route.interaction === 'search-system' && isContinuation(params) ? 'search-continue' : route.interaction;
   // `POST [type]/_search` is a search by its path alone: rebuilt without `_search` it would be a create.
   const searchViaPost = method === 'POST' && route.interaction === 'search-type';
   const request: FhirRequest = { method: method as HttpMethod, searchViaPost, ifNoneExist: null, params, ...route, interaction };
@@ -69,14 +69,19 @@ export function classify(method: string, rawTarget: string, options: ClassifyOpt
   return request;
 }
 
+/** The parameter of the gateway's own paging links (src/interaction/run.ts). */
+export const CURSOR_PARAM = '_gwcursor';
+
 /**
- * `GET [base]?_getpages=...&_getpagesoffset=20&_count=20`: a page of an earlier search, named by the
- * server's own paging token. It cannot be narrowed (the token stands for the original search), so
- * it is its own interaction and its resources are decided one by one like any other.
+ * `GET [base]?_gwcursor=...`: a page of an earlier search, named by the gateway's own sealed cursor.
+ * The cursor stands for the whole search, so nothing but representation parameters may go with it.
  */
-function isContinuation(params: readonly SearchParam[], options: ClassifyOptions): boolean {
-  const paging = params.filter((p) => options.pagingParameters.has(p.name));
-  return paging.length > 0 && params.every((p) => options.pagingParameters.has(p.name) || FORMAT_PARAMS.has(p.name) || p.name === '_count');
+function isContinuation(params: readonly SearchParam[]): boolean {
+  if (!params.some((p) => p.name === CURSOR_PARAM)) return false;
+  if (params.filter((p) => p.name === CURSOR_PARAM).length > 1 || !params.every((p) => p.name === CURSOR_PARAM || p.name === '_format' || p.name === '_pretty')) {
+    throw new GatewayError('invalid_search_parameter', { reasons: ['paging.cursor-with-criteria'], parameter: CURSOR_PARAM });
+  }
+  return true;
 }
 
 /** Conditional create: `If-None-Exist: identifier=x` is checked like a query on the created type. */
@@ -187,15 +192,18 @@ function checkParams(request: FhirRequest, options: ClassifyOptions): void {
     // RFC 6750 2.2/2.3 tokens are never read, nor passed on to the upstream's logs; elsewhere the rules below refuse them.
     if (request.interaction === 'operation' && p.name === 'access_token') throw new GatewayError('invalid_request', { reasons: ['param.access-token'] });
     if (request.interaction === 'operation') continue; // operation parameters are the operation's; policy decides on operations
+    if (request.interaction === 'search-continue') continue; // checked by isContinuation
     const isSearch = SEARCHES.has(request.interaction) || request.interaction.startsWith('history');
     const isConditional = CONDITIONAL_WRITES.has(request.interaction) && request.id === null;
-    if (!isSearch && !isConditional) throw new GatewayError('invalid_search_parameter', { reasons: ['param.not-allowed-here'] });
-    if (isSearch && (RESULT_PARAMS.has(p.name) || options.pagingParameters.has(p.name))) continue;
+    if (!isSearch && !isConditional) throw new GatewayError('invalid_search_parameter', { reasons: ['param.not-allowed-here'], parameter: p.name });
+    // The gateway pages searches itself: the upstream's positions (which count withheld entries) are never the client's.
+    if (options.pagingParameters.has(p.name) || p.name === CURSOR_PARAM) throw new GatewayError('invalid_search_parameter', { reasons: ['param.paging-not-allowed'], parameter: p.name });
+    if (isSearch && RESULT_PARAMS.has(p.name)) continue;
     if (request.interaction.startsWith('history')) {
       if (p.name === '_since' || p.name === '_at') continue;
-      throw new GatewayError('invalid_search_parameter', { reasons: ['param.unknown'] });
+      throw new GatewayError('invalid_search_parameter', { reasons: ['param.unknown'], parameter: p.name });
     }
-    if (!isKnownSearchParam(request.type, p)) throw new GatewayError('invalid_search_parameter', { reasons: ['param.unknown'] });
+    if (!isKnownSearchParam(request.type, p)) throw new GatewayError('invalid_search_parameter', { reasons: ['param.unknown'], parameter: p.name });
   }
   if (CONDITIONAL_WRITES.has(request.interaction) && request.id === null && request.params.length === 0) {
     throw new GatewayError('invalid_request', { reasons: ['conditional.no-criteria'] });

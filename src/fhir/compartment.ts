@@ -4,7 +4,7 @@
  * links a patient through other elements).
  */
 import { PATIENT_COMPARTMENT } from './generated/r4.js';
-import { parseLocalReference } from './references.js';
+import { localReferencesIn, parseLocalReference } from './references.js';
 
 type Json = unknown;
 
@@ -68,21 +68,6 @@ function referencesAt(node: Json, path: readonly string[]): string[] {
 /** Ids of every patient the resource references (local references), wherever the reference is. */
 export function patientsReferencedAnywhere(resource: unknown, bases: readonly string[]): string[] {
   const ids = new Set<string>();
-  const walk = (value: unknown): void => {
-    if (Array.isArray(value)) {
-      for (const item of value) walk(item);
-      return;
-    }
-    if (typeof value !== 'object' || value === null) return;
-    for (const [key, child] of Object.entries(value)) {
-      if (key === 'reference' && typeof child === 'string') {
-        const local = parseLocalReference(child, bases);
-        if (local?.type === 'Patient') ids.add(local.id);
-      } else {
-        walk(child);
-      }
-    }
-  };
-  walk(resource);
+  for (const local of localReferencesIn(resource, bases)) if (local.type === 'Patient') ids.add(local.id);
   return [...ids];
 }

@@ -28,3 +28,25 @@ export function parseLocalReference(reference: string, bases: readonly string[])
   if (!m || !TYPES.has(m[1] as string)) return null;
   return { type: m[1] as string, id: m[2] as string };
 }
+
+/** Every local reference in a resource, wherever it is (`reference` elements at any depth). */
+export function localReferencesIn(resource: unknown, bases: readonly string[]): LocalReference[] {
+  const out: LocalReference[] = [];
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      for (const item of value) walk(item);
+      return;
+    }
+    if (typeof value !== 'object' || value === null) return;
+    for (const [key, child] of Object.entries(value)) {
+      if (key === 'reference' && typeof child === 'string') {
+        const local = parseLocalReference(child, bases);
+        if (local !== null) out.push(local);
+      } else {
+        walk(child);
+      }
+    }
+  };
+  walk(resource);
+  return out;
+}

@@ -38,12 +38,19 @@ export const obligationsSchema = z.strictObject({
    * `_summary=count` is refused: a count would reveal withheld resources.
    */
   release_total: z.boolean().optional(),
-  /** Response side: a withheld resource is answered as if it did not exist (404), so existence itself is not revealed. */
+  /**
+   * Accepted from bundles written before the gateway concealed every withholding; it has no effect:
+   * a withheld resource is always answered as if it did not exist (404).
+   */
   conceal: z.boolean().optional(),
-  /** Response side: what to take out of or generalise in the resource before it is released. */
+  /**
+   * Response side: what to take out of or generalise in the resource before it is released. On a
+   * request decision: the redactions resources of the requested type will get, which search
+   * criteria may not test.
+   */
   redact: z.array(redactionSchema).optional(),
-  /** Marks for the audit record. */
-  audit: z.strictObject({ break_glass: z.boolean().optional() }).optional(),
+  /** Marks for the audit record: break-the-glass used; a change of protections (labels, Consents) made. */
+  audit: z.strictObject({ break_glass: z.boolean().optional(), protection_change: z.boolean().optional() }).optional(),
 });
 
 export const decisionSchema = z.strictObject({
@@ -122,6 +129,10 @@ export const factsSchema = z.strictObject({
     .array(z.string())
     .optional()
     .describe('ids of every patient the resource references anywhere (local references), whether or not that makes it their data: what a release would reveal about other patients'),
+  logical_patient_references: z
+    .boolean()
+    .optional()
+    .describe('the resource holds a Reference without `reference` that names someone by identifier or display only, typed Patient or untyped: it may name another patient'),
 });
 
 const consentCriteriaSchema = z.strictObject({

@@ -30,7 +30,27 @@ export function resourceFacts(resource: FhirResourceJson, bases: readonly string
     patient_data: patients.length > 0 || isPatientCompartmentType(resource.resourceType),
     data_date: clinicalDate(resource),
     referenced_patients: patientsReferencedAnywhere(resource, bases),
+    logical_patient_references: hasLogicalPatientReference(resource),
   };
+}
+
+/**
+ * A Reference that may name a patient without a `reference`: by identifier or display only, typed
+ * Patient or untyped. (A Coding has a display too, with a code or system beside it.)
+ */
+function hasLogicalPatientReference(node: unknown): boolean {
+  if (Array.isArray(node)) return node.some(hasLogicalPatientReference);
+  if (typeof node !== 'object' || node === null) return false;
+  const obj = node as Record<string, unknown>;
+  const identifier = obj['identifier'];
+  const logical =
+    obj['reference'] === undefined &&
+    obj['code'] === undefined &&
+    obj['system'] === undefined &&
+    obj['resourceType'] === undefined &&
+    ((typeof identifier === 'object' && identifier !== null && !Array.isArray(identifier)) || typeof obj['display'] === 'string') &&
+    (obj['type'] === undefined || obj['type'] === 'Patient');
+  return logical || Object.values(obj).some(hasLogicalPatientReference);
 }
 
 /** Elements that date the data itself, in order of preference (the first present wins). */

@@ -17,6 +17,8 @@ import type { UpstreamAccess } from './upstream-access.js';
 import { isFailingStatus, type UpstreamBreaker } from './circuit-breaker.js';
 
 export interface UpstreamCall {
+  /** The method sent upstream: a batch entry, or a conditional write the gateway resolved, differs from the client's. */
+  readonly method: string;
   /** Path (and query) relative to the upstream base, e.g. `/Observation?subject=Patient%2F1`. */
   readonly path: string;
   readonly headers: Readonly<Record<string, string>>;
@@ -93,6 +95,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         server.before('web', 'stream', ((req: IncomingMessage, _res: ServerResponse, opts: { buffer?: Readable }) => {
           const p = pending.get(req);
           if (!p) throw new Error('forward: no pending upstream call for this request');
+          req.method = p.call.method;
           req.url = p.call.path;
           req.headers = { ...p.call.headers };
           opts.buffer = Readable.from(p.call.body ? [p.call.body] : []);

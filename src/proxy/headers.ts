@@ -6,18 +6,18 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { LinkRewriter } from '../fhir/links.js';
 
-/**
- * Client headers with a FHIR meaning that the upstream needs (conditional reads and writes, Prefer).
- * `If-None-Exist` is not among them: it is a search, checked and rebuilt like one by the pipeline.
- */
-const FROM_CLIENT = ['if-match', 'if-none-match', 'if-modified-since', 'prefer'] as const;
-
 export const GATEWAY_USER_AGENT = 'fhir-privacy-gateway';
 
+/**
+ * The headers of a request the gateway sends upstream. No client header is copied: the
+ * preconditions the upstream sees are the gateway's own (`If-Match` pinned to the version policy
+ * judged), conditional reads are answered by the gateway after policy (an upstream 304 would
+ * answer before any decision), and `Prefer` is passed only as the tokens below.
+ */
 export function upstreamRequestHeaders(
-  client: IncomingHttpHeaders,
   requestId: string,
   body: { contentType: string; length: number } | null,
+  conditions: { readonly ifMatch: string | null; readonly prefer: string | null },
 ): Record<string, string> {
   const headers: Record<string, string> = {
     accept: 'application/fhir+json',
@@ -26,13 +26,8 @@ export function upstreamRequestHeaders(
     'user-agent': GATEWAY_USER_AGENT,
     'x-request-id': requestId,
   };
-  const hopByHop = connectionListed(client);
-  for (const name of FROM_CLIENT) {
-    if (hopByHop.has(name)) continue;
-    const value = client[name];
-    // CR/LF cannot reach here (Node's parser refuses them), but a value must still be one line.
-    if (typeof value === 'string' && !/[\r\n]/.test(value)) headers[name] = value;
-  }
+  if (conditions.ifMatch !== null) headers['if-match'] = conditions.ifMatch;
+  if (conditions.prefer !== null) headers['prefer'] = conditions.prefer;
   if (body) {
     headers['content-type'] = body.contentType;
     headers['content-length'] = String(body.length);
@@ -41,10 +36,26 @@ export function upstreamRequestHeaders(
 }
 
 /**
+ * `Prefer` tokens passed upstream: the representation a write answers with, strict or lenient
+ * search handling, and asynchronous Bulk Data kick-off. `return=OperationOutcome` is not among them:
+ * the upstream's outcome text is never released.
+ */
+const PREFER_TOKENS = new Set(['return=minimal', 'return=representation', 'handling=strict', 'handling=lenient', 'respond-async']);
+
+export function preferOf(value: string | string[] | undefined, hopByHop: ReadonlySet<string> = new Set()): string | null {
+  if (value === undefined || hopByHop.has('prefer')) return null;
+  const tokens = (Array.isArray(value) ? value.join(',') : value)
+    .split(/[,;]/)
+    .map((t) => t.trim().toLowerCase().replace(/\s*=\s*/, '='))
+    .filter((t) => PREFER_TOKENS.has(t));
+  return tokens.length > 0 ? [...new Set(tokens)].join(', ') : null;
+}
+
+/**
  * Names a message's `Connection` header lists: hop-by-hop for this connection only (RFC 9110
  * section 7.6.1), so never passed on, even when they are otherwise allowed through.
  */
-function connectionListed(headers: IncomingHttpHeaders): ReadonlySet<string> {
+export function connectionListed(headers: IncomingHttpHeaders): ReadonlySet<string> {
   const value = headers['connection'];
   if (value === undefined) return new Set();
   return new Set((Array.isArray(value) ? value.join(',') : value).split(',').map((n) => n.trim().toLowerCase()));

@@ -127,14 +127,23 @@ describe('searches cannot widen past the compartment', () => {
     expect(stack.fhir.requests.length).toBe(refusedBefore);
   });
 
-  test('a server paging token from a clinician\'s search, replayed by a patient, is filtered like a first page', async () => {
+  test('a paging cursor from a clinician\'s search, replayed by a patient, is refused before anything goes upstream', async () => {
     const page1 = await jsonOf(await stack.fetch('Observation?_count=3', { token: clinician }));
     const next = page1.link.find((l: any) => l.relation === 'next').url as string;
-    expect(next).toMatch(new RegExp(`^${stack.base}\\?_getpages=`));
+    expect(next).toMatch(new RegExp(`^${stack.base}\\?_gwcursor=`));
+    const before = stack.fhir.requests.length;
     const replayed = await asAlba(next);
-    expect(replayed.status).toBe(200);
-    for (const e of replayed.json.entry ?? []) expect(e.resource.subject?.reference ?? `Patient/${alba.id}`).toBe(`Patient/${alba.id}`);
-    expect(replayed.json).not.toHaveProperty('total');
+    expect(replayed.status).toBe(400);
+    expect(JSON.stringify(replayed.json)).toContain('paging.cursor-invalid');
+    expect(stack.fhir.requests.length).toBe(before);
+  });
+
+  test('the upstream\'s own paging parameters are refused from clients, whoever sends them', async () => {
+    for (const query of ['_getpages=abc&_getpagesoffset=3', 'Observation?_offset=3', 'Observation?_cursor=x']) {
+      const { status, json } = await asAlba(query.startsWith('Observation') ? query : `?${query}`);
+      expect(status).toBe(400);
+      expect(JSON.stringify(json)).toContain('param.paging-not-allowed');
+    }
   });
 
   test('$everything serves the own record only', async () => {
@@ -167,14 +176,12 @@ describe('reads of other patients\' resources, whatever their link to the patien
     ['DocumentReference/doc-x9', 'subject'],
     ['Binary/bin-x10', 'securityContext'],
     ['Binary/bin-orphan', 'no securityContext'],
-  ])('%s (%s) is not released', async (path) => {
-    const { status, json } = await asAlba(path);
-    if (status === 200) {
-      expect(json.resourceType).toBe('Bundle'); // a history Bundle, emptied
-      expect(json.entry).toBeUndefined();
-    } else {
-      expect(status).toBe(404);
-    }
+  ])('%s (%s) is answered exactly like a missing resource', async (path) => {
+    const withheld = await asAlba(path);
+    const missing = await asAlba(path.replace(/^(\w+)\/[^/]+/, '$1/does-not-exist'));
+    expect(withheld.status).toBe(404);
+    expect(missing.status).toBe(404);
+    expect({ ...withheld.json, id: 'x' }).toEqual({ ...missing.json, id: 'x' });
   });
 
   test('searches over types outside the compartment are filtered per resource, and their counts are not released', async () => {
@@ -182,8 +189,11 @@ describe('reads of other patients\' resources, whatever their link to the patien
     expect(status).toBe(200);
     expect(ids(json)).toEqual(['Device/dev-stock']);
     expect(json.total).toBe(1); // recomputed on the single page
+    // One released device: a page of one holds it and there is no next page, whatever the upstream holds besides.
     const firstPage = await asAlba('Device?_count=1&_sort=_id');
-    expect(firstPage.json).not.toHaveProperty('total'); // more pages follow: the upstream's 2 would count the withheld device
+    expect(ids(firstPage.json)).toEqual(['Device/dev-stock']);
+    expect(firstPage.json.link.map((l: any) => l.relation)).toEqual(['self']);
+    expect(firstPage.json.total).toBe(1);
     expect((await asAlba('Device?_summary=count')).status).toBe(403);
   });
 
@@ -231,9 +241,12 @@ describe('batch and transaction Bundles', () => {
     expect(json.entry.map((e: any) => e.response.status)).toEqual(['200 OK', '403 Forbidden', '404 Not Found', '200 OK', '400 Bad Request', '403 Forbidden']);
     expect(json.entry[0].resource.id).toBe(alba.id);
     expect(json.entry[3].resource.entry).toBeUndefined();
-    // Only the allowed entries went upstream, in one batch.
-    const sent = stack.fhir.requests.slice(before).filter((r) => r.method === 'POST');
-    expect(sent).toHaveLength(1);
+    // Each entry takes the single-request path: refused ones send nothing, the others their own request.
+    const sent = stack.fhir.requests.slice(before).map((r) => `${r.method} ${decodeURIComponent(r.url)}`);
+    expect(sent.filter((r) => r.startsWith('POST'))).toEqual([]);
+    expect(sent).toContain(`GET /fhir/Patient/${alba.id}`);
+    expect(sent).toContain('GET /fhir/Observation/obs-x1');
+    expect(sent.some((r) => r.includes(bruno.id))).toBe(false);
   });
 
   test('a transaction with one denied entry is refused whole and nothing is forwarded', async () => {
@@ -273,7 +286,11 @@ describe('writes are judged on the resource they produce and the one they touch'
   test('an update cannot move an own resource into another compartment, nor take over another\'s', async () => {
     const before = stack.fhir.requests.length;
     expect((await put(`Observation/obs-${alba.id}-2`, observation(bruno.id, { id: `obs-${alba.id}-2` }))).status).toBe(403);
-    expect((await put('Observation/obs-x1', observation(alba.id, { id: 'obs-x1' }))).status).toBe(403);
+    // Another patient's resource is absent to this principal: refused exactly like a free id (no update-as-create).
+    const taken = await put('Observation/obs-x1', observation(alba.id, { id: 'obs-x1' }));
+    const free = await put('Observation/obs-free', observation(alba.id, { id: 'obs-free' }));
+    expect(taken.status).toBe(405);
+    expect({ ...taken.json, id: 'x' }).toEqual({ ...free.json, id: 'x' });
     expect(writesSince(before)).toHaveLength(0);
     const own = await put(`Observation/obs-${alba.id}-2`, observation(alba.id, { id: `obs-${alba.id}-2`, status: 'amended' }));
     expect(own.status).toBe(200);
@@ -284,7 +301,11 @@ describe('writes are judged on the resource they produce and the one they touch'
     const patch = (path: string, ops: unknown) => asAlba(path, { token: albaWriter, method: 'PATCH', headers: { 'content-type': 'application/json-patch+json' }, body: JSON.stringify(ops) });
     const before = stack.fhir.requests.length;
     expect((await patch(`Observation/obs-${alba.id}-3`, [{ op: 'replace', path: '/subject/reference', value: `Patient/${bruno.id}` }])).status).toBe(403);
-    expect((await patch('Observation/obs-x1', [{ op: 'replace', path: '/status', value: 'cancelled' }])).status).toBe(403);
+    // Another patient's resource patches like a missing one, `test` operations included.
+    const other = await patch('Observation/obs-x1', [{ op: 'test', path: '/status', value: 'final' }, { op: 'replace', path: '/status', value: 'cancelled' }]);
+    const missing = await patch('Observation/obs-missing', [{ op: 'test', path: '/status', value: 'final' }]);
+    expect(other.status).toBe(404);
+    expect({ ...other.json, id: 'x' }).toEqual({ ...missing.json, id: 'x' });
     expect(writesSince(before)).toHaveLength(0);
     expect((await patch(`Observation/obs-${alba.id}-3`, [{ op: 'replace', path: '/status', value: 'corrected' }])).status).toBe(200);
   });
@@ -301,21 +322,25 @@ describe('writes are judged on the resource they produce and the one they touch'
 
   test('a delete of another patient\'s resource is refused; a conditional delete only reaches the own compartment', async () => {
     const before = stack.fhir.requests.length;
-    expect((await asAlba('Observation/obs-x1', { token: albaWriter, method: 'DELETE' })).status).toBe(403);
+    expect((await asAlba('Observation/obs-x1', { token: albaWriter, method: 'DELETE' })).status).toBe(404);
     expect(writesSince(before)).toHaveLength(0);
-    const res = await asAlba('Observation?code=glucose', { token: albaWriter, method: 'DELETE' });
-    expect(res.status).toBeLessThan(300);
-    const deleteSent = writesSince(before).find((r) => r.method === 'DELETE')!;
-    expect(decodeURIComponent(deleteSent.url)).toBe(`/fhir/Observation?code=glucose&subject=Patient/${alba.id}`);
+    // obs-x1 (Bruno's) matches code=glucose too: the gateway runs the criteria narrowed, finds none of Alba's, deletes nothing.
+    const none = await asAlba('Observation?code=glucose', { token: albaWriter, method: 'DELETE' });
+    expect(none.status).toBe(404);
+    expect(writesSince(before)).toHaveLength(0);
+    const searched = stack.fhir.requests.slice(before).map((r) => decodeURIComponent(r.url));
+    expect(searched).toContain(`/fhir/Observation?code=glucose&subject=Patient/${alba.id}&_count=1001`);
     expect((await stack.fetch('Observation/obs-x1', { token: clinician })).status).toBe(200);
   });
 
-  test('a conditional create\'s If-None-Exist is narrowed, never passed through raw', async () => {
+  test('a conditional create\'s If-None-Exist is run by the gateway, narrowed, and never passed upstream', async () => {
     const before = stack.fhir.requests.length;
     const res = await post('Observation', observation(alba.id), { 'if-none-exist': 'code=glucose' });
     expect(res.status).toBe(201);
-    const sent = stack.fhir.requests.slice(before).find((r) => r.method === 'POST')!;
-    expect(decodeURIComponent(String(sent.headers['if-none-exist']))).toBe(`code=glucose&subject=Patient/${alba.id}`);
+    const sent = stack.fhir.requests.slice(before);
+    expect(sent.map((r) => decodeURIComponent(r.url))).toContain(`/fhir/Observation?code=glucose&subject=Patient/${alba.id}&_count=1001`);
+    const created = sent.find((r) => r.method === 'POST')!;
+    expect(created.headers['if-none-exist']).toBeUndefined();
   });
 
   test('a write is pinned to the version that was judged (If-Match), and a stale If-Match is refused', async () => {

@@ -67,7 +67,8 @@ describe('a patient-context token', () => {
     for (const e of bundle.entry) expect(e.resource.subject.reference).toBe(`Patient/${alba.id}`);
     const forwarded = stack.fhir.requests.slice(before);
     expect(forwarded).toHaveLength(1);
-    expect(decodeURIComponent(forwarded[0]!.url)).toBe(`/fhir/Observation?subject=Patient/${alba.id}`);
+    // The gateway pages itself: it asks the upstream for a larger page (2 x 20 + 1) than the client's.
+    expect(decodeURIComponent(forwarded[0]!.url)).toBe(`/fhir/Observation?subject=Patient/${alba.id}&_count=41`);
   });
 
   test('cannot widen a search with its own parameters: ANDed with the narrowing, never replacing it', async () => {
@@ -105,7 +106,7 @@ describe('response filtering', () => {
     expect(bundle.total).toBe(6);
   });
 
-  test('paging links point at the gateway, never at the upstream, and following them is enforced again', async () => {
+  test('paging links are the gateway\'s own sealed cursors, bound to the principal who searched', async () => {
     const upstreamHost = new URL(stack.fhir.baseUrl).host;
     const token = await tokens.clinician();
     const first = await stack.fetch('Observation?_count=5', { token });
@@ -113,17 +114,22 @@ describe('response filtering', () => {
     expect(page1Text).not.toContain(upstreamHost);
     const page1 = JSON.parse(page1Text);
     const next = page1.link.find((l: { relation: string }) => l.relation === 'next').url as string;
-    expect(next.startsWith(`${stack.base}/Observation?`)).toBe(true);
+    expect(next).toMatch(new RegExp(`^${stack.base}\\?_gwcursor=[A-Za-z0-9_-]+$`));
     for (const e of page1.entry) expect(e.fullUrl.startsWith(`${stack.base}/Observation/`)).toBe(true);
 
     const page2 = await jsonOf(await stack.fetch(next, { token }));
     expect(page2.entry).toHaveLength(5);
-    expect(page2.entry[0].resource.id).not.toBe(page1.entry[0].resource.id);
+    const ids1 = page1.entry.map((e: { resource: { id: string } }) => e.resource.id);
+    for (const e of page2.entry) expect(ids1).not.toContain(e.resource.id);
 
-    // The same next link with a patient token is narrowed and filtered like a first page.
+    // The same next link with another principal's token is refused, and nothing goes upstream.
+    const before = upstreamCount();
     const patientPage = await stack.fetch(next, { token: await tokens.patient(chen.id) });
+    expect(patientPage.status).toBe(400);
     const patientText = await patientPage.text();
+    expect(patientText).toContain('paging.cursor-invalid');
     for (const other of othersOf(chen)) for (const m of markers(other)) expect(patientText).not.toContain(m);
+    expect(upstreamCount()).toBe(before);
   });
 
   test('a researcher sees patients with names, identifiers and contacts removed, birth dates cut to the year, labelled REDACTED', async () => {

@@ -254,6 +254,7 @@ function outcomeDescOf(record: RequestRecord): string {
   const parts = [`${record.outcome.decision} ${record.outcome.status}`];
   if (record.outcome.error) parts.push(record.outcome.error);
   if (record.outcome.reasons.length > 0) parts.push(`reasons: ${record.outcome.reasons.join(' ')}`);
+  if (record.outcome.protectionChange) parts.push('protection-change: security labels or Consent changed');
   if (record.outcome.breakGlass) parts.push(`break-glass${record.outcome.breakGlassReason ? `: ${record.outcome.breakGlassReason}` : ''}`);
   if (record.entries) parts.push(`returned ${record.entries.returned}, withheld ${record.entries.withheld}, redacted ${record.entries.redacted}`);
   return parts.join('; ');
