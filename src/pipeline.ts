@@ -268,6 +268,7 @@ function interactionContext(deps: PipelineDeps, ctx: AuthorizeContext, upstream:
   return {
     authz: ctx,
     onDecided: (decision) => (trace.decision = decision),
+    timeEnforce: (fn) => timeStage(deps.metrics, 'enforce', fn),
     enforcerFor: (request) => resourceEnforcer(deps, ctx, request),
     upstream,
     links: deps.links,

@@ -242,9 +242,7 @@ deny contains "protection.not-permitted" if {
 
 may_change_protections if {
 	not patient_only
-	some r in roles.effective
-	roles.purpose_ok(r)
-	object.get(data.fhirgw.roles[r], "manage_protections", false)
+	roles.manages_protections
 }
 
 # A patient manages their own Consents: those about them, before and after the write.

@@ -146,7 +146,16 @@ restrictions(resource, facts, contexts) := {"label.sensitive" |
 } | {reason |
 	not own_data(facts, contexts)
 	facts.patient_data
+	not consent_administration(resource, contexts)
 	some reason in consent.refusals(resource, facts)
+}
+
+# The privacy office administers Consents: a Consent never hides itself from the role that must be
+# able to change or retire it.
+consent_administration(resource, contexts) if {
+	resource.resourceType == "Consent"
+	not patient_only(contexts)
+	roles.manages_protections
 }
 
 break_glass(contexts) if {

@@ -155,3 +155,22 @@ test_clinician_sees_every_member if {
 	d := decide_referencing(p, group_of(["p1", "p2"]), ["p1", "p2"], ["p1", "p2"])
 	not "redact.other-patients" in d.reasons
 }
+
+consent_excluding_everyone := {"p1": {"status": "ok", "consents": [{"id": "c1", "scope": "patient-privacy", "date": null, "base": "deny", "rules": []}]}}
+
+test_a_consent_does_not_hide_itself_from_the_privacy_office if {
+	c := {"resourceType": "Consent", "id": "c1", "patient": {"reference": "Patient/p1"}}
+	d := resource.decision with input as {
+		"principal": f.privacy_officer, "request": f.request("read", "Consent", "c1"), "env": f.env,
+		"resource": c, "facts": {"patients": ["p1"], "patient_data": true}, "consents": consent_excluding_everyone,
+	}
+	d.allow
+}
+
+test_a_consent_that_excludes_everyone_excludes_the_privacy_office_from_the_data if {
+	d := resource.decision with input as {
+		"principal": f.privacy_officer, "request": f.request("read", "Observation", "o1"), "env": f.env,
+		"resource": obs("p1"), "facts": {"patients": ["p1"], "patient_data": true}, "consents": consent_excluding_everyone,
+	}
+	not d.allow
+}

@@ -57,6 +57,8 @@ export interface InteractionContext {
   readonly upstreamBase: string;
   readonly paging: PagingOptions;
   readonly maxResponseBytes: number;
+  /** Times the release of what came back (the `enforce` stage of the metrics). */
+  readonly timeEnforce?: <T>(fn: () => Promise<T>) => Promise<T>;
   /** After a write the upstream carried out (e.g. to drop cached Consents it changed). */
   readonly onWritten?: (request: FhirRequest, plan: WritePlan) => Promise<void>;
 }
@@ -81,7 +83,7 @@ export interface Outcome {
 
 export async function runInteraction(ic: InteractionContext, request: FhirRequest, body: RequestBody, conditions: Conditions = {}): Promise<Outcome> {
   if (request.interaction === 'search-continue') return continueSearch(ic, request);
-  const allowed = await decideRequest(ic.authz, request, body);
+  const allowed = await decided(ic, request, body);
   switch (request.interaction) {
     case 'create':
       return request.ifNoneExist !== null ? conditionalCreate(ic, request, allowed, body, conditions) : create(ic, request, allowed, body, conditions);
@@ -100,14 +102,14 @@ export async function runInteraction(ic: InteractionContext, request: FhirReques
     case 'history-instance': {
       const target = await resolve(ic, request, request.type as string, request.id as string);
       if (target.kind === 'absent') throw concealed(target.reasons);
-      return search(ic, request, allowed, new Map([[`${request.type}/${request.id}`, target.resource]]));
+      return search(ic, request, allowed, conditions, new Map([[`${request.type}/${request.id}`, target.resource]]));
     }
     case 'history-type':
     case 'history-system':
     case 'search-type':
     case 'search-system':
     case 'search-compartment':
-      return search(ic, request, allowed, new Map());
+      return search(ic, request, allowed, conditions, new Map());
     case 'operation':
       return operation(ic, request, allowed, body, conditions);
     default:
@@ -118,13 +120,13 @@ export async function runInteraction(ic: InteractionContext, request: FhirReques
 // ---------- reads ----------
 
 async function read(ic: InteractionContext, request: FhirRequest, allowed: Authorized, conditions: Conditions, latest: FhirResourceJson | null): Promise<Outcome> {
-  const upstream = await ic.upstream.call(upstreamRequestOf(allowed.forwarded, { kind: 'none' }, null, null));
+  const upstream = await ic.upstream.call(upstreamRequestOf(allowed.forwarded, { kind: 'none' }, null, conditions.prefer ?? null));
   const body = await answerBody(upstream, ic.maxResponseBytes);
   if (body === null) throw new GatewayError('upstream_bad_response', { reasons: ['upstream.empty-read'] });
   const enforcer = ic.enforcerFor(request);
   // A vread is judged with the protections of the version stored now too.
   const decide = latest === null ? undefined : againstLatest(new Map([[`${request.type}/${request.id}`, latest]]));
-  const summary = await enforceResponse(body, enforcer, { subsetting: allowed.subsetting, ...(decide ? { decide } : {}) });
+  const summary = await timed(ic, () => enforceResponse(body, enforcer, { subsetting: allowed.subsetting, ...(decide ? { decide } : {}) }));
   const headers = viewHeaders(body);
   if (notModified(conditions, headers)) return { status: 304, body: null, headers: pick(headers, ['etag', 'last-modified']), summary, decision: allowed.decision };
   return { status: 200, body, headers, summary, decision: allowed.decision };
@@ -141,16 +143,16 @@ async function operation(ic: InteractionContext, request: FhirRequest, allowed: 
   const answer = await answerBody(upstream, ic.maxResponseBytes);
   if (isPagedBundle(answer)) return page(ic, request, allowed, { path: pathOf(call), skip: 0, bundle: answer }, 0, new Map(), null);
   if (answer === null) return { status: upstream.status, body: null, headers: {}, summary: emptySummary(), decision: allowed.decision };
-  const summary = await enforceResponse(answer, ic.enforcerFor(request), { subsetting: allowed.subsetting });
+  const summary = await timed(ic, () => enforceResponse(answer, ic.enforcerFor(request), { subsetting: allowed.subsetting }));
   return { status: upstream.status, body: answer, headers: {}, summary, decision: allowed.decision };
 }
 
 // ---------- searches and histories ----------
 
-async function search(ic: InteractionContext, request: FhirRequest, allowed: Authorized, known: LatestVersions): Promise<Outcome> {
+async function search(ic: InteractionContext, request: FhirRequest, allowed: Authorized, conditions: Conditions, known: LatestVersions): Promise<Outcome> {
   const count = pageSize(ic, request);
   const forwarded = withUpstreamCount(allowed.forwarded, count, ic.paging.maxCount);
-  const call = upstreamRequestOf(forwarded, { kind: 'none' }, null, null);
+  const call = upstreamRequestOf(forwarded, { kind: 'none' }, null, conditions.prefer ?? null);
   const upstream = await ic.upstream.call(call);
   const first = await answerBody(upstream, ic.maxResponseBytes);
   return page(ic, request, allowed, { path: pathOf(call), skip: 0, bundle: first }, 0, known, null);
@@ -163,7 +165,7 @@ async function continueSearch(ic: InteractionContext, request: FhirRequest): Pro
   const principal = ic.authz.principal;
   const state = ic.paging.codec.open(token, { iss: principal.iss, sub: principal.sub, clientId: principal.client_id }, new Date(ic.authz.env.now));
   // The search is decided again, as on its first page: a token that lost its scope loses its pages.
-  const allowed = await decideRequest(ic.authz, state.request, { kind: 'none' });
+  const allowed = await decided(ic, state.request, { kind: 'none' });
   const known: LatestVersions = new Map();
   return page(ic, state.request, allowed, { path: state.upstream, skip: state.skip }, state.page, known, token, state.count);
 }
@@ -182,7 +184,7 @@ async function page(
   const history = request.interaction.startsWith('history');
   const requestId = ic.authz.requestId;
   let latest = known;
-  const result: PageResult = await collectPage(
+  const result: PageResult = await timed(ic, () => collectPage(
     { fetch: async (path) => answerBody(await ic.upstream.call({ method: 'GET', path, payload: null, ifMatch: null, prefer: null }), ic.maxResponseBytes), upstreamBase: ic.upstreamBase },
     enforcer,
     ic.links,
@@ -213,7 +215,7 @@ async function page(
         : {}),
     },
     ic.paging.maxUpstreamPages,
-  );
+  ));
   const principal = ic.authz.principal;
   const now = new Date(ic.authz.env.now);
   const self = presentedCursor !== null ? `${ic.links.publicBase}?${CURSOR_PARAM}=${presentedCursor}` : `${ic.links.publicBase}${upstreamPathOf({ ...request, searchViaPost: false }).path}`;
@@ -265,13 +267,13 @@ async function conditionalChange(ic: InteractionContext, request: FhirRequest, a
   if (match !== undefined) {
     const target = byId(match.resource['id'] as string);
     const targetBody = body.kind === 'json' && request.interaction === 'update' ? withId(body, target.id as string) : body;
-    return change(ic, target, await decideRequest(ic.authz, target, targetBody), targetBody, conditions, match);
+    return change(ic, target, await decided(ic, target, targetBody), targetBody, conditions, match);
   }
   if (request.interaction !== 'update') throw new GatewayError('not_found', { auditReasons: ['conditional.no-match'] });
   // No match: an update creates (with a server-assigned id; a client-assigned one is an update-as-create).
   if (body.kind === 'json' && body.json['id'] !== undefined) throw new GatewayError('update_create_refused', { reasons: ['conditional.no-match-with-id'] });
   const created: FhirRequest = { ...request, method: 'POST', interaction: 'create', params: [] };
-  return create(ic, created, await decideRequest(ic.authz, created, body), body, conditions);
+  return create(ic, created, await decided(ic, created, body), body, conditions);
 }
 
 async function change(ic: InteractionContext, request: FhirRequest, allowed: Authorized, body: RequestBody, conditions: Conditions, target: Target): Promise<Outcome> {
@@ -283,6 +285,7 @@ async function change(ic: InteractionContext, request: FhirRequest, allowed: Aut
   }
   const plan = planChange(request, body, target, conditions.ifMatch);
   const decision = await decideWrite(ic.authz, request, plan);
+  ic.onDecided?.(decision);
   const upstream = await ic.upstream.call(upstreamRequestOf(allowed.forwarded, plan.body, plan.ifMatch, conditions.prefer ?? null));
   if (request.interaction === 'delete') {
     if (upstream.status < 200 || upstream.status >= 300) await answerBody(upstream, ic.maxResponseBytes);
@@ -300,7 +303,7 @@ async function written(ic: InteractionContext, request: FhirRequest, plan: Write
   delete (headers as Record<string, string>)['content-location'];
   if (result === null) return { status: upstream.status, body: null, headers, summary: emptySummary(), decision };
   try {
-    const summary = await enforceResponse(result, ic.enforcerFor(request));
+    const summary = await timed(ic, () => enforceResponse(result, ic.enforcerFor(request)));
     return { status: upstream.status, body: result, headers, summary, decision };
   } catch (err) {
     const summary = writeResultWithheld(request, err);
@@ -310,6 +313,16 @@ async function written(ic: InteractionContext, request: FhirRequest, plan: Write
 }
 
 // ---------- helpers ----------
+
+async function decided(ic: InteractionContext, request: FhirRequest, body: RequestBody): Promise<Authorized> {
+  const allowed = await decideRequest(ic.authz, request, body);
+  ic.onDecided?.(allowed.decision);
+  return allowed;
+}
+
+function timed<T>(ic: InteractionContext, fn: () => Promise<T>): Promise<T> {
+  return ic.timeEnforce ? ic.timeEnforce(fn) : fn();
+}
 
 async function resolve(ic: InteractionContext, request: FhirRequest, type: string, id: string): Promise<Target> {
   return resolveTarget(ic.enforcerFor(request), ic.authz.client, type, id, ic.authz.requestId);

@@ -28,7 +28,7 @@ export interface EvalResult {
     readonly resources: readonly ResourceVerdict[];
     /** Null when the answer was a single resource that policy withheld. */
     readonly summary: (Omit<EnforcementSummary, 'reasons'> & { readonly reasons: readonly string[] }) | null;
-    /** The HTTP status the client would get: 200, or 403/404 for a withheld single resource. */
+    /** The HTTP status the client would get: 200, or 404 for a withheld single resource (answered as missing). */
     readonly status: number;
     /** The answer as the client would receive it, or null when it is withheld. */
     readonly released: FhirResourceJson | null;
@@ -56,9 +56,8 @@ export async function evaluateCase(policy: PolicyEvaluator, c: EvalCase): Promis
   try {
     summary = await enforceResponse(body, enforcer, { releaseTotal: request.obligations.release_total === true });
   } catch (err) {
-    // A single resource that policy withholds is not released at all: the gateway answers 403, or
-    // 404 when the withholding is concealed.
-    if (err instanceof GatewayError && (err.code === 'forbidden' || err.code === 'not_found')) {
+    // A single resource that policy withholds is not released at all: the gateway answers it as missing (404).
+    if (err instanceof GatewayError && err.code === 'not_found') {
       return { revision: policy.revision, request, response: { resources, summary: null, status: err.status, released: null } };
     }
     throw err;

@@ -121,7 +121,7 @@ describe('policy eval', () => {
     const hiv = { resourceType: 'Observation', id: 'o1', status: 'final', meta: { security: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'HIV' }] }, code: { text: 'x' }, subject: { reference: 'Patient/p1' } };
     const claims = { scope: 'user/*.rs', roles: ['clinician'], purpose_of_use: ['TREAT'], fhirUser: 'Practitioner/dr-1' };
     const refused = JSON.parse((await run('eval', '--input', input({ claims, request: 'GET /Observation/o1', response: hiv }), '--json')).out);
-    expect(refused.response.status).toBe(403);
+    expect(refused.response.status).toBe(404);
     expect(refused.response.released).toBeNull();
     expect(refused.response.resources[0].decision.reasons).toContain('label.sensitive');
 

@@ -50,7 +50,7 @@ afterAll(async () => {
 
 type Claims = Record<string, unknown>;
 const mint = (claims: Claims, scope = 'user/*.rs'): Promise<string> => stack.issuer.mint({ sub: 'user-x', scope, ...claims });
-const clinician = (over: Claims = {}) => mint({ sub: 'Practitioner/prac-hopper', fhirUser: 'Practitioner/prac-hopper', roles: ['clinician'], purpose_of_use: ['TREAT'], ...over });
+const clinician = (over: Claims = {}, scope?: string) => mint({ sub: 'Practitioner/prac-hopper', fhirUser: 'Practitioner/prac-hopper', roles: ['clinician'], purpose_of_use: ['TREAT'], ...over }, scope);
 
 async function get(path: string, token: string): Promise<{ status: number; body: any }> {
   const res = await stack.fetch(path, { token });
@@ -59,10 +59,18 @@ async function get(path: string, token: string): Promise<{ status: number; body:
 
 const reasonsOf = (outcome: any): string[] =>
   (outcome.issue?.[0]?.details?.coding ?? []).filter((c: any) => c.system === REASON_CODE_SYSTEM).map((c: any) => c.code as string);
+/** A withheld read answers like a missing resource (404, no reasons shown); its audit record says why. */
+async function withheldReasons(path: string, token: string): Promise<string[]> {
+  const res = await stack.fetch(path, { token });
+  const body = await jsonOf(res);
+  expect(res.status).toBe(404);
+  expect(reasonsOf(body)).toEqual([]);
+  return (await auditRecordOf(stack, res.headers.get('x-request-id') ?? '')).outcome.reasons;
+}
 const idsOf = (bundle: any): string[] => (bundle.entry ?? []).map((e: any) => `${e.resource.resourceType}/${e.resource.id}`);
 
-/** The registrar who records patients' consent decisions (a clinician other than the one the tests read as). */
-const registrar = () => mint({ sub: 'Practitioner/prac-registrar', fhirUser: 'Practitioner/prac-registrar', roles: ['clinician'], purpose_of_use: ['TREAT'] }, 'user/*.cruds');
+/** The registrar who records patients' consent decisions: the privacy office, the role that may change protections. */
+const registrar = () => mint({ sub: 'Practitioner/prac-registrar', fhirUser: 'Practitioner/prac-registrar', roles: ['privacy-officer'] }, 'user/*.cruds');
 const written = new Map<string, Record<string, unknown>>();
 
 /** Writes a Consent through the gateway, as the registrar recording the patient's decision would. */
@@ -94,12 +102,11 @@ const privacy = (patient: string, provision: Record<string, unknown>) => ({
 });
 
 describe('sensitive data (security labels and the sensitive code value set)', () => {
-  test('a clinician is refused a labelled and a coded HIV result, with the reason, and searches leave them out', async () => {
+  test('a clinician is refused a labelled and a coded HIV result as if missing, the reason in the audit record, and searches leave them out', async () => {
     const token = await clinician();
     for (const id of ['obs-hiv-label', 'obs-hiv-code']) {
-      const { status, body } = await get(`Observation/${id}`, token);
-      expect(status).toBe(403);
-      expect(reasonsOf(body)).toContain('label.sensitive');
+      expect(await withheldReasons(`Observation/${id}`, token)).toContain('label.sensitive');
+      const { body } = await get(`Observation/${id}`, token);
       expect(JSON.stringify(body)).not.toMatch(/Viral load|75622-1/);
     }
     const search = await get('Observation?patient=Patient/pat-alba', token);
@@ -130,15 +137,18 @@ describe('break-the-glass', () => {
     expect(record?.outcome.reasons).toContain('break-glass');
   });
 
-  test('without a stated reason it does not open, and says why', async () => {
-    const { status, body } = await get('Observation/obs-hiv-label', await clinician({ purpose_of_use: ['BTG'] }));
-    expect(status).toBe(403);
-    expect(reasonsOf(body)).toEqual(expect.arrayContaining(['break-glass.reason-missing', 'label.sensitive']));
+  test('without a stated reason it is refused on the request, whatever the request reaches, and says why', async () => {
+    const token = await clinician({ purpose_of_use: ['BTG'] });
+    for (const path of ['Observation/obs-hiv-label', 'Observation/obs-pat-alba-0', 'Observation/does-not-exist']) {
+      const { status, body } = await get(path, token);
+      expect(status).toBe(403);
+      expect(reasonsOf(body)).toEqual(['break-glass.reason-missing']);
+    }
   });
 
   test('is not open to roles the role table does not mark for it', async () => {
     const token = await mint({ roles: ['researcher'], purpose_of_use: ['HRESCH', 'BTG'], break_glass_reason: 'curiosity' });
-    expect((await get('Observation/obs-hiv-label', token)).status).toBe(403);
+    expect(await withheldReasons('Observation/obs-hiv-label', token)).toContain('label.sensitive');
   });
 });
 
@@ -246,9 +256,7 @@ describe('consent (patient-privacy Consents written through the gateway)', () =>
       privacy('pat-bruno', { type: 'permit', provision: [{ type: 'deny', actor: [{ role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'PRCP' }] }, reference: { reference: 'Practitioner/prac-hopper' } }] }] }),
     );
     try {
-      const refused = await get('Observation/obs-pat-bruno-0', await clinician());
-      expect(refused.status).toBe(403);
-      expect(reasonsOf(refused.body)).toContain('consent.deny.actor');
+      expect(await withheldReasons('Observation/obs-pat-bruno-0', await clinician())).toContain('consent.deny.actor');
       const other = await clinician({ sub: 'Practitioner/prac-other', fhirUser: 'Practitioner/prac-other' });
       expect((await get('Observation/obs-pat-bruno-0', other)).status).toBe(200);
     } finally {
@@ -257,39 +265,60 @@ describe('consent (patient-privacy Consents written through the gateway)', () =>
     expect((await get('Observation/obs-pat-bruno-0', await clinician())).status).toBe(200);
   });
 
-  test('a write carried out but withheld from the writer by the Consent it writes is not reported as refused', async () => {
-    const consent = privacy('pat-bruno', { type: 'permit', provision: [{ type: 'deny', actor: [{ role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'PRCP' }] }, reference: { reference: 'Practitioner/prac-hopper' } }] }] });
-    const res = await stack.fetch('Consent', {
+  test('a write carried out but withheld from the writer is not reported as refused', async () => {
+    // A nurse records a psychiatric note: labelling data is no protection change, and nurses do not read PSY.
+    const nurse = await mint({ sub: 'Practitioner/prac-nurse', fhirUser: 'Practitioner/prac-nurse', roles: ['nurse'], purpose_of_use: ['TREAT'] }, 'user/*.cruds');
+    const res = await stack.fetch('Observation', {
       method: 'POST',
-      token: await mint({ sub: 'Practitioner/prac-hopper', fhirUser: 'Practitioner/prac-hopper', roles: ['clinician'], purpose_of_use: ['TREAT'] }, 'user/*.cruds'),
+      token: nurse,
       headers: { 'content-type': 'application/fhir+json' },
-      body: JSON.stringify({ resourceType: 'Consent', status: 'active', category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }], ...consent }),
+      body: JSON.stringify({ resourceType: 'Observation', status: 'final', code: { text: 'Mood assessment' }, subject: { reference: 'Patient/pat-bruno' }, meta: { security: [{ system: ACT_CODE, code: 'PSY' }] } }),
     });
     expect(res.status).toBe(201);
     expect(await res.text()).toBe('');
-    const id = /\/Consent\/([^/]+)/.exec(res.headers.get('location') ?? '')?.[1] as string;
-    written.set(id, { resourceType: 'Consent', status: 'active', ...consent });
+    const id = /\/Observation\/([^/]+)/.exec(res.headers.get('location') ?? '')?.[1] as string;
+    const record = await auditRecordOf(stack, res.headers.get('x-request-id') ?? '');
+    expect(record.request).toMatchObject({ interaction: 'create', type: 'Observation' });
+    expect(record.outcome.status).toBe(201);
+    expect(record.entries?.withheld).toBe(1);
+    expect(record.outcome.reasons).toEqual(expect.arrayContaining(['write.result-withheld', 'label.sensitive']));
+    expect(record.outcome.protectionChange).toBeUndefined();
+    // What the nurse wrote is withheld from the nurse from then on, like anything missing.
+    expect(await withheldReasons(`Observation/${id}`, nurse)).toContain('label.sensitive');
+  });
+
+  test('a Consent written by the privacy office is recorded as a change of protections', async () => {
+    const id = await writeConsent(privacy('pat-bruno', { type: 'permit' }));
     try {
-      // This request's own record (the file sink writes asynchronously; earlier records are already there).
-      const record = await auditRecordOf(stack, res.headers.get('x-request-id') ?? '');
-      expect(record.request).toMatchObject({ interaction: 'create', type: 'Consent' });
-      expect(record?.outcome.status).toBe(201);
-      expect(record?.entries?.withheld).toBe(1);
-      expect(record?.outcome.reasons).toEqual(expect.arrayContaining(['write.result-withheld', 'consent.deny.actor']));
-      // And it is in force at once.
-      expect((await get('Observation/obs-pat-bruno-0', await clinician())).status).toBe(403);
+      const record = await recordWhere((r) => r.request?.type === 'Consent' && r.request.interaction === 'create' && r.outcome.status === 201);
+      expect(record?.outcome.protectionChange).toBe(true);
     } finally {
       await retire(id);
     }
+  });
+
+  test('a clinician cannot write, change or delete a Consent, nor strip a label, whatever a write scope says', async () => {
+    const token = await clinician({}, 'user/*.cruds');
+    const consent = { resourceType: 'Consent', status: 'active', category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }], ...privacy('pat-bruno', { type: 'deny' }) };
+    const created = await stack.fetch('Consent', { method: 'POST', token, headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(consent) });
+    expect(created.status).toBe(403);
+    expect(reasonsOf(await jsonOf(created))).toContain('protection.not-permitted');
+    const stripped = await stack.fetch('Observation/obs-hiv-label', {
+      method: 'PATCH',
+      token: await clinician({ purpose_of_use: ['BTG'], break_glass_reason: 'chart review' }, 'user/*.cruds'),
+      headers: { 'content-type': 'application/json-patch+json' },
+      body: JSON.stringify([{ op: 'remove', path: '/meta/security' }]),
+    });
+    expect(stripped.status).toBe(403);
+    expect(reasonsOf(await jsonOf(stripped))).toContain('protection.not-permitted');
+    expect((await get('Observation/obs-hiv-label', await clinician())).status).toBe(404);
   });
 
   test('deny a category of data: Conditions withheld, Observations still released', async () => {
     const id = await writeConsent(privacy('pat-bruno', { type: 'permit', provision: [{ type: 'deny', class: [{ system: 'http://hl7.org/fhir/resource-types', code: 'Condition' }] }] }));
     try {
       const token = await clinician();
-      const condition = await get('Condition/cond-pat-bruno', token);
-      expect(condition.status).toBe(403);
-      expect(reasonsOf(condition.body)).toContain('consent.deny.class');
+      expect(await withheldReasons('Condition/cond-pat-bruno', token)).toContain('consent.deny.class');
       expect((await get('Observation/obs-pat-bruno-0', token)).status).toBe(200);
       const everything = await get('Patient/pat-bruno/$everything', token);
       expect(idsOf(everything.body)).not.toContain('Condition/cond-pat-bruno');
@@ -302,9 +331,7 @@ describe('consent (patient-privacy Consents written through the gateway)', () =>
     const id = await writeConsent(privacy('pat-bruno', { type: 'deny', provision: [{ type: 'permit', purpose: [{ system: ACT_REASON, code: 'TREAT' }] }] }));
     try {
       expect((await get('Observation/obs-pat-bruno-1', await clinician({ purpose_of_use: ['TREAT'] }))).status).toBe(200);
-      const ops = await get('Observation/obs-pat-bruno-1', await clinician({ purpose_of_use: ['HOPERAT'] }));
-      expect(ops.status).toBe(403);
-      expect(reasonsOf(ops.body)).toContain('consent.deny.base');
+      expect(await withheldReasons('Observation/obs-pat-bruno-1', await clinician({ purpose_of_use: ['HOPERAT'] }))).toContain('consent.deny.base');
       // Another patient's data is untouched by pat-bruno's Consent.
       expect((await get('Observation/obs-pat-alba-1', await clinician({ purpose_of_use: ['HOPERAT'] }))).status).toBe(200);
     } finally {
@@ -328,7 +355,7 @@ describe('consent (patient-privacy Consents written through the gateway)', () =>
     try {
       expect((await get('Observation/obs-hiv-label', await clinician())).status).toBe(200);
       const other = await clinician({ sub: 'Practitioner/prac-other', fhirUser: 'Practitioner/prac-other' });
-      expect((await get('Observation/obs-hiv-label', other)).status).toBe(403);
+      expect(await withheldReasons('Observation/obs-hiv-label', other)).toContain('label.sensitive');
     } finally {
       await retire(id);
     }
@@ -336,11 +363,21 @@ describe('consent (patient-privacy Consents written through the gateway)', () =>
 });
 
 describe('reasons reach the audit trail', () => {
-  test('a refusal is recorded with the same reason codes the client saw', async () => {
-    await get('Observation/obs-hiv-code', await clinician());
-    const record = await recordWhere((r) => r.request?.id === 'obs-hiv-code' && r.outcome.status === 403);
-    expect(record?.outcome.decision).toBe('deny');
-    expect(record?.outcome.reasons).toContain('label.sensitive');
+  test('a request refusal is recorded with exactly the reason codes the client saw', async () => {
+    const res = await stack.fetch('Observation/obs-hiv-code', { token: await clinician({ purpose_of_use: ['BTG'] }) });
+    const seen = reasonsOf(await jsonOf(res));
+    expect(seen).toEqual(['break-glass.reason-missing']);
+    const record = await auditRecordOf(stack, res.headers.get('x-request-id') ?? '');
+    expect(record.outcome.decision).toBe('deny');
+    expect(record.outcome.reasons).toEqual(seen);
+  });
+
+  test('a concealed withholding is recorded with the reasons the client did not see', async () => {
+    const res = await stack.fetch('Observation/obs-hiv-code', { token: await clinician() });
+    expect(res.status).toBe(404);
+    const record = await auditRecordOf(stack, res.headers.get('x-request-id') ?? '');
+    expect(record.outcome.decision).toBe('deny');
+    expect(record.outcome.reasons).toContain('label.sensitive');
     expect(JSON.stringify(record)).not.toContain('75622-1');
   });
 });

@@ -4,7 +4,7 @@
  * learns the other enforces at once (a revocation, a rate-limit count, a new Consent), and a Redis
  * outage degrades both as documented and heals without restarting them.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
@@ -15,6 +15,7 @@ import { startTokenIssuer, type TokenIssuer } from '../../src/devkit/token-issue
 import { metricValue } from '../support/audit.js';
 import { startRedisServer, type RedisServer } from '../support/redis.js';
 import { spawnGateway, type SpawnedGateway } from '../support/spawn-gateway.js';
+import { eventually } from '../support/wait.js';
 
 const PUBLIC_BASE = 'http://fhir.replicas.test/fhir';
 const ADMIN_TOKEN = 'replicas-admin-token-0123456789abcdef';
@@ -60,6 +61,8 @@ afterAll(async () => {
 
 const [a, b] = [() => replicas[0]!, () => replicas[1]!];
 const get = (replica: { origin: string }, pathAndQuery: string, token: string) => fetch(`${replica.origin}/fhir/${pathAndQuery}`, { headers: { authorization: `Bearer ${token}` } });
+const readAudit = (file: string): Array<Record<string, unknown>> =>
+  existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>) : [];
 const codesOf = async (res: Response): Promise<string[]> => ((await res.json()) as { issue: Array<{ details: { coding: Array<{ code: string }> } }> }).issue[0]!.details.coding.map((c) => c.code);
 
 describe('two replicas sharing one Redis', () => {
@@ -108,8 +111,15 @@ describe('two replicas sharing one Redis', () => {
     const written = await fetch(`${a().origin}/fhir/Consent`, { method: 'POST', headers: { authorization: `Bearer ${chen}`, 'content-type': 'application/fhir+json' }, body: JSON.stringify(consent) });
     expect({ status: written.status, codes: written.status === 201 ? [] : await codesOf(written) }).toEqual({ status: 201, codes: [] });
     const refused = await get(b(), 'Observation/obs-pat-chen-0', token);
-    expect(refused.status).toBe(403);
-    expect((await codesOf(refused)).filter((c) => c.startsWith('consent.'))).toEqual(['consent.deny.base']);
+    // Withheld answers as missing; replica B's audit record says the Consent did it.
+    expect(refused.status).toBe(404);
+    const requestId = refused.headers.get('x-request-id') as string;
+    const record = await eventually(
+      async () => readAudit(path.join(dir, 'replica-b-audit.jsonl')).find((r) => r['requestId'] === requestId),
+      (r) => r !== undefined,
+      'replica B\'s audit record of the refused read',
+    );
+    expect((record!['outcome'] as { reasons: string[] }).reasons.filter((c) => c.startsWith('consent.'))).toEqual(['consent.deny.base']);
   });
 
   test('Redis killed: both replicas refuse (503, revocation fails closed); Redis back: both recover without a restart', async () => {

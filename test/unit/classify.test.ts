@@ -119,9 +119,16 @@ describe('classify: parameters', () => {
     expect(codeOf(() => c('DELETE', '/fhir/Patient'))).toBe('invalid_request:conditional.no-criteria');
   });
 
-  test('paging parameters of the upstream are accepted on searches', () => {
-    expect(c('GET', '/fhir/Observation?_count=5&_offset=10').params).toHaveLength(2);
-    expect(c('GET', '/fhir?_getpages=abc').params).toHaveLength(1);
+  test('the upstream\'s paging parameters are refused: the gateway pages searches itself', () => {
+    expect(codeOf(() => c('GET', '/fhir/Observation?_count=5&_offset=10'))).toBe('invalid_search_parameter:param.paging-not-allowed');
+    expect(codeOf(() => c('GET', '/fhir?_getpages=abc'))).toBe('invalid_search_parameter:param.paging-not-allowed');
+  });
+
+  test('a gateway cursor is a continuation, and takes no criteria beside it', () => {
+    expect(c('GET', '/fhir?_gwcursor=abc').interaction).toBe('search-continue');
+    expect(c('GET', '/fhir?_gwcursor=abc&_format=json').interaction).toBe('search-continue');
+    expect(codeOf(() => c('GET', '/fhir?_gwcursor=abc&code=x'))).toBe('invalid_search_parameter:paging.cursor-with-criteria');
+    expect(codeOf(() => c('GET', '/fhir/Observation?_gwcursor=abc'))).toBe('invalid_search_parameter:param.paging-not-allowed');
   });
 
   test('POST _search form parameters are merged and checked like query parameters', () => {

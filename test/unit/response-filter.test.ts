@@ -96,10 +96,10 @@ describe('Bundle filter', () => {
     expect(body.entry.map((e) => e.resource.id)).toEqual(['a']);
   });
 
-  test('a denied single resource throws forbidden with the policy reasons', async () => {
+  test('a denied single resource is answered as missing, its reasons for the audit record only', async () => {
     const err = await enforceResponse(obs('b', 'p2'), onlyPatient('p1')).then(() => null, (e: unknown) => e);
     expect(err).toBeInstanceOf(GatewayError);
-    expect(err).toMatchObject({ code: 'forbidden', reasons: ['compartment.other-patient'] });
+    expect(err).toMatchObject({ code: 'not_found', reasons: [], auditReasons: ['compartment.other-patient'] });
   });
 
   test.each([

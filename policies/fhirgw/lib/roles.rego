@@ -101,3 +101,12 @@ redactions(type) := [] if {
 	some r in reading(type)
 	some x in table[r].redact
 ]
+
+# Some effective role may lower security labels and manage Consents (the privacy office).
+default manages_protections := false
+
+manages_protections if {
+	some r in effective
+	purpose_ok(r)
+	object.get(table[r], "manage_protections", false)
+}
