@@ -106,6 +106,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       maxCount: config.search.maxCount,
       maxUpstreamPages: config.search.maxUpstreamPagesPerPage,
       maxConditionalCandidates: config.search.maxConditionalCandidates,
+      maxChainMatches: config.search.maxChainMatches,
     },
     links: createLinkRewriter(config.upstream.url, config.publicBaseUrl),
     audit,

@@ -230,6 +230,16 @@ protection_change if {
 	not l in labels.of(input.resource)
 }
 
+# An explicit label removed is a change even when a code still implies it: systems downstream read
+# meta.security, not this gateway's code tables.
+protection_change if {
+	interaction in {"update", "patch"}
+	input.current
+	input.resource
+	some l in labels.labelled(input.current)
+	not l in labels.labelled(input.resource)
+}
+
 protection_change if {
 	input.request.type == "Consent"
 	interaction in {"create", "update", "patch", "delete"}

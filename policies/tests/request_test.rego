@@ -339,3 +339,10 @@ test_clinician_search_names_no_redactions if {
 	d.allow
 	not d.obligations.redact
 }
+
+test_removing_an_explicit_label_a_code_still_implies_is_a_protection_change if {
+	hiv_code := {"coding": [{"system": "http://loinc.org", "code": "75622-1"}]}
+	d := request.decision with input as protection_input(f.clinician_treating, "patch", "Observation", object.union(unlabelled, {"code": hiv_code}), object.union(labelled("HIV"), {"code": hiv_code}))
+	not d.allow
+	"protection.not-permitted" in d.reasons
+}

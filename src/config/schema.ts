@@ -260,11 +260,13 @@ export const configSchema = z.strictObject({
       maxUpstreamPagesPerPage: z.number().int().min(1).max(100).default(10),
       /** How long a `next` link stays valid. */
       cursorTtlSeconds: z.number().int().min(60).max(86400).default(3600),
-      /** Resources a conditional write's criteria may select upstream before it is refused (412). */
+      /** Resources a conditional write's criteria, or a chained criterion's inner search, may select upstream before it is refused. */
       maxConditionalCandidates: z.number().int().min(1).max(100000).default(1000),
+      /** Readable resources a chained criterion (`subject.name=`, `_has:`) may resolve to before it is refused (400). */
+      maxChainMatches: z.number().int().min(1).max(10000).default(100),
     })
     .refine((s) => s.defaultCount <= s.maxCount, { message: 'defaultCount cannot exceed maxCount', path: ['defaultCount'] })
-    .default({ defaultCount: 20, maxCount: 200, maxUpstreamPagesPerPage: 10, cursorTtlSeconds: 3600, maxConditionalCandidates: 1000 }),
+    .default({ defaultCount: 20, maxCount: 200, maxUpstreamPagesPerPage: 10, cursorTtlSeconds: 3600, maxConditionalCandidates: 1000, maxChainMatches: 100 }),
   /** The patients' FHIR Consent resources, read from the upstream for policy. */
   consent: z
     .strictObject({

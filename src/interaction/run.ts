@@ -26,6 +26,7 @@ import { makeParam } from '../fhir/search-params.js';
 import { upstreamPathOf } from '../fhir/upstream-path.js';
 import { decideRequest, decideWrite, type Authorized, type AuthorizeContext } from '../enforce/authorize.js';
 import { applyDecision, decideAll, emptySummary, enforceResponse, isResource, writeResultWithheld, type EnforcementSummary, type ResponseEnforcer } from '../enforce/response.js';
+import { resolveChains } from '../enforce/chains.js';
 import { resolveMatches, resolveTarget, type Target } from '../enforce/targets.js';
 import { againstLatest, latestVersions, type LatestVersions } from '../enforce/versions.js';
 import { planChange, planCreate, type WritePlan } from '../enforce/writes.js';
@@ -42,8 +43,10 @@ export interface PagingOptions {
   readonly defaultCount: number;
   readonly maxCount: number;
   readonly maxUpstreamPages: number;
-  /** Candidates a conditional write's criteria may select upstream (readable or not). */
+  /** Candidates a conditional write's criteria, or a chain's inner search, may select upstream (readable or not). */
   readonly maxConditionalCandidates: number;
+  /** Readable resources a chain's inner search may find. */
+  readonly maxChainMatches: number;
 }
 
 export interface InteractionContext {
@@ -151,7 +154,10 @@ async function operation(ic: InteractionContext, request: FhirRequest, allowed: 
 
 async function search(ic: InteractionContext, request: FhirRequest, allowed: Authorized, conditions: Conditions, known: LatestVersions): Promise<Outcome> {
   const count = pageSize(ic, request);
-  const forwarded = withUpstreamCount(allowed.forwarded, count, ic.paging.maxCount);
+  const criteria = await criteriaOf(ic, request.type, allowed.forwarded.params);
+  // A chain that found nothing readable selects nothing: the page is empty without asking upstream.
+  if (criteria === null) return page(ic, request, allowed, { path: '/', skip: 0, bundle: { resourceType: 'Bundle', type: 'searchset' } }, 0, known, null);
+  const forwarded = withUpstreamCount({ ...allowed.forwarded, params: criteria }, count, ic.paging.maxCount);
   const call = upstreamRequestOf(forwarded, { kind: 'none' }, null, conditions.prefer ?? null);
   const upstream = await ic.upstream.call(call);
   const first = await answerBody(upstream, ic.maxResponseBytes);
@@ -329,7 +335,18 @@ async function resolve(ic: InteractionContext, request: FhirRequest, type: strin
 }
 
 async function matchesOf(ic: InteractionContext, request: FhirRequest, criteria: readonly SearchParam[]): Promise<Array<Extract<Target, { kind: 'visible' }>>> {
-  return resolveMatches(ic.enforcerFor(request), ic.authz.client, request.type as string, criteria, ic.authz.requestId, ic.paging.maxConditionalCandidates);
+  const resolved = await criteriaOf(ic, request.type, criteria);
+  if (resolved === null) return [];
+  return resolveMatches(ic.enforcerFor(request), ic.authz.client, request.type as string, resolved, ic.authz.requestId, ic.paging.maxConditionalCandidates);
+}
+
+/** The criteria with chained and reverse-chained parameters run by the gateway (src/enforce/chains.ts). */
+async function criteriaOf(ic: InteractionContext, type: string | null, params: readonly SearchParam[]): Promise<SearchParam[] | null> {
+  if (type === null) {
+    if (params.some((p) => p.name.startsWith('_has:'))) throw new GatewayError('invalid_search_parameter', { reasons: ['search.chain-untyped'], parameter: '_has' });
+    return [...params];
+  }
+  return resolveChains({ authz: ic.authz, enforcerFor: ic.enforcerFor, maxCandidates: ic.paging.maxConditionalCandidates, maxMatches: ic.paging.maxChainMatches }, type, params);
 }
 
 function concealed(reasons: readonly string[]): GatewayError {
