@@ -132,6 +132,7 @@ async function main(): Promise<void> {
   const issuer = await startTokenIssuer({ audience: PUBLIC_BASE });
   const tokens: Record<Role | 'system' | 'systemResearch', string> = {
     clinician: await issuer.mint({ ...PRINCIPAL_CLAIMS.clinician }),
+    clinicianLab: await issuer.mint({ ...PRINCIPAL_CLAIMS.clinicianLab }),
     researcher: await issuer.mint({ ...PRINCIPAL_CLAIMS.researcher }),
     system: await issuer.mint({ ...PRINCIPAL_CLAIMS.system }),
     systemResearch: await issuer.mint({ ...PRINCIPAL_CLAIMS.systemResearch }),

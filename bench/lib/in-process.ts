@@ -21,6 +21,8 @@ const MAPPING: ClaimMapping = claimMappingSchema.parse({});
 /** The principals of the scenarios, as the gateway builds them from their tokens' claims. */
 export const PRINCIPAL_CLAIMS = {
   clinician: { sub: 'Practitioner/prac-hopper', scope: 'user/*.rs', roles: ['clinician'], purpose_of_use: ['TREAT'] },
+  // A lab-only app: its granular scope withholds the vital signs, half of the synthetic Observations.
+  clinicianLab: { sub: 'Practitioner/prac-hopper', scope: 'user/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory', roles: ['clinician'], purpose_of_use: ['TREAT'] },
   researcher: { sub: 'researcher-1', scope: 'user/Patient.rs user/Observation.rs', roles: ['researcher'], purpose_of_use: ['HRESCH'] },
   system: { sub: 'svc-bench', client_id: 'bench-export', scope: 'system/*.rs' },
   systemResearch: { sub: 'svc-research', client_id: 'bench-research-export', scope: 'system/*.rs', roles: ['researcher'], purpose_of_use: ['HRESCH'] },

@@ -255,7 +255,7 @@ export const configSchema = z.strictObject({
       /** Entries per page when the client gives no `_count`. */
       defaultCount: z.number().int().min(1).max(1000).default(20),
       /** The largest `_count` honoured (larger ones are capped). */
-      maxCount: z.number().int().min(1).max(1000).default(200),
+      maxCount: z.number().int().min(1).max(10000).default(1000),
       /** Upstream pages one client page may read to fill itself with released entries. */
       maxUpstreamPagesPerPage: z.number().int().min(1).max(100).default(10),
       /** How long a `next` link stays valid. */
@@ -266,7 +266,7 @@ export const configSchema = z.strictObject({
       maxChainMatches: z.number().int().min(1).max(10000).default(100),
     })
     .refine((s) => s.defaultCount <= s.maxCount, { message: 'defaultCount cannot exceed maxCount', path: ['defaultCount'] })
-    .default({ defaultCount: 20, maxCount: 200, maxUpstreamPagesPerPage: 10, cursorTtlSeconds: 3600, maxConditionalCandidates: 1000, maxChainMatches: 100 }),
+    .default({ defaultCount: 20, maxCount: 1000, maxUpstreamPagesPerPage: 10, cursorTtlSeconds: 3600, maxConditionalCandidates: 1000, maxChainMatches: 100 }),
   /** The patients' FHIR Consent resources, read from the upstream for policy. */
   consent: z
     .strictObject({

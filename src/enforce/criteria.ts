@@ -106,9 +106,13 @@ function keptBy(profile: Profile, read: ElementRead): 'yes' | 'year' | 'no' {
   }
   let verdict: 'yes' | 'year' = 'yes';
   for (const types of read.segments) {
+    // A choice element's instant or Timing is released as a year too (the de-identified form of a
+    // choice may change its type: effectiveInstant becomes effectiveDateTime "2026"); an element
+    // that can only be an instant is masked whole.
+    const dates = profile === 'limited-data-set' || types.length > 1 ? LDS_DATES : DATES;
     for (const t of types) {
       if (STRUCTURAL.has(t)) continue;
-      if (profile === 'limited-data-set' ? LDS_DATES.has(t) : DATES.has(t)) {
+      if (dates.has(t)) {
         if (profile === 'safe-harbor') verdict = 'year';
         continue;
       }

@@ -157,7 +157,7 @@ async function search(ic: InteractionContext, request: FhirRequest, allowed: Aut
   const criteria = await criteriaOf(ic, request.type, allowed.forwarded.params);
   // A chain that found nothing readable selects nothing: the page is empty without asking upstream.
   if (criteria === null) return page(ic, request, allowed, { path: '/', skip: 0, bundle: { resourceType: 'Bundle', type: 'searchset' } }, 0, known, null);
-  const forwarded = withUpstreamCount({ ...allowed.forwarded, params: criteria }, count, ic.paging.maxCount);
+  const forwarded = withUpstreamCount({ ...allowed.forwarded, params: criteria }, count);
   const call = upstreamRequestOf(forwarded, { kind: 'none' }, null, conditions.prefer ?? null);
   const upstream = await ic.upstream.call(call);
   const first = await answerBody(upstream, ic.maxResponseBytes);
@@ -366,13 +366,14 @@ function pageSize(ic: InteractionContext, request: FhirRequest): number {
 }
 
 /**
- * The upstream is asked for pages larger than the client's, so that a page with withheld entries
- * can usually be filled from one upstream page.
+ * The upstream is asked for one entry more than the client's page: when nothing is withheld, one
+ * upstream page fills the client's page and shows whether another follows (the look-ahead); when
+ * something is, the pager reads on through the upstream's own `next` links.
  */
-function withUpstreamCount(request: FhirRequest, count: number, maxCount: number): FhirRequest {
+function withUpstreamCount(request: FhirRequest, count: number): FhirRequest {
   if (request.params.some((p) => p.name === '_summary' && p.value === 'count')) return request;
   const params = request.params.filter((p) => p.name !== '_count');
-  return { ...request, params: [...params, makeParam('_count', String(Math.min(maxCount, 2 * count + 1)))] };
+  return { ...request, params: [...params, makeParam('_count', String(count + 1))] };
 }
 
 function pathOf(call: { path: string; payload: { contentType: string; bytes: Buffer } | null }): string {

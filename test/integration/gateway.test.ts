@@ -67,8 +67,8 @@ describe('a patient-context token', () => {
     for (const e of bundle.entry) expect(e.resource.subject.reference).toBe(`Patient/${alba.id}`);
     const forwarded = stack.fhir.requests.slice(before);
     expect(forwarded).toHaveLength(1);
-    // The gateway pages itself: it asks the upstream for a larger page (2 x 20 + 1) than the client's.
-    expect(decodeURIComponent(forwarded[0]!.url)).toBe(`/fhir/Observation?subject=Patient/${alba.id}&_count=41`);
+    // The gateway pages itself: it asks the upstream for one entry more than the client's page (20 + 1), to know whether another page follows.
+    expect(decodeURIComponent(forwarded[0]!.url)).toBe(`/fhir/Observation?subject=Patient/${alba.id}&_count=21`);
   });
 
   test('cannot widen a search with its own parameters: ANDed with the narrowing, never replacing it', async () => {

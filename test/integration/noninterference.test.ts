@@ -352,4 +352,31 @@ describe('one path for single requests and batch entries', () => {
     expect((single.body as { total: number }).total).toBeGreaterThan(0);
     expect(entry.resource.total).toBe((single.body as { total: number }).total);
   });
+
+  test('a transaction\'s entries take the single path up to their writes, which go upstream as one transaction', async () => {
+    const token = await t.clinician('user/*.cruds');
+    const before = stack.fhir.requests.length;
+    const encounter = 'urn:uuid:6a3c9e1e-0b7e-4c1a-9c57-3f1f7b2f0a11';
+    const res = await stack.fetch('', {
+      token,
+      method: 'POST',
+      ...json({
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          { fullUrl: encounter, request: { method: 'POST', url: 'Encounter' }, resource: { resourceType: 'Encounter', status: 'planned', class: { system: ACT_CODE, code: 'AMB' }, subject: { reference: `Patient/${chen.id}` } } },
+          { request: { method: 'POST', url: 'Observation' }, resource: { resourceType: 'Observation', status: 'final', code: { text: 'in transaction' }, subject: { reference: `Patient/${chen.id}` }, encounter: { reference: encounter } } },
+          { request: { method: 'GET', url: `Patient/${chen.id}` } },
+        ],
+      }),
+    });
+    expect(res.status).toBe(200);
+    const bundle = (await res.json()) as { type: string; entry: Array<{ response: { status: string; location?: string }; resource?: { resourceType: string; encounter?: { reference: string } } }> };
+    expect(bundle.type).toBe('transaction-response');
+    expect(bundle.entry.map((e) => e.response.status)).toEqual(['201 Created', '201 Created', '200 OK']);
+    expect(bundle.entry[1]!.resource!.encounter!.reference).toMatch(/^Encounter\/[A-Za-z0-9-]+$/);
+    expect(bundle.entry[2]!.resource!.resourceType).toBe('Patient');
+    // The writes went upstream in one transaction; the read after it, alone.
+    expect(upstreamSince(before).filter((r) => !r.startsWith('GET'))).toEqual(['POST /fhir/']);
+  });
 });
