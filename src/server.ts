@@ -86,6 +86,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     access,
   };
 
+  // Keys replicas must share; a per-process key works, but only on this replica and until it restarts.
+  const perProcessKeys = ['FHIRGW_CURSOR_KEY', 'FHIRGW_BULK_LINK_KEY', 'FHIRGW_PSEUDONYM_KEY'].filter((name) => (env[name] ?? '') === '');
+  if (perProcessKeys.length > 0) logger.warn({ keys: perProcessKeys }, 'keys not set: using per-process random keys (paging links, Bulk Data links and pseudonyms work on this replica only, until it restarts)');
   const requests = createRequestTracker();
   let drainer: Drainer | null = null;
   const app = createApp({
