@@ -90,7 +90,7 @@ export function buildRequestRecord(facts: RequestFacts, options: RecordOptions):
       status: facts.status,
       breakGlass,
       breakGlassReason: breakGlass ? (principal?.break_glass_reason ?? null) : null,
-      ...(facts.decision?.obligations.audit?.protection_change === true && error === null ? { protectionChange: true as const } : {}),
+      ...((facts.decision?.obligations.audit?.protection_change === true || summary?.protectionChange === true) && error === null ? { protectionChange: true as const } : {}),
     },
     entries: summary && {
       returned: summary.returned,

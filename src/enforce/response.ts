@@ -53,6 +53,8 @@ export interface EnforcementSummary {
   /** Reasons of the decisions that withheld or redacted something. */
   reasons: Set<string>;
   breakGlass: boolean;
+  /** A write in this answer changed protections (a batch entry's decision said so). */
+  protectionChange: boolean;
 }
 
 interface Slot {
@@ -172,10 +174,11 @@ export function mergeSummary(into: EnforcementSummary, from: EnforcementSummary)
   into.omittedRefs += from.omittedRefs;
   for (const r of from.reasons) into.reasons.add(r);
   into.breakGlass ||= from.breakGlass;
+  into.protectionChange ||= from.protectionChange;
 }
 
 export function emptySummary(): EnforcementSummary {
-  return { returned: 0, withheld: 0, redacted: 0, withheldRefs: [], redactedRefs: [], redactedFields: 0, omittedRefs: 0, reasons: new Set(), breakGlass: false };
+  return { returned: 0, withheld: 0, redacted: 0, withheldRefs: [], redactedRefs: [], redactedFields: 0, omittedRefs: 0, reasons: new Set(), breakGlass: false, protectionChange: false };
 }
 
 /**

@@ -38,10 +38,14 @@ export async function runBundle(ic: InteractionContext, options: BatchOptions, b
   if (raw.length > options.maxEntries) throw new GatewayError('payload_too_large', { reasons: ['batch.too-many-entries'] });
 
   const summary = emptySummary();
-  const results = type === 'batch' ? await runBatch(ic, options, raw) : await runTransaction(ic, options, raw);
+  // The entries' own decisions go into their answers; the Bundle's record keeps the Bundle's decision.
+  const perEntry: InteractionContext = { ...ic, onDecided: undefined };
+  const results = type === 'batch' ? await runBatch(perEntry, options, raw) : await runTransaction(perEntry, options, raw);
   const entries = results.map((r, i) => {
     if ('outcome' in r) {
       if (r.outcome.summary) mergeSummary(summary, r.outcome.summary);
+      summary.protectionChange ||= r.outcome.decision.obligations.audit?.protection_change === true;
+      summary.breakGlass ||= r.outcome.decision.obligations.audit?.break_glass === true;
       return entryOf(r.outcome, options.links);
     }
     summary.withheld++;

@@ -261,6 +261,16 @@ describe('5. writes cannot remove a protection', () => {
     expect(upstreamSince(before)).toEqual([]);
   });
 
+  test('a Consent written inside a batch marks the batch\'s record as a change of protections, and keeps the batch\'s own decision', async () => {
+    const officer = await stack.issuer.mint({ sub: 'Practitioner/prac-po', scope: 'user/*.cruds', roles: ['privacy-officer'] });
+    const consent = { resourceType: 'Consent', status: 'active', scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] }, category: [{ coding: [{ system: LOINC, code: '59284-0' }] }], patient: { reference: `Patient/${bruno.id}` }, provision: { type: 'permit' } };
+    const res = await stack.fetch('', { token: officer, method: 'POST', ...json({ resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `Patient/${bruno.id}` } }, { request: { method: 'POST', url: 'Consent' }, resource: consent }] }) });
+    expect(res.status).toBe(200);
+    const record = await auditRecordOf(stack, res.headers.get('x-request-id') ?? '');
+    expect(record.request?.interaction).toBe('batch');
+    expect(record.outcome.protectionChange).toBe(true);
+  });
+
   test('the privacy office lowers a label, and the record says it was a change of protections', async () => {
     await stack.fhir.repo.updateResource({ resourceType: 'Observation', id: 'obs-relabel', meta: { security: [{ system: ACT_CODE, code: 'PSY' }] }, status: 'final', code: { text: 'note' }, subject: { reference: `Patient/${alba.id}` } } as Resource);
     const officer = await stack.issuer.mint({ sub: 'Practitioner/prac-po', scope: 'user/*.cruds', roles: ['privacy-officer'] });
