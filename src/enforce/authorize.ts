@@ -15,7 +15,7 @@ import { neededScope } from '../auth/scope-check.js';
 import { GatewayError } from '../errors.js';
 import type { RequestBody } from '../fhir/body.js';
 import type { FhirRequest, Interaction } from '../fhir/request.js';
-import type { Decision, PolicyEnv } from '../policy/contract.js';
+import type { Decision, PolicyEnv, Redaction } from '../policy/contract.js';
 import type { PolicyEvaluator } from '../policy/engine.js';
 import { policyRequest, resourceFacts } from '../policy/input.js';
 import type { UpstreamClient } from '../proxy/upstream-client.js';
@@ -63,8 +63,13 @@ export async function decideRequest(ctx: AuthorizeContext, request: FhirRequest,
   ctx.onDecision('request', decision.allow);
   if (!decision.allow) throw denial(decision, request, ctx.principal);
 
+  const redactions = decision.obligations.redact ?? [];
+  if (isDeidentified(redactions, request.type) && (request.id !== null || request.compartment !== null)) {
+    // A real id is an identifier: reading by it would link that person to their pseudonym, and with
+    // it every de-identified record of them. De-identified data is reached by search only.
+    throw new GatewayError('forbidden', { reasons: ['deidentified.by-id'] });
+  }
   if (SELECTING.has(request.interaction)) {
-    const redactions = decision.obligations.redact ?? [];
     checkCriteria(request.type, request.params, redactions);
     if (request.ifNoneExist !== null) checkCriteria(request.type, request.ifNoneExist, redactions);
   }
@@ -93,6 +98,10 @@ export async function decideWrite(ctx: AuthorizeContext, request: FhirRequest, p
   ctx.onDecision('request', decision.allow);
   if (!decision.allow) throw denial(decision, request, ctx.principal);
   return decision;
+}
+
+function isDeidentified(redactions: readonly Redaction[], type: string | null): boolean {
+  return redactions.some((r) => (r.action === 'safe-harbor' || (r.action as string) === 'limited-data-set') && (r.path === '*' || r.path === type));
 }
 
 export function denial(decision: Decision, request: FhirRequest, principal: Principal): GatewayError {

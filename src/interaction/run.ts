@@ -215,7 +215,8 @@ async function page(
               const current = latest.get(ref);
               if (!current) return false;
               const [decision] = await decideAll([structuredClone(current)], enforcer);
-              return decision?.allow === true;
+              // A deletion names the resource by its real id: only for principals who see it unredacted.
+              return decision?.allow === true && (decision.obligations.redact ?? []).length === 0;
             },
           }
         : {}),

@@ -132,7 +132,7 @@ export async function collectPage(source: PageSource, enforcer: ResponseEnforcer
 
   function finish(next: { path: string; skip: number } | null): PageResult {
     const kept = keptIncludes(released, includes, enforcer, links, summary);
-    const entries = [...released, ...kept].map((entry) => cleanEntry(entry, links));
+    const entries = [...released, ...kept].map((entry) => cleanEntry(entry, links, type === 'history'));
     const passTotal = want.page === 0 && want.releaseTotal && !withheldAny && total !== null;
     const exactTotal = want.page === 0 && next === null ? released.length : null;
     return { type: type ?? 'searchset', entries, total: passTotal ? total : exactTotal, next, summary };
@@ -192,15 +192,42 @@ async function releasableDeletion(entry: JsonObject, links: LinkRewriter, want: 
   return local !== undefined && want.releaseDeletion(`${local.type}/${local.id}`);
 }
 
-/** What of an upstream entry reaches the client: the resource, its URLs (public), and for history its request and response. */
-function cleanEntry(entry: JsonObject, links: LinkRewriter): JsonObject {
+/**
+ * What of an upstream entry reaches the client. A searchset entry: the released resource, its
+ * search mode, a fullUrl built from the released resource. A history entry's request and response
+ * are rebuilt from the released version too (its URL, ETag and Last-Modified), never copied: the
+ * upstream's would name the real id and the exact time of a version the principal gets
+ * de-identified. A deletion carries only its method, the resource's URL and status.
+ */
+function cleanEntry(entry: JsonObject, links: LinkRewriter, history: boolean): JsonObject {
+  const resource = entry['resource'] as FhirResourceJson | undefined;
   const out: JsonObject = {};
-  for (const key of ['fullUrl', 'resource', 'request', 'response']) if (entry[key] !== undefined) out[key] = entry[key];
-  const mode = searchMode(entry);
-  if ((entry['search'] as JsonObject | undefined) !== undefined) out['search'] = { mode };
-  const response = out['response'] as JsonObject | undefined;
-  if (response) out['response'] = Object.fromEntries(['status', 'etag', 'lastModified', 'location'].filter((k) => typeof response[k] === 'string').map((k) => [k, response[k]]));
-  rewriteEntryUrls(out, links);
+  if (entry['fullUrl'] !== undefined) out['fullUrl'] = entry['fullUrl'];
+  if (resource !== undefined) out['resource'] = resource;
+  if (!history) {
+    if ((entry['search'] as JsonObject | undefined) !== undefined) out['search'] = { mode: searchMode(entry) };
+    rewriteEntryUrls(out, links);
+    return out;
+  }
+  const upstreamRequest = (entry['request'] ?? {}) as JsonObject;
+  const upstreamResponse = (entry['response'] ?? {}) as JsonObject;
+  const method = typeof upstreamRequest['method'] === 'string' && /^(POST|PUT|PATCH|DELETE)$/.test(upstreamRequest['method']) ? upstreamRequest['method'] : 'PUT';
+  const status = typeof upstreamResponse['status'] === 'string' && /^\d{3}( [A-Za-z ]+)?$/.test(upstreamResponse['status']) ? upstreamResponse['status'] : null;
+  if (resource !== undefined) {
+    const meta = resource['meta'] as { versionId?: unknown; lastUpdated?: unknown } | undefined;
+    out['request'] = { method, url: `${resource.resourceType}/${String(resource['id'])}` };
+    out['response'] = {
+      ...(status !== null ? { status } : {}),
+      ...(typeof meta?.versionId === 'string' ? { etag: `W/"${meta.versionId}"` } : {}),
+      ...(typeof meta?.lastUpdated === 'string' ? { lastModified: meta.lastUpdated } : {}),
+    };
+    out['fullUrl'] = `${links.publicBase}/${resource.resourceType}/${String(resource['id'])}`;
+    return out;
+  }
+  const url = typeof upstreamRequest['url'] === 'string' ? localReferencesIn({ reference: upstreamRequest['url'].split('?')[0] }, links.bases)[0] : undefined;
+  if (url !== undefined) out['request'] = { method: 'DELETE', url: `${url.type}/${url.id}` };
+  if (status !== null) out['response'] = { status };
+  delete out['fullUrl'];
   return out;
 }
 

@@ -324,6 +324,15 @@ describe('7. old versions are judged with the protections of the current one', (
     expect(await answer('Condition/cond-later-psy/_history', token)).toEqual(await answer('Condition/cond-missing/_history', token));
   });
 
+  test('a researcher reaches de-identified data by search only: a real id would link a person to their pseudonym', async () => {
+    const token = await t.researcher();
+    for (const path of [`Patient/${alba.id}`, `Patient/${alba.id}/_history`, 'Patient/not-an-id', `Patient/${alba.id}/Observation`, `Observation/obs-${alba.id}-0/_history/1`]) {
+      const refused = await answer(path, token);
+      expect(refused.status).toBe(403);
+      expect(JSON.stringify(refused.body)).toContain('deidentified.by-id');
+    }
+  });
+
   test('the versions of a record nobody labelled are released', async () => {
     const token = await t.clinician();
     const history = await answer(`Observation/obs-${alba.id}-0/_history`, token);

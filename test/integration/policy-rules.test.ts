@@ -147,8 +147,14 @@ describe('break-the-glass', () => {
   });
 
   test('is not open to roles the role table does not mark for it', async () => {
+    // A researcher reaches de-identified data by search only; the HIV results stay out of it.
     const token = await mint({ roles: ['researcher'], purpose_of_use: ['HRESCH', 'BTG'], break_glass_reason: 'curiosity' });
-    expect(await withheldReasons('Observation/obs-hiv-label', token)).toContain('label.sensitive');
+    const res = await stack.fetch('Observation?code=http://loinc.org|75622-1', { token });
+    expect(res.status).toBe(200);
+    expect((await jsonOf(res)).entry).toBeUndefined();
+    const record = await auditRecordOf(stack, res.headers.get('x-request-id') ?? '');
+    expect(record.entries?.withheld).toBeGreaterThanOrEqual(1);
+    expect(record.outcome.reasons).toContain('label.sensitive');
   });
 });
 
