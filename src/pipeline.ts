@@ -368,6 +368,14 @@ async function releaseCapabilities(deps: PipelineDeps, trace: Trace, upstream: U
   cs['implementation'] = { description: 'FHIR privacy gateway', url: deps.config.publicBaseUrl };
   // ...and the authorization server clients must use, not whatever secures the upstream.
   if (deps.capabilitySecurity) withSmartSecurity(cs, await deps.capabilitySecurity());
+  // What the gateway itself does, whatever the upstream can: no update-as-create (it would tell a
+  // taken id from a free one), conditional reads answered after policy.
+  for (const rest of Array.isArray(cs['rest']) ? (cs['rest'] as Array<Record<string, unknown>>) : []) {
+    for (const resource of Array.isArray(rest['resource']) ? (rest['resource'] as Array<Record<string, unknown>>) : []) {
+      resource['updateCreate'] = false;
+      resource['conditionalRead'] = 'full-support';
+    }
+  }
   trace.decision = { allow: true, reasons: ['public.capabilities'], obligations: {} };
   return { status: 200, body: cs, headers: { 'x-request-id': trace.requestId } };
 }

@@ -295,7 +295,8 @@ function capabilityStatement(baseUrl: string): unknown {
     fhirVersion: '4.0.1',
     format: ['application/fhir+json'],
     implementation: { description: 'devkit FHIR server (Medplum engine, in memory)', url: baseUrl },
-    rest: [{ mode: 'server' }],
+    // Medplum creates on update; the gateway in front of it says it does not.
+    rest: [{ mode: 'server', resource: ['Patient', 'Observation'].map((type) => ({ type, updateCreate: true, conditionalRead: 'not-supported' })) }],
   };
 }
 

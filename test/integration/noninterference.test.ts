@@ -107,6 +107,14 @@ describe('1. no data-dependent step runs before the decision', () => {
   });
 });
 
+test('the CapabilityStatement says what the gateway does: no update-as-create, conditional reads supported', async () => {
+  const res = await stack.fetch('metadata');
+  const statement = (await res.json()) as { rest: Array<{ resource: Array<{ type: string; updateCreate: boolean; conditionalRead: string }> }> };
+  const resources = statement.rest[0]!.resource;
+  expect(resources.length).toBeGreaterThan(0);
+  for (const r of resources) expect([r.updateCreate, r.conditionalRead]).toEqual([false, 'full-support']);
+});
+
 describe('2. history tells no existence', () => {
   test('the history of another patient\'s resource is the history of a missing one', async () => {
     const token = await t.patient(alba.id);
