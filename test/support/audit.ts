@@ -21,6 +21,7 @@ export function sampleRecord(overrides: Partial<UnsealedRequestRecord> = {}): Un
     request: { method: 'GET', interaction: 'read', type: 'Patient', id: 'pat-1', version: null, compartment: null, operation: null, params: [] },
     outcome: { decision: 'allow', reasons: ['scope.ok'], error: null, status: 200, breakGlass: false },
     entries: { returned: 1, withheld: 0, redacted: 0, withheldRefs: [], redactedRefs: [] },
+    patients: { released: [{ id: 'pat-1', types: { Patient: 1 } }], releasedCount: 1, withheld: [], withheldCount: 0, changed: [], changedCount: 0 },
     policyRevision: 'rev-1',
     durationMs: 1.5,
     ...overrides,
