@@ -247,6 +247,11 @@ export function patientsWritten(resources: ReadonlyArray<FhirResourceJson | null
   return [...new Set(resources.flatMap((r) => (r ? resourceFacts(r, bases).patients : [])))];
 }
 
+/** Tallies `n` resources of `type` released about `patient` (answers the gateway builds itself: the access history). */
+export function noteReleased(summary: EnforcementSummary, patient: string, type: string, n: number): void {
+  tallyReleased(summary.patients, patient, type, n);
+}
+
 /** Adds the patients a write changed to the summary of its answer. */
 export function noteWritten(summary: EnforcementSummary, patients: readonly string[]): EnforcementSummary {
   for (const id of patients) tallyPatient(summary.patients, 'changed', id);

@@ -174,11 +174,11 @@ export function auditEventIdOf(deliveryId: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
-export function toAuditEvent(record: RequestRecord, context: AuditEventContext): AuditEvent {
+/** `patient`: the patient of BALP's patient slice, when the caller knows it better (one patient's access history). */
+export function toAuditEvent(record: RequestRecord, context: AuditEventContext, patient: string | null = patientOf(record)): AuditEvent {
   const { request, principal, outcome } = record;
   const interaction = request ? INTERACTIONS[request.interaction] : undefined;
   const outcomeCode = outcome.decision === 'allow' ? '0' : outcome.decision === 'deny' ? '4' : '8';
-  const patient = patientOf(record);
   // BALP needs the client's network address: without it (audit.clientAddress: omit) no profile is claimed.
   const balp = outcomeCode === '0' && interaction?.balp && record.client.address ? `${BALP}${patient ? 'Patient' : ''}${interaction.balp}` : null;
 

@@ -20,6 +20,8 @@ export interface RecordFilter {
   readonly client?: string;
   readonly jti?: string;
   readonly address?: string;
+  /** The user or client: its fhirUser reference, its subject, or its client id. */
+  readonly agent?: string;
   /** Inclusive lower bound of the record's time. */
   readonly from?: Date;
   /** Exclusive upper bound of the record's time. */
@@ -80,6 +82,10 @@ function where(filter: RecordFilter, params: unknown[]): string {
   if (filter.client !== undefined) clauses.push(`client_id = ${p(filter.client)}`);
   if (filter.jti !== undefined) clauses.push(`jti = ${p(filter.jti)}`);
   if (filter.address !== undefined) clauses.push(`address = ${p(filter.address)}`);
+  if (filter.agent !== undefined) {
+    const v = p(filter.agent);
+    clauses.push(`(sub = ${v} OR client_id = ${v} OR record->'principal'->>'fhir_user' = ${v})`);
+  }
   if (filter.from !== undefined) clauses.push(`time >= ${p(filter.from.toISOString())}`);
   if (filter.before !== undefined) clauses.push(`time < ${p(filter.before.toISOString())}`);
   if (filter.kind !== undefined) clauses.push(`kind = ${p(filter.kind)}`);
