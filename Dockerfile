@@ -30,6 +30,8 @@ COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY --from=build /src/policies/dist ./policies/dist
+# The audit store's schema migrations, applied at start-up (src/audit/store/migrate.ts).
+COPY migrations ./migrations
 USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["/nodejs/bin/node", "dist/cli.js"]

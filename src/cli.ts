@@ -4,7 +4,7 @@
  *
  *   fhir-gateway serve --config <file.yaml>   run the gateway
  *   fhir-gateway demo [--port 8080]           the gateway with an embedded FHIR server and token issuer
- *   fhir-gateway audit verify <file...|redis://host:port[/db]> [--stream name] [--key-file f]
+ *   fhir-gateway audit verify <file...|redis://host:port[/db]|postgres://...> [--embedded dir] [--stream name] [--key-file f]
  *   fhir-gateway policy build|test|eval|diff                 policy authoring tools (src/policy-cli)
  */
 import { parseArgs } from 'node:util';
@@ -17,7 +17,7 @@ import { startGateway } from './server.js';
 const USAGE = `usage:
   fhir-gateway serve --config <file.yaml>   run the gateway (environment overrides: see README)
   fhir-gateway demo [--port <port>]         run the demo: embedded FHIR server, token issuer and gateway
-  fhir-gateway audit verify <file>... | <redis://host:port[/db]> [--stream <name>] [--key-file <file>]
+  fhir-gateway audit verify <file>... | <redis://host:port[/db]> | <postgres://user@host/db> | --embedded <dir> [--stream <name>] [--key-file <file>]
                                             check an audit trail's hash chain (key: FHIRGW_AUDIT_HMAC_KEY
                                             or --key-file); exit 0 intact, 1 broken, 2 cannot check
 ${POLICY_USAGE}
