@@ -306,6 +306,7 @@ export function generateWorkload(options: WorkloadOptions): Workload {
         : { method: 'GET', interaction: 'read', type: 'Patient', id: a.patient, version: null, compartment: null, operation: null, params: [] },
       outcome: { decision: 'allow', reasons: ['scope.ok'], error: null, status: 200, breakGlass: false, breakGlassReason: null },
       entries: { returned: compartmentSearch ? returned : 1, withheld: 0, redacted: 0, withheldRefs: [], redactedRefs: [] },
+      patients: { released: [{ id: a.patient, types: compartmentSearch ? { Observation: returned } : { Patient: 1 } }], releasedCount: 1, withheld: [], withheldCount: 0, changed: [], changedCount: 0 },
       policyRevision: 'bench',
       durationMs: 3,
     };

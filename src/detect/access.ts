@@ -3,7 +3,7 @@
  * Records of patients (or their proxies) reading their own data, of backend services without a
  * user, of refused requests and checkpoints are not accesses the detector judges.
  */
-import type { AuditRecord, RequestRecord } from '../audit/record.js';
+import type { ReadableRecord } from '../audit/record.js';
 import type { Released } from '../cases/case.js';
 import { releasedPatients } from '../privacy/released.js';
 
@@ -27,12 +27,12 @@ export interface Access {
 
 const STAFF_TYPES = new Set(['Practitioner', 'PractitionerRole']);
 
-export function accessesOf(record: AuditRecord): Access[] {
+export function accessesOf(record: ReadableRecord): Access[] {
   if (record.kind !== 'request') return [];
   const principal = record.principal;
   if (record.outcome.decision !== 'allow' || principal === null || principal.sub === null || principal.fhir_user === null) return [];
   if (!STAFF_TYPES.has(principal.fhir_user.split('/')[0] ?? '')) return [];
-  return releasedPatients(record as RequestRecord).map((p) => ({
+  return releasedPatients(record).map((p) => ({
     record: record.deliveryId,
     time: record.time,
     iss: principal.iss,

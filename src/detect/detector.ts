@@ -15,9 +15,9 @@
  * Findings open cases in the CaseStore, deduplicated per user, patient and day (per user and hour
  * for volume), so a record processed twice, or by two replicas, opens nothing twice.
  */
-import type { AuditRecord, RequestRecord } from '../audit/record.js';
+import type { ReadableRecord } from '../audit/record.js';
 import type { CaseDraft, CaseKind, CaseStore, CaseUser, Finding, OpenResult, Severity, Signal } from '../cases/case.js';
-import { releasedPatients } from '../privacy/released.js';
+import { releasedPatients, type AnyRequestRecord } from '../privacy/released.js';
 import { accessesOf, type Access } from './access.js';
 import { hoursOf, withinHours, type WorkingHours } from './hours.js';
 import type { PatientFactsSource } from './patient-facts.js';
@@ -44,14 +44,14 @@ export interface DetectionResult {
 
 export interface Detector {
   /** Judges one record and opens or amends its cases; rejects (to be retried) when facts cannot be read. */
-  process(record: AuditRecord): Promise<DetectionResult>;
+  process(record: ReadableRecord): Promise<DetectionResult>;
 }
 
 /** The unit a per-access finding is deduplicated on, and what the bench scores. */
 export const accessKey = (user: string, patient: string, time: string): string => `${user}|${patient}|${time.slice(0, 10)}`;
 export const volumeKey = (user: string, hour: number): string => `${user}|h${hour}`;
 
-export function userOf(record: RequestRecord): CaseUser | null {
+export function userOf(record: AnyRequestRecord): CaseUser | null {
   const p = record.principal;
   if (p === null) return null;
   return { iss: p.iss, sub: p.sub, fhirUser: p.fhir_user, clientId: p.client_id, roles: p.roles };

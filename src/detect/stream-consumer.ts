@@ -9,8 +9,7 @@
  * A record whose facts cannot be read (the upstream is down) is not acknowledged: the consumer
  * backs off and reads its own pending entries again before new ones.
  */
-import type { AuditRecord } from '../audit/record.js';
-import { auditRecordSchema } from '../audit/record.js';
+import { readableRecordSchema, type ReadableRecord } from '../audit/record.js';
 import type { RedisClient } from '../redis/connection.js';
 import type { DetectionResult, Detector } from './detector.js';
 
@@ -31,7 +30,7 @@ export interface StreamConsumerOptions {
 }
 
 export interface StreamConsumerHooks {
-  judged(record: AuditRecord, result: DetectionResult): void;
+  judged(record: ReadableRecord, result: DetectionResult): void;
   /** An entry that holds no record of this schema (another format, damage): acknowledged and counted. */
   unreadable(entryId: string): void;
   failed(err: unknown, attempt: number): void;
@@ -76,9 +75,9 @@ export function createStreamConsumer(options: StreamConsumerOptions, detector: D
       if (stopped) return;
       const i = fields?.indexOf('record') ?? -1;
       const text = i >= 0 && i % 2 === 0 ? fields?.[i + 1] : undefined;
-      let record: AuditRecord | null = null;
+      let record: ReadableRecord | null = null;
       try {
-        const parsed = auditRecordSchema.safeParse(JSON.parse(text ?? ''));
+        const parsed = readableRecordSchema.safeParse(JSON.parse(text ?? ''));
         record = parsed.success ? parsed.data : null;
       } catch {
         record = null;
