@@ -5,6 +5,8 @@
  *   fhir-gateway serve --config <file.yaml>   run the gateway
  *   fhir-gateway demo [--port 8080]           the gateway with an embedded FHIR server and token issuer
  *   fhir-gateway audit verify <file...|redis://host:port[/db]|postgres://...> [--embedded dir] [--stream name] [--key-file f]
+ *   fhir-gateway audit disclosures|breach-scope ...          the privacy office's reports (src/privacy)
+ *   fhir-gateway review list|show|close ...                  review cases (src/privacy, src/cases)
  *   fhir-gateway policy build|test|eval|diff                 policy authoring tools (src/policy-cli)
  */
 import { parseArgs } from 'node:util';
@@ -12,6 +14,7 @@ import { ConfigError, loadConfigFile } from './config/load.js';
 import { shutdownBudgetMs } from './lifecycle.js';
 import { BundleError } from './policy/bundle.js';
 import { POLICY_USAGE } from './policy-cli/usage.js';
+import { PRIVACY_USAGE } from './privacy/usage.js';
 import { startGateway } from './server.js';
 
 const USAGE = `usage:
@@ -20,6 +23,7 @@ const USAGE = `usage:
   fhir-gateway audit verify <file>... | <redis://host:port[/db]> | <postgres://user@host/db> | --embedded <dir> [--stream <name>] [--key-file <file>]
                                             check an audit trail's hash chain (key: FHIRGW_AUDIT_HMAC_KEY
                                             or --key-file); exit 0 intact, 1 broken, 2 cannot check
+${PRIVACY_USAGE}
 ${POLICY_USAGE}
   fhir-gateway --help`;
 
@@ -56,6 +60,10 @@ async function main(argv: string[]): Promise<number> {
     case 'audit': {
       const { runAuditCommand } = await import('./audit/verify-command.js');
       return runAuditCommand(rest, USAGE);
+    }
+    case 'review': {
+      const { runReviewCommand } = await import('./privacy/command.js');
+      return runReviewCommand(rest, USAGE);
     }
     case 'policy': {
       const { runPolicyCommand } = await import('./policy-cli/command.js');
