@@ -121,12 +121,14 @@ try {
   const t0 = process.hrtime.bigint();
   await Promise.all(Array.from({ length: WRITERS }, (_, w) => ingest(db, `bench-w${w}`, single + w * share, Math.min(N, single + (w + 1) * share))));
   const parallelSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  // As autovacuum would have by then: statistics for the planner (both tables' partitions).
   await db.exec('VACUUM ANALYZE audit_records');
+  await db.exec('VACUUM ANALYZE audit_record_patients');
 
   const [sizes] = await db.query<{ heap: string; indexes: string; total: string; rows: string }>(`
     SELECT sum(pg_table_size(c.oid))::text AS heap, sum(pg_indexes_size(c.oid))::text AS indexes, sum(pg_total_relation_size(c.oid))::text AS total,
            (SELECT count(*) FROM audit_records)::text AS rows
-    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'audit_records'`);
+    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname IN ('audit_records', 'audit_record_patients')`);
   const rows = Number(sizes?.rows);
   const reader = createStoreReader(db);
   const day = (i: number) => new Date(START + (i % DAYS) * 86_400_000);
@@ -140,6 +142,11 @@ try {
     await latency('token (jti)', QUERIES, (i) => reader.records({ jti: jtis[i % jtis.length] as string }, { order: 'asc', limit: 100 })),
     await latency('patient disclosures over 30 days (count)', QUERIES, (i) => reader.count({ patient: `pat-${(i * 104729) % PATIENTS}`, from: day(0), before: day(30) })),
   ];
+  // The plan of one history page, to show where its time goes.
+  const plan = await db.query<{ 'QUERY PLAN': string }>(
+    `EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT r.record, r.time, r.delivery_id FROM audit_record_patients ap JOIN audit_records r ON r.delivery_id = ap.delivery_id AND r.time = ap.time
+     WHERE ap.patient = 'pat-${PATIENTS >> 1}' AND r.kind = 'request' ORDER BY ap.time DESC, ap.delivery_id DESC LIMIT 50`,
+  );
   const result = {
     records: rows,
     batch: BATCH,
@@ -149,6 +156,7 @@ try {
     },
     bytesPerRecord: { total: Math.round(Number(sizes?.total) / rows), table: Math.round(Number(sizes?.heap) / rows), indexes: Math.round(Number(sizes?.indexes) / rows) },
     queriesMs: queries,
+    historyPagePlan: plan.map((r) => r['QUERY PLAN']),
     machine: { cpus: (await import('node:os')).cpus().length, postgres: (await db.query<{ v: string }>("SELECT current_setting('server_version') AS v"))[0]?.v },
   };
   const text = JSON.stringify(result, null, 2);
