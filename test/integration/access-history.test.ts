@@ -161,3 +161,25 @@ describe('access history', () => {
     expect(await reads()).toEqual(before);
   });
 });
+
+describe('access history on the embedded store (PGlite, as the demo runs it)', () => {
+  test('a patient reads their own history from a gateway with nothing but Node', async () => {
+    const storeDir = mkdtempSync(path.join(os.tmpdir(), 'fhirgw-history-embedded-'));
+    const embedded = await startStack({ config: (d) => ({ ...d, audit: { sinks: [{ type: 'postgres', name: 'store', embedded: { dir: storeDir } }] } }) });
+    try {
+      const t = tokensFor(embedded.issuer);
+      expect((await embedded.fetch(`Patient/${alba.id}`, { token: await t.clinician() })).status).toBe(200);
+      const token = await t.patient(alba.id);
+      const reads = await until(
+        async () => ((await (await embedded.fetch('AuditEvent?subtype=read', { token })).json()) as Bundle).entry ?? [],
+        (entries) => entries.length === 1,
+        10000,
+        'the read in the embedded store',
+      );
+      expect(reads[0]?.resource.entity.filter((e) => e.type?.code === '1').map((e) => e.what?.reference)).toEqual([`Patient/${alba.id}`]);
+    } finally {
+      await embedded.close();
+      rmSync(storeDir, { recursive: true, force: true });
+    }
+  });
+});

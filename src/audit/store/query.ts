@@ -66,35 +66,58 @@ export class StoreRecordError extends Error {
   override readonly name = 'StoreRecordError';
 }
 
-function where(filter: RecordFilter, params: unknown[]): string {
+/** The patient a filter names, and which of their rows: released or changed, withheld, either. */
+function patientOf(filter: RecordFilter): { id: string; which: 'released' | 'withheld' | 'any' } | null {
+  if (filter.patient !== undefined) return { id: filter.patient, which: 'released' };
+  if (filter.withheldPatient !== undefined) return { id: filter.withheldPatient, which: 'withheld' };
+  if (filter.anyPatient !== undefined) return { id: filter.anyPatient, which: 'any' };
+  return null;
+}
+
+/**
+ * The FROM clause and the conditions. A patient filter reads the patient index (audit_record_patients,
+ * keyed by patient and time) and joins the records: its pages follow that index in time order.
+ * `r.` prefixes every column: both tables have time and delivery_id.
+ */
+function from(filter: RecordFilter, params: unknown[]): { table: string; order: string; conds: string } {
   const clauses: string[] = [];
   const p = (value: unknown): string => {
     params.push(value);
     return `$${params.length}`;
   };
-  if (filter.patient !== undefined) clauses.push(`patients @> ARRAY[${p(filter.patient)}]::text[]`);
-  if (filter.withheldPatient !== undefined) clauses.push(`withheld_patients @> ARRAY[${p(filter.withheldPatient)}]::text[]`);
-  if (filter.anyPatient !== undefined) {
-    const v = p(filter.anyPatient);
-    clauses.push(`(patients @> ARRAY[${v}]::text[] OR withheld_patients @> ARRAY[${v}]::text[])`);
+  const patient = patientOf(filter);
+  let table = 'audit_records r';
+  let order = 'r';
+  if (patient !== null) {
+    // Each filter names one patient at most (the interface gives one field for each kind).
+    const extra = [filter.patient, filter.withheldPatient, filter.anyPatient].filter((x) => x !== undefined).length;
+    if (extra > 1) throw new TypeError('a record filter names one patient at most');
+    table = 'audit_record_patients ap JOIN audit_records r ON r.delivery_id = ap.delivery_id AND r.time = ap.time';
+    order = 'ap';
+    clauses.push(`ap.patient = ${p(patient.id)}`);
+    if (patient.which === 'released') clauses.push('ap.released');
+    if (patient.which === 'withheld') clauses.push('ap.withheld');
+    // Bounds on the index's own time column, so partitions and the index range are pruned.
+    if (filter.from !== undefined) clauses.push(`ap.time >= ${p(filter.from.toISOString())}`);
+    if (filter.before !== undefined) clauses.push(`ap.time < ${p(filter.before.toISOString())}`);
   }
-  if (filter.subject !== undefined) clauses.push(`iss = ${p(filter.subject.iss)} AND sub = ${p(filter.subject.sub)}`);
-  if (filter.client !== undefined) clauses.push(`client_id = ${p(filter.client)}`);
-  if (filter.jti !== undefined) clauses.push(`jti = ${p(filter.jti)}`);
-  if (filter.address !== undefined) clauses.push(`address = ${p(filter.address)}`);
+  if (filter.subject !== undefined) clauses.push(`r.iss = ${p(filter.subject.iss)} AND r.sub = ${p(filter.subject.sub)}`);
+  if (filter.client !== undefined) clauses.push(`r.client_id = ${p(filter.client)}`);
+  if (filter.jti !== undefined) clauses.push(`r.jti = ${p(filter.jti)}`);
+  if (filter.address !== undefined) clauses.push(`r.address = ${p(filter.address)}`);
   if (filter.agent !== undefined) {
     const v = p(filter.agent);
-    clauses.push(`(sub = ${v} OR client_id = ${v} OR record->'principal'->>'fhir_user' = ${v})`);
+    clauses.push(`(r.sub = ${v} OR r.client_id = ${v} OR r.record->'principal'->>'fhir_user' = ${v})`);
   }
-  if (filter.from !== undefined) clauses.push(`time >= ${p(filter.from.toISOString())}`);
-  if (filter.before !== undefined) clauses.push(`time < ${p(filter.before.toISOString())}`);
-  if (filter.kind !== undefined) clauses.push(`kind = ${p(filter.kind)}`);
-  if (filter.breakGlass !== undefined) clauses.push(filter.breakGlass ? 'break_glass' : 'NOT break_glass');
-  if (filter.decision !== undefined) clauses.push(`decision = ${p(filter.decision)}`);
-  if (filter.purposeOfUse !== undefined) clauses.push(`purpose_of_use @> ARRAY[${p(filter.purposeOfUse)}]::text[]`);
-  if (filter.interaction !== undefined) clauses.push(`interaction = ANY(${p([...filter.interaction])}::text[])`);
-  if (filter.resourceType !== undefined) clauses.push(`resource_type = ANY(${p([...filter.resourceType])}::text[])`);
-  return clauses.length === 0 ? 'TRUE' : clauses.join(' AND ');
+  if (filter.from !== undefined) clauses.push(`r.time >= ${p(filter.from.toISOString())}`);
+  if (filter.before !== undefined) clauses.push(`r.time < ${p(filter.before.toISOString())}`);
+  if (filter.kind !== undefined) clauses.push(`r.kind = ${p(filter.kind)}`);
+  if (filter.breakGlass !== undefined) clauses.push(filter.breakGlass ? 'r.break_glass' : 'NOT r.break_glass');
+  if (filter.decision !== undefined) clauses.push(`r.decision = ${p(filter.decision)}`);
+  if (filter.purposeOfUse !== undefined) clauses.push(`r.purpose_of_use @> ARRAY[${p(filter.purposeOfUse)}]::text[]`);
+  if (filter.interaction !== undefined) clauses.push(`r.interaction = ANY(${p([...filter.interaction])}::text[])`);
+  if (filter.resourceType !== undefined) clauses.push(`r.resource_type = ANY(${p([...filter.resourceType])}::text[])`);
+  return { table, order, conds: clauses.length === 0 ? 'TRUE' : clauses.join(' AND ') };
 }
 
 function parse(row: { record: unknown; time: Date | string; delivery_id: string }): StoredRecord {
@@ -107,15 +130,16 @@ function parse(row: { record: unknown; time: Date | string; delivery_id: string 
 export function createStoreReader(db: SqlClient): AuditStoreReader {
   const records = async (filter: RecordFilter, page: PageOptions): Promise<StoredRecord[]> => {
     const params: unknown[] = [];
-    let sql = `SELECT record, time, delivery_id FROM audit_records WHERE ${where(filter, params)}`;
+    const { table, order: o, conds } = from(filter, params);
+    let sql = `SELECT r.record, r.time, r.delivery_id FROM ${table} WHERE ${conds}`;
     if (page.after) {
       params.push(page.after.time, page.after.deliveryId);
       const cmp = page.order === 'desc' ? '<' : '>';
-      sql += ` AND (time, delivery_id) ${cmp} ($${params.length - 1}::timestamptz, $${params.length})`;
+      sql += ` AND (${o}.time, ${o}.delivery_id) ${cmp} ($${params.length - 1}::timestamptz, $${params.length})`;
     }
     const dir = page.order === 'desc' ? 'DESC' : 'ASC';
     params.push(Math.max(1, Math.floor(page.limit)));
-    sql += ` ORDER BY time ${dir}, delivery_id ${dir} LIMIT $${params.length}`;
+    sql += ` ORDER BY ${o}.time ${dir}, ${o}.delivery_id ${dir} LIMIT $${params.length}`;
     const rows = await db.query<{ record: unknown; time: Date; delivery_id: string }>(sql, params);
     return rows.map(parse);
   };
@@ -132,7 +156,8 @@ export function createStoreReader(db: SqlClient): AuditStoreReader {
     },
     async count(filter) {
       const params: unknown[] = [];
-      const [row] = await db.query<{ n: string | number }>(`SELECT count(*) AS n FROM audit_records WHERE ${where(filter, params)}`, params);
+      const { table, conds } = from(filter, params);
+      const [row] = await db.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${table} WHERE ${conds}`, params);
       return Number(row?.n ?? 0);
     },
     async *chainEntries(instance) {

@@ -50,9 +50,18 @@ const NAMES = COLUMNS.split(',').map((c) => c.trim().split(/\s+/)[0] as string);
 // Missing arrays and flags default as the table does.
 const SELECTED = NAMES.map((n) => (['reasons', 'purpose_of_use', 'patients', 'withheld_patients'].includes(n) ? `coalesce(${n}, '{}')` : n === 'break_glass' ? 'coalesce(break_glass, false)' : n)).join(', ');
 
-const INSERT = `INSERT INTO audit_records (${NAMES.join(', ')})
-SELECT ${SELECTED} FROM jsonb_to_recordset($1::jsonb) AS x(${COLUMNS})
-ON CONFLICT (delivery_id, time) DO NOTHING`;
+// One statement, so atomic and one round trip: the records, and a row per (patient, record) for
+// the patient index (migrations/0002). Both skip what is already stored.
+const INSERT = `WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(${COLUMNS})),
+stored AS (
+  INSERT INTO audit_records (${NAMES.join(', ')})
+  SELECT ${SELECTED} FROM x
+  ON CONFLICT (delivery_id, time) DO NOTHING
+)
+INSERT INTO audit_record_patients (patient, time, delivery_id, released, withheld)
+SELECT p, x.time, x.delivery_id, p = ANY(coalesce(x.patients, '{}')), p = ANY(coalesce(x.withheld_patients, '{}'))
+FROM x, LATERAL (SELECT DISTINCT unnest(coalesce(x.patients, '{}') || coalesce(x.withheld_patients, '{}')) AS p) AS y
+ON CONFLICT (patient, time, delivery_id) DO NOTHING`;
 
 export interface RecordWriter {
   /** Stores the records (those already stored are skipped); resolves once committed. */

@@ -118,6 +118,29 @@ describe.each(engines)('audit store on %s', (engine, open) => {
   });
 });
 
+describe('replicas sharing one PostgreSQL store', () => {
+  test('start together, create the same new month together and retry: every record is stored exactly once', async () => {
+    const clients = [postgresClient({ url: server.url }), postgresClient({ url: server.url }), postgresClient({ url: server.url })];
+    try {
+      await clients[0]!.exec('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+      // Migrations serialise on their lock: applied once, whoever comes first.
+      const applied = await Promise.all(clients.map((c) => migrate(c)));
+      expect(applied.flat()).toEqual(readMigrations().map((m) => m.version));
+      const trails = clients.map((_, i) => trail(Array.from({ length: 50 }, (_, j) => sampleRecord({ time: `2027-01-0${1 + (j % 9)}T10:00:00.000Z` })), `replica-${i}`));
+      // Each replica sends its batches twice (a lost reply), all at once.
+      await Promise.all(clients.flatMap((c, i) => {
+        const writer = createRecordWriter(c);
+        return [writer.write(trails[i]!.slice(0, 25)), writer.write(trails[i]!), writer.write(trails[i]!.slice(25))];
+      }));
+      expect(await createStoreReader(clients[0]!).count({})).toBe(150);
+      const partitions = await clients[0]!.query<{ n: string }>(`SELECT c.relname AS n FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'audit_records'`);
+      expect(partitions.map((r) => r.n)).toEqual(['audit_records_p202701']);
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  });
+});
+
 describe('migration files', () => {
   it('must be named NNNN_name.sql', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'fhirgw-migrations-'));
