@@ -20,6 +20,7 @@ import type { AuditStoreReader } from './store/query.js';
 import { createRedisSink } from './sinks/redis.js';
 import type { AuditSink } from './sinks/sink.js';
 import { createStdoutSink } from './sinks/stdout.js';
+import { createWebhookSink } from './sinks/webhook.js';
 import { Spool } from './spool/spool.js';
 import { createAuditTrail, type AuditTrailHandle } from './trail.js';
 
@@ -90,6 +91,11 @@ export async function openAuditTrail(config: GatewayConfig, options: OpenAuditOp
         return createFhirSink({ name, url: sink.url, authorization: secretFrom(env, sink.authorizationEnv, name), timeoutMs: sink.timeoutMs, encode: encoderFor('audit-event', context) });
       case 'postgres':
         return createPostgresSink(name, store as AuditStore);
+      case 'webhook': {
+        const secret = secretFrom(env, sink.secretEnv, name) as string;
+        if (Buffer.byteLength(secret) < 32) throw new TypeError(`audit sink ${name}: the webhook secret in ${sink.secretEnv} must be at least 32 bytes`);
+        return createWebhookSink({ name, url: sink.url, secret: Buffer.from(secret, 'utf8'), timeoutMs: sink.timeoutMs });
+      }
     }
   });
 

@@ -38,3 +38,19 @@ export function transitionRecord(closed: ReviewCase, reviewer: Reviewer, at: str
     durationMs: 0,
   };
 }
+
+/** The detector's identity in the records of the cases it opens. */
+export const DETECTOR_PRINCIPAL = { iss: 'fhir-gateway:detector', sub: 'detector' } as const;
+
+/**
+ * A case opened, as an audit record: the first transition of its lifecycle. It carries the case id,
+ * kind, signals and severity as reason codes (`review.opened`, `case.detection`,
+ * `signal.unexplained`, `severity.high`) and nothing of the patient: the details stay in the case
+ * store, for reviewers. The webhook sink turns these records into case events.
+ */
+export function caseOpenedRecord(opened: ReviewCase, policyRevision: string): UnsealedRequestRecord {
+  return {
+    ...transitionRecord(opened, { ...DETECTOR_PRINCIPAL, clientId: null, roles: [] }, opened.openedAt, policyRevision),
+    outcome: { decision: 'allow', reasons: ['review.opened', `case.${opened.kind}`, ...opened.findings.map((f) => `signal.${f.signal}`), `severity.${opened.severity}`], error: null, status: 201, breakGlass: false, breakGlassReason: null },
+  };
+}

@@ -62,6 +62,15 @@ const fhirSinkSchema = z.strictObject({
   authorizationEnv: envName.optional(),
   timeoutMs: z.number().int().min(100).max(120000).default(10000),
 });
+/** Review cases pushed to the privacy office (src/audit/sinks/webhook.ts): case records only, HMAC-signed. */
+const webhookSinkSchema = z.strictObject({
+  type: z.literal('webhook'),
+  name: sinkName.optional(),
+  url: z.string().refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol) && !new URL(u).username, 'must be an http(s) URL without credentials'),
+  /** Environment variable holding the signing secret (at least 32 bytes). */
+  secretEnv: envName,
+  timeoutMs: z.number().int().min(100).max(120000).default(10000),
+});
 /**
  * The audit store: PostgreSQL (`url` without a password: PGPASSWORD or `urlEnv` carry it), or PGlite
  * embedded in the gateway (`embedded.dir`; single node and the demo). Exactly one of the three.
@@ -85,7 +94,7 @@ const postgresSinkSchema = z
 
 const auditSchema = z
   .strictObject({
-    sinks: z.array(z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema, redisSinkSchema, httpSinkSchema, fhirSinkSchema, postgresSinkSchema])).min(1),
+    sinks: z.array(z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema, redisSinkSchema, httpSinkSchema, fhirSinkSchema, postgresSinkSchema, webhookSinkSchema])).min(1),
     /** Without a spool directory records wait in memory: nothing survives a crash (a warning is logged). */
     spool: z
       .strictObject({
