@@ -26,6 +26,7 @@ import { createFhirUpstreamBreaker } from './proxy/upstream-breaker.js';
 import { createBulkLinkTokens } from './bulk/link-tokens.js';
 import { createCursorCodec } from './paging/cursor.js';
 import { createConsentStore } from './consent/store.js';
+import { startDetector } from './detect/wiring.js';
 import { openSharedRedis } from './redis/shared.js';
 import { rateLimiterFromConfig } from './ratelimit/from-config.js';
 import { ConfigError } from './config/load.js';
@@ -89,6 +90,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   // Keys replicas must share; a per-process key works, but only on this replica and until it restarts.
   const perProcessKeys = ['FHIRGW_CURSOR_KEY', 'FHIRGW_BULK_LINK_KEY', 'FHIRGW_PSEUDONYM_KEY'].filter((name) => (env[name] ?? '') === '');
   if (perProcessKeys.length > 0) logger.warn({ keys: perProcessKeys }, 'keys not set: using per-process random keys (paging links, Bulk Data links and pseudonyms work on this replica only, until it restarts)');
+  // The detector and review cases (config `detect`): a consumer of the shared audit stream.
+  const detector = await startDetector({ config, env, redis, storeDb: audit.storeDb, upstreamClient, audit, metrics, logger, policyRevision: () => policies.current()?.revision ?? '' }).catch(async (err: unknown) => {
+    await audit.close();
+    throw err;
+  });
   const requests = createRequestTracker();
   let drainer: Drainer | null = null;
   const app = createApp({
@@ -164,6 +170,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     server.listen(config.listen.port, config.listen.host, () => resolve());
   }).catch(async (err: unknown) => {
     // Release the spool (its lock, its sinks' connections) when start-up fails here.
+    await detector?.close();
     await audit.close();
     throw err;
   });
@@ -193,6 +200,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
           abortUpstream: () => forwarder.close(),
           onCut: (n) => logger.warn({ requests: n }, 'shutdown grace period over: cutting the requests still in flight'),
         });
+        // Before the trail closes: cases it opens are still spooled.
+        await detector?.close();
         forwarder.close();
         access.close();
         await audit.close();

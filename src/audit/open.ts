@@ -17,6 +17,7 @@ import { createHttpSink } from './sinks/http.js';
 import { createPostgresSink } from './sinks/postgres.js';
 import { openAuditStore, type AuditStore } from './store/store.js';
 import type { AuditStoreReader } from './store/query.js';
+import type { SqlClient } from './store/sql.js';
 import { createRedisSink } from './sinks/redis.js';
 import type { AuditSink } from './sinks/sink.js';
 import { createStdoutSink } from './sinks/stdout.js';
@@ -54,6 +55,8 @@ export function loadAuditKey(config: { readonly hmacKeyFile?: string | undefined
 export interface OpenedAuditTrail extends AuditTrailHandle {
   /** The audit store (the postgres sink's database), for the access history and the privacy office; null without one. */
   readonly store: AuditStoreReader | null;
+  /** The same store's database, for the review cases kept beside the records; null without one. */
+  readonly storeDb: SqlClient | null;
 }
 
 export async function openAuditTrail(config: GatewayConfig, options: OpenAuditOptions): Promise<OpenedAuditTrail> {
@@ -135,7 +138,7 @@ export async function openAuditTrail(config: GatewayConfig, options: OpenAuditOp
     },
   });
   m.sampler = () => trail.sample();
-  return Object.assign(trail, { store: store?.reader ?? null });
+  return Object.assign(trail, { store: store?.reader ?? null, storeDb: store?.db ?? null });
 }
 
 /**

@@ -13,7 +13,7 @@ import { GatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { buildRequestRecord, type RecordOptions, type RequestFacts } from './build.js';
 import { DeliveryLoop, type DeliveryOptions } from './delivery.js';
-import { AUDIT_SCHEMA_VERSION, type AuditRecord } from './record.js';
+import { AUDIT_SCHEMA_VERSION, type AuditRecord, type UnsealedRequestRecord } from './record.js';
 import type { AuditSink } from './sinks/sink.js';
 import { SpoolFullError, type Spool } from './spool/spool.js';
 
@@ -26,6 +26,11 @@ export interface AuditTrail {
   admit(): void;
   /** Commits the record of one request (see the module comment for what resolving means). */
   record(facts: RequestFacts): Promise<void>;
+  /**
+   * Commits a record the gateway writes of its own accord (a review case opened by the detector):
+   * the same chain, spool and sinks as request records. Rejects when the spool cannot take it.
+   */
+  append(record: UnsealedRequestRecord): Promise<void>;
   /** Delivers what is spooled (up to the close timeout) and releases the spool and the sinks. */
   close(): Promise<void>;
 }
@@ -148,6 +153,10 @@ export function createAuditTrail(options: TrailOptions): AuditTrailHandle {
         alert('spool-unwritable');
         for (const sink of options.sinks) observer.dropped(sink.name, 1);
       });
+    },
+    async append(record) {
+      if (closed) throw new Error('audit trail closed');
+      await spool.append(record);
     },
     async close() {
       if (closed) return;

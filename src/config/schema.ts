@@ -298,6 +298,55 @@ export const configSchema = z.strictObject({
     })
     .refine((s) => s.defaultCount <= s.maxCount, { message: 'defaultCount cannot exceed maxCount', path: ['defaultCount'] })
     .default({ defaultCount: 20, maxCount: 1000, maxUpstreamPagesPerPage: 10, cursorTtlSeconds: 3600, maxConditionalCandidates: 1000, maxChainMatches: 100 }),
+  /**
+   * The inappropriate-access detector and review cases (docs/privacy-office.md): a consumer of the
+   * `redis` audit sink's stream (in the `record` format) in a consumer group shared by every replica,
+   * opening cases in the audit store (the `postgres` sink). Off when absent.
+   */
+  detect: z
+    .strictObject({
+      /** The stream to consume (the redis sink's) and the consumer group. */
+      stream: z.string().min(1).default('fhirgw:audit'),
+      group: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/).default('fhirgw-detector'),
+      /** This replica's consumer name (default: the host name, the pod name in Kubernetes). */
+      consumer: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/).optional(),
+      signals: z.array(z.enum(['unexplained', 'restricted', 'volume', 'after-hours', 'self-or-family'])).default(['unexplained', 'restricted', 'volume', 'after-hours', 'self-or-family']),
+      restricted: z
+        .strictObject({
+          /** Patient security labels that make a patient restricted, `system|code` or `code`. */
+          labels: z.array(z.string().min(1)).default(['http://terminology.hl7.org/CodeSystem/v3-ActCode|CEL', 'http://terminology.hl7.org/CodeSystem/v3-ActCode|EMP']),
+          patients: z.array(z.string().min(1)).default([]),
+        })
+        .default({ labels: ['http://terminology.hl7.org/CodeSystem/v3-ActCode|CEL', 'http://terminology.hl7.org/CodeSystem/v3-ActCode|EMP'], patients: [] }),
+      /** Working hours per role: `HH:MM` local times, ISO weekdays, an IANA time zone. */
+      hours: z
+        .record(
+          z.string().min(1),
+          z.strictObject({
+            start: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/),
+            end: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/),
+            days: z.array(z.number().int().min(1).max(7)).optional(),
+            timeZone: z.string().refine((tz) => { try { new Intl.DateTimeFormat('en-US', { timeZone: tz }); return true; } catch { return false; } }, 'an IANA time zone'),
+          }),
+        )
+        .default({}),
+      /** Staff identities linked to their own Patient records and RelatedPersons: a JSON file of [{staff, patients, relatedPersons}]. */
+      staffLinksFile: z.string().min(1).optional(),
+      volume: z
+        .strictObject({
+          windowHours: z.number().int().min(24).max(24 * 90).default(336),
+          minHistoryHours: z.number().int().min(1).default(8),
+          zThreshold: z.number().min(1).default(3),
+          minExcess: z.number().int().min(1).default(5),
+          ceiling: z.number().int().min(1).default(100),
+        })
+        .default({ windowHours: 336, minHistoryHours: 8, zThreshold: 3, minExcess: 5, ceiling: 100 }),
+      /** How long a patient's care relationships and labels are cached. */
+      factsTtlSeconds: z.number().int().min(0).max(86400).default(600),
+      /** Cases open longer than this are alerted on (FhirGatewayReviewCasesOverdue). */
+      reviewWithinDays: z.number().int().min(1).default(7),
+    })
+    .optional(),
   /** The patients' FHIR Consent resources, read from the upstream for policy. */
   consent: z
     .strictObject({

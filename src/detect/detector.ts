@@ -16,7 +16,7 @@
  * for volume), so a record processed twice, or by two replicas, opens nothing twice.
  */
 import type { ReadableRecord } from '../audit/record.js';
-import type { CaseDraft, CaseKind, CaseStore, CaseUser, Finding, OpenResult, Severity, Signal } from '../cases/case.js';
+import type { CaseDraft, CaseKind, CaseStore, CaseUser, Finding, OpenResult, ReviewCase, Severity, Signal } from '../cases/case.js';
 import { releasedPatients, type AnyRequestRecord } from '../privacy/released.js';
 import { accessesOf, type Access } from './access.js';
 import { hoursOf, withinHours, type WorkingHours } from './hours.js';
@@ -39,7 +39,7 @@ export interface DetectorOptions {
 }
 
 export interface DetectionResult {
-  readonly outcomes: ReadonlyArray<{ readonly kind: CaseKind; readonly signal: Finding['signal']; readonly severity: Severity; readonly outcome: OpenResult['outcome'] }>;
+  readonly outcomes: ReadonlyArray<{ readonly kind: CaseKind; readonly signal: Finding['signal']; readonly severity: Severity; readonly outcome: OpenResult['outcome']; readonly case: ReviewCase }>;
 }
 
 export interface Detector {
@@ -108,7 +108,7 @@ export function createDetector(options: DetectorOptions, cases: CaseStore): Dete
       if (record.kind !== 'request') return { outcomes };
       const open = async (draft: CaseDraft): Promise<void> => {
         const result = await cases.openOrAmend(draft);
-        outcomes.push({ kind: draft.kind, signal: draft.finding.signal, severity: draft.finding.severity, outcome: result.outcome });
+        outcomes.push({ kind: draft.kind, signal: draft.finding.signal, severity: draft.finding.severity, outcome: result.outcome, case: result.case });
       };
       const user = userOf(record);
       const base = { record: record.deliveryId, time: record.time };

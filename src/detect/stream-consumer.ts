@@ -104,12 +104,16 @@ export function createStreamConsumer(options: StreamConsumerOptions, detector: D
 
   const run = async (): Promise<void> => {
     let attempt = 0;
+    let needGroup = true;
     let ownPendingFirst = true;
     let lastClaim = 0;
     while (!stopped) {
       try {
-        // After a failure the group may be gone (a Redis that lost its data): made again.
-        if (attempt > 0) await ensureGroup();
+        // At the start, and after a failure (a Redis that lost its data has no group): made again.
+        if (needGroup) {
+          await ensureGroup();
+          needGroup = false;
+        }
         if (Date.now() - lastClaim >= options.claimIdleMs) {
           lastClaim = Date.now();
           // Entries of consumers that died: taken over (up to one batch per round).
@@ -127,6 +131,7 @@ export function createStreamConsumer(options: StreamConsumerOptions, detector: D
       } catch (err) {
         if (stopped) return;
         options.hooks.failed(err, ++attempt);
+        needGroup = true;
         ownPendingFirst = true;
         const cap = Math.min(options.retryMaxMs, options.retryInitialMs * 2 ** Math.min(attempt - 1, 20));
         await sleep(cap / 2 + Math.random() * (cap / 2));
@@ -136,7 +141,7 @@ export function createStreamConsumer(options: StreamConsumerOptions, detector: D
 
   return {
     async start() {
-      await ensureGroup();
+      // Not awaited: a Redis that is down at start-up is retried by the loop, like any later failure.
       running ??= run();
     },
     async stop() {

@@ -1,0 +1,119 @@
+/**
+ * A break-the-glass case through its whole lifecycle in a running gateway (real Redis, real
+ * PostgreSQL, the real FHIR engine, real signed tokens): a clinician opens an HIV-labelled result
+ * with break-the-glass; the detector (consumer of the redis sink's stream) opens a case in the
+ * audit store naming who, which patient, the stated reason and what was released; the webhook gets
+ * a signed `case.opened` event; `fhir-gateway review close` closes it as justified with a note, a
+ * transition record of its own, and `audit verify` finds the store's chains intact; the metrics
+ * count the flag and the open case, then none.
+ */
+import { execFile } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import type { Resource } from '@medplum/fhirtypes';
+import { postgresClient, type SqlClient } from '../../../src/audit/store/sql.js';
+import type { ReviewCase } from '../../../src/cases/case.js';
+import { createSqlCaseStore } from '../../../src/cases/sql-store.js';
+import { TEST_KEY } from '../../support/audit.js';
+import { metricSum, scrape } from '../../support/metrics.js';
+import { startPostgresServer, type PostgresServer } from '../../support/postgres.js';
+import { startRedisServer, type RedisServer } from '../../support/redis.js';
+import { startStack, type Stack } from '../../support/stack.js';
+import { eventually } from '../../support/wait.js';
+
+const run = promisify(execFile);
+const SECRET = 'webhook-secret-0123456789abcdefghijkl';
+let redis: RedisServer;
+let pg: PostgresServer;
+let stack: Stack;
+let db: SqlClient;
+let hook: http.Server;
+const events: Array<{ body: string; signature: string }> = [];
+
+beforeAll(async () => {
+  [redis, pg] = await Promise.all([startRedisServer(), startPostgresServer()]);
+  hook = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      events.push({ body: Buffer.concat(chunks).toString('utf8'), signature: String(req.headers['x-fhirgw-signature']) });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+  const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/privacy`;
+  stack = await startStack({
+    env: { FHIRGW_AUDIT_HMAC_KEY: TEST_KEY.toString('utf8'), WEBHOOK_SECRET: SECRET },
+    config: (d) => ({
+      ...d,
+      redis: { url: redis.url },
+      audit: {
+        sinks: [
+          { type: 'redis', name: 'stream', stream: 'fhirgw:audit', format: 'record' },
+          { type: 'postgres', name: 'store', url: pg.url },
+          { type: 'webhook', name: 'privacy-office', url: hookUrl, secretEnv: 'WEBHOOK_SECRET' },
+        ],
+      },
+      detect: { signals: [], consumer: 'replica-1' },
+    }),
+  });
+  await stack.fhir.repo.updateResource({
+    resourceType: 'Observation',
+    id: 'obs-hiv-label',
+    status: 'final',
+    meta: { security: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'HIV' }, { system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' }] },
+    code: { text: 'Viral load' },
+    subject: { reference: 'Patient/pat-alba' },
+  } as Resource);
+  db = postgresClient({ url: pg.url, poolSize: 1 });
+}, 90_000);
+
+afterAll(async () => {
+  await db?.close();
+  await stack?.close();
+  await new Promise<void>((r) => hook.close(() => r()));
+  await Promise.all([redis?.stop(), pg?.stop()]);
+});
+
+describe('break-the-glass review', () => {
+  test('opened by the detector, pushed to the webhook, closed by the review CLI with a verified transition record', async () => {
+    const token = await stack.issuer.mint({ sub: 'Practitioner/prac-hopper', fhirUser: 'Practitioner/prac-hopper', scope: 'user/*.rs', roles: ['clinician'], purpose_of_use: ['BTG'], break_glass_reason: 'Unconscious patient in the ED' });
+    expect((await stack.fetch('Observation/obs-hiv-label', { token })).status).toBe(200);
+
+    const cases = createSqlCaseStore({ db, transitions: { instance: 'review', key: TEST_KEY, policyRevision: 'test' } });
+    const [opened] = (await eventually(() => cases.list({ kind: 'break-glass' }), (l) => l.length === 1, 'the break-the-glass case', 20_000)) as [ReviewCase];
+    expect(opened).toMatchObject({
+      status: 'open',
+      patient: 'pat-alba',
+      statedReason: 'Unconscious patient in the ED',
+      user: { sub: 'Practitioner/prac-hopper', fhirUser: 'Practitioner/prac-hopper' },
+      released: [{ type: 'Observation', count: 1 }],
+    });
+    const origin = new URL(stack.base).origin;
+    expect(metricSum(await scrape(origin), 'fhirgw_detector_flags_total', { signal: 'break-glass' })).toBe(1);
+    expect(metricSum(await scrape(origin), 'fhirgw_review_cases_open')).toBe(1);
+
+    await eventually(async () => events.length, (n) => n >= 1, 'the webhook event', 20_000);
+    const { body, signature } = events[0]!;
+    const [, t, v1] = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(signature) ?? [];
+    expect(v1).toBe(createHmac('sha256', SECRET).update(`${t}.${body}`).digest('hex'));
+    expect(JSON.parse(body)).toMatchObject({ events: [{ type: 'case.opened', case: { id: opened.id, kind: 'break-glass', signals: ['break-glass'], status: 'open' } }] });
+
+    const env = { ...process.env, FHIRGW_AUDIT_HMAC_KEY: TEST_KEY.toString('utf8') };
+    const listed = await run(process.execPath, ['dist/cli.js', 'review', 'list', '--store', pg.url, '--status', 'open'], { env });
+    expect(listed.stdout).toContain(opened.id);
+    const closed = await run(process.execPath, ['dist/cli.js', 'review', 'close', opened.id, '--store', pg.url, '--status', 'justified', '--reviewer', 'privacy-1', '--note', 'ED admission confirmed'], { env });
+    expect(JSON.parse(closed.stdout)).toMatchObject({ status: 'justified', transitions: [{ from: 'open', to: 'justified', reviewer: 'fhir-gateway:review|privacy-1', note: 'ED admission confirmed' }] });
+    const again = await run(process.execPath, ['dist/cli.js', 'review', 'close', opened.id, '--store', pg.url, '--status', 'unjustified', '--reviewer', 'privacy-2', '--note', 'no'], { env }).catch((err: { code: number; stderr: string }) => err);
+    expect(again).toMatchObject({ code: 2 });
+    expect(metricSum(await scrape(origin), 'fhirgw_review_cases_open')).toBe(0);
+
+    const [transition] = await db.query<{ record: { request: { id: string }; outcome: { reasons: string[] } } }>(`SELECT record FROM audit_records WHERE instance = 'review'`);
+    expect(transition?.record).toMatchObject({ request: { id: opened.id }, outcome: { reasons: ['review.justified'] } });
+    const verified = await run(process.execPath, ['dist/cli.js', 'audit', 'verify', pg.url], { env });
+    expect(verified.stdout).toContain('OK: the chain is intact');
+  }, 90_000);
+});
