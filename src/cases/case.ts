@@ -90,6 +90,8 @@ export interface CaseStats {
   readonly open: number;
   /** When the oldest open case was opened; null when none is open. */
   readonly oldestOpenAt: string | null;
+  /** Open cases opened before the `overdueBefore` given (0 without one). */
+  readonly overdue: number;
 }
 
 export type OpenResult = { readonly outcome: 'opened' | 'amended' | 'unchanged'; readonly case: ReviewCase };
@@ -105,7 +107,7 @@ export interface CaseStore {
   list(filter: CaseFilter): Promise<ReviewCase[]>;
   /** Closes an open case; throws CaseTransitionError when it is not open or does not exist. */
   close(id: string, to: 'justified' | 'unjustified', reviewer: string, note: string, at: string): Promise<ReviewCase>;
-  stats(): Promise<CaseStats>;
+  stats(overdueBefore?: string): Promise<CaseStats>;
   closeStore(): Promise<void>;
 }
 

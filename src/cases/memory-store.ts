@@ -40,15 +40,17 @@ export function createMemoryCaseStore(newId: () => string = randomUUID): CaseSto
       byId.set(id, closed);
       return closed;
     },
-    async stats() {
+    async stats(overdueBefore) {
       let open = 0;
+      let overdue = 0;
       let oldest: string | null = null;
       for (const c of byId.values()) {
         if (c.status !== 'open') continue;
         open++;
+        if (overdueBefore !== undefined && Date.parse(c.openedAt) < Date.parse(overdueBefore)) overdue++;
         if (oldest === null || c.openedAt < oldest) oldest = c.openedAt;
       }
-      return { open, oldestOpenAt: oldest };
+      return { open, oldestOpenAt: oldest, overdue };
     },
     async closeStore() {},
   };

@@ -103,10 +103,13 @@ export function createSqlCaseStore(options: SqlCaseStoreOptions): SqlCaseStore {
       return closeAs(id, to, { iss: 'fhir-gateway:review', sub: reviewer, clientId: null, roles: ['privacy-officer'] }, note, at);
     },
     closeAs,
-    async stats() {
-      const [row] = await db.query<{ n: string | number; oldest: Date | string | null }>(`SELECT count(*) AS n, min(opened_at) AS oldest FROM review_cases WHERE status = 'open'`);
+    async stats(overdueBefore) {
+      const [row] = await db.query<{ n: string | number; oldest: Date | string | null; overdue: string | number }>(
+        `SELECT count(*) AS n, min(opened_at) AS oldest, count(*) FILTER (WHERE opened_at < $1::timestamptz) AS overdue FROM review_cases WHERE status = 'open'`,
+        [overdueBefore ?? null],
+      );
       const oldest = row?.oldest ?? null;
-      return { open: Number(row?.n ?? 0), oldestOpenAt: oldest === null ? null : new Date(oldest).toISOString() };
+      return { open: Number(row?.n ?? 0), oldestOpenAt: oldest === null ? null : new Date(oldest).toISOString(), overdue: Number(row?.overdue ?? 0) };
     },
     async closeStore() {},
   };

@@ -85,7 +85,12 @@ export async function startDetector(parts: DetectorParts): Promise<RunningDetect
   const registry = metrics.registry;
   const flags = new Counter({ name: 'fhirgw_detector_flags_total', help: 'Findings that opened or amended a review case, by signal (or break-glass, protection-change) and severity.', labelNames: ['signal', 'severity'], registers: [registry] });
   const judged = new Counter({ name: 'fhirgw_detector_records_total', help: 'Audit records the detector consumed, by result (judged, unreadable: not a record of a known schema, failed: retried).', labelNames: ['result'], registers: [registry] });
-  const stats = () => cases.stats();
+  // One store query per scrape serves all three gauges.
+  let sampled: { at: number; stats: Promise<Awaited<ReturnType<typeof cases.stats>>> } | null = null;
+  const stats = () => {
+    if (sampled === null || Date.now() - sampled.at > 1000) sampled = { at: Date.now(), stats: cases.stats(new Date(Date.now() - detect.reviewWithinDays * 86_400_000).toISOString()) };
+    return sampled.stats;
+  };
   new Gauge({
     name: 'fhirgw_review_cases_open',
     help: 'Review cases not yet closed (read from the audit store at scrape time).',
@@ -101,6 +106,15 @@ export async function startDetector(parts: DetectorParts): Promise<RunningDetect
     async collect() {
       const oldest = (await stats()).oldestOpenAt;
       this.set(oldest === null ? 0 : Math.max(0, (Date.now() - Date.parse(oldest)) / 1000));
+    },
+  });
+
+  new Gauge({
+    name: 'fhirgw_review_cases_overdue',
+    help: 'Open review cases older than detect.reviewWithinDays (FhirGatewayReviewCasesOverdue).',
+    registers: [registry],
+    async collect() {
+      this.set((await stats()).overdue);
     },
   });
 

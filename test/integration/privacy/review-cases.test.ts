@@ -68,13 +68,14 @@ describe('break-the-glass review cases', () => {
       ],
     });
     expect(c.findings.map((f) => [f.signal, f.record])).toEqual([['break-glass', 'gw-1/1']]);
-    expect(await cases.stats()).toEqual({ open: 1, oldestOpenAt: '2026-11-24T02:10:00.000Z' });
+    expect(await cases.stats('2026-11-30T00:00:00.000Z')).toEqual({ open: 1, oldestOpenAt: '2026-11-24T02:10:00.000Z', overdue: 1 });
+    expect(await cases.stats('2026-11-20T00:00:00.000Z')).toEqual({ open: 1, oldestOpenAt: '2026-11-24T02:10:00.000Z', overdue: 0 });
 
     const closed = await cases.closeAs(c.id, 'justified', { iss: 'https://idp.example', sub: 'privacy-1', clientId: 'console', roles: ['privacy-officer'] }, 'ED admission confirmed', '2026-11-25T09:00:00.000Z');
     expect(closed.status).toBe('justified');
     expect(closed.transitions).toEqual([{ from: 'open', to: 'justified', at: '2026-11-25T09:00:00.000Z', reviewer: 'https://idp.example|privacy-1', note: 'ED admission confirmed' }]);
     expect(await cases.get(c.id)).toEqual(closed);
-    expect(await cases.stats()).toEqual({ open: 0, oldestOpenAt: null });
+    expect(await cases.stats('2026-11-30T00:00:00.000Z')).toEqual({ open: 0, oldestOpenAt: null, overdue: 0 });
     await expect(cases.closeAs(c.id, 'unjustified', { iss: 'x', sub: 'y', clientId: null, roles: [] }, 'again', '2026-11-25T10:00:00.000Z')).rejects.toEqual(new CaseTransitionError('case_not_open', c.id));
     await expect(cases.close('00000000-0000-4000-8000-000000000000', 'justified', 'r', 'n', '2026-11-25T10:00:00.000Z')).rejects.toEqual(new CaseTransitionError('case_not_found', '00000000-0000-4000-8000-000000000000'));
 
