@@ -17,6 +17,8 @@ export interface AppParts extends PipelineDeps {
   readonly smartConfiguration?: () => Promise<Record<string, unknown>>;
   /** `POST /admin/revocations`; absent when no admin credential is configured (then 404). */
   readonly revocationAdmin?: (req: express.Request) => Promise<{ status: number; body: unknown }>;
+  /** `/admin/privacy/*` (src/privacy/admin.ts); absent without an audit store (then 404). */
+  readonly privacyAdmin?: (req: express.Request) => Promise<{ status: number; body: unknown }>;
 }
 
 export function createApp(parts: AppParts): Express {
@@ -72,6 +74,13 @@ export function createApp(parts: AppParts): Express {
     if (path === '/admin/revocations' && parts.revocationAdmin) {
       parts
         .revocationAdmin(req)
+        .then(({ status, body }) => res.status(status).set({ 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }).type('application/json').send(JSON.stringify(body)))
+        .catch((err: unknown) => respondWithError(res, asGatewayError(err), randomUUID(), parts.config.publicBaseUrl));
+      return;
+    }
+    if (path?.startsWith('/admin/privacy/') && parts.privacyAdmin) {
+      parts
+        .privacyAdmin(req)
         .then(({ status, body }) => res.status(status).set({ 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }).type('application/json').send(JSON.stringify(body)))
         .catch((err: unknown) => respondWithError(res, asGatewayError(err), randomUUID(), parts.config.publicBaseUrl));
       return;

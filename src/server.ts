@@ -12,7 +12,7 @@ import { createApp } from './app.js';
 import { guardServer } from './http/hostile.js';
 import type { Authenticator } from './auth/authenticate.js';
 import { createGatewayAuth } from './auth-wiring.js';
-import { openAuditTrail } from './audit/open.js';
+import { loadAuditKey, openAuditTrail } from './audit/open.js';
 import type { GatewayConfig } from './config/schema.js';
 import { createLinkRewriter } from './fhir/links.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -27,6 +27,11 @@ import { createBulkLinkTokens } from './bulk/link-tokens.js';
 import { createCursorCodec } from './paging/cursor.js';
 import { createConsentStore } from './consent/store.js';
 import { startDetector } from './detect/wiring.js';
+import type { IncomingMessage } from 'node:http';
+import { handlePrivacyAdmin } from './privacy/admin.js';
+import { createSqlCaseStore } from './cases/sql-store.js';
+import type { AuditStoreReader } from './audit/store/query.js';
+import type { SqlClient } from './audit/store/sql.js';
 import { openSharedRedis } from './redis/shared.js';
 import { rateLimiterFromConfig } from './ratelimit/from-config.js';
 import { ConfigError } from './config/load.js';
@@ -95,6 +100,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     await audit.close();
     throw err;
   });
+  const auditKey = loadAuditKey(config.audit, env);
   const requests = createRequestTracker();
   let drainer: Drainer | null = null;
   const app = createApp({
@@ -124,6 +130,20 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     logger,
     // Not ready while shutting down, or while the audit spool cannot take records (a replica that
     // would refuse every request with 503 audit_unavailable should get none).
+    ...(audit.store && audit.storeDb
+      ? {
+          privacyAdmin: (req: IncomingMessage) =>
+            handlePrivacyAdmin(req, {
+              authenticator,
+              publicOrigin: new URL(config.publicBaseUrl).origin,
+              reader: audit.store as AuditStoreReader,
+              cases: createSqlCaseStore({ db: audit.storeDb as SqlClient, transitions: { instance: 'review', key: auditKey, policyRevision: policies.current()?.revision ?? '' } }),
+              key: auditKey,
+              audit,
+              policyRevision: () => policies.current()?.revision ?? '',
+            }),
+        }
+      : {}),
     isReady: () => !drainer?.draining && authenticator.isReady() && policies.current() !== null && audit.sample().writable,
     ...auth.routes,
   });

@@ -5,7 +5,9 @@
  * audit store naming who, which patient, the stated reason and what was released; the webhook gets
  * a signed `case.opened` event; `fhir-gateway review close` closes it as justified with a note, a
  * transition record of its own, and `audit verify` finds the store's chains intact; the metrics
- * count the flag and the open case, then none.
+ * count the flag and the open case, then none. The same questions through the admin API: only a
+ * privacy officer's token gets answers (breach scope, cases), every other principal the same 403
+ * whatever it asks, and each answer is recorded.
  */
 import { execFile } from 'node:child_process';
 import { createHmac } from 'node:crypto';
@@ -116,4 +118,32 @@ describe('break-the-glass review', () => {
     const verified = await run(process.execPath, ['dist/cli.js', 'audit', 'verify', pg.url], { env });
     expect(verified.stdout).toContain('OK: the chain is intact');
   }, 90_000);
+
+  test('admin API: breach scope and cases for the privacy office only, the same refusal for anyone else, each answer recorded', async () => {
+    const origin = new URL(stack.base).origin;
+    const officer = await stack.issuer.mint({ sub: 'privacy-1', scope: 'user/*.rs', roles: ['privacy-officer'], fhirUser: 'Practitioner/privacy-1' });
+    const clinician = await stack.issuer.mint({ sub: 'Practitioner/prac-hopper', fhirUser: 'Practitioner/prac-hopper', scope: 'user/*.rs', roles: ['clinician'], purpose_of_use: ['TREAT'] });
+    const day = new Date().toISOString().slice(0, 10);
+    const scopeUrl = `${origin}/admin/privacy/breach-scope?subject=${encodeURIComponent(`${stack.issuer.issuer} Practitioner/prac-hopper`)}&from=${day}&to=${day}`;
+    const asOfficer = await fetch(scopeUrl, { headers: { authorization: `Bearer ${officer}` } });
+    expect(asOfficer.status).toBe(200);
+    const scope = (await asOfficer.json()) as { patients: Array<{ patient: string; released: Array<{ type: string; count: number }> }>; chain: { ok: boolean } };
+    expect(scope.patients.find((p) => p.patient === 'pat-alba')?.released).toEqual(expect.arrayContaining([{ type: 'Observation', count: 1 }]));
+    expect(scope.chain.ok).toBe(true);
+    const cases = (await (await fetch(`${origin}/admin/privacy/cases?kind=break-glass`, { headers: { authorization: `Bearer ${officer}` } })).json()) as { cases: Array<{ patient: string }> };
+    expect(cases.cases.map((c) => c.patient)).toEqual(['pat-alba']);
+
+    const refusals = await Promise.all([scopeUrl, `${origin}/admin/privacy/cases`, `${origin}/admin/privacy/cases/00000000-0000-4000-8000-000000000000`, `${origin}/admin/privacy/no-such-thing`].map((u) => fetch(u, { headers: { authorization: `Bearer ${clinician}` } })));
+    const bodies = await Promise.all(refusals.map(async (r) => ({ status: r.status, issue: ((await r.json()) as { issue: Array<{ code: string; details?: unknown }> }).issue.map((i) => [i.code, i.details]) })));
+    expect(bodies.every((b) => b.status === 403)).toBe(true);
+    expect(new Set(bodies.map((b) => JSON.stringify(b.issue))).size).toBe(1);
+    expect((await fetch(scopeUrl)).status).toBe(401);
+
+    await eventually(
+      () => db.query<{ n: string }>(`SELECT count(*) AS n FROM audit_records WHERE record->'request'->>'operation' IN ('breach-scope', 'review-list') AND sub = 'privacy-1'`),
+      (rows) => Number(rows[0]?.n) === 2,
+      'the two answers recorded',
+      20_000,
+    );
+  }, 60_000);
 });
