@@ -10,7 +10,7 @@ ARG OPA_VERSION=1.22.2
 # opa_wasm: `opa build -t wasm` and `opa test -t wasm` need the WebAssembly engine.
 RUN GOBIN=/out GOFLAGS=-buildvcs=false go install -tags opa_wasm github.com/open-policy-agent/opa@v${OPA_VERSION}
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json .npmrc ./
 RUN npm install --no-audit --no-fund --ignore-scripts
@@ -23,7 +23,7 @@ COPY --from=opa /out/opa /usr/local/bin/opa
 RUN node scripts/policies.mjs build && npx tsc -p tsconfig.json
 RUN npm prune --omit=dev --no-audit --no-fund
 
-FROM gcr.io/distroless/nodejs20-debian12:nonroot
+FROM gcr.io/distroless/nodejs24-debian12:nonroot
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /src/package.json ./package.json

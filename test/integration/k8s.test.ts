@@ -12,6 +12,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import { parseAllDocuments } from 'yaml';
 import { ensureKustomize } from '../../scripts/lib/kustomize.mjs';
+import { NODE_TARGET_VERSION } from '../../scripts/lib/node-runtime.mjs';
 import { OPA_VERSION } from '../../scripts/lib/opa.mjs';
 import { buildConfig } from '../../src/config/load.js';
 import { strictChecker } from '../support/k8s-strict.js';
@@ -226,10 +227,19 @@ describe('the Dockerfile', () => {
     expect(dockerfile).toMatch(/node scripts\/policies\.mjs build/);
     expect(dockerfile).toMatch(/npm prune --omit=dev/);
     const runtime = stages.at(-1)!;
-    expect(runtime.image).toMatch(/^gcr\.io\/distroless\/nodejs20-debian12:nonroot$/);
+    expect(runtime.image).toMatch(/^gcr\.io\/distroless\/nodejs24-debian12:nonroot$/);
     const runtimePart = dockerfile.slice(dockerfile.lastIndexOf('FROM '));
     expect(runtimePart).toMatch(/^USER 65532:65532$/m);
     expect(runtimePart).not.toMatch(/COPY --from=build \/src\/(src|test|scripts) /);
+  });
+
+  test('builds and runs on the Node major CI tests as the target, one that package.json supports', () => {
+    const major = NODE_TARGET_VERSION.split('.')[0]!;
+    expect(stages.find((s) => s.name === 'build')?.image).toBe(`node:${major}-bookworm-slim`);
+    expect(stages.at(-1)!.image).toBe(`gcr.io/distroless/nodejs${major}-debian12:nonroot`);
+    const engines = (JSON.parse(readFileSync('package.json', 'utf8')) as { engines: { node: string } }).engines.node;
+    expect(engines.split('||').map((r) => r.trim())).toContain(`>=${major}.0.0`);
+    expect(readFileSync('.nvmrc', 'utf8').trim()).toBe(major);
   });
 
   test('its runtime user is the one the manifests run as', () => {
