@@ -3,7 +3,6 @@
  * fhir-gateway: the product's command line.
  *
  *   fhir-gateway serve --config <file.yaml>   run the gateway
- *   fhir-gateway demo [--port 8080]           the gateway with an embedded FHIR server and token issuer
  *   fhir-gateway audit verify <file...|redis://host:port[/db]> [--stream name] [--key-file f]
  *   fhir-gateway policy build|test|eval|diff                 policy authoring tools (src/policy-cli)
  */
@@ -16,7 +15,6 @@ import { startGateway } from './server.js';
 
 const USAGE = `usage:
   fhir-gateway serve --config <file.yaml>   run the gateway (environment overrides: see README)
-  fhir-gateway demo [--port <port>]         run the demo: embedded FHIR server, token issuer and gateway
   fhir-gateway audit verify <file>... | <redis://host:port[/db]> [--stream <name>] [--key-file <file>]
                                             check an audit trail's hash chain (key: FHIRGW_AUDIT_HMAC_KEY
                                             or --key-file); exit 0 intact, 1 broken, 2 cannot check
@@ -45,14 +43,10 @@ async function main(argv: string[]): Promise<number> {
       await gateway.close();
       return 0;
     }
-    case 'demo': {
-      const { values } = parseArgs({ args: rest, options: { port: { type: 'string' } }, strict: true });
-      const { runDemo } = await import('./devkit/demo.js');
-      const demo = await runDemo(values.port === undefined ? {} : { port: Number(values.port) });
-      await untilSignal();
-      await demo.close();
-      return 0;
-    }
+    case 'demo':
+      // The demo is not part of the product (src/devkit/main.ts): its token issuer signs anything.
+      process.stderr.write('fhir-gateway: the demo is a development tool, not part of the gateway: run `npm run demo` in a source checkout\n');
+      return 2;
     case 'audit': {
       const { runAuditCommand } = await import('./audit/verify-command.js');
       return runAuditCommand(rest, USAGE);

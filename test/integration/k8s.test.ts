@@ -225,12 +225,37 @@ describe('the Dockerfile', () => {
     expect(stages.length).toBeGreaterThanOrEqual(3);
     expect(dockerfile).toContain(`ARG OPA_VERSION=${OPA_VERSION}`);
     expect(dockerfile).toMatch(/node scripts\/policies\.mjs build/);
-    expect(dockerfile).toMatch(/npm prune --omit=dev/);
+    // What ships is what npm packs, installed without dev dependencies (test/integration/production-tree.test.ts runs these steps).
+    expect(dockerfile).toMatch(/npm pack --ignore-scripts/);
+    expect(dockerfile).toMatch(/npm ci --omit=dev/);
     const runtime = stages.at(-1)!;
     expect(runtime.image).toMatch(/^gcr\.io\/distroless\/nodejs24-debian12:nonroot$/);
     const runtimePart = dockerfile.slice(dockerfile.lastIndexOf('FROM '));
     expect(runtimePart).toMatch(/^USER 65532:65532$/m);
     expect(runtimePart).not.toMatch(/COPY --from=build \/src\/(src|test|scripts) /);
+    expect([...runtimePart.matchAll(/^COPY (.*)$/gm)].map((m) => m[1])).toEqual(['--from=build /app ./']);
+  });
+
+  test('compiles the TypeScript once, before the policy build (which compiles only when dist/ is missing)', () => {
+    const runs = dockerfile.split('\n').filter((l) => /^(RUN|\s)/.test(l)).join('\n');
+    expect(runs.match(/\btsc\b/g)).toHaveLength(1);
+    expect(runs.indexOf('npx tsc')).toBeLessThan(runs.indexOf('node scripts/policies.mjs build'));
+    expect(dockerfile).not.toMatch(/npm run build|npm (install|ci)(?![^\n]*--ignore-scripts)/);
+  });
+
+  test('labels the image with the OCI annotations: title, version from package.json, revision, source, licence, base', () => {
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { name: string; version: string; license: string };
+    const runtimePart = dockerfile.slice(dockerfile.lastIndexOf('FROM '));
+    const labels = Object.fromEntries([...runtimePart.matchAll(/(org\.opencontainers\.image\.[a-z.]+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    expect(labels).toMatchObject({
+      'org.opencontainers.image.title': pkg.name,
+      'org.opencontainers.image.version': '${VERSION}',
+      'org.opencontainers.image.revision': '${REVISION}',
+      'org.opencontainers.image.source': '${SOURCE_URL}',
+      'org.opencontainers.image.licenses': pkg.license,
+      'org.opencontainers.image.base.name': stages.at(-1)!.image,
+    });
+    expect(runtimePart).toContain(`ARG VERSION=${pkg.version}`);
   });
 
   test('builds and runs on the Node major CI tests as the target, one that package.json supports', () => {
