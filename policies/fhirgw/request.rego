@@ -5,6 +5,8 @@
 #   obligations (narrowing to the patient compartment, whether counts may be released).
 #   Entry point: fhirgw/request/decision. Input and output are specified in
 #   schemas/policy-input.request.schema.json and schemas/policy-decision.schema.json.
+# schemas:
+#   - input: schema["policy-input.request.schema"]
 package fhirgw.request
 
 import data.fhirgw.lib.labels
@@ -62,16 +64,16 @@ has_patient if is_string(input.principal.patient)
 
 operation := data.fhirgw.config.operations[input.request.operation]
 
-operation_level := "system" if input.request.type == null
+operation_level := "system" if is_null(input.request.type)
 
 operation_level := "type" if {
-	input.request.type != null
-	input.request.id == null
+	is_string(input.request.type)
+	is_null(input.request.id)
 }
 
 operation_level := "instance" if {
-	input.request.type != null
-	input.request.id != null
+	is_string(input.request.type)
+	is_string(input.request.id)
 }
 
 # Operations reach across types, so they need a wildcard scope in an allowed context.
@@ -285,12 +287,12 @@ selects_by_criteria if interaction in {"search-type", "search-compartment"}
 
 selects_by_criteria if {
 	interaction in {"update", "patch", "delete"}
-	input.request.id == null
+	is_null(input.request.id)
 }
 
 selects_by_criteria if {
 	interaction == "create"
-	input.request.if_none_exist != null
+	is_array(input.request.if_none_exist)
 }
 
 narrowing := {"narrow": {"patient": input.principal.patient}} if {

@@ -13,6 +13,8 @@
 #   Everything that depends on the resource is a function of it (decide), what depends on its type
 #   only is for_type, and what depends on the principal only is a rule: evaluated once per batch,
 #   not once per resource.
+# schemas:
+#   - input: schema["policy-input.resource.schema"]
 package fhirgw.resource
 
 import data.fhirgw.lib.consent

@@ -9,6 +9,8 @@
 #
 #   Which Consents concern this access: patient-privacy always; research when the purpose of use is
 #   HRESCH; treatment when it is TREAT or ETREAT.
+# schemas:
+#   - input: schema["policy-input.shared.schema"]
 package fhirgw.lib.consent
 
 import data.fhirgw.lib.labels

@@ -3,6 +3,8 @@
 # description: |
 #   Which SMART scope contexts (patient, user, system) grant a permission on a resource type.
 #   Scopes arrive parsed (src/auth/scopes.ts): v1 `.read` is perms "rs", v2 `.rs` is "rs".
+# schemas:
+#   - input: schema["policy-input.shared.schema"]
 package fhirgw.lib.scopes
 
 # The SMART v2 permission letter each FHIR interaction needs.
