@@ -15,15 +15,15 @@ hiv_labelled := obs("p1", {"meta": {"security": [{"system": "http://terminology.
 hiv_by_code := obs("p1", {"code": {"coding": [{"system": LOINC_HIV, "code": "75622-1"}]}})
 
 decide(principal, res, consents) := d if {
-	d := resource.decision with input as {
+	d := resource.decision with input as f.resource_input({
 		"principal": principal, "request": f.request("search-type", res.resourceType, null), "env": f.env,
 		"resource": res, "facts": {"patients": ["p1"], "patient_data": true, "data_date": object.get(res, "effectiveDateTime", null)},
 		"consents": consents,
-	}
+	})
 }
 
 decide_request(principal, interaction, type) := d if {
-	d := request.decision with input as {"principal": principal, "request": f.request(interaction, type, null), "env": f.env}
+	d := request.decision with input as f.request_input({"principal": principal, "request": f.request(interaction, type, null), "env": f.env})
 }
 
 # ---- roles ----

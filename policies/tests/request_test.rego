@@ -4,7 +4,7 @@ import data.fhirgw.request
 import data.fhirgw.tests.fixtures as f
 
 decide(principal, req) := d if {
-	d := request.decision with input as {"principal": principal, "request": req, "env": f.env}
+	d := request.decision with input as f.request_input({"principal": principal, "request": req, "env": f.env})
 }
 
 test_patient_reads_own_patient_record if {
@@ -82,7 +82,7 @@ test_patient_creates_in_own_compartment if {
 		"principal": p, "request": f.request("create", "Observation", null), "env": f.env,
 		"resource": {"resourceType": "Observation"}, "facts": {"patients": ["p1"], "patient_data": true},
 	}
-	d := request.decision with input as inp
+	d := request.decision with input as f.request_input(inp)
 	d.allow
 }
 
@@ -92,7 +92,7 @@ test_patient_cannot_create_in_other_compartment if {
 		"principal": p, "request": f.request("create", "Observation", null), "env": f.env,
 		"resource": {"resourceType": "Observation"}, "facts": {"patients": ["p1", "p2"], "patient_data": true},
 	}
-	d := request.decision with input as inp
+	d := request.decision with input as f.request_input(inp)
 	not d.allow
 	"compartment.other-patient" in d.reasons
 }
@@ -106,32 +106,32 @@ write_input(p, interaction, resource_patients, current_patients) := inp if {
 writer := f.principal([f.scope("patient", "Observation", "cud")], [], "p1")
 
 test_patient_updates_own_resource_keeping_it_own if {
-	d := request.decision with input as write_input(writer, "update", ["p1"], ["p1"])
+	d := request.decision with input as f.request_input(write_input(writer, "update", ["p1"], ["p1"]))
 	d.allow
 }
 
 test_patient_cannot_move_own_resource_to_another_patient if {
-	d := request.decision with input as write_input(writer, "update", ["p2"], ["p1"])
+	d := request.decision with input as f.request_input(write_input(writer, "update", ["p2"], ["p1"]))
 	not d.allow
 	"compartment.other-patient" in d.reasons
 }
 
 test_patient_cannot_take_over_another_patients_resource if {
-	d := request.decision with input as write_input(writer, "patch", ["p1"], ["p2"])
+	d := request.decision with input as f.request_input(write_input(writer, "patch", ["p1"], ["p2"]))
 	not d.allow
 	"compartment.other-patient" in d.reasons
 }
 
 test_patient_cannot_delete_another_patients_resource if {
 	inp := object.remove(write_input(writer, "delete", [], ["p2"]), ["resource", "facts"])
-	d := request.decision with input as inp
+	d := request.decision with input as f.request_input(inp)
 	not d.allow
 	"compartment.other-patient" in d.reasons
 }
 
 test_patient_update_that_creates_is_judged_on_its_body if {
 	inp := object.remove(write_input(writer, "update", ["p1"], []), ["current", "current_facts"])
-	d := request.decision with input as inp
+	d := request.decision with input as f.request_input(inp)
 	d.allow
 }
 
@@ -144,7 +144,7 @@ test_patient_conditional_write_is_narrowed if {
 test_patient_conditional_create_is_narrowed if {
 	req := object.union(f.request("create", "Observation", null), {"if_none_exist": [{"name": "identifier", "modifier": null, "value": "x", "values": ["x"]}]})
 	inp := {"principal": writer, "request": req, "env": f.env, "resource": {"resourceType": "Observation"}, "facts": {"patients": ["p1"], "patient_data": true}}
-	d := request.decision with input as inp
+	d := request.decision with input as f.request_input(inp)
 	d.allow
 	d.obligations.narrow.patient == "p1"
 }
@@ -238,19 +238,19 @@ labelled(code) := {"resourceType": "Observation", "id": "x1", "subject": {"refer
 unlabelled := {"resourceType": "Observation", "id": "x1", "subject": {"reference": "Patient/p1"}}
 
 test_removing_a_label_needs_a_role_that_manages_protections if {
-	d := request.decision with input as protection_input(f.clinician_treating, "update", "Observation", unlabelled, labelled("PSY"))
+	d := request.decision with input as f.request_input(protection_input(f.clinician_treating, "update", "Observation", unlabelled, labelled("PSY")))
 	not d.allow
 	"protection.not-permitted" in d.reasons
 }
 
 test_privacy_officer_removes_a_label_and_it_is_flagged_for_review if {
-	d := request.decision with input as protection_input(f.privacy_officer, "patch", "Observation", unlabelled, labelled("PSY"))
+	d := request.decision with input as f.request_input(protection_input(f.privacy_officer, "patch", "Observation", unlabelled, labelled("PSY")))
 	d.allow
 	d.obligations.audit.protection_change
 }
 
 test_keeping_labels_is_no_protection_change if {
-	d := request.decision with input as protection_input(f.clinician_treating, "update", "Observation", labelled("PSY"), labelled("PSY"))
+	d := request.decision with input as f.request_input(protection_input(f.clinician_treating, "update", "Observation", labelled("PSY"), labelled("PSY")))
 	d.allow
 	not d.obligations.audit
 }
@@ -258,7 +258,7 @@ test_keeping_labels_is_no_protection_change if {
 test_changing_the_code_that_implies_a_label_is_a_protection_change if {
 	hiv := object.union(unlabelled, {"code": {"coding": [{"system": "http://loinc.org", "code": "75622-1"}]}})
 	other := object.union(unlabelled, {"code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]}})
-	d := request.decision with input as protection_input(f.clinician_treating, "patch", "Observation", other, hiv)
+	d := request.decision with input as f.request_input(protection_input(f.clinician_treating, "patch", "Observation", other, hiv))
 	not d.allow
 	"protection.not-permitted" in d.reasons
 }
@@ -266,19 +266,19 @@ test_changing_the_code_that_implies_a_label_is_a_protection_change if {
 consent_of(patient) := {"resourceType": "Consent", "id": "c1", "patient": {"reference": sprintf("Patient/%s", [patient])}}
 
 test_clinician_cannot_delete_a_consent if {
-	d := request.decision with input as {
+	d := request.decision with input as f.request_input({
 		"principal": f.clinician_treating, "request": object.union(f.request("delete", "Consent", "c1"), {"method": "DELETE"}), "env": f.env,
 		"current": consent_of("p1"), "current_facts": {"patients": ["p1"], "patient_data": true},
-	}
+	})
 	not d.allow
 	"protection.not-permitted" in d.reasons
 }
 
 test_clinician_cannot_create_a_consent if {
-	d := request.decision with input as {
+	d := request.decision with input as f.request_input({
 		"principal": f.clinician_treating, "request": object.union(f.request("create", "Consent", null), {"method": "POST"}), "env": f.env,
 		"resource": consent_of("p1"), "facts": {"patients": ["p1"], "patient_data": true},
-	}
+	})
 	not d.allow
 	"protection.not-permitted" in d.reasons
 }
@@ -286,29 +286,29 @@ test_clinician_cannot_create_a_consent if {
 patient_rw := f.principal([f.scope("patient", "*", "cruds")], ["patient"], "p1")
 
 test_patient_manages_own_consent if {
-	d := request.decision with input as {
+	d := request.decision with input as f.request_input({
 		"principal": patient_rw, "request": object.union(f.request("create", "Consent", null), {"method": "POST"}), "env": f.env,
 		"resource": consent_of("p1"), "facts": {"patients": ["p1"], "patient_data": true},
-	}
+	})
 	d.allow
 	d.obligations.audit.protection_change
 }
 
 test_patient_cannot_change_another_patients_consent if {
-	d := request.decision with input as {
+	d := request.decision with input as f.request_input({
 		"principal": patient_rw, "request": object.union(f.request("update", "Consent", "c1"), {"method": "PUT"}), "env": f.env,
 		"resource": consent_of("p1"), "facts": {"patients": ["p1"], "patient_data": true},
 		"current": consent_of("p2"), "current_facts": {"patients": ["p2"], "patient_data": true},
-	}
+	})
 	not d.allow
 	"protection.not-permitted" in d.reasons
 }
 
 test_privacy_officer_deletes_a_consent if {
-	d := request.decision with input as {
+	d := request.decision with input as f.request_input({
 		"principal": f.privacy_officer, "request": object.union(f.request("delete", "Consent", "c1"), {"method": "DELETE"}), "env": f.env,
 		"current": consent_of("p1"), "current_facts": {"patients": ["p1"], "patient_data": true},
-	}
+	})
 	d.allow
 	d.obligations.audit.protection_change
 }
@@ -342,7 +342,7 @@ test_clinician_search_names_no_redactions if {
 
 test_removing_an_explicit_label_a_code_still_implies_is_a_protection_change if {
 	hiv_code := {"coding": [{"system": "http://loinc.org", "code": "75622-1"}]}
-	d := request.decision with input as protection_input(f.clinician_treating, "patch", "Observation", object.union(unlabelled, {"code": hiv_code}), object.union(labelled("HIV"), {"code": hiv_code}))
+	d := request.decision with input as f.request_input(protection_input(f.clinician_treating, "patch", "Observation", object.union(unlabelled, {"code": hiv_code}), object.union(labelled("HIV"), {"code": hiv_code})))
 	not d.allow
 	"protection.not-permitted" in d.reasons
 }

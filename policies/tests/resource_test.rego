@@ -7,10 +7,10 @@ import data.fhirgw.tests.fixtures as f
 obs(patient) := {"resourceType": "Observation", "id": "o1", "subject": {"reference": sprintf("Patient/%s", [patient])}}
 
 decide(principal, res, patients) := d if {
-	d := resource.decision with input as {
+	d := resource.decision with input as f.resource_input({
 		"principal": principal, "request": f.request("search-type", "Observation", null), "env": f.env,
 		"resource": res, "facts": {"patients": patients, "patient_data": true},
-	}
+	})
 }
 
 test_patient_sees_own_observation if {
@@ -33,10 +33,10 @@ test_a_withholding_carries_no_obligations if {
 
 test_logical_patient_references_are_removed_for_patients if {
 	res := {"resourceType": "Observation", "id": "o1", "subject": {"reference": "Patient/p1"}, "performer": [{"type": "Patient", "identifier": {"value": "MRN-2"}}]}
-	d := resource.decision with input as {
+	d := resource.decision with input as f.resource_input({
 		"principal": f.patient_principal, "request": f.request("read", "Observation", "o1"), "env": f.env,
 		"resource": res, "facts": {"patients": ["p1"], "patient_data": true, "logical_patient_references": true},
-	}
+	})
 	d.allow
 	"redact.other-patients" in d.reasons
 	some r in d.obligations.redact
@@ -45,28 +45,28 @@ test_logical_patient_references_are_removed_for_patients if {
 
 test_logical_patient_references_stay_for_clinicians if {
 	res := {"resourceType": "Observation", "id": "o1", "subject": {"reference": "Patient/p1"}}
-	d := resource.decision with input as {
+	d := resource.decision with input as f.resource_input({
 		"principal": f.clinician_treating, "request": f.request("read", "Observation", "o1"), "env": f.env,
 		"resource": res, "facts": {"patients": ["p1"], "patient_data": true, "logical_patient_references": true},
-	}
+	})
 	d.allow
 	not d.obligations.redact
 }
 
 test_patient_sees_non_compartment_resources if {
-	d := resource.decision with input as {
+	d := resource.decision with input as f.resource_input({
 		"principal": f.patient_principal, "request": f.request("read", "Practitioner", "pr1"), "env": f.env,
 		"resource": {"resourceType": "Practitioner", "id": "pr1"}, "facts": {"patients": [], "patient_data": false},
-	}
+	})
 	d.allow
 }
 
 test_patient_scope_without_patient_sees_nothing if {
 	p := object.union(f.patient_principal, {"patient": null})
-	d := resource.decision with input as {
+	d := resource.decision with input as f.resource_input({
 		"principal": p, "request": f.request("read", "Practitioner", "pr1"), "env": f.env,
 		"resource": {"resourceType": "Practitioner", "id": "pr1"}, "facts": {"patients": [], "patient_data": false},
-	}
+	})
 	not d.allow
 	"launch.no-patient" in d.reasons
 }
@@ -98,31 +98,31 @@ test_granular_scope_on_unknown_parameter_grants_nothing if {
 }
 
 test_researcher_gets_safe_harbor_de_identification if {
-	d := resource.decision with input as {
+	d := resource.decision with input as f.resource_input({
 		"principal": f.researcher, "request": f.request("read", "Patient", "p2"), "env": f.env, "consents": {},
 		"resource": {"resourceType": "Patient", "id": "p2"}, "facts": {"patients": ["p2"], "patient_data": true, "data_date": null},
-	}
+	})
 	d.allow
 	d.obligations.redact == [{"path": "*", "action": "safe-harbor"}]
 	"redact.role" in d.reasons
 }
 
 test_operation_outcome_always_visible if {
-	d := resource.decision with input as {
+	d := resource.decision with input as f.resource_input({
 		"principal": f.principal([], [], null), "request": f.request("search-type", "Observation", null), "env": f.env,
 		"resource": {"resourceType": "OperationOutcome"}, "facts": {"patients": [], "patient_data": false},
-	}
+	})
 	d.allow
 }
 
 test_batched_decisions_keep_order if {
-	ds := resources.decisions with input as {
+	ds := resources.decisions with input as f.resources_input({
 		"principal": f.patient_principal, "request": f.request("search-type", "Observation", null), "env": f.env,
 		"items": [
 			{"resource": obs("p2"), "facts": {"patients": ["p2"], "patient_data": true}},
 			{"resource": obs("p1"), "facts": {"patients": ["p1"], "patient_data": true}},
 		],
-	}
+	})
 	count(ds) == 2
 	not ds[0].allow
 	ds[1].allow
@@ -131,10 +131,10 @@ test_batched_decisions_keep_order if {
 group_of(members) := {"resourceType": "Group", "id": "g1", "type": "person", "actual": true, "member": [{"entity": {"reference": sprintf("Patient/%s", [m])}} | some m in members]}
 
 decide_referencing(principal, res, patients, referenced) := d if {
-	d := resource.decision with input as {
+	d := resource.decision with input as f.resource_input({
 		"principal": principal, "request": f.request("search-type", "Group", null), "env": f.env,
 		"resource": res, "facts": {"patients": patients, "patient_data": true, "referenced_patients": referenced},
-	}
+	})
 }
 
 test_patient_sees_shared_resource_without_the_other_patients if {
@@ -160,17 +160,17 @@ consent_excluding_everyone := {"p1": {"status": "ok", "consents": [{"id": "c1", 
 
 test_a_consent_does_not_hide_itself_from_the_privacy_office if {
 	c := {"resourceType": "Consent", "id": "c1", "patient": {"reference": "Patient/p1"}}
-	d := resource.decision with input as {
+	d := resource.decision with input as f.resource_input({
 		"principal": f.privacy_officer, "request": f.request("read", "Consent", "c1"), "env": f.env,
 		"resource": c, "facts": {"patients": ["p1"], "patient_data": true}, "consents": consent_excluding_everyone,
-	}
+	})
 	d.allow
 }
 
 test_a_consent_that_excludes_everyone_excludes_the_privacy_office_from_the_data if {
-	d := resource.decision with input as {
+	d := resource.decision with input as f.resource_input({
 		"principal": f.privacy_officer, "request": f.request("read", "Observation", "o1"), "env": f.env,
 		"resource": obs("p1"), "facts": {"patients": ["p1"], "patient_data": true}, "consents": consent_excluding_everyone,
-	}
+	})
 	not d.allow
 }
