@@ -1,5 +1,6 @@
 package fhirgw.tests.resource
 
+import data.fhirgw.lib.reasons
 import data.fhirgw.resource
 import data.fhirgw.resources
 import data.fhirgw.tests.fixtures as f
@@ -20,7 +21,7 @@ test_patient_sees_own_observation if {
 test_patient_does_not_see_other_patients_observation if {
 	d := decide(f.patient_principal, obs("p2"), ["p2"])
 	not d.allow
-	d.reasons == ["compartment.other-patient"]
+	d.reasons == [reasons.compartment_other_patient]
 }
 
 # The gateway answers every withholding as a missing resource; policy says nothing about concealment.
@@ -38,7 +39,7 @@ test_logical_patient_references_are_removed_for_patients if {
 		"resource": res, "facts": {"patients": ["p1"], "patient_data": true, "logical_patient_references": true},
 	})
 	d.allow
-	"redact.other-patients" in d.reasons
+	reasons.redact_other_patients in d.reasons
 	some r in d.obligations.redact
 	startswith(r.path, "descendants().ofType(Reference).where(reference.empty()")
 }
@@ -68,7 +69,7 @@ test_patient_scope_without_patient_sees_nothing if {
 		"resource": {"resourceType": "Practitioner", "id": "pr1"}, "facts": {"patients": [], "patient_data": false},
 	})
 	not d.allow
-	"launch.no-patient" in d.reasons
+	reasons.launch_no_patient in d.reasons
 }
 
 test_clinician_sees_any_patient if {
@@ -81,7 +82,7 @@ test_type_not_in_scope_withheld if {
 	p := f.principal([f.scope("user", "Patient", "rs")], ["clinician"], null)
 	d := decide(p, obs("p2"), ["p2"])
 	not d.allow
-	d.reasons == ["scope.missing"]
+	d.reasons == [reasons.scope_missing]
 }
 
 test_granular_scope_matches_category if {
@@ -104,7 +105,7 @@ test_researcher_gets_safe_harbor_de_identification if {
 	})
 	d.allow
 	d.obligations.redact == [{"path": "*", "action": "safe-harbor"}]
-	"redact.role" in d.reasons
+	reasons.redact_role in d.reasons
 }
 
 test_operation_outcome_always_visible if {
@@ -140,7 +141,7 @@ decide_referencing(principal, res, patients, referenced) := d if {
 test_patient_sees_shared_resource_without_the_other_patients if {
 	d := decide_referencing(f.patient_principal, group_of(["p1", "p2.x"]), ["p1", "p2.x"], ["p1", "p2.x"])
 	d.allow
-	"redact.other-patients" in d.reasons
+	reasons.redact_other_patients in d.reasons
 	d.obligations.redact == [{"path": `descendants().where(reference.matches('(^|/)Patient/p2\\.x(/_history/[^/]*)?$'))`, "action": "remove"}]
 }
 
@@ -153,7 +154,7 @@ test_own_resource_without_other_patients_is_not_redacted if {
 test_clinician_sees_every_member if {
 	p := f.principal([f.scope("user", "Group", "rs")], ["clinician"], null)
 	d := decide_referencing(p, group_of(["p1", "p2"]), ["p1", "p2"], ["p1", "p2"])
-	not "redact.other-patients" in d.reasons
+	not reasons.redact_other_patients in d.reasons
 }
 
 consent_excluding_everyone := {"p1": {"status": "ok", "consents": [{"id": "c1", "scope": "patient-privacy", "date": null, "base": "deny", "rules": []}]}}

@@ -5,39 +5,21 @@
  * and checks every printed document against the zod schemas the gateway's inputs are typed by
  * (src/policy/contract.ts), naming the Rego test whose input does not conform.
  */
-import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import type { z } from 'zod';
 import { requestInputSchema, resourceInputSchema, resourcesInputSchema } from '../../src/policy/contract.js';
-import { ensureOpa } from '../../scripts/lib/opa.mjs';
+import { runRegoTests, type InputKind, type RegoTestInput, type RegoTestResult } from '../support/rego-test-inputs.js';
 
 const TESTS = path.resolve('policies/tests');
-const SCHEMAS: Record<string, z.ZodType> = { request: requestInputSchema, resource: resourceInputSchema, resources: resourcesInputSchema };
-const MARK = /^fhirgw\.test-input (request|resource|resources) (.*)$/;
+const SCHEMAS: Record<InputKind, z.ZodType> = { request: requestInputSchema, resource: resourceInputSchema, resources: resourcesInputSchema };
 
-interface OpaTestResult {
-  readonly package: string;
-  readonly name: string;
-  readonly fail?: boolean;
-  readonly error?: unknown;
-  readonly output?: string;
-}
-
-let results: OpaTestResult[];
-const documents: Array<{ test: string; kind: string; doc: unknown }> = [];
+let results: RegoTestResult[];
+let documents: RegoTestInput[];
 
 beforeAll(() => {
-  const opa = ensureOpa();
-  // The default (topdown) target: print() output is reported per test in the JSON format.
-  results = JSON.parse(execFileSync(opa, ['test', '--format', 'json', '--ignore', 'dist', '.'], { cwd: path.resolve('policies'), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })) as OpaTestResult[];
-  for (const r of results) {
-    for (const line of Buffer.from(r.output ?? '', 'base64').toString('utf8').split('\n')) {
-      const m = MARK.exec(line);
-      if (m) documents.push({ test: `${r.package}.${r.name}`, kind: m[1]!, doc: JSON.parse(m[2]!) });
-    }
-  }
+  ({ results, inputs: documents } = runRegoTests());
 }, 60_000);
 
 describe('policy test inputs', () => {
@@ -64,7 +46,7 @@ describe('policy test inputs', () => {
 
   test('every input a Rego test evaluates is one the gateway could send: valid against the zod contract', () => {
     const invalid = documents.flatMap(({ test, kind, doc }) => {
-      const r = SCHEMAS[kind]!.safeParse(doc);
+      const r = SCHEMAS[kind].safeParse(doc);
       return r.success ? [] : [`${test} (${kind}): ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`];
     });
     expect(invalid).toEqual([]);
