@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Fails when a committed generated file (FHIR tables, JSON Schemas, the reason catalogue's outputs) differs from what its generator
+// Fails when a committed generated file (FHIR tables, JSON Schemas, the reason catalogue's outputs, the SMART permission table) differs from what its generator
 // produces now: the sources changed and `npm run generate` was not run.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -18,6 +18,9 @@ try {
   execFileSync('node', [path.join(root, 'scripts/generate-search-paths.mjs'), searchPaths], { stdio: 'ignore' });
   if (!readFileSync(searchPaths).equals(readFileSync(path.join(root, 'src/fhir/generated/r4-search-paths.ts')))) stale.push('src/fhir/generated/r4-search-paths.ts');
 
+  const scopeTable = path.join(tmp, 'smart-permissions.ts');
+  execFileSync('node', [path.join(root, 'scripts/generate-scope-table.mjs'), scopeTable], { stdio: 'ignore' });
+  if (!readFileSync(scopeTable).equals(readFileSync(path.join(root, 'src/auth/generated/smart-permissions.ts')))) stale.push('src/auth/generated/smart-permissions.ts');
   // The reason catalogue's outputs (Rego constants, TypeScript, the docs/errors.md table): the generator checks them itself.
   try {
     execFileSync('node', [path.join(root, 'scripts/generate-reasons.mjs'), '--check'], { stdio: ['ignore', 'ignore', 'pipe'] });

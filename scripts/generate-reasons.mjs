@@ -6,6 +6,9 @@
 //   node scripts/generate-reasons.mjs --check   exit 1 naming each one that differs (check:generated)
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+
+/** A TypeScript single-quoted string literal. */
+const q = (s) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -44,16 +47,16 @@ export function render(catalogue) {
   ].join('\n');
   const ts = [
     `// Generated from ${CATALOGUE} by scripts/generate-reasons.mjs (npm run generate). Do not edit.`,
-    '/** The reason codes the shipped policy gives (docs/errors.md), by code: what each means. */',
-    'export const POLICY_REASONS = {',
-    ...catalogue.groups.flatMap((g) => g.codes.map((c) => `  ${JSON.stringify(c)}: ${JSON.stringify(g.meaning)},`)),
-    '} as const;',
+    '/** The reason codes the shipped policy gives (their meaning: docs/errors.md, or the catalogue). */',
+    'export const POLICY_REASON_CODES = [',
+    ...codes.map((c) => `  ${q(c)},`),
+    '] as const;',
     '',
-    'export type PolicyReason = keyof typeof POLICY_REASONS;',
+    'export type PolicyReason = (typeof POLICY_REASON_CODES)[number];',
     '',
     '/** The same codes by the name the Rego package fhirgw.lib.reasons gives them. */',
     'export const POLICY_REASON = {',
-    ...sorted.map((c) => `  ${constantName(c)}: ${JSON.stringify(c)},`),
+    ...sorted.map((c) => `  ${constantName(c)}: ${q(c)},`),
     '} as const satisfies Record<string, PolicyReason>;',
     '',
   ].join('\n');
