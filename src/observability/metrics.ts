@@ -35,6 +35,7 @@ export interface GatewayMetrics {
   readonly redactedFields: Counter;
   readonly upstreamDuration: Histogram<'outcome'>;
   readonly upstreamErrors: Counter<'kind'>;
+  readonly upstreamClientErrors: Counter<'status'>;
   readonly rateLimited: Counter<'limit'>;
   /** Expiry of the certificates in use, by which (listener, upstream-client). */
   readonly certificateExpiry: Gauge<'certificate'>;
@@ -114,8 +115,14 @@ export function createMetrics(): GatewayMetrics {
     redactedFields: new Counter({ name: 'fhirgw_redacted_fields_total', help: 'Elements removed or masked by redaction obligations.', registers: [registry] }),
     upstreamErrors: new Counter({
       name: 'fhirgw_upstream_errors_total',
-      help: 'Requests that failed because of the upstream FHIR server, by kind (timeout, unavailable, status: an error status, bad_response, too_large).',
+      help: 'Requests that failed because of the upstream FHIR server, by kind (timeout, unavailable, status: a 5xx status, bad_response, too_large, circuit_open: refused at once while the circuit breaker is open). Upstream 4xx answers are counted in fhirgw_upstream_client_errors_total instead.',
       labelNames: ['kind'],
+      registers: [registry],
+    }),
+    upstreamClientErrors: new Counter({
+      name: 'fhirgw_upstream_client_errors_total',
+      help: 'Requests the upstream FHIR server answered with a 4xx status, by status (400 a malformed request, 401/403 its credentials check refused the gateway, 404/410, 405, 409, 412, 422, 429 ...). Not upstream failures: see docs/errors.md.',
+      labelNames: ['status'],
       registers: [registry],
     }),
     certificateExpiry: new Gauge({
