@@ -12,6 +12,7 @@ import { createApp } from './app.js';
 import { guardServer } from './http/hostile.js';
 import type { Authenticator } from './auth/authenticate.js';
 import { createGatewayAuth } from './auth-wiring.js';
+import { fetchFailureText } from './auth/fetch-json.js';
 import { openAuditTrail } from './audit/open.js';
 import type { GatewayConfig } from './config/schema.js';
 import { createLinkRewriter } from './fhir/links.js';
@@ -28,7 +29,7 @@ import { createCursorCodec } from './paging/cursor.js';
 import { createConsentStore } from './consent/store.js';
 import { openSharedRedis } from './redis/shared.js';
 import { rateLimiterFromConfig } from './ratelimit/from-config.js';
-import { ConfigError } from './config/load.js';
+import { ConfigError, configFileError } from './errors-config.js';
 import { createDrainer, createRequestTracker, type Drainer } from './lifecycle.js';
 
 export interface RunningGateway {
@@ -61,13 +62,26 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   // Auth first: a missing secret stops start-up before any audit sink is opened.
   // One Redis connection for everything replicas share (auth state, consent cache); it reconnects by
   // itself, and each user decides what a failing command means.
-  const redis = await openSharedRedis(config, logger, metrics);
-  const auth = createGatewayAuth(config, { logger, metrics, redis, env: options.env, authenticator: options.authenticator });
+  let openedRedis: Awaited<ReturnType<typeof openSharedRedis>> = null;
+  let openedAccess: ReturnType<typeof createUpstreamAccess> | null = null;
+  let opened;
+  try {
+    openedRedis = await openSharedRedis(config, logger, metrics);
+    const gatewayAuth = createGatewayAuth(config, { logger, metrics, redis: openedRedis, env: options.env, authenticator: options.authenticator });
+    // Before the audit trail: a missing upstream secret or TLS file stops start-up with nothing to release.
+    openedAccess = createUpstreamAccess(config, env);
+    const trail = await openAuditTrail(config, { logger, metrics, ...(options.auditStdout ? { stdout: options.auditStdout } : {}), ...(options.env ? { env: options.env } : {}) });
+    opened = { redis: openedRedis, auth: gatewayAuth, access: openedAccess, audit: trail };
+  } catch (err) {
+    // A configuration problem found while opening: release what was opened before it.
+    openedAccess?.close();
+    openedRedis?.disconnect();
+    if (!options.policies) policies.close();
+    throw err;
+  }
+  const { redis, auth, access, audit } = opened;
   const authenticator = auth.authenticator;
-  // Before the audit trail: a missing upstream secret or TLS file stops start-up with nothing to release.
-  const access = createUpstreamAccess(config, env);
   if (access.clientCertificateNotAfter) metrics.certificateExpiry.set({ certificate: 'upstream-client' }, access.clientCertificateNotAfter.getTime() / 1000);
-  const audit = await openAuditTrail(config, { logger, metrics, ...(options.auditStdout ? { stdout: options.auditStdout } : {}), ...(options.env ? { env: options.env } : {}) });
   const breaker = createFhirUpstreamBreaker(config, metrics);
   const upstreamOptions = { upstreamUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxResponseBytes: config.upstream.maxResponseBytes, access, breaker };
   const forwarder = createForwarder(upstreamOptions);
@@ -164,6 +178,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   }).catch(async (err: unknown) => {
     // Release the spool (its lock, its sinks' connections) when start-up fails here.
     await audit.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') throw configFileError('listen.port', `listen on ${config.listen.host}:${config.listen.port}`, err);
     throw err;
   });
   const address = server.address() as AddressInfo;
@@ -213,7 +229,8 @@ async function warmUpWithRetry(authenticator: Authenticator, logger: Logger, sig
       return;
     } catch (err) {
       const delay = Math.min(30_000, 250 * 2 ** Math.min(attempt, 7));
-      logger.warn({ attempt, retryInMs: delay, err: err instanceof Error ? err.name : 'error' }, 'cannot load token signing keys yet');
+      // Each failed fetch is logged with its issuer, URL and cause (auth-wiring.ts); this line says when the next try is.
+      logger.warn({ attempt, retryInMs: delay, cause: fetchFailureText(err) }, 'cannot load token signing keys yet; retrying');
       await new Promise((r) => setTimeout(r, delay).unref());
     }
   }

@@ -2,6 +2,7 @@
  * Loading: YAML file -> environment overrides -> schema validation -> derived defaults -> deep freeze.
  * Any problem stops start-up with a ConfigError naming the key (`upstream.timeoutMs: ...`).
  */
+import { ConfigError } from '../errors-config.js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,15 +10,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { resolveAuth } from './auth-schema.js';
 import { configSchema, type GatewayConfig } from './schema.js';
 
-export class ConfigError extends Error {
-  constructor(
-    readonly key: string,
-    readonly problem: string,
-  ) {
-    super(`invalid configuration at ${key || '(root)'}: ${problem}`);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError } from '../errors-config.js';
 
 /**
  * Environment variables that override keys of the file. The README's table is checked against

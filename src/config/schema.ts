@@ -16,7 +16,10 @@ const sinkFormat = z.enum(['record', 'decision-log', 'audit-event']).default('re
 /** Name of an environment variable holding a secret (the secret itself never goes in the YAML). */
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name');
 const redisNode = z.string().regex(/^(rediss?:\/\/)?[A-Za-z0-9.\-\[\]:]+:\d+$/, 'host:port');
-const redisUrl = z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL');
+const redisUrl = z
+  .string()
+  .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+  .refine((u) => URL.canParse(u) && /^\/?\d*$/.test(new URL(u).pathname), 'must be a valid redis://[user:password@]host:port[/db] URL (db a number)');
 
 const fileSinkSchema = z.strictObject({
   type: z.literal('file'),

@@ -62,6 +62,12 @@ describe('fhir-gateway serve', () => {
     expect(r.stderr).toContain('invalid configuration at listen.port');
   });
 
+  test('a start-up failure on what the configuration names exits 2 naming the key (an unreadable audit key file)', () => {
+    const r = spawnSync('node', [CLI, 'serve', '--config', 'config/gateway.yaml'], { encoding: 'utf8', timeout: 20000, env: { ...process.env, FHIRGW_AUDIT_HMAC_KEY_FILE: '/nonexistent/audit.key' } });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('invalid configuration at audit.hmacKeyFile: cannot read /nonexistent/audit.key: ENOENT');
+  });
+
   test('a missing policy bundle stops start-up', () => {
     const r = spawnSync('node', [CLI, 'serve', '--config', 'config/gateway.yaml'], { encoding: 'utf8', timeout: 20000, env: { ...process.env, FHIRGW_POLICY_BUNDLE: '/nonexistent/b.tar.gz' } });
     expect(r.status).toBe(2);
