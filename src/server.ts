@@ -29,7 +29,9 @@ import { createCursorCodec } from './paging/cursor.js';
 import { createConsentStore } from './consent/store.js';
 import { openSharedRedis } from './redis/shared.js';
 import { rateLimiterFromConfig } from './ratelimit/from-config.js';
-import { ConfigError, configFileError } from './errors-config.js';
+import { configFileError } from './errors-config.js';
+import { ENV_KEYS, envKey } from './config/secrets.js';
+import { unknownEnvironmentVariables } from './config/load.js';
 import { createDrainer, createRequestTracker, type Drainer } from './lifecycle.js';
 
 export interface RunningGateway {
@@ -57,6 +59,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const metrics = createMetrics();
 
   const env = options.env ?? process.env;
+  const unknownVariables = unknownEnvironmentVariables(env, config);
+  if (unknownVariables.length > 0) logger.warn({ variables: unknownVariables }, `unknown FHIRGW_* environment variables are ignored (misspelt?): ${unknownVariables.join(', ')}`);
   const policies = options.policies ?? (await startPolicySources(config, env, metrics, logger));
 
   // Auth first: a missing secret stops start-up before any audit sink is opened.
@@ -91,7 +95,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     : null;
 
   const bulk = {
-    tokens: createBulkLinkTokens(secretKey('FHIRGW_BULK_LINK_KEY', env['FHIRGW_BULK_LINK_KEY']), config.bulk.linkTtlSeconds),
+    tokens: createBulkLinkTokens(envKey('FHIRGW_BULK_LINK_KEY', env), config.bulk.linkTtlSeconds),
     publicBase: config.publicBaseUrl,
     upstreamBase: config.upstream.url,
     fileOrigins: config.bulk.fileOrigins,
@@ -101,7 +105,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   };
 
   // Keys replicas must share; a per-process key works, but only on this replica and until it restarts.
-  const perProcessKeys = ['FHIRGW_CURSOR_KEY', 'FHIRGW_BULK_LINK_KEY', 'FHIRGW_PSEUDONYM_KEY'].filter((name) => (env[name] ?? '') === '');
+  const perProcessKeys = ENV_KEYS.filter((name) => (env[name] ?? '') === '');
   if (perProcessKeys.length > 0) logger.warn({ keys: perProcessKeys }, 'keys not set: using per-process random keys (paging links, Bulk Data links and pseudonyms work on this replica only, until it restarts)');
   const requests = createRequestTracker();
   let drainer: Drainer | null = null;
@@ -116,9 +120,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     upstreamClient,
     consents,
     bulk,
-    pseudonymKey: secretKey('FHIRGW_PSEUDONYM_KEY', env['FHIRGW_PSEUDONYM_KEY']) ?? new Uint8Array(randomBytes(32)),
+    pseudonymKey: envKey('FHIRGW_PSEUDONYM_KEY', env) ?? new Uint8Array(randomBytes(32)),
     paging: {
-      codec: createCursorCodec(secretKey('FHIRGW_CURSOR_KEY', env['FHIRGW_CURSOR_KEY']) ?? new Uint8Array(randomBytes(32)), config.search.cursorTtlSeconds),
+      codec: createCursorCodec(envKey('FHIRGW_CURSOR_KEY', env) ?? new Uint8Array(randomBytes(32)), config.search.cursorTtlSeconds),
       defaultCount: config.search.defaultCount,
       maxCount: config.search.maxCount,
       maxUpstreamPages: config.search.maxUpstreamPagesPerPage,
@@ -237,15 +241,3 @@ async function warmUpWithRetry(authenticator: Authenticator, logger: Logger, sig
   throw new Error('gateway closed before its token keys were loaded');
 }
 
-/**
- * A key from the environment (base64, at least 32 bytes): secrets never live in the config file.
- * Without one, a random key per process is used, which works only within that process: Bulk Data
- * links (FHIRGW_BULK_LINK_KEY) and paging cursors (FHIRGW_CURSOR_KEY) from one replica fail on
- * another, and de-identified pseudonyms (FHIRGW_PSEUDONYM_KEY) change at restart.
- */
-function secretKey(name: string, value: string | undefined): Uint8Array | null {
-  if (value === undefined || value === '') return null;
-  const key = Buffer.from(value, 'base64');
-  if (key.length < 32) throw new ConfigError(name, 'must be at least 32 bytes, base64-encoded');
-  return new Uint8Array(key);
-}

@@ -68,7 +68,8 @@ const fhirSinkSchema = z.strictObject({
 
 const auditSchema = z
   .strictObject({
-    sinks: z.array(z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema, redisSinkSchema, httpSinkSchema, fhirSinkSchema])).min(1),
+    /** Without `sinks` (an `audit:` section that only sets the spool, say), the default: one stdout sink. */
+    sinks: z.array(z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema, redisSinkSchema, httpSinkSchema, fhirSinkSchema])).min(1).default([{ type: 'stdout', format: 'record' }]),
     /** Without a spool directory records wait in memory: nothing survives a crash (a warning is logged). */
     spool: z
       .strictObject({
@@ -235,7 +236,7 @@ export const configSchema = z.strictObject({
       maxMemoryPages: z.number().int().min(16).max(65536).default(2048),
     })
     .default({ maxMemoryPages: 2048, watchIntervalMs: 2000 }),
-  audit: auditSchema.default(auditSchema.parse({ sinks: [{ type: 'stdout' }] })),
+  audit: auditSchema.default(auditSchema.parse({})),
   /** FHIR Bulk Data ($export) through the gateway. */
   bulk: z
     .strictObject({

@@ -82,6 +82,17 @@ describe('start-up failures name their key', () => {
   });
 });
 
+describe('unknown FHIRGW_* environment variables', () => {
+  test('are warned about at start-up, by name (a misspelt override is not silently ignored)', async () => {
+    const log = testLoggerWithFile('startup-env');
+    const config = buildConfig(await minimal(), { env: {} });
+    const gateway = await startGateway(config, { logger: log.logger, env: { FHIRGW_LISTEN_PROT: '8081', FHIRGW_LISTEN_PORT: '8081' }, auditStdout: devNull() });
+    await gateway.close();
+    const warning = log.lines().find((l) => String(l['msg']).startsWith('unknown FHIRGW_'));
+    expect(warning).toMatchObject({ level: 40, variables: ['FHIRGW_LISTEN_PROT'] });
+  });
+});
+
 describe('a JWKS that cannot be fetched at first start', () => {
   test('is logged with its URL and cause, as "no keys yet", never as "the last good keys stay in use"', async () => {
     const log = testLoggerWithFile('startup-jwks');
