@@ -32,6 +32,7 @@ import { rateLimiterFromConfig } from './ratelimit/from-config.js';
 import { configFileError } from './errors-config.js';
 import { ENV_KEYS, envKey } from './config/secrets.js';
 import { unknownEnvironmentVariables } from './config/load.js';
+import { readinessOf } from './readiness.js';
 import { createDrainer, createRequestTracker, type Drainer } from './lifecycle.js';
 
 export interface RunningGateway {
@@ -135,7 +136,18 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     logger,
     // Not ready while shutting down, or while the audit spool cannot take records (a replica that
     // would refuse every request with 503 audit_unavailable should get none).
-    isReady: () => !drainer?.draining && authenticator.isReady() && policies.current() !== null && audit.sample().writable,
+    readiness: () => {
+      const sample = audit.sample();
+      return readinessOf({
+        draining: drainer?.draining === true,
+        policyRevision: policies.current()?.revision ?? null,
+        // An authenticator without per-issuer detail (tests inject one) reports as one.
+        issuers: authenticator.issuerReadiness?.() ?? [{ issuer: '*', keys: authenticator.isReady() ? 'loaded' : 'not-loaded' }],
+        spoolWritable: sample.writable,
+        sinks: sample.sinks,
+        redisReady: redis === null ? null : redis.status === 'ready',
+      });
+    },
     ...auth.routes,
   });
 

@@ -4,7 +4,7 @@
  * stores (memory or Redis), the secrets it read, and telemetry hooks.
  */
 import type { ResolvedAuth, ResolvedIssuer } from '../config/auth-schema.js';
-import { createAuthenticator, type Authenticator } from './authenticate.js';
+import { createAuthenticator, type Authenticator, type IssuerReadiness } from './authenticate.js';
 import { ConfigError } from '../errors-config.js';
 import { fetchFailureText, fetchJson, loggableUrl } from './fetch-json.js';
 import { createIntrospector } from './introspection.js';
@@ -65,6 +65,7 @@ export function buildAuth(auth: ResolvedAuth, options: BuildOptions): BuiltAuth 
   const metadataOf = (issuer: ResolvedIssuer): IssuerMetadataSource => metadata.get(issuer.issuer) as IssuerMetadataSource;
 
   const keyCaches: Array<ReturnType<typeof createJwksCache>> = [];
+  const readiness: Array<() => IssuerReadiness> = [];
   const verified = createVerifiedTokenCache({ maxEntries: VERIFIED_TOKENS_KEPT, maxAgeMs: auth.verifiedTokenCacheSeconds * 1000, now });
   const verifiers: IssuerVerifier[] = auth.issuers.map((issuer, index) => {
     if (issuer.introspection !== undefined) {
@@ -86,6 +87,7 @@ export function buildAuth(auth: ResolvedAuth, options: BuildOptions): BuiltAuth 
         onCache: (r) => options.telemetry.introspectionCache(r),
         onCall: (r) => options.telemetry.introspection(issuer.issuer, r),
       });
+      readiness.push(() => ({ issuer: issuer.issuer, keys: 'introspection' }));
       return { issuer, verify: (token) => introspector.verify(token) };
     }
     // Where the last attempt failed: the discovery document until it named the JWKS, then the JWKS.
@@ -105,6 +107,7 @@ export function buildAuth(auth: ResolvedAuth, options: BuildOptions): BuiltAuth 
       onFailure: (err, keysInUse) => options.telemetry.jwksFailure(issuer.issuer, { url: loggableUrl(from), cause: fetchFailureText(err), keysInUse }),
     });
     keyCaches.push(keys);
+    readiness.push(() => ({ issuer: issuer.issuer, keys: keys.isLoaded() ? 'loaded' : 'not-loaded' }));
     const jwt = createJwtVerifier({
       issuer: issuer.issuer,
       audience: issuer.audience,
@@ -141,6 +144,7 @@ export function buildAuth(auth: ResolvedAuth, options: BuildOptions): BuiltAuth 
     revocation,
     // Ready once every signature-checking issuer's keys have loaded at least once.
     isReady: () => keyCaches.every((k) => k.isLoaded()),
+    issuerReadiness: () => readiness.map((r) => r()),
     async warmUp() {
       const results = await Promise.allSettled(keyCaches.map((k) => k.warmUp()));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
