@@ -3,8 +3,6 @@
  * else). docs/operations.md#command-line documents the same commands and their exit codes; a test
  * runs `--help` on each entry.
  */
-import { readFileSync } from 'node:fs';
-
 export const EXIT_CODES = `exit codes:
   0  success
   1  failure at run time (a broken audit chain, failing policy tests, decisions a policy diff
@@ -123,11 +121,3 @@ export function usageFor(words: readonly string[]): string | null {
   return words.length === 0 ? GENERAL_USAGE : null;
 }
 
-/** The package's version (package.json next to dist/). */
-export function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}

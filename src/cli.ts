@@ -10,7 +10,8 @@
  *   fhir-gateway policy build|test|eval|diff         policy authoring tools (src/policy-cli)
  */
 import { parseArgs } from 'node:util';
-import { GENERAL_USAGE, packageVersion, usageFor } from './cli-usage.js';
+import { GENERAL_USAGE, usageFor } from './cli-usage.js';
+import { buildInfo } from './version.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import { shutdownBudgetMs } from './lifecycle.js';
 import { BundleError } from './policy/bundle.js';
@@ -30,7 +31,8 @@ class UsageError extends Error {
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === '--version' || argv[0] === '-V' || argv[0] === 'version') {
-    process.stdout.write(`fhir-gateway ${packageVersion()} (node ${process.version})\n`);
+    const build = buildInfo();
+    process.stdout.write(`fhir-gateway ${build.version} (revision ${build.revision}, node ${build.node})\n`);
     return 0;
   }
   // `--help` anywhere (before `--`), or `help <command>`: the help of the command named before it.

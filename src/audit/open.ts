@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError, configFileError } from '../errors-config.js';
+import { buildInfo } from '../version.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { sinkNameOf } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
@@ -59,7 +60,7 @@ export async function openAuditTrail(config: GatewayConfig, options: OpenAuditOp
   const spoolConfig = audit.spool;
   if (!spoolConfig?.dir) logger.warn('audit.spool.dir is not set: undelivered audit records are lost if the gateway crashes');
 
-  const context: FormatContext = { publicBaseUrl: config.publicBaseUrl, version: packageVersion() };
+  const context: FormatContext = { publicBaseUrl: config.publicBaseUrl, version: buildInfo().version };
   const sinks: AuditSink[] = audit.sinks.map((sink, i): AuditSink => {
     const name = sinkNameOf(sink, i, audit.sinks);
     switch (sink.type) {
@@ -143,10 +144,3 @@ function secretFrom(env: NodeJS.ProcessEnv, name: string | undefined, sink: stri
   return value;
 }
 
-function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}

@@ -4,6 +4,7 @@
  * users, tokens or paths.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { buildInfo } from '../version.js';
 import { createReasonFolder } from './labels.js';
 
 /** Buckets from 0.5 ms for whole requests and upstream calls. */
@@ -86,6 +87,13 @@ export function createMetrics(): GatewayMetrics {
   collectDefaultMetrics({ register: registry });
   for (const name of DROPPED_DEFAULT_METRICS) registry.removeSingleMetric(name);
   const audit = createAuditMetrics(registry);
+  const build = buildInfo();
+  new Gauge({
+    name: 'fhirgw_build_info',
+    help: 'The build this process runs: package version, source revision and Node version as labels; the value is always 1.',
+    labelNames: ['version', 'revision', 'node'],
+    registers: [registry],
+  }).set({ version: build.version, revision: build.revision, node: build.node }, 1);
   const metrics: GatewayMetrics = {
     audit,
     registry,
@@ -131,7 +139,9 @@ export function createMetrics(): GatewayMetrics {
       labelNames: ['certificate'],
       registers: [registry],
     }),
-    redisUp: new Gauge({ name: 'fhirgw_redis_up', help: '1 while the connection to the shared-state Redis is ready, 0 while it is down (shared state degraded as documented).', registers: [registry] }),
+    // Registered only where redis.* is configured (src/redis/shared.ts): a deployment without Redis
+    // exports no fhirgw_redis_up, so FhirGatewayRedisUnavailable cannot fire on it.
+    redisUp: new Gauge({ name: 'fhirgw_redis_up', help: '1 while the connection to the shared-state Redis is ready, 0 while it is down (shared state degraded as documented). Exported only with redis.* configured.', registers: [] }),
     rateLimited: new Counter({ name: 'fhirgw_rate_limited_total', help: 'Requests refused with 429, by the limit they exceeded (user, client).', labelNames: ['limit'], registers: [registry] }),
     rateLimitStoreErrors: new Counter({
       name: 'fhirgw_rate_limit_store_errors_total',

@@ -139,11 +139,11 @@ describe('help, version and exit codes', () => {
     expect(r.stdout).toContain('exit codes:');
   });
 
-  test('--version prints the package version and the Node version', () => {
+  test('--version prints the package version, the source revision and the Node version', () => {
     const version = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
     const r = spawnSync('node', [CLI, '--version'], { encoding: 'utf8', timeout: 20000 });
     expect(r.status).toBe(0);
-    expect(r.stdout.trim()).toBe(`fhir-gateway ${version} (node ${process.version})`);
+    expect(r.stdout.trim()).toMatch(new RegExp(`^fhir-gateway ${version.replace(/\./g, '\\.')} \\(revision ([0-9a-f]{40}|unknown), node ${process.version.replace(/\./g, '\\.')}\\)$`));
   });
 
   test.each([
