@@ -19,7 +19,7 @@ export function zip3(postalCode: string): string | null {
 }
 
 /** A FHIR date, dateTime or instant, any precision, any zone: the year is its first four digits. */
-const DATE_SHAPED = /^(\d{4})(?:-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12]\d|3[01])(?:T[0-2]\d:[0-5]\d(?::[0-5]\d(?:\.\d+)?)?(?:Z|[+-](?:0\d|1[0-4]):[0-5]\d)?)?)?)?$/;
+const DATE_SHAPED = /^(\d{4})(?:-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12]\d|3[01])(?:T(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?(?:Z|[+-](?:0\d|1[0-4]):[0-5]\d)?)?)?)?$/;
 
 /**
  * The year of a date, dateTime or instant (`2026`, `2026-03`, `2026-03-14`,

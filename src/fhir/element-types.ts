@@ -39,7 +39,7 @@ function compile(): ReadonlyMap<string, Structure> {
       const base = { name: key, repeats: m[1] === '*', required: m[2] === '!', tested: m[3] === '?', choices: choice ? types : null };
       if (choice) {
         const stem = key.slice(0, -3);
-        for (const t of types) elements.set(`${stem}${t[0]?.toUpperCase() ?? ''}${t.slice(1)}`, { ...base, type: t });
+        for (const t of types) elements.set(choiceKey(key, t), { ...base, type: t });
         if (base.required || base.tested) required.push({ ...base, type: types[0] as string });
       } else {
         const element = { ...base, type: types[0] as string };
@@ -54,7 +54,11 @@ function compile(): ReadonlyMap<string, Structure> {
 
 export const STRUCTURES: ReadonlyMap<string, Structure> = compile();
 
-/** The JSON key of a choice element's value of one type: `value[x]`, `dateTime` -> `valueDateTime`. */
+/**
+ * The JSON key of a choice element's value of one type: `value[x]`, `dateTime` -> `valueDateTime`.
+ * A profiled Quantity is named by its base type (`dose[x]` SimpleQuantity -> `doseQuantity`).
+ */
 export function choiceKey(name: string, type: string): string {
-  return `${name.slice(0, -3)}${type[0]?.toUpperCase() ?? ''}${type.slice(1)}`;
+  const base = type === 'SimpleQuantity' || type === 'MoneyQuantity' ? 'Quantity' : type;
+  return `${name.slice(0, -3)}${base[0]?.toUpperCase() ?? ''}${base.slice(1)}`;
 }

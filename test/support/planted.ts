@@ -94,7 +94,7 @@ export interface Coverage {
   instances: number;
 }
 
-const MAX_DATA_TYPE_DEPTH = 3;
+const MAX_DATA_TYPE_DEPTH = 2;
 
 /** Reference elements -> a resource type they may point at (Patient where allowed), from the definitions. */
 const REFERENCE_TARGETS: ReadonlyMap<string, string> = (() => {
@@ -118,6 +118,8 @@ class Planter {
   private target = 'Patient';
   /** Backbone elements being planted, with how deep each is nested in itself. */
   private readonly active = new Map<string, number>();
+  /** Inside a choice element's value, which is planted whole in every instance. */
+  private inChoice = 0;
   constructor(
     private readonly variant: number,
     private readonly coverage: Coverage,
@@ -143,9 +145,13 @@ class Planter {
       // Beyond the planting depth of data types, and in a backbone element nested in itself
       // (Questionnaire.item.item) more than twice, only what the definitions require is filled in.
       if ((depth > MAX_DATA_TYPE_DEPTH || (this.active.get(structureName) ?? 0) > 2) && !element.required) continue;
+      // The first instance holds every element; the others only what leads to a choice element.
+      if (this.variant > 0 && this.inChoice === 0 && !element.required && element.choices === null && !leadsToChoice(element.type)) continue;
       const type = element.choices === null ? element.type : (element.choices[this.variant % element.choices.length] as string);
       const key = element.choices === null ? element.name : choiceKey(element.name, type);
+      if (element.choices !== null) this.inChoice++;
       const value = this.value(structureName, element, key, type, depth, nested);
+      if (element.choices !== null) this.inChoice--;
       if (value === undefined) continue;
       this.coverage.elementPaths.add(`${structureName}.${key}`);
       out[key] = value;
@@ -166,9 +172,12 @@ class Planter {
   }
 
   private extensions(key: string, depth: number, nested: number): Json[] | undefined {
-    if (depth > MAX_DATA_TYPE_DEPTH) return undefined;
-    // Every value type on the resource itself; one, in turn, deeper down.
-    const types = depth === 0 && key === 'extension' ? EXTENSION_VALUE_TYPES : [EXTENSION_VALUE_TYPES[this.counter++ % EXTENSION_VALUE_TYPES.length] as string];
+    // Every value type on the resource itself; deeper down, and in contained resources, one
+    // string extension (extensions of extensions' values would multiply the instances' size).
+    if (depth > 0 || nested > 0 || key === 'modifierExtension') {
+      return [{ url: 'http://example.org/fhir/StructureDefinition/planted-note', valueString: MARKERS.sentence.text }];
+    }
+    const types = EXTENSION_VALUE_TYPES;
     const out: Json[] = [];
     for (const t of types) {
       const value = this.single('Extension', choiceKey('value[x]', t), t, depth + 1, nested);
@@ -239,6 +248,14 @@ class Planter {
         this.active.set(type, (this.active.get(type) ?? 0) + 1);
         this.fill(out, type, backbone ? depth : depth + 1, nested, false);
         this.active.set(type, (this.active.get(type) ?? 1) - 1);
+        // A required value below the planting depth still gets its primitives (SampledData.origin).
+        if (Object.keys(out).length === 0) {
+          for (const e of STRUCTURES.get(type)?.elements.values() ?? []) {
+            if (e.choices !== null || e.name === 'id' || !/^[a-z]/.test(e.type)) continue;
+            const v = this.single(type, e.name, e.type, depth + 1, nested);
+            if (v !== undefined) out[e.name] = e.repeats ? [v] : v;
+          }
+        }
         if (isQuantity(type) && typeof out['value'] === 'number') {
           out['value'] = 97; // an age of 97 wherever a quantity of years is
           delete out['comparator'];
@@ -248,6 +265,18 @@ class Planter {
       }
     }
   }
+}
+
+const choiceBearing = new Map<string, boolean>();
+/** Does a structure hold a choice element (other than an extension's value), at any depth? */
+function leadsToChoice(type: string): boolean {
+  const known = choiceBearing.get(type);
+  if (known !== undefined) return known;
+  choiceBearing.set(type, false); // cycles (Identifier.assigner.identifier) do not count
+  const s = STRUCTURES.get(type);
+  const found = s !== undefined && type !== 'Extension' && [...s.elements.values()].some((e) => e.choices !== null || (/^[A-Z]/.test(e.type) && e.type !== 'Resource' && leadsToChoice(e.type)));
+  choiceBearing.set(type, found);
+  return found;
 }
 
 function isQuantity(type: string): boolean {
