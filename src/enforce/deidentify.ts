@@ -367,7 +367,7 @@ function markAbsent(obj: Json, e: ElementType): void {
 function absentComplex(type: string, depth: number): Json {
   const value = absent();
   const structure = STRUCTURES.get(type);
-  if (structure !== undefined && depth < 8) for (const e of structure.required) markAbsentAt(value, e, depth + 1);
+  if (structure !== undefined && depth < 8) for (const e of structure.required) if (e.required) markAbsentAt(value, e, depth + 1);
   return value;
 }
 
