@@ -17,6 +17,9 @@ try {
   const searchPaths = path.join(tmp, 'r4-search-paths.ts');
   execFileSync('node', [path.join(root, 'scripts/generate-search-paths.mjs'), searchPaths], { stdio: 'ignore' });
   if (!readFileSync(searchPaths).equals(readFileSync(path.join(root, 'src/fhir/generated/r4-search-paths.ts')))) stale.push('src/fhir/generated/r4-search-paths.ts');
+  const elementTypes = path.join(tmp, 'r4-elements.ts');
+  execFileSync('node', [path.join(root, 'scripts/generate-element-types.mjs'), elementTypes], { stdio: 'ignore' });
+  if (!readFileSync(elementTypes).equals(readFileSync(path.join(root, 'src/fhir/generated/r4-elements.ts')))) stale.push('src/fhir/generated/r4-elements.ts');
 
   const scopeTable = path.join(tmp, 'smart-permissions.ts');
   execFileSync('node', [path.join(root, 'scripts/generate-scope-table.mjs'), scopeTable], { stdio: 'ignore' });

@@ -39,6 +39,9 @@ privacy_officer := principal([scope("user", "*", "cruds")], ["privacy-officer"],
 
 researcher := principal_for([scope("user", "*", "rs")], ["researcher"], null, ["HRESCH"])
 
+# Research under a data use agreement: the limited data set.
+researcher_dua := principal_for([scope("user", "*", "rs")], ["researcher-dua"], null, ["HRESCH"])
+
 # A practitioner identified by fhirUser, for consents that name actors.
 practitioner(id, roles, purposes) := object.union(principal_for([scope("user", "*", "rs")], roles, null, purposes), {"fhir_user": {"reference": sprintf("Practitioner/%s", [id]), "type": "Practitioner", "id": id}})
 

@@ -335,6 +335,19 @@ test_researcher_search_names_safe_harbor if {
 	{"path": "*", "action": "safe-harbor"} in d.obligations.redact
 }
 
+test_researcher_under_a_data_use_agreement_search_names_limited_data_set if {
+	d := decide(f.researcher_dua, f.request("search-type", "Patient", null))
+	d.allow
+	d.obligations.redact == [{"path": "*", "action": "limited-data-set"}]
+}
+
+test_researcher_under_a_data_use_agreement_is_read_only if {
+	p := f.principal_for([f.scope("user", "*", "cruds")], ["researcher-dua"], null, ["HRESCH"])
+	d := decide(p, f.request("create", "Observation", null))
+	not d.allow
+	"role.type-not-permitted" in d.reasons
+}
+
 test_clinician_search_names_no_redactions if {
 	d := decide(f.clinician_treating, f.request("search-type", "Observation", null))
 	d.allow

@@ -108,6 +108,36 @@ test_researcher_gets_safe_harbor_de_identification if {
 	reasons.redact_role in d.reasons
 }
 
+# Table: each research role and its de-identification profile; a principal holding both gets both
+# rules, and Safe Harbor, the stricter, is what the released resource is.
+research_profiles := [
+	{"roles": ["researcher"], "redact": [{"path": "*", "action": "safe-harbor"}]},
+	{"roles": ["researcher-dua"], "redact": [{"path": "*", "action": "limited-data-set"}]},
+	{"roles": ["researcher", "researcher-dua"], "redact": [{"path": "*", "action": "safe-harbor"}, {"path": "*", "action": "limited-data-set"}]},
+]
+
+test_research_roles_get_their_de_identification_profile if {
+	every case in research_profiles {
+		d := resource.decision with input as {
+			"principal": f.principal_for([f.scope("user", "*", "rs")], case.roles, null, ["HRESCH"]), "request": f.request("read", "Patient", "p2"), "env": f.env, "consents": {},
+			"resource": {"resourceType": "Patient", "id": "p2"}, "facts": {"patients": ["p2"], "patient_data": true, "data_date": null},
+		}
+		d.allow
+		sort_redactions(d.obligations.redact) == sort_redactions(case.redact)
+		"redact.role" in d.reasons
+	}
+}
+
+sort_redactions(list) := sort([sprintf("%s %s", [r.path, r.action]) | some r in list])
+
+test_limited_data_set_needs_the_research_purpose if {
+	d := resource.decision with input as {
+		"principal": f.principal_for([f.scope("user", "*", "rs")], ["researcher-dua"], null, ["TREAT"]), "request": f.request("read", "Patient", "p2"), "env": f.env, "consents": {},
+		"resource": {"resourceType": "Patient", "id": "p2"}, "facts": {"patients": ["p2"], "patient_data": true, "data_date": null},
+	}
+	not d.allow
+}
+
 test_operation_outcome_always_visible if {
 	d := resource.decision with input as f.resource_input({
 		"principal": f.principal([], [], null), "request": f.request("search-type", "Observation", null), "env": f.env,
