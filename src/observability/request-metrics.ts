@@ -46,6 +46,11 @@ export function observeRequest(metrics: GatewayMetrics, o: RequestObservation): 
     if (o.summary.redactedFields > 0) metrics.redactedFields.inc(o.summary.redactedFields);
   }
 
+  // RFC 9470 challenges by what the login lacked (a bounded set: the policy's assurance.* reasons).
+  if (o.error?.code === 'insufficient_user_authentication') {
+    for (const reason of o.error.reasons) metrics.stepUpChallenges.inc({ reason: metrics.reasonLabel(reason) });
+  }
+
   const kind = o.error ? UPSTREAM_ERROR_KINDS[o.error.code] : undefined;
   // `client.gone` is the client hanging up, not the upstream failing.
   if (kind !== undefined && !o.error?.reasons.includes('client.gone')) metrics.upstreamErrors.inc({ kind });
