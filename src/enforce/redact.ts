@@ -36,7 +36,24 @@ export type RedactionContext = SafeHarborContext;
 /** Without a configured key, pseudonyms are stable for the life of the process only. */
 const PROCESS_KEY = new Uint8Array(randomBytes(32));
 
-/** Applies the redactions that match the resource's type; returns how many elements changed. */
+/**
+ * True when a rule targets resources of this type, whatever a given resource holds. The REDACTED
+ * label and the "partial view" of a write follow this, not whether a rule found something to
+ * remove: a label that appears only when a reason code was there would tell the recipient that it
+ * was (noninterference: the answer may not depend on withheld elements, their absence included).
+ */
+export function redactionApplies(type: string, redactions: readonly Redaction[]): boolean {
+  return redactions.some((rule) => {
+    const element = ELEMENT_PATH.exec(rule.path);
+    const head = element ? (element[1] as string) : (/^([A-Z][A-Za-z]+)\./.exec(rule.path)?.[1] ?? '*');
+    return head === '*' || head === type;
+  });
+}
+
+/**
+ * Applies the redactions that match the resource's type and labels it REDACTED when any does;
+ * returns how many elements changed.
+ */
 export function redactResource(resource: JsonObject, redactions: readonly Redaction[], ctx: RedactionContext = { now: new Date(), pseudonymKey: PROCESS_KEY }): number {
   const mandatory = (MANDATORY_ELEMENTS[resource['resourceType'] as string] ?? []).filter((key) => key in resource || `_${key}` in resource);
   const shapes = new Map(mandatory.map((key) => [key, Array.isArray(resource[key])]));
@@ -49,8 +66,8 @@ export function redactResource(resource: JsonObject, redactions: readonly Redact
       if (key in resource || `_${key}` in resource) continue;
       resource[key] = wasArray ? [structuredClone(DATA_ABSENT_VALUE)] : structuredClone(DATA_ABSENT_VALUE);
     }
-    addRedactedLabel(resource);
   }
+  if (changed > 0 || redactionApplies(resource['resourceType'] as string, redactions)) addRedactedLabel(resource);
   return changed;
 }
 

@@ -13,6 +13,7 @@ import { makeParam, serializeQuery } from '../fhir/search-params.js';
 import type { Decision, FhirResourceJson } from '../policy/contract.js';
 import type { UpstreamClient } from '../proxy/upstream-client.js';
 import { applyDecision, decideAll, emptySummary, type ResponseEnforcer } from './response.js';
+import { redactionApplies } from './redact.js';
 
 export type Target =
   | { readonly kind: 'absent'; readonly reasons: readonly string[] }
@@ -25,7 +26,7 @@ export type Target =
       /** The stored version's ETag (or `W/"<versionId>"`); null when the upstream gives none. */
       readonly etag: string | null;
       readonly decision: Decision;
-      /** Redaction changed something: the principal sees part of it only (and its REDACTED label says so). */
+      /** A redaction rule covers the type: the principal may see part of it only (its REDACTED label says so), whatever this one holds. */
       readonly partial: boolean;
     };
 
@@ -64,8 +65,8 @@ async function judgeTargets(enforcer: ResponseEnforcer, resources: readonly Fhir
     const decision = decisions[i] as Decision;
     if (!decision.allow) return { kind: 'absent', reasons: decision.reasons };
     const view = structuredClone(resource);
-    const changed = applyDecision(view, decision, enforcer, emptySummary());
-    return { kind: 'visible', resource, view, etag: etags[i] ?? versionTag(resource), decision, partial: changed > 0 };
+    applyDecision(view, decision, enforcer, emptySummary());
+    return { kind: 'visible', resource, view, etag: etags[i] ?? versionTag(resource), decision, partial: redactionApplies(resource.resourceType, decision.obligations.redact ?? []) };
   });
 }
 

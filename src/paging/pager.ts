@@ -162,6 +162,9 @@ function keptIncludes(released: readonly JsonObject[], includes: ReadonlyArray<{
     for (const ref of localReferencesIn(resource, links.bases)) anchorRefs.add(`${ref.type}/${ref.id}`);
   };
   for (const entry of released) if (isResource(entry['resource'])) addAnchor(entry['resource']);
+  // A resource appears once in a page: the upstream pages a client page was filled from each bring
+  // their own includes, and how many were needed depends on what was withheld.
+  const present = new Set(anchor);
   const kept: JsonObject[] = [];
   let pending = candidates;
   for (let grew = true; grew; ) {
@@ -174,10 +177,12 @@ function keptIncludes(released: readonly JsonObject[], includes: ReadonlyArray<{
         rest.push(c);
         continue;
       }
+      grew = true;
+      if (present.has(referenceOf(resource))) continue;
+      present.add(referenceOf(resource));
       kept.push(c.entry);
       mergeSummary(summary, c.counted);
       addAnchor(resource);
-      grew = true;
     }
     pending = rest;
   }

@@ -135,10 +135,16 @@ describe('Bundle filter', () => {
     });
   });
 
-  test('a redaction that matches nothing leaves the resource unlabelled', async () => {
+  test('a redaction of the type labels the resource REDACTED even when its element is absent, so the label does not tell whether it was there', async () => {
     const o = obs('a', 'p1');
     const summary = await enforceResponse(o, onlyPatient('p1', [{ path: 'Observation.note', action: 'remove' }]));
     expect(summary.redacted).toBe(0);
+    expect((o as any).meta.security).toEqual([expect.objectContaining({ code: 'REDACTED' })]);
+  });
+
+  test('a redaction of another type leaves the resource unlabelled', async () => {
+    const o = obs('a', 'p1');
+    await enforceResponse(o, onlyPatient('p1', [{ path: 'Encounter.reasonCode', action: 'remove' }]));
     expect(o).not.toHaveProperty('meta');
   });
 });
