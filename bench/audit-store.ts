@@ -78,21 +78,28 @@ function unsealed(i: number): UnsealedRequestRecord {
   };
 }
 
-/** Writes records [from, to) of one instance's chain in batches; returns the seconds it took. */
-async function ingest(db: SqlClient, instance: string, from: number, to: number): Promise<number> {
+/**
+ * Writes records [from, to) of one instance's chain in batches of `batch`. Returns the wall seconds
+ * and the seconds spent waiting for the store (generating and sealing the records, in this
+ * process, is the rest).
+ */
+async function ingest(db: SqlClient, instance: string, from: number, to: number, batch = BATCH): Promise<{ wall: number; store: number }> {
   const writer = createRecordWriter(db);
   let tip = { seq: 0, hash: GENESIS };
   const t0 = process.hrtime.bigint();
-  for (let at = from; at < to; at += BATCH) {
-    const batch: AuditRecord[] = [];
-    for (let i = at; i < Math.min(to, at + BATCH); i++) {
+  let store = 0n;
+  for (let at = from; at < to; at += batch) {
+    const records: AuditRecord[] = [];
+    for (let i = at; i < Math.min(to, at + batch); i++) {
       const r = seal(unsealed(i), instance, tip, KEY);
       tip = { seq: r.chain.seq, hash: r.chain.hash };
-      batch.push(r);
+      records.push(r);
     }
-    await writer.write(batch);
+    const w0 = process.hrtime.bigint();
+    await writer.write(records);
+    store += process.hrtime.bigint() - w0;
   }
-  return Number(process.hrtime.bigint() - t0) / 1e9;
+  return { wall: Number(process.hrtime.bigint() - t0) / 1e9, store: Number(store) / 1e9 };
 }
 
 async function latency(label: string, runs: number, fn: (i: number) => Promise<unknown>): Promise<{ query: string; p50: number; p95: number; p99: number }> {
@@ -112,14 +119,17 @@ const url = opts.url ?? (server as NonNullable<typeof server>).url;
 const db = postgresClient({ url, poolSize: WRITERS + 1 });
 try {
   await migrate(db);
+  // Without group commit first: a transaction per record (batch 1), 2,000 records.
+  const unbatched = Math.min(2000, N);
+  const one = await ingest(db, 'bench-unbatched', 0, unbatched, 1);
   // One writer (one replica's delivery loop): a tenth of the records, so the figure is not a warm-up.
-  const single = Math.min(N, Math.max(BATCH * 50, Math.floor(N / 10)));
-  const singleSeconds = await ingest(db, 'bench-single', 0, single);
+  const single = Math.min(N - unbatched, Math.max(BATCH * 50, Math.floor(N / 10)));
+  const singleTime = await ingest(db, 'bench-single', unbatched, unbatched + single);
   // Then the rest from WRITERS writers at once (replicas sharing the store).
-  const rest = N - single;
+  const rest = N - unbatched - single;
   const share = Math.ceil(rest / WRITERS);
   const t0 = process.hrtime.bigint();
-  await Promise.all(Array.from({ length: WRITERS }, (_, w) => ingest(db, `bench-w${w}`, single + w * share, Math.min(N, single + (w + 1) * share))));
+  const parallel = await Promise.all(Array.from({ length: WRITERS }, (_, w) => ingest(db, `bench-w${w}`, unbatched + single + w * share, Math.min(N, unbatched + single + (w + 1) * share))));
   const parallelSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
   // As autovacuum would have by then: statistics for the planner (both tables' partitions).
   await db.exec('VACUUM ANALYZE audit_records');
@@ -150,14 +160,16 @@ try {
   const result = {
     records: rows,
     batch: BATCH,
+    // perSecond: wall clock, record generation and sealing included; storePerSecond: records over the time spent waiting for the store.
     ingest: {
-      oneWriter: { records: single, perSecond: Math.round(single / singleSeconds) },
-      writers: { writers: WRITERS, records: rest, perSecond: Math.round(rest / parallelSeconds) },
+      unbatched: { batch: 1, records: unbatched, perSecond: Math.round(unbatched / one.wall), storePerSecond: Math.round(unbatched / one.store) },
+      oneWriter: { batch: BATCH, records: single, perSecond: Math.round(single / singleTime.wall), storePerSecond: Math.round(single / singleTime.store) },
+      writers: { batch: BATCH, writers: WRITERS, records: rest, perSecond: Math.round(rest / parallelSeconds), storePerSecondPerWriter: Math.round(rest / WRITERS / (parallel.reduce((a, t) => a + t.store, 0) / WRITERS)) },
     },
     bytesPerRecord: { total: Math.round(Number(sizes?.total) / rows), table: Math.round(Number(sizes?.heap) / rows), indexes: Math.round(Number(sizes?.indexes) / rows) },
     queriesMs: queries,
     historyPagePlan: plan.map((r) => r['QUERY PLAN']),
-    machine: { cpus: (await import('node:os')).cpus().length, postgres: (await db.query<{ v: string }>("SELECT current_setting('server_version') AS v"))[0]?.v },
+    machine: { cpus: (await import('node:os')).cpus().length, loadAverage: (await import('node:os')).loadavg().map((l) => Math.round(l * 10) / 10), postgres: (await db.query<{ v: string }>("SELECT current_setting('server_version') AS v"))[0]?.v },
   };
   const text = JSON.stringify(result, null, 2);
   process.stdout.write(`${text}\n`);

@@ -11,6 +11,7 @@ import os from 'node:os';
 import { Counter, Gauge } from 'prom-client';
 import { z } from 'zod';
 import { loadAuditKey } from '../audit/open.js';
+import { ConfigError } from '../errors-config.js';
 import type { AuditTrail } from '../audit/trail.js';
 import type { SqlClient } from '../audit/store/sql.js';
 import type { GatewayConfig } from '../config/schema.js';
@@ -51,10 +52,10 @@ export function loadStaffLinks(file: string | undefined): StaffLink[] {
   try {
     json = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new TypeError(`detect.staffLinksFile: cannot read ${file} as JSON (${(err as NodeJS.ErrnoException).code ?? 'invalid JSON'})`);
+    throw new ConfigError('detect.staffLinksFile', `cannot read ${file} as JSON (${(err as NodeJS.ErrnoException).code ?? 'invalid JSON'})`);
   }
   const parsed = staffLinksSchema.safeParse(json);
-  if (!parsed.success) throw new TypeError(`detect.staffLinksFile: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!parsed.success) throw new ConfigError('detect.staffLinksFile', `${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   return parsed.data;
 }
 
@@ -62,9 +63,9 @@ export async function startDetector(parts: DetectorParts): Promise<RunningDetect
   const { config, logger, metrics } = parts;
   const detect = config.detect;
   if (detect === undefined) return null;
-  if (parts.redis === null || !config.redis) throw new TypeError('detect needs redis.* (the consumer group and the shared volume counts)');
-  if (parts.storeDb === null) throw new TypeError('detect needs a postgres audit sink (the review cases live in the audit store)');
-  if (!config.audit.sinks.some((s) => s.type === 'redis' && s.stream === detect.stream && s.format === 'record')) throw new TypeError(`detect.stream: no redis audit sink writes ${detect.stream} in the record format`);
+  if (parts.redis === null || !config.redis) throw new ConfigError('detect', 'the detector needs redis.* (the consumer group and the shared volume counts)');
+  if (parts.storeDb === null) throw new ConfigError('detect', 'the detector needs a postgres audit sink (the review cases live in the audit store)');
+  if (!config.audit.sinks.some((s) => s.type === 'redis' && s.stream === detect.stream && s.format === 'record')) throw new ConfigError('detect.stream', `no redis audit sink writes ${detect.stream} in the record format`);
 
   const cases = createSqlCaseStore({ db: parts.storeDb, transitions: { instance: 'review', key: loadAuditKey(config.audit, parts.env), policyRevision: parts.policyRevision() } });
   const volume = { ...DEFAULT_VOLUME, ...detect.volume };

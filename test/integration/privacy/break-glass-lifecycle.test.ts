@@ -1,7 +1,7 @@
 /**
  * A break-the-glass case through its whole lifecycle in a running gateway (real Redis, real
  * PostgreSQL, the real FHIR engine, real signed tokens): a clinician opens an HIV-labelled result
- * with break-the-glass; the detector (consumer of the redis sink's stream) opens a case in the
+ * with break-the-glass (after a multi-factor login, as policy requires); the detector (consumer of the redis sink's stream) opens a case in the
  * audit store naming who, which patient, the stated reason and what was released; the webhook gets
  * a signed `case.opened` event; `fhir-gateway review close` closes it as justified with a note, a
  * transition record of its own, and `audit verify` finds the store's chains intact; the metrics
@@ -82,7 +82,7 @@ afterAll(async () => {
 
 describe('break-the-glass review', () => {
   test('opened by the detector, pushed to the webhook, closed by the review CLI with a verified transition record', async () => {
-    const token = await stack.issuer.mint({ sub: 'Practitioner/prac-hopper', fhirUser: 'Practitioner/prac-hopper', scope: 'user/*.rs', roles: ['clinician'], purpose_of_use: ['BTG'], break_glass_reason: 'Unconscious patient in the ED' });
+    const token = await stack.issuer.mint({ sub: 'Practitioner/prac-hopper', fhirUser: 'Practitioner/prac-hopper', scope: 'user/*.rs', roles: ['clinician'], purpose_of_use: ['BTG'], break_glass_reason: 'Unconscious patient in the ED', amr: ['pwd', 'otp'], auth_time: Math.floor(Date.now() / 1000) });
     expect((await stack.fetch('Observation/obs-hiv-label', { token })).status).toBe(200);
 
     const cases = createSqlCaseStore({ db, transitions: { instance: 'review', key: TEST_KEY, policyRevision: 'test' } });
