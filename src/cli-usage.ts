@@ -22,12 +22,12 @@ const ENTRIES: ReadonlyArray<readonly [command: string, usage: string]> = [
   ],
   [
     'demo',
-    `fhir-gateway demo [--port <port>]
-  Runs the demo: an embedded FHIR server with synthetic patients, a token issuer and the gateway,
-  and prints curl lines to try it. Not for production.
+    `npm run demo [-- --port <port>]   (in a source checkout; \`fhir-gateway demo\` exits 2)
+  The demo is a development tool, not part of the gateway: an embedded FHIR server with synthetic
+  patients, a token issuer that signs what it is asked to, and the gateway, with curl lines to try
+  it. The production package and image do not contain it.
   options:
-    --port <port>   the gateway's port (default 8080)
-    -h, --help      this help`,
+    --port <port>   the gateway's port (default 8080)`,
   ],
   [
     'config',
@@ -101,7 +101,7 @@ export const COMMANDS_WITH_HELP: readonly string[] = ENTRIES.map(([c]) => c);
 export const GENERAL_USAGE = `usage:
   fhir-gateway serve --config <file.yaml>            run the gateway
   fhir-gateway config check --config <file.yaml>     check a configuration (dry run), secrets masked
-  fhir-gateway demo [--port <port>]                  run the demo (embedded FHIR server and token issuer)
+  npm run demo                                       the demo, in a source checkout (not in the package)
   fhir-gateway audit verify <file>... | <redis://…>  check an audit trail's hash chain
   fhir-gateway policy build|test|eval|diff           policy authoring tools
   fhir-gateway <command> [<subcommand>] --help       help on a command

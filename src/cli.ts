@@ -5,7 +5,6 @@
  *
  *   fhir-gateway serve --config <file.yaml>          run the gateway
  *   fhir-gateway config check --config <file.yaml>   dry run of start-up, configuration printed with secrets masked
- *   fhir-gateway demo [--port 8080]                  the gateway with an embedded FHIR server and token issuer
  *   fhir-gateway audit verify <file...|redis://host:port[/db]> [--stream name] [--key-file f]
  *   fhir-gateway policy build|test|eval|diff         policy authoring tools (src/policy-cli)
  */
@@ -87,14 +86,10 @@ async function run(command: string | undefined, rest: string[]): Promise<number>
       process.stdout.write(formatCheckReport(report));
       return report.problems.length === 0 ? 0 : 2;
     }
-    case 'demo': {
-      const { values } = parseArgs({ args: rest, options: { port: { type: 'string' } }, strict: true });
-      const { runDemo } = await import('./devkit/demo.js');
-      const demo = await runDemo(values.port === undefined ? {} : { port: Number(values.port) });
-      await untilSignal();
-      await demo.close();
-      return 0;
-    }
+    case 'demo':
+      // The demo is not part of the product (src/devkit/main.ts): its token issuer signs anything.
+      process.stderr.write('fhir-gateway: the demo is a development tool, not part of the gateway: run `npm run demo` in a source checkout\n');
+      return 2;
     case 'audit': {
       const { runAuditCommand } = await import('./audit/verify-command.js');
       return runAuditCommand(rest, usageFor(['audit', 'verify']) ?? USAGE);

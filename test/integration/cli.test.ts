@@ -1,6 +1,7 @@
 /**
- * The public commands as users run them: `fhir-gateway serve --config` and `fhir-gateway demo`,
- * spawned from the compiled package (the Jest global setup rebuilds dist/ when the sources changed).
+ * The public commands as users run them: `fhir-gateway serve --config` and the demo (`npm run demo`,
+ * its own entry point dist/devkit/main.js), spawned from the compiled package (the Jest global setup
+ * rebuilds dist/ when the sources changed).
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -115,10 +116,10 @@ describe('fhir-gateway serve', () => {
   });
 });
 
-describe('fhir-gateway demo', () => {
+describe('the demo (npm run demo)', () => {
   test('prints curl lines whose first one answers FHIR JSON', async () => {
     const port = await freePort();
-    const child = spawn('node', [CLI, 'demo', '--port', String(port)]);
+    const child = spawn('node', [path.resolve('dist/devkit/main.js'), '--port', String(port)]);
     children.push(child);
     // Its log (stderr) is scanned like every gateway's; stdout is the demo's own curl line, token included by design.
     child.stderr.pipe(createWriteStream(testLogFile('cli-demo')));
