@@ -75,7 +75,8 @@ export function yearsPerUnit(code: unknown, unit: unknown): number | null {
  */
 export function aggregateAge(q: Record<string, unknown>, comparatorAllowed: boolean): boolean {
   const value = q['value'];
-  if (typeof value !== 'number') return false;
+  // No unit of an age is longer than a year: under 90 of anything is under 90 years.
+  if (typeof value !== 'number' || value < 90) return false;
   const per = yearsPerUnit(q['code'], q['unit']);
   if (per === null || value * per < 90) return false;
   q['value'] = 90;
