@@ -194,7 +194,7 @@ function complexItem(item: unknown, step: ElementStep, st: State): boolean {
       return address(obj, st);
     case Step.Complex: {
       if (step.plan === null || walkObject(obj, step.plan, st, false)) return false;
-      if (step.age !== AgeRule.None && !st.lds && (step.element.type === 'Age' || typeof obj['value'] === 'number') && aggregateAge(obj, step.age === AgeRule.WithComparator)) st.changed++;
+      if (step.age !== AgeRule.None && !st.lds && (step.element.type === 'Age' || typeof obj['value'] === 'number') && aggregateAge(obj, step.age === AgeRule.WithComparator, step.element.type === 'Age')) st.changed++;
       return true;
     }
     default:
