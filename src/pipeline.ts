@@ -15,6 +15,7 @@ import type { Principal } from './auth/principal.js';
 import { decideRequest, type AuthorizeContext } from './enforce/authorize.js';
 import { kickoffAnswer, openFile, statusAnswer, type BulkDeps } from './bulk/bulk-data.js';
 import { enforceNdjson } from './bulk/ndjson.js';
+import { acrValuesFor } from './auth/assurance.js';
 import { clientCertificateOf } from './auth/client-certificate.js';
 import { withSmartSecurity } from './auth/smart-configuration.js';
 import type { AuditTrail } from './audit/trail.js';
@@ -220,6 +221,7 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
     client: deps.upstreamClient,
     requestId: trace.requestId,
     onDecision: (stage, allow) => deps.metrics.decisions.inc({ stage, result: allow ? 'allow' : 'deny' }),
+    acrValuesFor: acrValuesOfIssuer(config, principal.iss),
   };
   const interaction = interactionContext(deps, ctx, upstream, trace);
   const prefer = preferOf(req.headers['prefer'], connectionListed(req.headers));
@@ -277,6 +279,12 @@ function interactionContext(deps: PipelineDeps, ctx: AuthorizeContext, upstream:
     maxResponseBytes: deps.config.upstream.maxResponseBytes,
     onWritten: (request, plan) => invalidateConsents(deps, request, plan.resource, plan.current),
   };
+}
+
+/** The principal's issuer's `acr_values` for a level, for step-up challenges (auth.issuers[].assurance.challenge). */
+function acrValuesOfIssuer(config: GatewayConfig, iss: string): (level: number) => string | null {
+  const issuer = config.auth.issuers.find((i) => i.issuer === iss);
+  return (level) => (issuer ? acrValuesFor(issuer.assurance, level) : null);
 }
 
 function batchOptions(deps: PipelineDeps): BatchOptions {
@@ -442,12 +450,24 @@ function bearerChallenge(err: GatewayError, realm: string): string | null {
   const quoted = (v: string): string => `"${v.replace(/["\\]/g, '')}"`;
   const scheme = err.bearer?.scheme ?? 'Bearer';
   if (err.code === 'token_missing') return `${scheme} realm=${quoted(realm)}`;
+  if (err.bearer?.error === 'insufficient_user_authentication') return stepUpChallenge(scheme, quoted(realm), err.bearer);
   if (err.status === 401) return `${scheme} realm=${quoted(realm)}, error="${err.bearer?.error === 'invalid_dpop_proof' ? 'invalid_dpop_proof' : 'invalid_token'}"`;
   if (err.bearer?.error === 'insufficient_scope') {
     return `${scheme} realm=${quoted(realm)}, error="insufficient_scope"${err.bearer.scope ? `, scope=${quoted(err.bearer.scope)}` : ''}`;
   }
   return null;
 }
+
+/** RFC 9470 section 3: the error, a description, and what the new login must satisfy. */
+function stepUpChallenge(scheme: string, realm: string, bearer: NonNullable<GatewayError['bearer']>): string {
+  const parts = [`${scheme} realm=${realm}`, 'error="insufficient_user_authentication"', `error_description="${STEP_UP_DESCRIPTION}"`];
+  // Config validation keeps quotes and backslashes out of acr_values.
+  if (bearer.acrValues !== undefined) parts.push(`acr_values="${bearer.acrValues}"`);
+  if (bearer.maxAge !== undefined) parts.push(`max_age=${bearer.maxAge}`);
+  return parts.join(', ');
+}
+
+const STEP_UP_DESCRIPTION = 'A stronger or more recent authentication is required';
 
 function observe(deps: PipelineDeps, trace: Trace, status: number, durationSeconds: number, error: GatewayError | null): void {
   const interaction = trace.request?.interaction ?? 'unclassified';

@@ -9,6 +9,7 @@
 #   - input: schema["policy-input.request.schema"]
 package fhirgw.request
 
+import data.fhirgw.lib.assurance
 import data.fhirgw.lib.labels
 import data.fhirgw.lib.reasons
 import data.fhirgw.lib.roles
@@ -21,7 +22,23 @@ decision := {"allow": true, "reasons": [reasons.scope_ok], "obligations": obliga
 	count(contexts) > 0
 }
 
-decision := {"allow": false, "reasons": sort(deny)} if count(deny) > 0
+decision := {"allow": false, "reasons": sort(deny)} if {
+	count(deny) > 0
+	not step_up_only
+}
+
+# Refused only for want of a stronger or fresher login: the gateway answers with an RFC 9470
+# step-up challenge (401) instead of 403.
+decision := {"allow": false, "reasons": sort(deny), "obligations": {"step_up": step_up}} if {
+	count(deny) > 0
+	step_up_only
+}
+
+step_up_only if {
+	every r in deny {
+		startswith(r, "assurance.")
+	}
+}
 
 interaction := input.request.interaction
 
@@ -218,6 +235,68 @@ deny contains reasons.break_glass_reason_missing if {
 	count(contexts) > 0
 	roles.break_glass_reason_missing
 }
+
+# ---- assurance of the login (data.fhirgw.assurance) ----
+
+# Break-the-glass needs a multi-factor login within max_age: decided on the token, like the reason.
+break_glass_lacking if {
+	not patient_only
+	count(contexts) > 0
+	roles.invokes_break_glass
+	count(assurance.break_glass_gaps) > 0
+}
+
+deny contains gap if {
+	break_glass_lacking
+	some gap in assurance.break_glass_gaps
+}
+
+# A search the client itself scopes to sensitive data (`_security=HIV`, a `code` that implies a
+# label) that the principal's roles would open after a multi-factor login: asking for that login
+# reveals nothing the request did not say. Searches that merely find sensitive data, and reads by
+# id, are not challenged: those resources are withheld, like missing ones.
+sensitive_lacking if {
+	interaction in {"search-type", "search-system", "search-compartment"}
+	not patient_only
+	not assurance.sensitive_labels_open
+	some label in requested_labels
+	label in roles.labels
+}
+
+deny contains reasons.assurance_level_insufficient if sensitive_lacking
+
+requested_labels contains code if {
+	some p in input.request.params
+	p.name == "_security"
+	is_null(p.modifier)
+	some v in p.values
+	code := token_code(v)
+	code in data.fhirgw.sensitivity.labels
+}
+
+requested_labels contains label if {
+	some p in input.request.params
+	p.name == "code"
+	is_null(p.modifier)
+	some v in p.values
+	label := data.fhirgw.sensitivity.codes[v]
+}
+
+token_code(v) := code if {
+	parts := split(v, "|")
+	count(parts) == 2
+	code := parts[1]
+} else := v
+
+step_up := object.union(break_glass_step_up, sensitive_step_up)
+
+break_glass_step_up := assurance.break_glass_step_up if break_glass_lacking
+
+else := {}
+
+sensitive_step_up := assurance.sensitive_step_up if sensitive_lacking
+
+else := {}
 
 # ---- protections are not ordinary data ----
 

@@ -315,6 +315,24 @@ export const configSchema = z.strictObject({
       onStoreError: z.enum(['allow', 'deny']).default('allow'),
     })
     .optional(),
+  /** Browser SMART apps (src/http/cors.ts): the origins whose pages may call the FHIR API. */
+  cors: z
+    .strictObject({
+      /**
+       * Exact origins (`https://app.example`, scheme, host and port only). No wildcard: the FHIR API
+       * answers with patient data, so every origin allowed to read it cross-origin is named.
+       */
+      allowedOrigins: z
+        .array(
+          z.string().refine((o) => !o.includes('*') && URL.canParse(o) && ['http:', 'https:'].includes(new URL(o).protocol) && new URL(o).origin === o, {
+            message: 'must be an exact origin such as https://app.example (scheme, host and optional port; no path, no trailing slash, no wildcard)',
+          }),
+        )
+        .default([]),
+      /** How long browsers may cache a preflight answer (Access-Control-Max-Age). */
+      maxAgeSeconds: z.number().int().min(0).max(86400).default(600),
+    })
+    .default({ allowedOrigins: [], maxAgeSeconds: 600 }),
   limits: z
     .strictObject({
       maxRequestBodyBytes: z.number().int().min(1024).max(512 * 1024 * 1024).default(10 * 1024 * 1024),
