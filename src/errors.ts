@@ -80,6 +80,8 @@ export const ERROR_CATALOGUE = {
 
   // audit (the answer is withheld when its record cannot be stored)
   audit_unavailable: { status: 503, issue: 'transient', text: 'The request could not be recorded in the audit trail, so its answer was withheld.' },
+  access_history_unavailable: { status: 501, issue: 'not-supported', text: 'AuditEvent searches are answered from the audit store, and none is configured.' },
+  audit_store_unavailable: { status: 503, issue: 'transient', text: 'The audit store cannot be read right now.' },
 
   // enforce / anything else
   enforce_failed: { status: 500, issue: 'exception', text: 'The response could not be checked against the access policy; it was withheld.' },

@@ -359,6 +359,53 @@ facts_key(c) := "facts" if c == object.get(input, "resource", null)
 
 else := "current_facts"
 
+# ---- access history (AuditEvent searches, answered by the gateway from its audit store) ----
+
+# Who may read which history (data.fhirgw.config.access_history): a patient-context token its own
+# patient's only; the roles listed (the privacy office) everyone's; nobody else.
+access_history if {
+	input.request.type == "AuditEvent"
+	interaction == "search-type"
+}
+
+history_config := data.fhirgw.config.access_history
+
+deny contains "history.not-permitted" if {
+	access_history
+	not history_reader
+}
+
+history_reader if {
+	patient_only
+	has_patient
+	history_config.patients_see_own
+}
+
+history_reader if {
+	not patient_only
+	some role in roles.effective
+	role in history_config.roles
+}
+
+# A patient naming another patient is refused on the request alone, whoever that patient is.
+deny contains "compartment.other-patient" if {
+	access_history
+	patient_only
+	some p in input.request.params
+	p.name == "patient"
+	some v in p.values
+	not v in {input.principal.patient, concat("/", ["Patient", input.principal.patient])}
+}
+
+# What the reader sees: a patient their own history, with staff shown as the policy says (names, or
+# role and organisation); the privacy office all of it, with names.
+history_obligation := {"history": {"patient": input.principal.patient, "staff": history_config.staff_to_patients, "organisation": history_config.organisation}} if {
+	access_history
+	patient_only
+} else := {"history": {"patient": null, "staff": "names", "organisation": history_config.organisation}} if {
+	access_history
+} else := {}
+
 # ---- obligations ----
 
 # Searches, conditional writes and conditional creates select resources by criteria: for a
@@ -414,4 +461,4 @@ protection_audit := {"audit": {"protection_change": true}} if protection_change
 
 else := {}
 
-obligations := object.union(object.union(object.union(narrowing, counts), criteria_redactions), protection_audit)
+obligations := object.union(object.union(object.union(object.union(narrowing, counts), criteria_redactions), protection_audit), history_obligation)

@@ -62,6 +62,18 @@ export const obligationsSchema = z.strictObject({
       max_age: z.number().int().min(0).max(31_536_000).optional(),
     })
     .optional(),
+  /**
+   * Request side, AuditEvent searches (the access history the gateway answers from its audit store):
+   * whose history the reader sees (`patient`: one patient's only; null: everyone's) and how staff
+   * appear in it (`names`, or only their roles and `organisation`).
+   */
+  history: z
+    .strictObject({
+      patient: z.string().regex(/^[A-Za-z0-9\-.]{1,64}$/).nullable(),
+      staff: z.enum(['names', 'role-organisation']),
+      organisation: z.string().min(1).max(200),
+    })
+    .optional(),
   /** Marks for the audit record: break-the-glass used; a change of protections (labels, Consents) made. */
   audit: z.strictObject({ break_glass: z.boolean().optional(), protection_change: z.boolean().optional() }).optional(),
 });
