@@ -89,7 +89,9 @@ const WITHHELD_TYPES: ReadonlySet<string> = new Set(['HumanName', 'ContactPoint'
 
 /** Strings and uris released as they are: they name definitions, code systems and units, never people. */
 const KEPT = new Set(['Coding.system', 'Extension.url', 'Reference.type', 'Meta.profile']);
-const BUNDLE_URLS = new Set(['Bundle.entry.fullUrl', 'Bundle.link.url', 'Bundle.entry.link.url', 'Bundle.entry.request.url', 'Bundle.entry.response.location']);
+/** Strings that are protocol, not content: IANA link relations, HTTP status lines (Bundle.entry.link is a Bundle.link). */
+const KEPT_STRINGS = new Set(['Bundle.link.relation', 'Bundle.entry.response.status']);
+const BUNDLE_URLS = new Set(['Bundle.entry.fullUrl', 'Bundle.link.url', 'Bundle.entry.request.url', 'Bundle.entry.response.location']);
 
 function stepOf(owner: string, key: string, element: ElementType): Step {
   const type = element.type;
@@ -108,7 +110,7 @@ function stepOf(owner: string, key: string, element: ElementType): Step {
       return Step.Time;
     case 'string':
       if (owner === 'Reference' && key === 'reference') return Step.Reference;
-      if (QUANTITY_TYPES.has(owner) && key === 'unit') return Step.Keep;
+      if ((QUANTITY_TYPES.has(owner) && key === 'unit') || KEPT_STRINGS.has(path)) return Step.Keep;
       if (owner === 'Coding' && (key === 'display' || key === 'version')) return Step.CodingText;
       return Step.Drop;
     case 'uri':

@@ -361,6 +361,7 @@ function pseudonymousReference(reference: string, st: State): string | null {
 /** A Bundle's URL of a resource: its base kept (a server, not a person), the id pseudonymised; others null. */
 function pseudonymousUrl(url: string, st: State): string | null {
   if (url.startsWith('urn:uuid:')) return pseudonymousReference(url, st);
+  if (RESOURCE_TYPES.has(url)) return url; // a type-level request (`POST Provenance`) names no one
   const m = REFERENCE.exec(url);
   if (!m || !RESOURCE_TYPES.has(m[1] as string) || url.includes('?')) return null;
   const base = url.slice(0, m.index + (url[m.index] === '/' ? 1 : 0));
