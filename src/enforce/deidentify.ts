@@ -11,21 +11,23 @@
  *    under Safe Harbor; dates and times stay whole, an Address keeps city, state, 5-digit ZIP and
  *    country, ages stay.
  *
- * Both release only an allow-list (docs/threat-model.md, "De-identification"); everything else is
- * removed, at any depth, inside extensions (by their value type) and contained resources too:
+ * Both release only an allow-list (docs/policy-guide.md, "De-identification for research", element
+ * by element; the per-key decisions are compiled once in deid-plan.ts); everything else is removed,
+ * at any depth, inside extensions (by their value type) and contained resources too:
  *   kept            boolean, integer, positiveInt, unsignedInt, decimal, code; Coding.system and code
  *                   (display and version when the system is a known terminology); Quantity (and Age,
  *                   Count, Distance, Duration, SimpleQuantity, MoneyQuantity) value, comparator,
  *                   unit, system, code; Extension.url; Reference.type; Meta.profile and the security
- *                   labels and tags; the dates and addresses above
+ *                   labels and tags; Bundle link relations and response status lines; the dates
+ *                   and addresses above
  *   pseudonymised   the resource's id, Reference.reference (`Type/id`, `#id`, `urn:uuid:`),
  *                   Bundle fullUrl, links and entry request/response URLs, Meta.source
  *   removed         every other string and markdown (free text: CodeableConcept.text, Dosage.text,
  *                   Reference.display ...), uri, url, canonical, oid, uuid, id, base64Binary, xhtml;
  *                   HumanName, ContactPoint, Identifier, Annotation, Narrative, Signature,
  *                   ContactDetail whole; an element of a type or name R4 does not define
- * A required element that had to go is replaced by a data-absent-reason `masked` extension, so the
- * result stays valid FHIR.
+ * A required element that had to go, or one an invariant tests for existence, is replaced by a
+ * data-absent-reason `masked` extension, so the result stays valid FHIR.
  */
 import { choiceKey, STRUCTURES, type ElementType } from '../fhir/element-types.js';
 import { R4_RESOURCE_TYPES } from '../fhir/generated/r4.js';
