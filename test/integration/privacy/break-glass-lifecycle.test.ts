@@ -7,7 +7,8 @@
  * transition record of its own, and `audit verify` finds the store's chains intact; the metrics
  * count the flag and the open case, then none. The same questions through the admin API: only a
  * privacy officer's token gets answers (breach scope, cases), every other principal the same 403
- * whatever it asks, and each answer is recorded.
+ * whatever it asks, and each answer is recorded. `audit breach-scope --revoke` revokes the subject
+ * through the revocation list: its tokens are refused afterwards.
  */
 import { execFile } from 'node:child_process';
 import { createHmac } from 'node:crypto';
@@ -28,6 +29,7 @@ import { eventually } from '../../support/wait.js';
 
 const run = promisify(execFile);
 const SECRET = 'webhook-secret-0123456789abcdefghijkl';
+const ADMIN_TOKEN = 'admin-token-for-the-revocation-endpoint-0123';
 let redis: RedisServer;
 let pg: PostgresServer;
 let stack: Stack;
@@ -48,7 +50,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
   const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/privacy`;
   stack = await startStack({
-    env: { FHIRGW_AUDIT_HMAC_KEY: TEST_KEY.toString('utf8'), WEBHOOK_SECRET: SECRET },
+    env: { FHIRGW_AUDIT_HMAC_KEY: TEST_KEY.toString('utf8'), WEBHOOK_SECRET: SECRET, FHIRGW_ADMIN_TOKEN: ADMIN_TOKEN },
     config: (d) => ({
       ...d,
       redis: { url: redis.url },
@@ -145,5 +147,22 @@ describe('break-the-glass review', () => {
       'the two answers recorded',
       20_000,
     );
+  }, 60_000);
+
+  test('breach-scope --revoke: the subject is revoked through the revocation list, its token refused from then on', async () => {
+    const token = await stack.issuer.mint({ sub: 'leaky-user', fhirUser: 'Practitioner/leaky-user', scope: 'user/*.rs', roles: ['clinician'], purpose_of_use: ['TREAT'] });
+    expect((await stack.fetch('Patient/pat-alba', { token })).status).toBe(200);
+    const day = new Date().toISOString().slice(0, 10);
+    const env = { ...process.env, FHIRGW_AUDIT_HMAC_KEY: TEST_KEY.toString('utf8'), FHIRGW_ADMIN_TOKEN: ADMIN_TOKEN };
+    const args = ['dist/cli.js', 'audit', 'breach-scope', '--store', pg.url, '--subject', `${stack.issuer.issuer} leaky-user`, '--from', day, '--to', day];
+    await eventually(async () => JSON.parse((await run(process.execPath, args, { env })).stdout) as { totals: { records: number } }, (s) => s.totals.records >= 1, 'the record in the store', 20_000);
+    const revoked = await run(process.execPath, [...args, '--revoke', '--gateway', new URL(stack.base).origin], { env });
+    expect(revoked.stderr).toContain('revoked: subject');
+    expect((JSON.parse(revoked.stdout) as { patients: Array<{ patient: string }> }).patients.map((p) => p.patient)).toEqual(['pat-alba']);
+    const after = await stack.fetch('Patient/pat-alba', { token });
+    expect(after.status).toBe(401);
+    // A client cannot be revoked on the list: refused, not pretended.
+    const client = await run(process.execPath, ['dist/cli.js', 'audit', 'breach-scope', '--store', pg.url, '--client', 'x', '--from', day, '--to', day, '--revoke', '--gateway', new URL(stack.base).origin], { env }).catch((err: { code: number; stderr: string }) => err);
+    expect(client).toMatchObject({ code: 2 });
   }, 60_000);
 });
