@@ -49,13 +49,6 @@ test_break_glass_request_decisions_by_login if {
 	}
 }
 
-test_break_glass_without_assurance_field_is_challenged if {
-	p := json.remove(btg, ["assurance"])
-	d := request.decision with input as f.off_contract_input({"principal": p, "request": f.request("read", "Observation", "o-hiv"), "env": f.env})
-	not d.allow
-	d.obligations.step_up == {"level": 2, "max_age": 900}
-}
-
 test_break_glass_with_mfa_opens_hiv_data if {
 	d := decide_resource(btg, hiv_obs("p1"), ["p1"])
 	d.allow

@@ -103,10 +103,6 @@ resources_input(doc) := out if {
 	print("fhirgw.test-input resources", json.marshal(out))
 }
 
-# A document the gateway never sends, on purpose (policy must fail closed on it): not printed, so
-# not held to the contract; test/integration/policy-fixtures.test.ts lists the tests that use it.
-off_contract_input(doc) := doc
-
 with_facts(doc, key) := object.union(doc, {key: object.union({"data_date": null}, doc[key])}) if is_object(doc[key])
 
 else := doc

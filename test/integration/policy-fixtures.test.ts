@@ -28,17 +28,12 @@ describe('policy test inputs', () => {
     for (const file of readdirSync(TESTS).filter((f) => f.endsWith('.rego'))) {
       for (const m of readFileSync(path.join(TESTS, file), 'utf8').matchAll(/with input as (\S+?)\(/g)) {
         sites++;
-        expect([file, m[1]]).toEqual([file, expect.stringMatching(/^f\.(request|resource|resources|off_contract)_input$/)]);
+        expect([file, m[1]]).toEqual([file, expect.stringMatching(/^f\.(request|resource|resources)_input$/)]);
       }
       // A site that is not a call (`with input as doc`) would escape the check above.
-      expect(readFileSync(path.join(TESTS, file), 'utf8').match(/with input as (?!f\.(request|resource|resources|off_contract)_input\()/g)).toBeNull();
+      expect(readFileSync(path.join(TESTS, file), 'utf8').match(/with input as (?!f\.(request|resource|resources)_input\()/g)).toBeNull();
     }
     expect(sites).toBeGreaterThan(0);
-    // Deliberately off-contract inputs (fail-closed checks) are few and named here, so a new one is a decision.
-    const offContract = readdirSync(TESTS)
-      .filter((f) => f.endsWith('.rego'))
-      .flatMap((file) => [...readFileSync(path.join(TESTS, file), 'utf8').matchAll(/^(test_\w+) if \{(?:(?!^\}).)*?f\.off_contract_input\(/gms)].map((m) => m[1]));
-    expect(offContract).toEqual(['test_break_glass_without_assurance_field_is_challenged']);
   });
 
   test('the suite passed, and its tests evaluated inputs of all three entry points', () => {
