@@ -1,6 +1,7 @@
 /**
  * The public commands as users run them: `fhir-gateway serve --config` and the demo (`npm run demo`,
- * its own entry point dist/devkit/main.js), spawned from the compiled package (npm test builds it first).
+ * its own entry point dist/devkit/main.js), spawned from the compiled package (the Jest global setup
+ * rebuilds dist/ when the sources changed).
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
