@@ -7,8 +7,9 @@
  * EpisodeOfCare, Patient.generalPractitioner), some patients carry a restricted label or are on the
  * restricted list, and some staff have their own Patient record or are a patient's RelatedPerson.
  *
- * The traffic: `explained` accesses (sealed audit records) of staff to their own team's patients in
- * their working hours, clustered per hour at a per-user rate (what makes a baseline), plus
+ * The traffic: `explained` accesses (sealed audit records) of staff to their own team's patients,
+ * and to the patients of other wards they were consulted on (an Encounter names them), in their
+ * working hours, clustered per hour at a per-user rate (what makes a baseline), plus
  * `injected` snooping of each kind. Ground truth is what the generator did, per signal, in the
  * detector's units (user, patient, day; user and hour for volume):
  *   unexplained     a patient of another team;
@@ -148,6 +149,17 @@ export function generateWorkload(options: WorkloadOptions): Workload {
     }
     patientsOf.push(patients);
   }
+  // Consults: every tenth patient is also seen by a member of the next ward, named in an Encounter,
+  // so some explained accesses cross wards (the care relationship, not the ward, explains them).
+  const consultsOf = new Map<string, string[]>();
+  for (let t = 0; t < options.teams; t++) {
+    for (const [p, id] of (patientsOf[t] as string[]).entries()) {
+      if (p % 10 !== 5) continue;
+      const consultant = staff[((t + 1) % options.teams) * options.staffPerTeam + (p % options.staffPerTeam)] as Staff;
+      consultsOf.set(consultant.id, [...(consultsOf.get(consultant.id) ?? []), id]);
+      resources.push({ resourceType: 'Encounter', id: `enc-consult-${id}`, status: 'finished', class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' }, subject: { reference: `Patient/${id}` }, participant: [{ individual: { reference: `Practitioner/${consultant.id}` } }] });
+    }
+  }
   const teamOf = (patient: string): number => Number(patient.split('-')[1]);
   const ordinary = (t: number): string[] => (patientsOf[t] as string[]).filter((p) => !restricted.has(p));
 
@@ -158,7 +170,7 @@ export function generateWorkload(options: WorkloadOptions): Workload {
   const linkable = [...staff].sort(() => rnd() - 0.5).slice(0, Math.min(staff.length, Math.max(2, options.injected)));
   for (const [i, s] of linkable.entries()) {
     const otherTeam = (s.team + 1 + Math.floor(rnd() * (options.teams - 1))) % options.teams;
-    const patient = pick(ordinary(otherTeam));
+    const patient = pick(ordinary(otherTeam).filter((p) => !(consultsOf.get(s.id) ?? []).includes(p)));
     if (i % 2 === 0) {
       links.push({ staff: `Practitioner/${s.id}`, patients: [patient], relatedPersons: [] });
       linkedPatient.set(s.id, { patient, kind: 'self' });
@@ -188,7 +200,7 @@ export function generateWorkload(options: WorkloadOptions): Workload {
       for (const hour of shiftHours(s, day)) {
         if (rnd() < 0.65) continue; // in theatre, on rounds, in meetings
         const n = Math.max(1, poisson(s.rate));
-        const panel = patientsOf[s.team] as string[];
+        const panel = [...(patientsOf[s.team] as string[]), ...(consultsOf.get(s.id) ?? [])];
         const seen = new Set<string>();
         while (seen.size < Math.min(n, panel.length)) seen.add(pick(panel));
         for (const patient of seen) {
@@ -240,7 +252,8 @@ export function generateWorkload(options: WorkloadOptions): Workload {
       const s = pick(staff);
       // Not the user's own or a relative's record: that would be a self or family access too.
       const own = linkedPatient.get(s.id)?.patient;
-      return { s, patient: pick(ordinary(otherTeam(s)).filter((p) => p !== own)), hour: inSecondHalf(s) };
+      const consults = consultsOf.get(s.id) ?? [];
+      return { s, patient: pick(ordinary(otherTeam(s)).filter((p) => p !== own && !consults.includes(p))), hour: inSecondHalf(s) };
     }, ['unexplained']);
     // restricted: another team's restricted patient
     injectFresh(() => {
