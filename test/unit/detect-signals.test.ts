@@ -68,3 +68,26 @@ describe('TPO', () => {
     expect(isTpo([])).toBe(false);
   });
 });
+
+describe('protection changes', () => {
+  test('a write that changed protections opens a protection-change case naming the patient it changed', async () => {
+    const { createMemoryCaseStore } = await import('../../src/cases/memory-store.js');
+    const { createDetector } = await import('../../src/detect/detector.js');
+    const { createLinkedPatients } = await import('../../src/detect/staff-links.js');
+    const { createMemoryVolumeState } = await import('../../src/detect/volume.js');
+    const cases = createMemoryCaseStore();
+    const detector = createDetector({ facts: { factsOf: async () => ({ careActors: new Set(), labels: new Set(), found: true }) }, links: createLinkedPatients([], async () => null), volumeState: createMemoryVolumeState(24), volume: DEFAULT_VOLUME, restrictedLabels: [], restrictedPatients: [], hours: {}, signals: [] }, cases);
+    const record = {
+      ...sampleRecord({
+        request: { method: 'PUT', interaction: 'update', type: 'Consent', id: 'c-1', version: null, compartment: null, operation: null, params: [] },
+        outcome: { decision: 'allow', reasons: ['scope.ok'], error: null, status: 200, breakGlass: false, protectionChange: true },
+        patients: { released: [], releasedCount: 0, withheld: [], withheldCount: 0, changed: ['pat-4'], changedCount: 1 },
+      }),
+      deliveryId: 'gw/9',
+      chain: { instance: 'gw', seq: 9, prev: '0'.repeat(64), alg: 'sha256' as const, hash: '0'.repeat(64) },
+    };
+    await detector.process(record);
+    await detector.process(record);
+    expect(await cases.list({})).toMatchObject([{ kind: 'protection-change', patient: 'pat-4', status: 'open', findings: [{ signal: 'protection-change', record: 'gw/9' }], released: [{ type: 'Consent', count: 1 }] }]);
+  });
+});
