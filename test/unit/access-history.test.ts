@@ -62,6 +62,9 @@ describe('an entry of a patient\'s history', () => {
     const base = searchAcross('one');
     const byPatientB = { ...base, principal: { ...base.principal!, fhir_user: 'Patient/b', roles: ['patient'] } };
     expect(historyEntry(byPatientB, { ...view, staff: 'names' }).agent.find((a) => a.requestor)?.who).toEqual({ display: 'a patient or their representative' });
+    // The patient's own accesses (reading their history, say) show them as themself.
+    const byPatientA = { ...base, principal: { ...base.principal!, fhir_user: null, patient: 'a', roles: ['patient'], sub: 'user-a' } };
+    expect(historyEntry(byPatientA, view).agent.find((a) => a.requestor)?.who).toEqual({ identifier: { system: 'https://idp.example', value: 'user-a' } });
   });
 });
 
