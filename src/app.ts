@@ -6,13 +6,16 @@
 import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
 import { asGatewayError, GatewayError } from './errors.js';
+import { createCors } from './http/cors.js';
 import { refusalOf } from './http/hostile.js';
 import { handleFhirRequest, respondWithError, type PipelineDeps } from './pipeline.js';
 import { SECURITY_HEADERS } from './proxy/headers.js';
+import type { Readiness } from './readiness.js';
 
 export interface AppParts extends PipelineDeps {
   /** True once the policy and the token keys are loaded. */
-  readonly isReady: () => boolean;
+  /** What /readyz answers: ready or not, and each check (no secrets, no URLs with credentials). */
+  readonly readiness: () => Readiness;
   /** `GET <base>/.well-known/smart-configuration` (public, like metadata). */
   readonly smartConfiguration?: () => Promise<Record<string, unknown>>;
   /** `POST /admin/revocations`; absent when no admin credential is configured (then 404). */
@@ -27,6 +30,7 @@ export function createApp(parts: AppParts): Express {
   app.set('trust proxy', false);
 
   const basePath = new URL(parts.config.publicBaseUrl).pathname.replace(/\/+$/, '');
+  const cors = createCors(parts.config.cors);
 
   app.use((req, res, next) => {
     // Every answer, FHIR or not, success or error: never cached, never sniffed.
@@ -45,13 +49,22 @@ export function createApp(parts: AppParts): Express {
       return;
     }
     const path = raw.split('?')[0];
+    // Browser SMART apps: the FHIR API (metadata and .well-known/smart-configuration included) only.
+    if (path === basePath || path?.startsWith(`${basePath}/`)) {
+      const answer = cors(req.method, req.headers);
+      for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
+      if (answer.kind === 'preflight') {
+        res.status(204).end();
+        return;
+      }
+    }
     if (req.method === 'GET' && path === '/healthz') {
       res.status(200).type('application/json').send('{"status":"ok"}');
       return;
     }
     if (req.method === 'GET' && path === '/readyz') {
-      const ready = parts.isReady();
-      res.status(ready ? 200 : 503).type('application/json').send(JSON.stringify({ status: ready ? 'ready' : 'not-ready' }));
+      const { ready, notReady, checks } = parts.readiness();
+      res.status(ready ? 200 : 503).set('cache-control', 'no-store').type('application/json').send(JSON.stringify({ status: ready ? 'ready' : 'not-ready', notReady, checks }));
       return;
     }
     if (req.method === 'GET' && path === '/metrics') {

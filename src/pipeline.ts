@@ -15,6 +15,7 @@ import type { Principal } from './auth/principal.js';
 import { decideRequest, type AuthorizeContext } from './enforce/authorize.js';
 import { kickoffAnswer, openFile, statusAnswer, type BulkDeps } from './bulk/bulk-data.js';
 import { enforceNdjson } from './bulk/ndjson.js';
+import { acrValuesFor } from './auth/assurance.js';
 import { clientCertificateOf } from './auth/client-certificate.js';
 import { withSmartSecurity } from './auth/smart-configuration.js';
 import type { AuditTrail } from './audit/trail.js';
@@ -30,7 +31,7 @@ import type { LinkRewriter } from './fhir/links.js';
 import type { FhirRequest } from './fhir/request.js';
 import { runBundle, type BatchOptions } from './interaction/batch.js';
 import { runInteraction, type Conditions, type InteractionContext, type Outcome, type PagingOptions } from './interaction/run.js';
-import { answerBody, forwardingPort, upstreamRequestOf, type UpstreamPort } from './interaction/upstream.js';
+import { answerBody, failureOf, forwardingPort, upstreamRequestOf, type UpstreamPort } from './interaction/upstream.js';
 import type { Logger } from './observability/logger.js';
 import type { GatewayMetrics } from './observability/metrics.js';
 import { observeRequest, timeStage } from './observability/request-metrics.js';
@@ -129,7 +130,7 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
   } catch (err) {
     error = asGatewayError(err);
     if (error.code === 'internal' || error.status >= 500) {
-      deps.logger.error({ requestId: trace.requestId, traceId: trace.traceId, code: error.code, err: describeCause(error) }, 'request failed');
+      deps.logger.error({ requestId: trace.requestId, traceId: trace.traceId, code: error.code, upstreamStatus: error.upstream?.status ?? null, err: describeCause(error) }, 'request failed');
     }
     reply = errorReply(error, trace.requestId, deps.config.publicBaseUrl);
   }
@@ -224,6 +225,7 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
     client: deps.upstreamClient,
     requestId: trace.requestId,
     onDecision: (stage, allow) => deps.metrics.decisions.inc({ stage, result: allow ? 'allow' : 'deny' }),
+    acrValuesFor: acrValuesOfIssuer(config, principal.iss),
   };
   const interaction = interactionContext(deps, ctx, upstream, trace);
   const prefer = preferOf(req.headers['prefer'], connectionListed(req.headers));
@@ -308,6 +310,12 @@ function interactionContext(deps: PipelineDeps, ctx: AuthorizeContext, upstream:
   };
 }
 
+/** The principal's issuer's `acr_values` for a level, for step-up challenges (auth.issuers[].assurance.challenge). */
+function acrValuesOfIssuer(config: GatewayConfig, iss: string): (level: number) => string | null {
+  const issuer = config.auth.issuers.find((i) => i.issuer === iss);
+  return (level) => (issuer ? acrValuesFor(issuer.assurance, level) : null);
+}
+
 function batchOptions(deps: PipelineDeps): BatchOptions {
   return { classifyOptions: deps.classifyOptions, links: deps.links, maxEntries: deps.config.limits.maxBundleEntries, maxResponseBytes: deps.config.upstream.maxResponseBytes };
 }
@@ -387,7 +395,7 @@ function binaryContentReply(body: unknown, headers: Record<string, string>): Rep
 }
 
 async function releaseCapabilities(deps: PipelineDeps, trace: Trace, upstream: UpstreamResponse): Promise<Reply> {
-  if (upstream.status !== 200) throw new GatewayError('upstream_error', { reasons: [`upstream.status-${upstream.status}`] });
+  if (upstream.status !== 200) throw upstream.status >= 200 && upstream.status < 300 ? new GatewayError('upstream_error', { reasons: [`upstream.status-${upstream.status}`] }) : await failureOf(upstream, deps.config.upstream.maxResponseBytes);
   const body = await answerBody(upstream, deps.config.upstream.maxResponseBytes);
   if (typeof body !== 'object' || body === null || (body as { resourceType?: unknown }).resourceType !== 'CapabilityStatement') {
     throw new GatewayError('upstream_bad_response', { reasons: ['upstream.not-capabilities'] });
@@ -471,6 +479,7 @@ function bearerChallenge(err: GatewayError, realm: string): string | null {
   const quoted = (v: string): string => `"${v.replace(/["\\]/g, '')}"`;
   const scheme = err.bearer?.scheme ?? 'Bearer';
   if (err.code === 'token_missing') return `${scheme} realm=${quoted(realm)}`;
+  if (err.bearer?.error === 'insufficient_user_authentication') return stepUpChallenge(scheme, quoted(realm), err.bearer);
   if (err.status === 401) return `${scheme} realm=${quoted(realm)}, error="${err.bearer?.error === 'invalid_dpop_proof' ? 'invalid_dpop_proof' : 'invalid_token'}"`;
   if (err.bearer?.error === 'insufficient_scope') {
     return `${scheme} realm=${quoted(realm)}, error="insufficient_scope"${err.bearer.scope ? `, scope=${quoted(err.bearer.scope)}` : ''}`;
@@ -478,11 +487,22 @@ function bearerChallenge(err: GatewayError, realm: string): string | null {
   return null;
 }
 
+/** RFC 9470 section 3: the error, a description, and what the new login must satisfy. */
+function stepUpChallenge(scheme: string, realm: string, bearer: NonNullable<GatewayError['bearer']>): string {
+  const parts = [`${scheme} realm=${realm}`, 'error="insufficient_user_authentication"', `error_description="${STEP_UP_DESCRIPTION}"`];
+  // Config validation keeps quotes and backslashes out of acr_values.
+  if (bearer.acrValues !== undefined) parts.push(`acr_values="${bearer.acrValues}"`);
+  if (bearer.maxAge !== undefined) parts.push(`max_age=${bearer.maxAge}`);
+  return parts.join(', ');
+}
+
+const STEP_UP_DESCRIPTION = 'A stronger or more recent authentication is required';
+
 function observe(deps: PipelineDeps, trace: Trace, status: number, durationSeconds: number, error: GatewayError | null): void {
   const interaction = trace.request?.interaction ?? 'unclassified';
   const type = trace.request?.type ?? null;
   observeRequest(deps.metrics, { interaction, resourceType: type, status, durationSeconds, error, decision: trace.decision, summary: trace.summary });
-  deps.logger.info({ requestId: trace.requestId, traceId: trace.traceId, interaction, type, status, code: error?.code ?? null, ms: Math.round(durationSeconds * 1000) }, 'request');
+  deps.logger.info({ requestId: trace.requestId, traceId: trace.traceId, interaction, type, status, code: error?.code ?? null, upstreamStatus: error?.upstream?.status ?? null, ms: Math.round(durationSeconds * 1000) }, 'request');
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

@@ -5,20 +5,40 @@
 #   obligations (narrowing to the patient compartment, whether counts may be released).
 #   Entry point: fhirgw/request/decision. Input and output are specified in
 #   schemas/policy-input.request.schema.json and schemas/policy-decision.schema.json.
+# schemas:
+#   - input: schema["policy-input.request.schema"]
 package fhirgw.request
 
+import data.fhirgw.lib.assurance
 import data.fhirgw.lib.labels
+import data.fhirgw.lib.reasons
 import data.fhirgw.lib.roles
 import data.fhirgw.lib.scopes
 
 default decision := {"allow": false, "reasons": ["default.deny"]}
 
-decision := {"allow": true, "reasons": ["scope.ok"], "obligations": obligations} if {
+decision := {"allow": true, "reasons": [reasons.scope_ok], "obligations": obligations} if {
 	count(deny) == 0
 	count(contexts) > 0
 }
 
-decision := {"allow": false, "reasons": sort(deny)} if count(deny) > 0
+decision := {"allow": false, "reasons": sort(deny)} if {
+	count(deny) > 0
+	not step_up_only
+}
+
+# Refused only for want of a stronger or fresher login: the gateway answers with an RFC 9470
+# step-up challenge (401) instead of 403.
+decision := {"allow": false, "reasons": sort(deny), "obligations": {"step_up": step_up}} if {
+	count(deny) > 0
+	step_up_only
+}
+
+step_up_only if {
+	every r in deny {
+		startswith(r, "assurance.")
+	}
+}
 
 interaction := input.request.interaction
 
@@ -62,16 +82,16 @@ has_patient if is_string(input.principal.patient)
 
 operation := data.fhirgw.config.operations[input.request.operation]
 
-operation_level := "system" if input.request.type == null
+operation_level := "system" if is_null(input.request.type)
 
 operation_level := "type" if {
-	input.request.type != null
-	input.request.id == null
+	is_string(input.request.type)
+	is_null(input.request.id)
 }
 
 operation_level := "instance" if {
-	input.request.type != null
-	input.request.id != null
+	is_string(input.request.type)
+	is_string(input.request.id)
 }
 
 # Operations reach across types, so they need a wildcard scope in an allowed context.
@@ -82,12 +102,12 @@ operation_scopes := {s |
 	s.context in operation.contexts
 }
 
-deny contains "operation.not-allowed" if {
+deny contains reasons.operation_not_allowed if {
 	interaction == "operation"
 	not operation
 }
 
-deny contains "operation.not-allowed" if {
+deny contains reasons.operation_not_allowed if {
 	interaction == "operation"
 	not operation_allowed_here
 }
@@ -102,18 +122,18 @@ operation_type_ok if operation_level == "system"
 
 operation_type_ok if input.request.type in operation.types
 
-deny contains "scope.missing" if {
+deny contains reasons.scope_missing if {
 	interaction != "operation"
 	perm
 	count(contexts) == 0
 }
 
-deny contains "scope.missing" if {
+deny contains reasons.scope_missing if {
 	operation
 	count(contexts) == 0
 }
 
-deny contains "interaction.unsupported" if {
+deny contains reasons.interaction_unsupported if {
 	not perm
 	interaction != "batch"
 }
@@ -131,13 +151,13 @@ permitting := roles.reading(input.request.type) if perm in {"r", "s"}
 
 permitting := roles.writing(input.request.type) if perm in {"c", "u", "d"}
 
-deny contains "role.none" if {
+deny contains reasons.role_none if {
 	not patient_only
 	count(contexts) > 0
 	count(roles.effective) == 0
 }
 
-deny contains "purpose.missing" if {
+deny contains reasons.purpose_missing if {
 	not patient_only
 	typed_request
 	count(roles.effective) > 0
@@ -145,7 +165,7 @@ deny contains "purpose.missing" if {
 	count(roles.missing_purpose) > 0
 }
 
-deny contains "role.type-not-permitted" if {
+deny contains reasons.role_type_not_permitted if {
 	not patient_only
 	typed_request
 	count(roles.effective) > 0
@@ -155,19 +175,19 @@ deny contains "role.type-not-permitted" if {
 
 # ---- patient compartment (patient-context tokens) ----
 
-deny contains "launch.no-patient" if {
+deny contains reasons.launch_no_patient if {
 	patient_only
 	not has_patient
 }
 
-deny contains "compartment.other-patient" if {
+deny contains reasons.compartment_other_patient if {
 	patient_only
 	input.request.type == "Patient"
 	is_string(input.request.id)
 	input.request.id != input.principal.patient
 }
 
-deny contains "compartment.other-patient" if {
+deny contains reasons.compartment_other_patient if {
 	patient_only
 	interaction == "search-compartment"
 	not own_compartment
@@ -178,13 +198,13 @@ own_compartment if {
 	input.request.compartment.id == input.principal.patient
 }
 
-deny contains "compartment.cannot-narrow" if {
+deny contains reasons.compartment_cannot_narrow if {
 	patient_only
 	interaction in {"search-system", "history-type", "history-system"}
 }
 
 # A write may leave the resource only in the patient's own compartment...
-deny contains "compartment.other-patient" if {
+deny contains reasons.compartment_other_patient if {
 	patient_only
 	interaction in {"create", "update", "patch"}
 	input.facts.patient_data
@@ -192,7 +212,7 @@ deny contains "compartment.other-patient" if {
 }
 
 # ...and may only touch a resource that is in it now.
-deny contains "compartment.other-patient" if {
+deny contains reasons.compartment_other_patient if {
 	patient_only
 	interaction in {"update", "patch", "delete"}
 	input.current_facts.patient_data
@@ -210,11 +230,73 @@ only_own_patient(patients) if {
 
 # Refused on the request itself, whatever data it would reach: the answer must not depend on whether
 # there is restricted data behind it.
-deny contains "break-glass.reason-missing" if {
+deny contains reasons.break_glass_reason_missing if {
 	not patient_only
 	count(contexts) > 0
 	roles.break_glass_reason_missing
 }
+
+# ---- assurance of the login (data.fhirgw.assurance) ----
+
+# Break-the-glass needs a multi-factor login within max_age: decided on the token, like the reason.
+break_glass_lacking if {
+	not patient_only
+	count(contexts) > 0
+	roles.invokes_break_glass
+	count(assurance.break_glass_gaps) > 0
+}
+
+deny contains gap if {
+	break_glass_lacking
+	some gap in assurance.break_glass_gaps
+}
+
+# A search the client itself scopes to sensitive data (`_security=HIV`, a `code` that implies a
+# label) that the principal's roles would open after a multi-factor login: asking for that login
+# reveals nothing the request did not say. Searches that merely find sensitive data, and reads by
+# id, are not challenged: those resources are withheld, like missing ones.
+sensitive_lacking if {
+	interaction in {"search-type", "search-system", "search-compartment"}
+	not patient_only
+	not assurance.sensitive_labels_open
+	some label in requested_labels
+	label in roles.labels
+}
+
+deny contains reasons.assurance_level_insufficient if sensitive_lacking
+
+requested_labels contains code if {
+	some p in input.request.params
+	p.name == "_security"
+	is_null(p.modifier)
+	some v in p.values
+	code := token_code(v)
+	code in data.fhirgw.sensitivity.labels
+}
+
+requested_labels contains label if {
+	some p in input.request.params
+	p.name == "code"
+	is_null(p.modifier)
+	some v in p.values
+	label := data.fhirgw.sensitivity.codes[v]
+}
+
+token_code(v) := code if {
+	parts := split(v, "|")
+	count(parts) == 2
+	code := parts[1]
+} else := v
+
+step_up := object.union(break_glass_step_up, sensitive_step_up)
+
+break_glass_step_up := assurance.break_glass_step_up if break_glass_lacking
+
+else := {}
+
+sensitive_step_up := assurance.sensitive_step_up if sensitive_lacking
+
+else := {}
 
 # ---- protections are not ordinary data ----
 
@@ -245,7 +327,7 @@ protection_change if {
 	interaction in {"create", "update", "patch", "delete"}
 }
 
-deny contains "protection.not-permitted" if {
+deny contains reasons.protection_not_permitted if {
 	protection_change
 	not may_change_protections
 }
@@ -332,12 +414,12 @@ selects_by_criteria if interaction in {"search-type", "search-compartment"}
 
 selects_by_criteria if {
 	interaction in {"update", "patch", "delete"}
-	input.request.id == null
+	is_null(input.request.id)
 }
 
 selects_by_criteria if {
 	interaction == "create"
-	input.request.if_none_exist != null
+	is_array(input.request.if_none_exist)
 }
 
 narrowing := {"narrow": {"patient": input.principal.patient}} if {

@@ -72,6 +72,11 @@ export function buildRequestRecord(facts: RequestFacts, options: RecordOptions):
       patient: principal.patient,
       fhir_user: principal.fhir_user?.reference ?? null,
       scopes: [...principal.scopes.map((s) => s.scope), ...principal.other_scopes],
+      assurance: {
+        level: principal.assurance.level,
+        methods: [...principal.assurance.methods],
+        authenticatedAt: principal.assurance.authenticated_at === null ? null : new Date(principal.assurance.authenticated_at * 1000).toISOString(),
+      },
     },
     request: request && {
       method: request.method,

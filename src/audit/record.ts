@@ -53,6 +53,10 @@ export const principalRecordSchema = z.strictObject({
   patient: z.string().nullable().describe('launch context patient id'),
   fhir_user: z.string().nullable().describe('the fhirUser reference'),
   scopes: z.array(z.string()).describe('granted scopes (resource and launch scopes)'),
+  assurance: z
+    .strictObject({ level: z.number().int().nullable(), methods: z.array(z.string()), authenticatedAt: z.iso.datetime().nullable() })
+    .optional()
+    .describe('how strongly and when the user logged in (mapped acr level, amr, auth_time); optional: older records have none'),
 });
 
 /**

@@ -1,10 +1,14 @@
-/** The `audit` subcommands of the CLI (today: `verify`). */
+/** The `audit` subcommands of the CLI: `verify`, and the privacy office's `disclosures` and `breach-scope` (src/privacy). */
 import { parseArgs } from 'node:util';
 import { loadAuditKey } from './open.js';
 import { formatReport, verifyTrail, type TrailTarget } from './verify.js';
 
 export async function runAuditCommand(args: string[], usage: string): Promise<number> {
   const [sub, ...rest] = args;
+  if (sub === 'disclosures' || sub === 'breach-scope') {
+    const { runBreachScopeCommand, runDisclosuresCommand } = await import('../privacy/command.js');
+    return sub === 'disclosures' ? runDisclosuresCommand(rest) : runBreachScopeCommand(rest);
+  }
   if (sub !== 'verify') {
     process.stderr.write(`unknown audit command ${sub ?? ''}\n${usage}\n`);
     return 2;

@@ -16,7 +16,10 @@ const sinkFormat = z.enum(['record', 'decision-log', 'audit-event']).default('re
 /** Name of an environment variable holding a secret (the secret itself never goes in the YAML). */
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name');
 const redisNode = z.string().regex(/^(rediss?:\/\/)?[A-Za-z0-9.\-\[\]:]+:\d+$/, 'host:port');
-const redisUrl = z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL');
+const redisUrl = z
+  .string()
+  .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+  .refine((u) => URL.canParse(u) && /^\/?\d*$/.test(new URL(u).pathname), 'must be a valid redis://[user:password@]host:port[/db] URL (db a number)');
 
 const fileSinkSchema = z.strictObject({
   type: z.literal('file'),
@@ -85,7 +88,8 @@ const postgresSinkSchema = z
 
 const auditSchema = z
   .strictObject({
-    sinks: z.array(z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema, redisSinkSchema, httpSinkSchema, fhirSinkSchema, postgresSinkSchema])).min(1),
+    /** Without `sinks` (an `audit:` section that only sets the spool, say), the default: one stdout sink. */
+    sinks: z.array(z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema, redisSinkSchema, httpSinkSchema, fhirSinkSchema, postgresSinkSchema])).min(1).default([{ type: 'stdout', format: 'record' }]),
     /** Without a spool directory records wait in memory: nothing survives a crash (a warning is logged). */
     spool: z
       .strictObject({
@@ -254,7 +258,7 @@ export const configSchema = z.strictObject({
       maxMemoryPages: z.number().int().min(16).max(65536).default(2048),
     })
     .default({ maxMemoryPages: 2048, watchIntervalMs: 2000 }),
-  audit: auditSchema.default(auditSchema.parse({ sinks: [{ type: 'stdout' }] })),
+  audit: auditSchema.default(auditSchema.parse({})),
   /** FHIR Bulk Data ($export) through the gateway. */
   bulk: z
     .strictObject({
@@ -333,6 +337,24 @@ export const configSchema = z.strictObject({
       onStoreError: z.enum(['allow', 'deny']).default('allow'),
     })
     .optional(),
+  /** Browser SMART apps (src/http/cors.ts): the origins whose pages may call the FHIR API. */
+  cors: z
+    .strictObject({
+      /**
+       * Exact origins (`https://app.example`, scheme, host and port only). No wildcard: the FHIR API
+       * answers with patient data, so every origin allowed to read it cross-origin is named.
+       */
+      allowedOrigins: z
+        .array(
+          z.string().refine((o) => !o.includes('*') && URL.canParse(o) && ['http:', 'https:'].includes(new URL(o).protocol) && new URL(o).origin === o, {
+            message: 'must be an exact origin such as https://app.example (scheme, host and optional port; no path, no trailing slash, no wildcard)',
+          }),
+        )
+        .default([]),
+      /** How long browsers may cache a preflight answer (Access-Control-Max-Age). */
+      maxAgeSeconds: z.number().int().min(0).max(86400).default(600),
+    })
+    .default({ allowedOrigins: [], maxAgeSeconds: 600 }),
   limits: z
     .strictObject({
       maxRequestBodyBytes: z.number().int().min(1024).max(512 * 1024 * 1024).default(10 * 1024 * 1024),

@@ -11,12 +11,13 @@ import { z } from 'zod';
 
 /** Redaction actions the enforce stage implements. */
 export const redactionActionSchema = z
-  .enum(['remove', 'mask', 'year', 'zip3', 'free-text', 'safe-harbor'])
+  .enum(['remove', 'mask', 'year', 'zip3', 'free-text', 'safe-harbor', 'limited-data-set'])
   .describe(
     'remove: delete the element (a mandatory top-level element is masked instead); mask: replace it with a data-absent-reason "masked" extension; ' +
       'year: keep only the year of a date/dateTime/instant (or of a Period\'s start and end); zip3: keep the first three digits of a postal code; ' +
       'free-text: remove narratives, notes, comments and string/markdown values at any depth of the target; ' +
-      'safe-harbor (path * or the type): HIPAA Safe Harbor de-identification of the whole resource, ids pseudonymised.',
+      'safe-harbor (path * or the type): HIPAA Safe Harbor de-identification of the whole resource, ids pseudonymised; ' +
+      'limited-data-set (path * or the type): HIPAA limited data set of the whole resource (dates, city, state and ZIP kept, direct identifiers removed), ids pseudonymised.',
   );
 
 export const redactionSchema = z.strictObject({
@@ -49,6 +50,18 @@ export const obligationsSchema = z.strictObject({
    * criteria may not test.
    */
   redact: z.array(redactionSchema).optional(),
+  /**
+   * Request side, on a denial: a stronger or fresher login would allow the request. The gateway
+   * answers 401 with an RFC 9470 challenge (`insufficient_user_authentication`, `acr_values` for
+   * `level` in the issuer's words, `max_age`). Only request decisions may carry it: they depend on
+   * the request alone, never on what data exists.
+   */
+  step_up: z
+    .strictObject({
+      level: z.union([z.literal(1), z.literal(2), z.literal(3)]).optional(),
+      max_age: z.number().int().min(0).max(31_536_000).optional(),
+    })
+    .optional(),
   /**
    * Request side, AuditEvent searches (the access history the gateway answers from its audit store):
    * whose history the reader sees (`patient`: one patient's only; null: everyone's) and how staff
@@ -106,6 +119,16 @@ export const principalSchema = z.strictObject({
   organization: z.string().nullable(),
   break_glass_reason: z.string().nullable().describe('the reason the user stated for break-the-glass (token claim, sanitised); policy may require one'),
   binding: z.enum(['dpop', 'mtls']).nullable().describe('proof of possession verified for this request: DPoP key (RFC 9449) or TLS client certificate (RFC 8705)'),
+  assurance: z
+    .strictObject({
+      level: z
+        .union([z.literal(1), z.literal(2), z.literal(3)])
+        .nullable()
+        .describe("NIST SP 800-63B authenticator assurance level the issuer's acr (or Entra acrs) maps to (auth.issuers[].assurance); null when none maps"),
+      methods: z.array(z.string()).describe('amr: the authentication methods (RFC 8176), as the token lists them'),
+      authenticated_at: z.number().nullable().describe('auth_time: when the user authenticated, seconds since the epoch; null when the token does not say'),
+    })
+    .describe('how strongly and when the user logged in (RFC 9068 acr, amr, auth_time; the same fields of an introspection answer)'),
 });
 
 const searchParamSchema = z.strictObject({ name: z.string(), modifier: z.string().nullable(), value: z.string(), values: z.array(z.string()) });
