@@ -23,7 +23,7 @@ function searchAcross(bWorld: 'one' | 'two'): RequestRecord {
     ...base,
     principal: { ...base.principal!, patient: bWorld === 'one' ? 'b' : null },
     request: { method: 'GET', interaction: 'search-compartment', type: 'Observation', id: null, version: null, compartment: 'Patient/b', operation: null, params: [{ name: 'code', modifier: null, value: bWorld === 'one' ? 'hiv' : 'glucose', mask: 'kept' }] },
-    outcome: { decision: 'allow', reasons: bWorld === 'one' ? ['scope.ok', 'consent.denied'] : ['scope.ok'], error: null, status: 200, breakGlass: bWorld === 'one', breakGlassReason: bWorld === 'one' ? 'ED' : null },
+    outcome: { decision: 'allow', reasons: bWorld === 'one' ? ['scope.ok', 'consent.deny.actor'] : ['scope.ok'], error: null, status: 200, breakGlass: bWorld === 'one', breakGlassReason: bWorld === 'one' ? 'ED' : null },
     entries: bWorld === 'one' ? { returned: 3, withheld: 2, redacted: 0, withheldRefs: ['Observation/b1', 'Observation/b2'], redactedRefs: [] } : { returned: 9, withheld: 0, redacted: 1, withheldRefs: [], redactedRefs: ['Observation/b9'] },
     patients: {
       released: [{ id: 'a', types: { Observation: 2 } }, ...(bWorld === 'one' ? [{ id: 'b', types: { Observation: 1 } }] : [{ id: 'b', types: { Observation: 7 } }, { id: 'c', types: { Observation: 1 } }])],
@@ -89,10 +89,10 @@ describe('history parameters', () => {
   });
 
   test('unknown, repeated or malformed parameters are refused', () => {
-    expect(code(() => parse(['site', 'x']))).toEqual(['invalid_search_parameter', 'history.param-unsupported']);
-    expect(code(() => parse(['patient', 'a'], ['patient', 'b']))).toEqual(['invalid_search_parameter', 'history.param-repeated']);
-    expect(code(() => parse(['date', '2026-02-30']))).toEqual(['invalid_search_parameter', 'history.date-malformed']);
-    expect(code(() => parse(['_sort', '-_lastUpdated']))).toEqual(['invalid_search_parameter', 'history.sort-unsupported']);
+    expect(code(() => parse(['site', 'x']))).toEqual(['invalid_search_parameter', 'history-search.param-unsupported']);
+    expect(code(() => parse(['patient', 'a'], ['patient', 'b']))).toEqual(['invalid_search_parameter', 'history-search.param-repeated']);
+    expect(code(() => parse(['date', '2026-02-30']))).toEqual(['invalid_search_parameter', 'history-search.date-malformed']);
+    expect(code(() => parse(['_sort', '-_lastUpdated']))).toEqual(['invalid_search_parameter', 'history-search.sort-unsupported']);
     expect(code(() => parse(['_format', 'json'], ['outcome', '0,4']))).toBeNull();
   });
 });

@@ -30,6 +30,7 @@ export const POLICY_REASON_CODES = [
   'redact.role',
   'redact.other-patients',
   'scope.ok',
+  'history.not-permitted',
 ] as const;
 
 export type PolicyReason = (typeof POLICY_REASON_CODES)[number];
@@ -53,6 +54,7 @@ export const POLICY_REASON = {
   consent_deny_research: 'consent.deny.research',
   consent_unavailable: 'consent.unavailable',
   default_deny: 'default.deny',
+  history_not_permitted: 'history.not-permitted',
   interaction_unsupported: 'interaction.unsupported',
   label_sensitive: 'label.sensitive',
   launch_no_patient: 'launch.no-patient',
