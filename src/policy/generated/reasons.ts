@@ -13,6 +13,7 @@ export const POLICY_REASON_CODES = [
   'purpose.missing',
   'protection.not-permitted',
   'label.sensitive',
+  'history.not-permitted',
   'assurance.level-insufficient',
   'assurance.auth-too-old',
   'consent.deny.actor',
@@ -30,7 +31,6 @@ export const POLICY_REASON_CODES = [
   'redact.role',
   'redact.other-patients',
   'scope.ok',
-  'history.not-permitted',
 ] as const;
 
 export type PolicyReason = (typeof POLICY_REASON_CODES)[number];
