@@ -3,7 +3,9 @@
  * fhir-gateway: the product's command line.
  *
  *   fhir-gateway serve --config <file.yaml>   run the gateway
- *   fhir-gateway demo [--port 8080]           the gateway with an embedded FHIR server and token issuer
+ *   fhir-gateway demo [--port 8080] [--auth-port 8081] [--allow-origin <origin>]...
+ *                                             the gateway with an embedded FHIR server and authorization server
+ *   fhir-gateway demo token --role <role> ... a token of a demo role from the running demo
  *   fhir-gateway audit verify <file...|redis://host:port[/db]> [--stream name] [--key-file f]
  *   fhir-gateway policy build|test|eval|diff                 policy authoring tools (src/policy-cli)
  */
@@ -16,7 +18,12 @@ import { startGateway } from './server.js';
 
 const USAGE = `usage:
   fhir-gateway serve --config <file.yaml>   run the gateway (environment overrides: see README)
-  fhir-gateway demo [--port <port>]         run the demo: embedded FHIR server, token issuer and gateway
+  fhir-gateway demo [--port <port>] [--auth-port <port>] [--allow-origin <origin>]...
+                                            run the demo: embedded FHIR server, SMART authorization server
+                                            (oidc-provider) and gateway
+  fhir-gateway demo token --role <role> [--scope <s>] [--patient <id>] [--purpose BTG --reason <text>]
+                          [--acr mfa|password] [--auth-age <s>] [--issuer <url>]
+                                            print a token of a demo role from the running demo
   fhir-gateway audit verify <file>... | <redis://host:port[/db]> [--stream <name>] [--key-file <file>]
                                             check an audit trail's hash chain (key: FHIRGW_AUDIT_HMAC_KEY
                                             or --key-file); exit 0 intact, 1 broken, 2 cannot check
@@ -46,9 +53,17 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'demo': {
-      const { values } = parseArgs({ args: rest, options: { port: { type: 'string' } }, strict: true });
+      if (rest[0] === 'token') {
+        const { runDemoToken } = await import('./devkit/demo-token.js');
+        return runDemoToken(rest.slice(1));
+      }
+      const { values } = parseArgs({ args: rest, options: { port: { type: 'string' }, 'auth-port': { type: 'string' }, 'allow-origin': { type: 'string', multiple: true } }, strict: true });
       const { runDemo } = await import('./devkit/demo.js');
-      const demo = await runDemo(values.port === undefined ? {} : { port: Number(values.port) });
+      const demo = await runDemo({
+        ...(values.port === undefined ? {} : { port: Number(values.port) }),
+        ...(values['auth-port'] === undefined ? {} : { authPort: Number(values['auth-port']) }),
+        ...(values['allow-origin'] === undefined ? {} : { allowOrigins: values['allow-origin'] }),
+      });
       await untilSignal();
       await demo.close();
       return 0;

@@ -101,7 +101,7 @@ describe('fhir-gateway demo', () => {
     children.push(child);
     // Its log (stderr) is scanned like every gateway's; stdout is the demo's own curl line, token included by design.
     child.stderr.pipe(createWriteStream(testLogFile('cli-demo')));
-    const line = await waitForOutput(child, /^curl -H "Authorization: Bearer [^"]+" '[^']+'$/m);
+    const line = await waitForOutput(child, /^curl -i -H "Authorization: Bearer [^"]+" '[^']+'$/m);
     const [, token, url] = /Bearer ([^"]+)" '([^']+)'/.exec(line) as unknown as [string, string, string];
     expect(url).toBe(`http://127.0.0.1:${port}/fhir/Patient/pat-alba`);
     const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
