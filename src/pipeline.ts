@@ -19,6 +19,8 @@ import { acrValuesFor } from './auth/assurance.js';
 import { clientCertificateOf } from './auth/client-certificate.js';
 import { withSmartSecurity } from './auth/smart-configuration.js';
 import type { AuditTrail } from './audit/trail.js';
+import { answerHistory, historyContinuation, isHistorySearch } from './audit/history/answer.js';
+import type { AuditStoreReader, Position } from './audit/store/query.js';
 import type { GatewayConfig } from './config/schema.js';
 import type { EnforcementSummary, ResponseEnforcer } from './enforce/response.js';
 import { asGatewayError, ERROR_CATALOGUE, GatewayError, operationOutcomeFor } from './errors.js';
@@ -29,7 +31,7 @@ import type { LinkRewriter } from './fhir/links.js';
 import type { FhirRequest } from './fhir/request.js';
 import { runBundle, type BatchOptions } from './interaction/batch.js';
 import { runInteraction, type Conditions, type InteractionContext, type Outcome, type PagingOptions } from './interaction/run.js';
-import { answerBody, forwardingPort, upstreamRequestOf, type UpstreamPort } from './interaction/upstream.js';
+import { answerBody, failureOf, forwardingPort, upstreamRequestOf, type UpstreamPort } from './interaction/upstream.js';
 import type { Logger } from './observability/logger.js';
 import type { GatewayMetrics } from './observability/metrics.js';
 import { observeRequest, timeStage } from './observability/request-metrics.js';
@@ -63,6 +65,8 @@ export interface PipelineDeps {
   readonly paging: PagingOptions;
   readonly links: LinkRewriter;
   readonly audit: AuditTrail;
+  /** The audit store the access history (AuditEvent searches) is answered from; absent or null: none. */
+  readonly auditStore?: AuditStoreReader | null;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
   readonly now?: () => Date;
@@ -126,7 +130,7 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
   } catch (err) {
     error = asGatewayError(err);
     if (error.code === 'internal' || error.status >= 500) {
-      deps.logger.error({ requestId: trace.requestId, traceId: trace.traceId, code: error.code, err: describeCause(error) }, 'request failed');
+      deps.logger.error({ requestId: trace.requestId, traceId: trace.traceId, code: error.code, upstreamStatus: error.upstream?.status ?? null, err: describeCause(error) }, 'request failed');
     }
     reply = errorReply(error, trace.requestId, deps.config.publicBaseUrl);
   }
@@ -226,6 +230,10 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
   const interaction = interactionContext(deps, ctx, upstream, trace);
   const prefer = preferOf(req.headers['prefer'], connectionListed(req.headers));
 
+  // The access history: AuditEvent searches are answered from the audit store, never forwarded.
+  const continued = historyContinuation(deps.paging.codec, request, principal, trace.time);
+  if (continued !== null || isHistorySearch(request)) return accessHistory(deps, ctx, continued?.request ?? request, continued, trace);
+
   // Bulk Data: the kick-off's answer is a status link of the gateway's own, and the links are the gateway's.
   if (request.operation === 'bulk-status' || request.operation === 'bulk-file') {
     trace.decision = (await timeStage(deps.metrics, 'policy', () => decideRequest(ctx, request, body))).decision;
@@ -264,6 +272,27 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
   if (representation === 'binary-content') return binaryContentReply(outcome.body, headers);
   return { status: outcome.status, body: outcome.body, headers };
 }
+
+/** `GET <base>/AuditEvent?...` (and its pages): decided by policy, answered by src/audit/history. */
+async function accessHistory(deps: PipelineDeps, ctx: AuthorizeContext, request: FhirRequest, start: { position: Position; page: number } | null, trace: Trace): Promise<Reply> {
+  const allowed = await timeStage(deps.metrics, 'policy', () => decideRequest(ctx, request, { kind: 'none' }));
+  trace.decision = allowed.decision;
+  deps.audit.admit();
+  const options = {
+    store: deps.auditStore ?? null,
+    codec: deps.paging.codec,
+    publicBaseUrl: deps.config.publicBaseUrl,
+    defaultCount: deps.paging.defaultCount,
+    maxCount: deps.paging.maxCount,
+    maxScan: HISTORY_MAX_SCAN,
+  };
+  const page = await timeStage(deps.metrics, 'enforce', () => answerHistory(options, request, allowed.decision, ctx.principal, trace.time, start));
+  trace.summary = page.summary;
+  return { status: 200, body: page.body, headers: { 'x-request-id': trace.requestId } };
+}
+
+/** Records read from the store for one page of an access history at most. */
+const HISTORY_MAX_SCAN = 2000;
 
 /** What one interaction needs: policy, resource decisions, the upstream, paging. */
 function interactionContext(deps: PipelineDeps, ctx: AuthorizeContext, upstream: UpstreamPort, trace: Trace): InteractionContext {
@@ -366,7 +395,7 @@ function binaryContentReply(body: unknown, headers: Record<string, string>): Rep
 }
 
 async function releaseCapabilities(deps: PipelineDeps, trace: Trace, upstream: UpstreamResponse): Promise<Reply> {
-  if (upstream.status !== 200) throw new GatewayError('upstream_error', { reasons: [`upstream.status-${upstream.status}`] });
+  if (upstream.status !== 200) throw upstream.status >= 200 && upstream.status < 300 ? new GatewayError('upstream_error', { reasons: [`upstream.status-${upstream.status}`] }) : await failureOf(upstream, deps.config.upstream.maxResponseBytes);
   const body = await answerBody(upstream, deps.config.upstream.maxResponseBytes);
   if (typeof body !== 'object' || body === null || (body as { resourceType?: unknown }).resourceType !== 'CapabilityStatement') {
     throw new GatewayError('upstream_bad_response', { reasons: ['upstream.not-capabilities'] });
@@ -473,7 +502,7 @@ function observe(deps: PipelineDeps, trace: Trace, status: number, durationSecon
   const interaction = trace.request?.interaction ?? 'unclassified';
   const type = trace.request?.type ?? null;
   observeRequest(deps.metrics, { interaction, resourceType: type, status, durationSeconds, error, decision: trace.decision, summary: trace.summary });
-  deps.logger.info({ requestId: trace.requestId, traceId: trace.traceId, interaction, type, status, code: error?.code ?? null, ms: Math.round(durationSeconds * 1000) }, 'request');
+  deps.logger.info({ requestId: trace.requestId, traceId: trace.traceId, interaction, type, status, code: error?.code ?? null, upstreamStatus: error?.upstream?.status ?? null, ms: Math.round(durationSeconds * 1000) }, 'request');
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

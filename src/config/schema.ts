@@ -16,7 +16,10 @@ const sinkFormat = z.enum(['record', 'decision-log', 'audit-event']).default('re
 /** Name of an environment variable holding a secret (the secret itself never goes in the YAML). */
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name');
 const redisNode = z.string().regex(/^(rediss?:\/\/)?[A-Za-z0-9.\-\[\]:]+:\d+$/, 'host:port');
-const redisUrl = z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL');
+const redisUrl = z
+  .string()
+  .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+  .refine((u) => URL.canParse(u) && /^\/?\d*$/.test(new URL(u).pathname), 'must be a valid redis://[user:password@]host:port[/db] URL (db a number)');
 
 const fileSinkSchema = z.strictObject({
   type: z.literal('file'),
@@ -62,10 +65,31 @@ const fhirSinkSchema = z.strictObject({
   authorizationEnv: envName.optional(),
   timeoutMs: z.number().int().min(100).max(120000).default(10000),
 });
+/**
+ * The audit store: PostgreSQL (`url` without a password: PGPASSWORD or `urlEnv` carry it), or PGlite
+ * embedded in the gateway (`embedded.dir`; single node and the demo). Exactly one of the three.
+ */
+const postgresSinkSchema = z
+  .strictObject({
+    type: z.literal('postgres'),
+    name: sinkName.optional(),
+    url: z
+      .string()
+      .refine((u) => URL.canParse(u) && /^postgres(ql)?:$/.test(new URL(u).protocol) && !new URL(u).password, 'must be a postgres:// URL without a password')
+      .optional(),
+    /** Environment variable holding the whole connection URL (with its password). */
+    urlEnv: envName.optional(),
+    embedded: z.strictObject({ dir: z.string().min(1) }).optional(),
+    poolSize: z.number().int().min(1).max(64).default(4),
+    /** Months records are kept (HIPAA: six years); whole monthly partitions are dropped after that. */
+    retentionMonths: z.number().int().min(1).default(72),
+  })
+  .refine((s) => [s.url, s.urlEnv, s.embedded].filter((x) => x !== undefined).length === 1, 'set exactly one of url, urlEnv and embedded');
 
 const auditSchema = z
   .strictObject({
-    sinks: z.array(z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema, redisSinkSchema, httpSinkSchema, fhirSinkSchema])).min(1),
+    /** Without `sinks` (an `audit:` section that only sets the spool, say), the default: one stdout sink. */
+    sinks: z.array(z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema, redisSinkSchema, httpSinkSchema, fhirSinkSchema, postgresSinkSchema])).min(1).default([{ type: 'stdout', format: 'record' }]),
     /** Without a spool directory records wait in memory: nothing survives a crash (a warning is logged). */
     spool: z
       .strictObject({
@@ -111,6 +135,8 @@ const auditSchema = z
       if (names.has(name)) ctx.addIssue({ code: 'custom', path: ['sinks', i, 'name'], message: `duplicate sink name ${name}` });
       names.add(name);
     });
+    // The access history and the privacy office read one store.
+    if (audit.sinks.filter((s) => s.type === 'postgres').length > 1) ctx.addIssue({ code: 'custom', path: ['sinks'], message: 'at most one postgres sink (the audit store)' });
     if (audit.spool && audit.spool.durability === 'durable' && !audit.spool.dir) {
       ctx.addIssue({ code: 'custom', path: ['spool', 'dir'], message: 'durable mode needs a spool directory' });
     }
@@ -232,7 +258,7 @@ export const configSchema = z.strictObject({
       maxMemoryPages: z.number().int().min(16).max(65536).default(2048),
     })
     .default({ maxMemoryPages: 2048, watchIntervalMs: 2000 }),
-  audit: auditSchema.default(auditSchema.parse({ sinks: [{ type: 'stdout' }] })),
+  audit: auditSchema.default(auditSchema.parse({})),
   /** FHIR Bulk Data ($export) through the gateway. */
   bulk: z
     .strictObject({

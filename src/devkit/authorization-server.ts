@@ -13,7 +13,7 @@
  *   `prompt=consent` (oidc-provider drops `offline_access` otherwise, as OpenID Connect says).
  * - Backend services: client credentials with `private_key_jwt` (SMART Backend Services).
  * - Discovery: OpenID Connect and `.well-known/smart-configuration`.
- * - `POST /demo/token` mints a token for any demo role (`fhir-gateway demo token`).
+ * - `POST /demo/token` mints a token for any demo role (`npm run demo -- token`).
  *
  * For the demo on loopback only: the public client `demo-app` accepts any loopback redirect URI,
  * consent is implied, users have no passwords, and `/demo/token` signs what it is asked to.

@@ -1,6 +1,6 @@
 /**
  * The demo's principals, one per default role of the policy library (policies/fhirgw/roles): who
- * they are, why they ask, and the scopes they get unless told otherwise. `fhir-gateway demo token`
+ * they are, why they ask, and the scopes they get unless told otherwise. `npm run demo -- token`
  * and the demo's printed curl lines mint from this table.
  */
 import { SYNTHETIC_PATIENTS, SYNTHETIC_PRACTITIONER } from './synthetic-data.js';

@@ -1,5 +1,5 @@
 /**
- * `fhir-gateway demo token --role nurse [--scope 'user/*.cruds'] [--patient id] [--purpose BTG
+ * `npm run demo -- token --role nurse [--scope 'user/*.cruds'] [--patient id] [--purpose BTG
  * --reason "…"] [--acr mfa|password|<value>] [--auth-age seconds] [--issuer url]`: asks the
  * running demo's authorization server for an access token of a demo role and prints it.
  */
@@ -10,7 +10,7 @@ import { DEMO_ROLES } from './demo-roles.js';
 /** Where the demo's authorization server listens unless its port was taken (the demo then prints its issuer). */
 export const DEFAULT_DEMO_ISSUER = 'http://127.0.0.1:8081';
 
-export const DEMO_TOKEN_USAGE = `usage: fhir-gateway demo token --role <${Object.keys(DEMO_ROLES).join('|')}>
+export const DEMO_TOKEN_USAGE = `usage: npm run demo -- token --role <${Object.keys(DEMO_ROLES).join('|')}>
          [--scope <scopes>] [--patient <id>] [--purpose <code>]... [--reason <text>]
          [--acr mfa|password|<acr value>] [--auth-age <seconds>] [--issuer <url>]
   prints an access token from the running demo's authorization server (default issuer ${DEFAULT_DEMO_ISSUER})`;
@@ -64,7 +64,7 @@ export async function runDemoToken(args: string[], out: NodeJS.WritableStream = 
   try {
     res = await fetch(`${issuer}/demo/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   } catch {
-    err.write(`cannot reach the demo's authorization server at ${issuer}: is \`fhir-gateway demo\` running? (--issuer names another)\n`);
+    err.write(`cannot reach the demo's authorization server at ${issuer}: is \`npm run demo\` running? (--issuer names another)\n`);
     return 1;
   }
   if (res.status !== 200) {

@@ -83,7 +83,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
         assurance: { acr: { [DEMO_ACR.password]: 1, [DEMO_ACR.mfa]: 2 }, challenge: { '2': DEMO_ACR.mfa } },
       },
       cors: { allowedOrigins: [...(options.allowOrigins ?? ['http://127.0.0.1:3000', 'http://localhost:3000', 'http://127.0.0.1:9090', 'http://localhost:9090'])] },
-      audit: { sinks: [{ type: 'file', path: auditFile }] },
+      // The trail in a file (followed below), and the audit store embedded (PGlite: the same SQL as
+      // PostgreSQL, nothing to install) for the access history.
+      audit: { sinks: [{ type: 'file', path: auditFile }, { type: 'postgres', name: 'store', embedded: { dir: path.join(dir, 'store') } }] },
       log: { level: 'warn' },
     },
     { env: {} },
@@ -118,7 +120,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     `authorization server ${as.issuer} (SMART discovery: ${base}/.well-known/smart-configuration; public client id demo-app,`,
     `any loopback redirect URI; EHR launch: ${as.issuer}/ehr-launch?launch_uri=<your app's launch URL>&patient=${alba.id})`,
     `audit trail: ${auditFile} (one line per request below)`,
-    `more tokens: fhir-gateway demo token --role <${Object.keys(DEMO_ROLES).join('|')}> [--scope …] [--purpose BTG --reason "…"] [--acr password]${as.issuer === 'http://127.0.0.1:8081' ? '' : ` --issuer ${as.issuer}`}`,
+    `more tokens: npm run demo -- token --role <${Object.keys(DEMO_ROLES).join('|')}> [--scope …] [--purpose BTG --reason "…"] [--acr password]${as.issuer === 'http://127.0.0.1:8081' ? '' : ` --issuer ${as.issuer}`}`,
     '',
     `# Patient ${alba.given} ${alba.family} reads their own record (200):`,
     curl(tokens.patient, `Patient/${alba.id}`),

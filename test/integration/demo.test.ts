@@ -1,7 +1,7 @@
 /**
  * The demo as a SMART developer meets it: a real authorization server (oidc-provider) behind the
  * gateway's discovery, the printed curl lines (each run and its answer checked), the one-line audit
- * summaries, `fhir-gateway demo token`, and a browser SMART app (fhirclient in Chromium) running
+ * summaries, `npm run demo -- token`, and a browser SMART app (fhirclient in Chromium) running
  * the standalone launch (patient and staff with the patient picker) and the EHR launch, from
  * authorize to data, refresh token included.
  */

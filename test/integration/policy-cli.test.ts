@@ -63,6 +63,29 @@ describe('policy build', () => {
   });
 });
 
+describe('the input contract (opa check --strict --schema)', () => {
+  // The shipped tree builds (above); the same tree with one misspelt read of input does not.
+  function misspelt(name: string): string {
+    const dir = path.join(tmp, name);
+    cpSync(path.join(ROOT, 'policies'), dir, { recursive: true, filter: (src) => !src.includes(`${path.sep}dist`) });
+    const file = path.join(dir, 'fhirgw/lib/roles.rego');
+    const text = readFileSync(file, 'utf8');
+    expect(text).toContain('input.principal.purpose_of_use');
+    writeFileSync(file, text.replaceAll('input.principal.purpose_of_use', 'input.principal.purpose_of_uses'));
+    return dir;
+  }
+
+  test('a library rule reading an input field the contract does not have fails policy build', async () => {
+    const out = path.join(tmp, 'misspelt.tar.gz');
+    expect((await run('build', '--dir', misspelt('misspelt-build'), '--out', out)).code).toBe(1);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  test('and fails policy test', async () => {
+    expect((await run('test', '--dir', misspelt('misspelt-test'))).code).toBe(1);
+  });
+});
+
 describe('policy test', () => {
   function tree(name: string, testBody: string): string {
     const dir = path.join(tmp, name);

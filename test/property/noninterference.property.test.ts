@@ -28,7 +28,7 @@ describe.each(PRINCIPALS.map((p) => [p.name, p] as const))('two worlds that diff
   let token: string;
 
   beforeAll(async () => {
-    worlds = await startWorldPair({ seed: seedFor(principal), config: (c) => ({ ...c, search: { maxUpstreamPagesPerPage: 50 } }) });
+    worlds = await startWorldPair({ seed: seedFor(principal) });
     token = await worlds.issuer.mint(principal.claims);
   }, 60_000);
   afterAll(async () => {

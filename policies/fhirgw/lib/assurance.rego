@@ -14,6 +14,7 @@
 package fhirgw.lib.assurance
 
 import data.fhirgw.assurance as settings
+import data.fhirgw.lib.reasons
 
 # A token without the field (an older caller) is a login the gateway knows nothing about.
 login := object.get(input.principal, "assurance", {"level": null, "methods": [], "authenticated_at": null})
@@ -60,13 +61,13 @@ sensitive_labels_open if {
 }
 
 # What the login lacks for break-the-glass: reason codes of the request decision.
-break_glass_gaps contains "assurance.level-insufficient" if {
+break_glass_gaps contains reasons.assurance_level_insufficient if {
 	staff
 	settings.break_glass.multi_factor
 	not multi_factor
 }
 
-break_glass_gaps contains "assurance.auth-too-old" if {
+break_glass_gaps contains reasons.assurance_auth_too_old if {
 	staff
 	not recent(settings.break_glass.max_age_seconds)
 }
@@ -82,7 +83,7 @@ break_glass_step_up := object.union(
 	level_part,
 )
 
-level_part := {"level": settings.multi_factor_level} if "assurance.level-insufficient" in break_glass_gaps
+level_part := {"level": settings.multi_factor_level} if reasons.assurance_level_insufficient in break_glass_gaps
 
 else := {}
 
