@@ -1,6 +1,7 @@
 /**
  * The public commands as users run them: `fhir-gateway serve --config` and the demo (`npm run demo`,
- * its own entry point dist/devkit/main.js), spawned from the compiled package (npm test builds it first).
+ * its own entry point dist/devkit/main.js), spawned from the compiled package (the Jest global setup
+ * rebuilds dist/ when the sources changed).
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -122,7 +123,7 @@ describe('the demo (npm run demo)', () => {
     children.push(child);
     // Its log (stderr) is scanned like every gateway's; stdout is the demo's own curl line, token included by design.
     child.stderr.pipe(createWriteStream(testLogFile('cli-demo')));
-    // Start-up waits for the embedded audit store and the authorization server: slow on a loaded machine.
+    // Start-up waits for the embedded audit store (PGlite) and the authorization server: slow on a loaded machine.
     const line = await waitForOutput(child, /^curl -i -H "Authorization: Bearer [^"]+" '[^']+'$/m, 90_000);
     const [, token, url] = /Bearer ([^"]+)" '([^']+)'/.exec(line) as unknown as [string, string, string];
     expect(url).toBe(`http://127.0.0.1:${port}/fhir/Patient/pat-alba`);
