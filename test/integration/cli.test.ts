@@ -123,8 +123,8 @@ describe('the demo (npm run demo)', () => {
     children.push(child);
     // Its log (stderr) is scanned like every gateway's; stdout is the demo's own curl line, token included by design.
     child.stderr.pipe(createWriteStream(testLogFile('cli-demo')));
-    // The demo opens its embedded audit store (PGlite) before it serves: slow on a loaded machine.
-    const line = await waitForOutput(child, /^curl -H "Authorization: Bearer [^"]+" '[^']+'$/m, 90_000);
+    // Start-up waits for the embedded audit store (PGlite) and the authorization server: slow on a loaded machine.
+    const line = await waitForOutput(child, /^curl -i -H "Authorization: Bearer [^"]+" '[^']+'$/m, 90_000);
     const [, token, url] = /Bearer ([^"]+)" '([^']+)'/.exec(line) as unknown as [string, string, string];
     expect(url).toBe(`http://127.0.0.1:${port}/fhir/Patient/pat-alba`);
     const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
