@@ -12,6 +12,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors.js';
+import { readBoundedBody } from '../http/body.js';
 import type { RevocationList } from './revocation.js';
 
 export interface RevocationAdminOptions {
@@ -58,16 +59,10 @@ function credentialMatches(authorization: string | undefined, expected: string):
 }
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new GatewayError('payload_too_large');
-    chunks.push(chunk);
-  }
+  const body = await readBoundedBody(req, MAX_BODY_BYTES);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    parsed = JSON.parse(body.toString('utf8'));
   } catch {
     throw new GatewayError('admin_invalid_request', { reasons: ['admin.json'] });
   }

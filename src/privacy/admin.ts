@@ -23,6 +23,7 @@ import type { Principal } from '../auth/principal.js';
 import { CaseTransitionError, closeRequestSchema, type CaseKind, type CaseStatus } from '../cases/case.js';
 import type { SqlCaseStore } from '../cases/sql-store.js';
 import { GatewayError } from '../errors.js';
+import { readBoundedBody } from '../http/body.js';
 import { breachScope, type BreachSelector } from './store-reports.js';
 
 export const PRIVACY_OFFICER_ROLE = 'privacy-officer';
@@ -89,15 +90,9 @@ function recordOf(principal: Principal, method: string, operation: string, id: s
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
   if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) throw new GatewayError('unsupported_media_type');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new GatewayError('payload_too_large');
-    chunks.push(chunk);
-  }
+  const body = await readBoundedBody(req, MAX_BODY_BYTES);
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    return JSON.parse(body.toString('utf8'));
   } catch {
     throw invalid('json');
   }
