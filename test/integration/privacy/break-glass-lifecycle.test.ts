@@ -121,7 +121,7 @@ describe('break-the-glass review', () => {
     expect(verified.stdout).toContain('OK: the chain is intact');
   }, 90_000);
 
-  test('admin API: breach scope and cases for the privacy office only, the same refusal for anyone else, each answer recorded', async () => {
+  test('admin API: breach scope, cases and closing them for the privacy office only, the same refusal for anyone else, each answer recorded', async () => {
     const origin = new URL(stack.base).origin;
     const officer = await stack.issuer.mint({ sub: 'privacy-1', scope: 'user/*.rs', roles: ['privacy-officer'], fhirUser: 'Practitioner/privacy-1' });
     const clinician = await stack.issuer.mint({ sub: 'Practitioner/prac-hopper', fhirUser: 'Practitioner/prac-hopper', scope: 'user/*.rs', roles: ['clinician'], purpose_of_use: ['TREAT'] });
@@ -134,12 +134,26 @@ describe('break-the-glass review', () => {
     expect(scope.chain.ok).toBe(true);
     const cases = (await (await fetch(`${origin}/admin/privacy/cases?kind=break-glass`, { headers: { authorization: `Bearer ${officer}` } })).json()) as { cases: Array<{ patient: string }> };
     expect(cases.cases.map((c) => c.patient)).toEqual(['pat-alba']);
+    expect((await fetch(`${origin}/admin/privacy/cases?status=bogus`, { headers: { authorization: `Bearer ${officer}` } })).status).toBe(400);
 
     const refusals = await Promise.all([scopeUrl, `${origin}/admin/privacy/cases`, `${origin}/admin/privacy/cases/00000000-0000-4000-8000-000000000000`, `${origin}/admin/privacy/no-such-thing`].map((u) => fetch(u, { headers: { authorization: `Bearer ${clinician}` } })));
     const bodies = await Promise.all(refusals.map(async (r) => ({ status: r.status, issue: ((await r.json()) as { issue: Array<{ code: string; details?: unknown }> }).issue.map((i) => [i.code, i.details]) })));
     expect(bodies.every((b) => b.status === 403)).toBe(true);
     expect(new Set(bodies.map((b) => JSON.stringify(b.issue))).size).toBe(1);
     expect((await fetch(scopeUrl)).status).toBe(401);
+
+    // A second break-the-glass access, closed through the API by the officer; closing again is 412.
+    const btg = await stack.issuer.mint({ sub: 'Practitioner/prac-hopper', fhirUser: 'Practitioner/prac-hopper', scope: 'user/*.rs', roles: ['clinician'], purpose_of_use: ['BTG'], break_glass_reason: 'Sepsis alert', amr: ['pwd', 'otp'], auth_time: Math.floor(Date.now() / 1000) });
+    expect((await stack.fetch('Observation/obs-hiv-label', { token: btg })).status).toBe(200);
+    const store = createSqlCaseStore({ db, transitions: { instance: 'review', key: TEST_KEY, policyRevision: 'test' } });
+    const [second] = (await eventually(() => store.list({ kind: 'break-glass', status: 'open' }), (l) => l.length === 1, 'the second case', 20_000)) as [ReviewCase];
+    expect(second.statedReason).toBe('Sepsis alert');
+    const close = (token: string) => fetch(`${origin}/admin/privacy/cases/${second.id}/close`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ status: 'unjustified', note: 'no sepsis on the chart' }) });
+    expect((await close(clinician)).status).toBe(403);
+    const closedByApi = await close(officer);
+    expect(closedByApi.status).toBe(200);
+    expect(await closedByApi.json()).toMatchObject({ status: 'unjustified', transitions: [{ reviewer: `${stack.issuer.issuer}|privacy-1`, note: 'no sepsis on the chart' }] });
+    expect((await close(officer)).status).toBe(412);
 
     await eventually(
       () => db.query<{ n: string }>(`SELECT count(*) AS n FROM audit_records WHERE record->'request'->>'operation' IN ('breach-scope', 'review-list') AND sub = 'privacy-1'`),
