@@ -14,9 +14,10 @@ import { ZodError } from 'zod';
 import { BundleError, readBundleFile, type PolicyBundle } from '../policy/bundle.js';
 import { PolicyEngine } from '../policy/engine.js';
 import { buildBundle, DEFAULT_COVERAGE_THRESHOLD, findOpa, testPolicies, ToolchainError } from '../policy/toolchain.js';
-import { evalCase, EvalInputError } from './eval-input.js';
-import { EVAL_BASE, evaluateCase, type EvalResult, type Evaluation } from './evaluate.js';
-import { checkSources, explain, formatExplanation, type Explanation } from './explain.js';
+import { EvalInputError } from './eval-input.js';
+import type { EvalResult } from './evaluate.js';
+import { evaluateExplained, NoSourcesError } from './explained-eval.js';
+import { formatExplanation } from './explain.js';
 import { formatReplayReport, replay } from './replay.js';
 import { POLICY_USAGE } from './usage.js';
 
@@ -69,22 +70,14 @@ export async function runPolicyCommand(args: string[], out: Out = (t) => process
         return await withSources(values.bundle, values.dir, async (bundleFile, sourcesDir) => {
           const bundle = await readBundle(bundleFile, values.data);
           const engine = await PolicyEngine.load(bundle, { maxMemoryPages: MAX_MEMORY_PAGES });
-          const evaluations: Evaluation[] = [];
-          const result = await evaluateCase(engine, evalCase(document, engine.revision, [EVAL_BASE]), (e) => evaluations.push(e));
-          let explanations: Explanation[] | undefined;
-          if (mode !== undefined) {
-            const dir = sourcesDir ?? (values.bundle === undefined ? SHIPPED_SOURCES : undefined);
-            if (dir === undefined) throw new InputError('--explain needs the Rego sources of the bundle: pass them with --dir');
-            checkSources(dir, bundle.revision);
-            const src = { opa: findOpa(), dir, data: bundle.data, revision: bundle.revision };
-            explanations = evaluations.map((e) => explain(src, e.entrypoint, e.input, e.output, mode));
-          }
-          const inputs = values['show-input'] ? evaluations.map((e) => ({ entrypoint: e.entrypoint, input: e.input })) : undefined;
+          const sources = sourcesDir ?? (values.bundle === undefined ? SHIPPED_SOURCES : undefined);
+          const { result, inputs, explanations } = await evaluateExplained(engine, bundle, document, { explain: mode, sources });
+          const shown = values['show-input'] ? inputs : undefined;
           if (values.json) {
-            out(`${JSON.stringify({ ...result, ...(inputs ? { inputs } : {}), ...(explanations ? { explanations } : {}) }, null, 2)}\n`);
+            out(`${JSON.stringify({ ...result, ...(shown ? { inputs: shown } : {}), ...(explanations ? { explanations } : {}) }, null, 2)}\n`);
           } else {
             out(formatEvalResult(result));
-            for (const i of inputs ?? []) out(formatInput(i.entrypoint, i.input));
+            for (const i of shown ?? []) out(formatInput(i.entrypoint, i.input));
             for (const e of explanations ?? []) out(formatExplanation(e));
           }
           return explanations?.some((e) => !e.agrees) ? 1 : 0;
@@ -120,7 +113,7 @@ export async function runPolicyCommand(args: string[], out: Out = (t) => process
       err(`fhir-gateway policy: invalid input:\n${e.issues.map((i) => `  ${i.path.join('.') || '(document)'}: ${i.message}`).join('\n')}\n`);
       return 2;
     }
-    if (e instanceof BundleError || e instanceof InputError || e instanceof EvalInputError) {
+    if (e instanceof BundleError || e instanceof InputError || e instanceof EvalInputError || e instanceof NoSourcesError) {
       err(`fhir-gateway policy: ${e.message}\n`);
       return 2;
     }
