@@ -19,6 +19,13 @@ const schemas = {
   'policy-input.request.schema.json': [contract.requestInputSchema, 'input', 'Input document of fhirgw/request/decision'],
   'policy-input.resource.schema.json': [contract.resourceInputSchema, 'input', 'Input document of fhirgw/resource/decision'],
   'policy-input.resources.schema.json': [contract.resourcesInputSchema, 'input', 'Input document of fhirgw/resources/decisions (batched)'],
+  // What every entry point's input carries (consents: the resource side's), for the Rego library
+  // packages shared by both sides: `opa check --strict --schema` types their reads of input with it.
+  'policy-input.shared.schema.json': [
+    z.strictObject({ principal: contract.principalSchema, request: contract.requestSchema, consents: contract.consentsSchema.optional(), env: contract.envSchema }),
+    'input',
+    'The part of the input every policy entry point receives (for library packages: principal, request, env; consents on the resource side)',
+  ],
   'policy-decision.schema.json': [contract.decisionSchema, 'input', 'A decision returned by fhirgw/request/decision or fhirgw/resource/decision'],
   'audit-record.schema.json': [audit.auditRecordSchema, 'output', 'A sealed audit record: one per request, or a signed checkpoint (JSON lines; sink format `record`)'],
   'audit-decision-log.schema.json': [decisionLog.decisionLogEventSchema, 'output', 'The OPA decision-log view of a request record (sink format `decision-log`)'],

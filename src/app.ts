@@ -9,10 +9,12 @@ import { asGatewayError, GatewayError } from './errors.js';
 import { refusalOf } from './http/hostile.js';
 import { handleFhirRequest, respondWithError, type PipelineDeps } from './pipeline.js';
 import { SECURITY_HEADERS } from './proxy/headers.js';
+import type { Readiness } from './readiness.js';
 
 export interface AppParts extends PipelineDeps {
   /** True once the policy and the token keys are loaded. */
-  readonly isReady: () => boolean;
+  /** What /readyz answers: ready or not, and each check (no secrets, no URLs with credentials). */
+  readonly readiness: () => Readiness;
   /** `GET <base>/.well-known/smart-configuration` (public, like metadata). */
   readonly smartConfiguration?: () => Promise<Record<string, unknown>>;
   /** `POST /admin/revocations`; absent when no admin credential is configured (then 404). */
@@ -50,8 +52,8 @@ export function createApp(parts: AppParts): Express {
       return;
     }
     if (req.method === 'GET' && path === '/readyz') {
-      const ready = parts.isReady();
-      res.status(ready ? 200 : 503).type('application/json').send(JSON.stringify({ status: ready ? 'ready' : 'not-ready' }));
+      const { ready, notReady, checks } = parts.readiness();
+      res.status(ready ? 200 : 503).set('cache-control', 'no-store').type('application/json').send(JSON.stringify({ status: ready ? 'ready' : 'not-ready', notReady, checks }));
       return;
     }
     if (req.method === 'GET' && path === '/metrics') {

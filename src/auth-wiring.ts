@@ -76,14 +76,16 @@ function authTelemetry(metrics: GatewayMetrics, logger: Logger): AuthTelemetry {
   return {
     jwksFetch: (issuer, result) => {
       metrics.jwksFetches.inc({ issuer, result });
-      if (result !== 'ok') logger.warn({ issuer, result }, 'JWKS fetch failed; the last good keys stay in use');
     },
+    jwksFailure: (issuer, { url, cause, keysInUse }) =>
+      keysInUse
+        ? logger.warn({ issuer, url, cause }, `JWKS fetch from ${url} failed (${cause}); the last good keys stay in use`)
+        : logger.error({ issuer, url, cause }, `JWKS fetch from ${url} failed (${cause}); no keys yet: tokens from ${issuer} are refused (503 auth_unavailable) until a fetch succeeds`),
     introspection: (issuer, result) => metrics.introspections.inc({ issuer, result }),
     introspectionCache: (result) => metrics.introspectionCache.inc({ result }),
     revocationBypassed: () => {
       metrics.revocationBypassed.inc();
       logger.error('revocation store unavailable; request let through (auth.revocation.onStoreError: allow)');
     },
-    staleKeys: (issuer) => logger.warn({ issuer }, 'serving with stale signing keys'),
   };
 }

@@ -1,37 +1,68 @@
 #!/usr/bin/env node
 /**
- * fhir-gateway: the product's command line.
+ * fhir-gateway: the product's command line. Every command's help and the exit codes are in
+ * src/cli-usage.ts (`fhir-gateway <command> --help`).
  *
- *   fhir-gateway serve --config <file.yaml>   run the gateway
- *   fhir-gateway demo [--port 8080]           the gateway with an embedded FHIR server and token issuer
+ *   fhir-gateway serve --config <file.yaml>          run the gateway
+ *   fhir-gateway config check --config <file.yaml>   dry run of start-up, configuration printed with secrets masked
  *   fhir-gateway audit verify <file...|redis://host:port[/db]> [--stream name] [--key-file f]
- *   fhir-gateway policy build|test|eval|diff                 policy authoring tools (src/policy-cli)
+ *   fhir-gateway policy build|test|eval|diff         policy authoring tools (src/policy-cli)
  */
 import { parseArgs } from 'node:util';
+import { GENERAL_USAGE, usageFor } from './cli-usage.js';
+import { buildInfo } from './version.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import { shutdownBudgetMs } from './lifecycle.js';
 import { BundleError } from './policy/bundle.js';
-import { POLICY_USAGE } from './policy-cli/usage.js';
 import { startGateway } from './server.js';
 
-const USAGE = `usage:
-  fhir-gateway serve --config <file.yaml>   run the gateway (environment overrides: see README)
-  fhir-gateway demo [--port <port>]         run the demo: embedded FHIR server, token issuer and gateway
-  fhir-gateway audit verify <file>... | <redis://host:port[/db]> [--stream <name>] [--key-file <file>]
-                                            check an audit trail's hash chain (key: FHIRGW_AUDIT_HMAC_KEY
-                                            or --key-file); exit 0 intact, 1 broken, 2 cannot check
-${POLICY_USAGE}
-  fhir-gateway --help`;
+const USAGE = GENERAL_USAGE;
+
+/** Raised for a command line that cannot be run; exit 2 with the command's help. */
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly words: readonly string[],
+  ) {
+    super(message);
+  }
+}
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === '--version' || argv[0] === '-V' || argv[0] === 'version') {
+    const build = buildInfo();
+    process.stdout.write(`fhir-gateway ${build.version} (revision ${build.revision}, node ${build.node})\n`);
+    return 0;
+  }
+  // `--help` anywhere (before `--`), or `help <command>`: the help of the command named before it.
+  const end = argv.indexOf('--') === -1 ? argv.length : argv.indexOf('--');
+  const helpAt = argv.slice(0, end).findIndex((a) => a === '--help' || a === '-h');
+  if (helpAt !== -1 || argv[0] === 'help') {
+    const words = (argv[0] === 'help' ? argv.slice(1) : argv.slice(0, helpAt)).filter((a) => !a.startsWith('-'));
+    const usage = usageFor(words);
+    if (usage === null) {
+      process.stderr.write(`unknown command ${words[0]}\n${USAGE}\n`);
+      return 2;
+    }
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
   const [command, ...rest] = argv;
+  try {
+    return await run(command, rest);
+  } catch (err) {
+    // node:util parseArgs: an unknown option, a missing value.
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) throw new UsageError((err as Error).message, [command ?? '', ...rest.filter((a) => !a.startsWith('-')).slice(0, 1)]);
+    throw err;
+  }
+}
+
+async function run(command: string | undefined, rest: string[]): Promise<number> {
   switch (command) {
     case 'serve': {
       const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } }, strict: true });
-      if (!values.config) {
-        process.stderr.write(`serve needs --config <file.yaml>\n${USAGE}\n`);
-        return 2;
-      }
+      if (!values.config) throw new UsageError('serve needs --config <file.yaml>', ['serve']);
       const config = loadConfigFile(values.config);
       const gateway = await startGateway(config);
       await untilSignal();
@@ -45,31 +76,33 @@ async function main(argv: string[]): Promise<number> {
       await gateway.close();
       return 0;
     }
-    case 'demo': {
-      const { values } = parseArgs({ args: rest, options: { port: { type: 'string' } }, strict: true });
-      const { runDemo } = await import('./devkit/demo.js');
-      const demo = await runDemo(values.port === undefined ? {} : { port: Number(values.port) });
-      await untilSignal();
-      await demo.close();
-      return 0;
+    case 'config': {
+      const [sub, ...args] = rest;
+      if (sub !== 'check') throw new UsageError(sub === undefined ? 'config needs a command' : `unknown config command ${sub}`, ['config']);
+      const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } }, strict: true });
+      if (!values.config) throw new UsageError('config check needs --config <file.yaml>', ['config', 'check']);
+      const { checkConfig, formatCheckReport } = await import('./config-check.js');
+      const report = await checkConfig(values.config);
+      process.stdout.write(formatCheckReport(report));
+      return report.problems.length === 0 ? 0 : 2;
     }
+    case 'demo':
+      // The demo is not part of the product (src/devkit/main.ts): its token issuer signs anything.
+      process.stderr.write('fhir-gateway: the demo is a development tool, not part of the gateway: run `npm run demo` in a source checkout\n');
+      return 2;
     case 'audit': {
       const { runAuditCommand } = await import('./audit/verify-command.js');
-      return runAuditCommand(rest, USAGE);
+      return runAuditCommand(rest, usageFor(['audit', 'verify']) ?? USAGE);
     }
     case 'policy': {
       const { runPolicyCommand } = await import('./policy-cli/command.js');
       return runPolicyCommand(rest);
     }
     case undefined:
-    case '--help':
-    case '-h':
-    case 'help':
-      process.stdout.write(`${USAGE}\n`);
-      return command === undefined ? 2 : 0;
-    default:
-      process.stderr.write(`unknown command ${command}\n${USAGE}\n`);
+      process.stderr.write(`${USAGE}\n`);
       return 2;
+    default:
+      throw new UsageError(`unknown command ${command}`, []);
   }
 }
 
@@ -88,6 +121,10 @@ function untilSignal(): Promise<void> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`fhir-gateway: ${err.message}\n${usageFor(err.words) ?? USAGE}\n`);
+      process.exit(2);
+    }
     if (err instanceof ConfigError || err instanceof BundleError) {
       process.stderr.write(`fhir-gateway: ${err.message}\n`);
       process.exit(2);

@@ -59,6 +59,16 @@ export const ERROR_CATALOGUE = {
   upstream_too_large: { status: 502, issue: 'too-costly', text: 'The FHIR server answered with more data than the gateway accepts.' },
   upstream_circuit_open: { status: 503, issue: 'transient', text: 'The FHIR server is failing; the gateway is not sending it requests for a short while.' },
 
+  // forward: the upstream refused the request (4xx). The client's request, not the server, is at
+  // fault (except upstream_auth_rejected), so these keep their 4xx status and are not counted as
+  // upstream failures (src/errors-upstream.ts maps them).
+  upstream_bad_request: { status: 400, issue: 'invalid', text: 'The FHIR server rejected the request as invalid.' },
+  upstream_method_not_allowed: { status: 405, issue: 'not-supported', text: 'The FHIR server does not support this interaction.' },
+  upstream_conflict: { status: 409, issue: 'conflict', text: "The FHIR server refused the change: it conflicts with the resource's current state." },
+  upstream_unprocessable: { status: 422, issue: 'processing', text: "The FHIR server could not process the resource: it failed the server's validation or business rules." },
+  upstream_throttled: { status: 429, issue: 'throttled', text: 'The FHIR server is throttling requests; retry after the number of seconds in the Retry-After header.' },
+  upstream_auth_rejected: { status: 502, issue: 'security', text: 'The FHIR server refused the credentials the gateway presented to it.' },
+
   // administration (outside the FHIR API)
   admin_unauthorized: { status: 401, issue: 'login', text: 'The administrative credential is missing or wrong.' },
   admin_invalid_request: { status: 400, issue: 'invalid', text: 'The administrative request is malformed.' },
@@ -106,6 +116,22 @@ export interface GatewayErrorOptions {
    * client's own parameter name (restricted to [A-Za-z0-9_.:-] by the query parser), never a value.
    */
   readonly parameter?: string;
+  /**
+   * For an error caused by an upstream answer: its status (for logs and metrics) and what its
+   * OperationOutcome said in closed vocabularies (src/errors-upstream.ts), never its free text.
+   */
+  readonly upstream?: UpstreamDetail;
+}
+
+export interface UpstreamDetail {
+  readonly status: number;
+  /** FHIR IssueType codes of the upstream's OperationOutcome (a closed value set). */
+  readonly issues: readonly string[];
+  /**
+   * Parameter names the upstream's issue.expression/location point at. Shown to the client only
+   * once matched against the client's own parameter names (see `parameter`).
+   */
+  readonly parameters: readonly string[];
 }
 
 export class GatewayError extends Error {
@@ -116,6 +142,9 @@ export class GatewayError extends Error {
   readonly bearer: GatewayErrorOptions['bearer'];
   readonly retryAfterSeconds: number | undefined;
   readonly parameter: string | undefined;
+  readonly upstream: UpstreamDetail | undefined;
+  /** The options it was made with, so `withOptions` can derive a copy. */
+  readonly options: GatewayErrorOptions;
 
   constructor(code: ErrorCode, options: GatewayErrorOptions = {}) {
     super(ERROR_CATALOGUE[code].text, options.cause === undefined ? undefined : { cause: options.cause });
@@ -127,6 +156,13 @@ export class GatewayError extends Error {
     this.bearer = options.bearer;
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.parameter = options.parameter;
+    this.upstream = options.upstream;
+    this.options = options;
+  }
+
+  /** The same error with some options changed (errors are immutable once thrown). */
+  withOptions(changes: GatewayErrorOptions): GatewayError {
+    return new GatewayError(this.code, { ...this.options, ...changes });
   }
 }
 
@@ -145,9 +181,18 @@ export function operationOutcomeFor(err: GatewayError, requestId?: string): Oper
     { system: ERROR_CODE_SYSTEM, code: err.code },
     ...err.reasons.map((reason) => ({ system: REASON_CODE_SYSTEM, code: reason })),
   ];
+  const diagnostics = diagnosticsOf(err);
   return {
     resourceType: 'OperationOutcome',
     ...(requestId ? { id: requestId } : {}),
-    issue: [{ severity: 'error', code: spec.issue, details: { coding, text: spec.text }, ...(err.parameter ? { diagnostics: `Search parameter: ${err.parameter}` } : {}) }],
+    issue: [{ severity: 'error', code: spec.issue, details: { coding, text: spec.text }, ...(diagnostics ? { diagnostics } : {}) }],
   };
+}
+
+/** Built only from closed vocabularies and the client's own parameter name: never upstream text. */
+function diagnosticsOf(err: GatewayError): string | null {
+  const parts: string[] = [];
+  if (err.parameter) parts.push(`Search parameter: ${err.parameter}`);
+  if (err.upstream && err.upstream.issues.length > 0) parts.push(`FHIR server issue codes: ${err.upstream.issues.join(', ')}`);
+  return parts.length > 0 ? parts.join('; ') : null;
 }

@@ -28,7 +28,7 @@ import type { LinkRewriter } from './fhir/links.js';
 import type { FhirRequest } from './fhir/request.js';
 import { runBundle, type BatchOptions } from './interaction/batch.js';
 import { runInteraction, type Conditions, type InteractionContext, type Outcome, type PagingOptions } from './interaction/run.js';
-import { answerBody, forwardingPort, upstreamRequestOf, type UpstreamPort } from './interaction/upstream.js';
+import { answerBody, failureOf, forwardingPort, upstreamRequestOf, type UpstreamPort } from './interaction/upstream.js';
 import type { Logger } from './observability/logger.js';
 import type { GatewayMetrics } from './observability/metrics.js';
 import { observeRequest, timeStage } from './observability/request-metrics.js';
@@ -125,7 +125,7 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
   } catch (err) {
     error = asGatewayError(err);
     if (error.code === 'internal' || error.status >= 500) {
-      deps.logger.error({ requestId: trace.requestId, traceId: trace.traceId, code: error.code, err: describeCause(error) }, 'request failed');
+      deps.logger.error({ requestId: trace.requestId, traceId: trace.traceId, code: error.code, upstreamStatus: error.upstream?.status ?? null, err: describeCause(error) }, 'request failed');
     }
     reply = errorReply(error, trace.requestId, deps.config.publicBaseUrl);
   }
@@ -358,7 +358,7 @@ function binaryContentReply(body: unknown, headers: Record<string, string>): Rep
 }
 
 async function releaseCapabilities(deps: PipelineDeps, trace: Trace, upstream: UpstreamResponse): Promise<Reply> {
-  if (upstream.status !== 200) throw new GatewayError('upstream_error', { reasons: [`upstream.status-${upstream.status}`] });
+  if (upstream.status !== 200) throw upstream.status >= 200 && upstream.status < 300 ? new GatewayError('upstream_error', { reasons: [`upstream.status-${upstream.status}`] }) : await failureOf(upstream, deps.config.upstream.maxResponseBytes);
   const body = await answerBody(upstream, deps.config.upstream.maxResponseBytes);
   if (typeof body !== 'object' || body === null || (body as { resourceType?: unknown }).resourceType !== 'CapabilityStatement') {
     throw new GatewayError('upstream_bad_response', { reasons: ['upstream.not-capabilities'] });
@@ -453,7 +453,7 @@ function observe(deps: PipelineDeps, trace: Trace, status: number, durationSecon
   const interaction = trace.request?.interaction ?? 'unclassified';
   const type = trace.request?.type ?? null;
   observeRequest(deps.metrics, { interaction, resourceType: type, status, durationSeconds, error, decision: trace.decision, summary: trace.summary });
-  deps.logger.info({ requestId: trace.requestId, traceId: trace.traceId, interaction, type, status, code: error?.code ?? null, ms: Math.round(durationSeconds * 1000) }, 'request');
+  deps.logger.info({ requestId: trace.requestId, traceId: trace.traceId, interaction, type, status, code: error?.code ?? null, upstreamStatus: error?.upstream?.status ?? null, ms: Math.round(durationSeconds * 1000) }, 'request');
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

@@ -12,6 +12,7 @@ import { createApp } from './app.js';
 import { guardServer } from './http/hostile.js';
 import type { Authenticator } from './auth/authenticate.js';
 import { createGatewayAuth } from './auth-wiring.js';
+import { fetchFailureText } from './auth/fetch-json.js';
 import { openAuditTrail } from './audit/open.js';
 import type { GatewayConfig } from './config/schema.js';
 import { createLinkRewriter } from './fhir/links.js';
@@ -28,8 +29,11 @@ import { createCursorCodec } from './paging/cursor.js';
 import { createConsentStore } from './consent/store.js';
 import { openSharedRedis } from './redis/shared.js';
 import { rateLimiterFromConfig } from './ratelimit/from-config.js';
-import { ConfigError } from './config/load.js';
 import { startConsole } from './console/server.js';
+import { configFileError } from './errors-config.js';
+import { ENV_KEYS, envKey } from './config/secrets.js';
+import { unknownEnvironmentVariables } from './config/load.js';
+import { readinessOf } from './readiness.js';
 import { createDrainer, createRequestTracker, type Drainer } from './lifecycle.js';
 
 export interface RunningGateway {
@@ -59,18 +63,33 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const metrics = createMetrics();
 
   const env = options.env ?? process.env;
+  const unknownVariables = unknownEnvironmentVariables(env, config);
+  if (unknownVariables.length > 0) logger.warn({ variables: unknownVariables }, `unknown FHIRGW_* environment variables are ignored (misspelt?): ${unknownVariables.join(', ')}`);
   const policies = options.policies ?? (await startPolicySources(config, env, metrics, logger));
 
   // Auth first: a missing secret stops start-up before any audit sink is opened.
   // One Redis connection for everything replicas share (auth state, consent cache); it reconnects by
   // itself, and each user decides what a failing command means.
-  const redis = await openSharedRedis(config, logger, metrics);
-  const auth = createGatewayAuth(config, { logger, metrics, redis, env: options.env, authenticator: options.authenticator });
+  let openedRedis: Awaited<ReturnType<typeof openSharedRedis>> = null;
+  let openedAccess: ReturnType<typeof createUpstreamAccess> | null = null;
+  let opened;
+  try {
+    openedRedis = await openSharedRedis(config, logger, metrics);
+    const gatewayAuth = createGatewayAuth(config, { logger, metrics, redis: openedRedis, env: options.env, authenticator: options.authenticator });
+    // Before the audit trail: a missing upstream secret or TLS file stops start-up with nothing to release.
+    openedAccess = createUpstreamAccess(config, env);
+    const trail = await openAuditTrail(config, { logger, metrics, ...(options.auditStdout ? { stdout: options.auditStdout } : {}), ...(options.env ? { env: options.env } : {}) });
+    opened = { redis: openedRedis, auth: gatewayAuth, access: openedAccess, audit: trail };
+  } catch (err) {
+    // A configuration problem found while opening: release what was opened before it.
+    openedAccess?.close();
+    openedRedis?.disconnect();
+    if (!options.policies) policies.close();
+    throw err;
+  }
+  const { redis, auth, access, audit } = opened;
   const authenticator = auth.authenticator;
-  // Before the audit trail: a missing upstream secret or TLS file stops start-up with nothing to release.
-  const access = createUpstreamAccess(config, env);
   if (access.clientCertificateNotAfter) metrics.certificateExpiry.set({ certificate: 'upstream-client' }, access.clientCertificateNotAfter.getTime() / 1000);
-  const audit = await openAuditTrail(config, { logger, metrics, ...(options.auditStdout ? { stdout: options.auditStdout } : {}), ...(options.env ? { env: options.env } : {}) });
   const breaker = createFhirUpstreamBreaker(config, metrics);
   const upstreamOptions = { upstreamUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxResponseBytes: config.upstream.maxResponseBytes, access, breaker };
   const forwarder = createForwarder(upstreamOptions);
@@ -80,7 +99,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     : null;
 
   const bulk = {
-    tokens: createBulkLinkTokens(secretKey('FHIRGW_BULK_LINK_KEY', env['FHIRGW_BULK_LINK_KEY']), config.bulk.linkTtlSeconds),
+    tokens: createBulkLinkTokens(envKey('FHIRGW_BULK_LINK_KEY', env), config.bulk.linkTtlSeconds),
     publicBase: config.publicBaseUrl,
     upstreamBase: config.upstream.url,
     fileOrigins: config.bulk.fileOrigins,
@@ -90,7 +109,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   };
 
   // Keys replicas must share; a per-process key works, but only on this replica and until it restarts.
-  const perProcessKeys = ['FHIRGW_CURSOR_KEY', 'FHIRGW_BULK_LINK_KEY', 'FHIRGW_PSEUDONYM_KEY'].filter((name) => (env[name] ?? '') === '');
+  const perProcessKeys = ENV_KEYS.filter((name) => (env[name] ?? '') === '');
   if (perProcessKeys.length > 0) logger.warn({ keys: perProcessKeys }, 'keys not set: using per-process random keys (paging links, Bulk Data links and pseudonyms work on this replica only, until it restarts)');
   const requests = createRequestTracker();
   let drainer: Drainer | null = null;
@@ -105,9 +124,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     upstreamClient,
     consents,
     bulk,
-    pseudonymKey: secretKey('FHIRGW_PSEUDONYM_KEY', env['FHIRGW_PSEUDONYM_KEY']) ?? new Uint8Array(randomBytes(32)),
+    pseudonymKey: envKey('FHIRGW_PSEUDONYM_KEY', env) ?? new Uint8Array(randomBytes(32)),
     paging: {
-      codec: createCursorCodec(secretKey('FHIRGW_CURSOR_KEY', env['FHIRGW_CURSOR_KEY']) ?? new Uint8Array(randomBytes(32)), config.search.cursorTtlSeconds),
+      codec: createCursorCodec(envKey('FHIRGW_CURSOR_KEY', env) ?? new Uint8Array(randomBytes(32)), config.search.cursorTtlSeconds),
       defaultCount: config.search.defaultCount,
       maxCount: config.search.maxCount,
       maxUpstreamPages: config.search.maxUpstreamPagesPerPage,
@@ -120,7 +139,18 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     logger,
     // Not ready while shutting down, or while the audit spool cannot take records (a replica that
     // would refuse every request with 503 audit_unavailable should get none).
-    isReady: () => !drainer?.draining && authenticator.isReady() && policies.current() !== null && audit.sample().writable,
+    readiness: () => {
+      const sample = audit.sample();
+      return readinessOf({
+        draining: drainer?.draining === true,
+        policyRevision: policies.current()?.revision ?? null,
+        // An authenticator without per-issuer detail (tests inject one) reports as one.
+        issuers: authenticator.issuerReadiness?.() ?? [{ issuer: '*', keys: authenticator.isReady() ? 'loaded' : 'not-loaded' }],
+        spoolWritable: sample.writable,
+        sinks: sample.sinks,
+        redisReady: redis === null ? null : redis.status === 'ready',
+      });
+    },
     ...auth.routes,
   });
 
@@ -167,6 +197,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   }).catch(async (err: unknown) => {
     // Release the spool (its lock, its sinks' connections) when start-up fails here.
     await audit.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') throw configFileError('listen.port', `listen on ${config.listen.host}:${config.listen.port}`, err);
     throw err;
   });
   const address = server.address() as AddressInfo;
@@ -223,22 +255,11 @@ async function warmUpWithRetry(authenticator: Authenticator, logger: Logger, sig
       return;
     } catch (err) {
       const delay = Math.min(30_000, 250 * 2 ** Math.min(attempt, 7));
-      logger.warn({ attempt, retryInMs: delay, err: err instanceof Error ? err.name : 'error' }, 'cannot load token signing keys yet');
+      // Each failed fetch is logged with its issuer, URL and cause (auth-wiring.ts); this line says when the next try is.
+      logger.warn({ attempt, retryInMs: delay, cause: fetchFailureText(err) }, 'cannot load token signing keys yet; retrying');
       await new Promise((r) => setTimeout(r, delay).unref());
     }
   }
   throw new Error('gateway closed before its token keys were loaded');
 }
 
-/**
- * A key from the environment (base64, at least 32 bytes): secrets never live in the config file.
- * Without one, a random key per process is used, which works only within that process: Bulk Data
- * links (FHIRGW_BULK_LINK_KEY) and paging cursors (FHIRGW_CURSOR_KEY) from one replica fail on
- * another, and de-identified pseudonyms (FHIRGW_PSEUDONYM_KEY) change at restart.
- */
-function secretKey(name: string, value: string | undefined): Uint8Array | null {
-  if (value === undefined || value === '') return null;
-  const key = Buffer.from(value, 'base64');
-  if (key.length < 32) throw new ConfigError(name, 'must be at least 32 bytes, base64-encoded');
-  return new Uint8Array(key);
-}

@@ -5,15 +5,18 @@
 #   obligations (narrowing to the patient compartment, whether counts may be released).
 #   Entry point: fhirgw/request/decision. Input and output are specified in
 #   schemas/policy-input.request.schema.json and schemas/policy-decision.schema.json.
+# schemas:
+#   - input: schema["policy-input.request.schema"]
 package fhirgw.request
 
 import data.fhirgw.lib.labels
+import data.fhirgw.lib.reasons
 import data.fhirgw.lib.roles
 import data.fhirgw.lib.scopes
 
 default decision := {"allow": false, "reasons": ["default.deny"]}
 
-decision := {"allow": true, "reasons": ["scope.ok"], "obligations": obligations} if {
+decision := {"allow": true, "reasons": [reasons.scope_ok], "obligations": obligations} if {
 	count(deny) == 0
 	count(contexts) > 0
 }
@@ -62,16 +65,16 @@ has_patient if is_string(input.principal.patient)
 
 operation := data.fhirgw.config.operations[input.request.operation]
 
-operation_level := "system" if input.request.type == null
+operation_level := "system" if is_null(input.request.type)
 
 operation_level := "type" if {
-	input.request.type != null
-	input.request.id == null
+	is_string(input.request.type)
+	is_null(input.request.id)
 }
 
 operation_level := "instance" if {
-	input.request.type != null
-	input.request.id != null
+	is_string(input.request.type)
+	is_string(input.request.id)
 }
 
 # Operations reach across types, so they need a wildcard scope in an allowed context.
@@ -82,12 +85,12 @@ operation_scopes := {s |
 	s.context in operation.contexts
 }
 
-deny contains "operation.not-allowed" if {
+deny contains reasons.operation_not_allowed if {
 	interaction == "operation"
 	not operation
 }
 
-deny contains "operation.not-allowed" if {
+deny contains reasons.operation_not_allowed if {
 	interaction == "operation"
 	not operation_allowed_here
 }
@@ -102,18 +105,18 @@ operation_type_ok if operation_level == "system"
 
 operation_type_ok if input.request.type in operation.types
 
-deny contains "scope.missing" if {
+deny contains reasons.scope_missing if {
 	interaction != "operation"
 	perm
 	count(contexts) == 0
 }
 
-deny contains "scope.missing" if {
+deny contains reasons.scope_missing if {
 	operation
 	count(contexts) == 0
 }
 
-deny contains "interaction.unsupported" if {
+deny contains reasons.interaction_unsupported if {
 	not perm
 	interaction != "batch"
 }
@@ -131,13 +134,13 @@ permitting := roles.reading(input.request.type) if perm in {"r", "s"}
 
 permitting := roles.writing(input.request.type) if perm in {"c", "u", "d"}
 
-deny contains "role.none" if {
+deny contains reasons.role_none if {
 	not patient_only
 	count(contexts) > 0
 	count(roles.effective) == 0
 }
 
-deny contains "purpose.missing" if {
+deny contains reasons.purpose_missing if {
 	not patient_only
 	typed_request
 	count(roles.effective) > 0
@@ -145,7 +148,7 @@ deny contains "purpose.missing" if {
 	count(roles.missing_purpose) > 0
 }
 
-deny contains "role.type-not-permitted" if {
+deny contains reasons.role_type_not_permitted if {
 	not patient_only
 	typed_request
 	count(roles.effective) > 0
@@ -155,19 +158,19 @@ deny contains "role.type-not-permitted" if {
 
 # ---- patient compartment (patient-context tokens) ----
 
-deny contains "launch.no-patient" if {
+deny contains reasons.launch_no_patient if {
 	patient_only
 	not has_patient
 }
 
-deny contains "compartment.other-patient" if {
+deny contains reasons.compartment_other_patient if {
 	patient_only
 	input.request.type == "Patient"
 	is_string(input.request.id)
 	input.request.id != input.principal.patient
 }
 
-deny contains "compartment.other-patient" if {
+deny contains reasons.compartment_other_patient if {
 	patient_only
 	interaction == "search-compartment"
 	not own_compartment
@@ -178,13 +181,13 @@ own_compartment if {
 	input.request.compartment.id == input.principal.patient
 }
 
-deny contains "compartment.cannot-narrow" if {
+deny contains reasons.compartment_cannot_narrow if {
 	patient_only
 	interaction in {"search-system", "history-type", "history-system"}
 }
 
 # A write may leave the resource only in the patient's own compartment...
-deny contains "compartment.other-patient" if {
+deny contains reasons.compartment_other_patient if {
 	patient_only
 	interaction in {"create", "update", "patch"}
 	input.facts.patient_data
@@ -192,7 +195,7 @@ deny contains "compartment.other-patient" if {
 }
 
 # ...and may only touch a resource that is in it now.
-deny contains "compartment.other-patient" if {
+deny contains reasons.compartment_other_patient if {
 	patient_only
 	interaction in {"update", "patch", "delete"}
 	input.current_facts.patient_data
@@ -210,7 +213,7 @@ only_own_patient(patients) if {
 
 # Refused on the request itself, whatever data it would reach: the answer must not depend on whether
 # there is restricted data behind it.
-deny contains "break-glass.reason-missing" if {
+deny contains reasons.break_glass_reason_missing if {
 	not patient_only
 	count(contexts) > 0
 	roles.break_glass_reason_missing
@@ -245,7 +248,7 @@ protection_change if {
 	interaction in {"create", "update", "patch", "delete"}
 }
 
-deny contains "protection.not-permitted" if {
+deny contains reasons.protection_not_permitted if {
 	protection_change
 	not may_change_protections
 }
@@ -285,12 +288,12 @@ selects_by_criteria if interaction in {"search-type", "search-compartment"}
 
 selects_by_criteria if {
 	interaction in {"update", "patch", "delete"}
-	input.request.id == null
+	is_null(input.request.id)
 }
 
 selects_by_criteria if {
 	interaction == "create"
-	input.request.if_none_exist != null
+	is_array(input.request.if_none_exist)
 }
 
 narrowing := {"narrow": {"patient": input.principal.patient}} if {

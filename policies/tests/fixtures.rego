@@ -21,7 +21,10 @@ principal_for(scopes, roles, patient, purposes) := {
 	"patient": patient,
 	"encounter": null,
 	"fhir_user": null,
+	"tenant": null,
+	"organization": null,
 	"break_glass_reason": null,
+	"binding": null,
 }
 
 patient_principal := principal([scope("patient", "*", "rs")], ["patient"], "p1")
@@ -36,6 +39,9 @@ privacy_officer := principal([scope("user", "*", "cruds")], ["privacy-officer"],
 
 researcher := principal_for([scope("user", "*", "rs")], ["researcher"], null, ["HRESCH"])
 
+# Research under a data use agreement: the limited data set.
+researcher_dua := principal_for([scope("user", "*", "rs")], ["researcher-dua"], null, ["HRESCH"])
+
 # A practitioner identified by fhirUser, for consents that name actors.
 practitioner(id, roles, purposes) := object.union(principal_for([scope("user", "*", "rs")], roles, null, purposes), {"fhir_user": {"reference": sprintf("Practitioner/%s", [id]), "type": "Practitioner", "id": id}})
 
@@ -45,7 +51,7 @@ break_glass_clinician(purposes) := object.union(principal_for([scope("user", "*"
 system_service := principal([scope("system", "*", "rs")], [], null)
 
 request(interaction, type, id) := {
-	"method": "GET",
+	"method": method_of(interaction),
 	"interaction": interaction,
 	"type": type,
 	"id": id,
@@ -54,6 +60,38 @@ request(interaction, type, id) := {
 	"operation": null,
 	"params": [],
 	"search_via_post": false,
+	"if_none_exist": null,
 }
 
+# The HTTP method the gateway classified the interaction from.
+method_of(interaction) := {"create": "POST", "update": "PUT", "patch": "PATCH", "delete": "DELETE"}[interaction]
+
+default method_of(_) := "GET"
+
 env := {"now": "2026-11-24T10:00:00Z", "now_seconds": 1795514400, "policy_revision": "test"}
+
+# ---- the input documents the tests evaluate ----
+# Every `with input as` goes through one of these: they complete a test's document with what the
+# gateway always sends and the test does not care about (no Consents read, no clinical date), and
+# print it, so that test/unit/policy-fixtures.test.ts can check every document the tests evaluate
+# against the zod contract the gateway builds its inputs with (src/policy/contract.ts).
+
+request_input(doc) := out if {
+	out := with_facts(with_facts(doc, "facts"), "current_facts")
+	print("fhirgw.test-input request", json.marshal(out))
+}
+
+resource_input(doc) := out if {
+	out := with_facts(object.union({"consents": {}}, doc), "facts")
+	print("fhirgw.test-input resource", json.marshal(out))
+}
+
+resources_input(doc) := out if {
+	base := object.union({"consents": {}}, doc)
+	out := object.union(base, {"items": [with_facts(item, "facts") | some item in doc.items]})
+	print("fhirgw.test-input resources", json.marshal(out))
+}
+
+with_facts(doc, key) := object.union(doc, {key: object.union({"data_date": null}, doc[key])}) if is_object(doc[key])
+
+else := doc

@@ -2,6 +2,7 @@
 # and Consent, each through the resource (and where it applies, the request) decision.
 package fhirgw.tests.library
 
+import data.fhirgw.lib.reasons
 import data.fhirgw.request
 import data.fhirgw.resource
 import data.fhirgw.tests.fixtures as f
@@ -15,15 +16,15 @@ hiv_labelled := obs("p1", {"meta": {"security": [{"system": "http://terminology.
 hiv_by_code := obs("p1", {"code": {"coding": [{"system": LOINC_HIV, "code": "75622-1"}]}})
 
 decide(principal, res, consents) := d if {
-	d := resource.decision with input as {
+	d := resource.decision with input as f.resource_input({
 		"principal": principal, "request": f.request("search-type", res.resourceType, null), "env": f.env,
 		"resource": res, "facts": {"patients": ["p1"], "patient_data": true, "data_date": object.get(res, "effectiveDateTime", null)},
 		"consents": consents,
-	}
+	})
 }
 
 decide_request(principal, interaction, type) := d if {
-	d := request.decision with input as {"principal": principal, "request": f.request(interaction, type, null), "env": f.env}
+	d := request.decision with input as f.request_input({"principal": principal, "request": f.request(interaction, type, null), "env": f.env})
 }
 
 # ---- roles ----
@@ -40,8 +41,8 @@ test_billing_reads_demographics_and_claims_without_notes if {
 test_billing_does_not_see_clinical_detail if {
 	d := decide(billing, obs("p1", {}), {})
 	not d.allow
-	d.reasons == ["role.type-not-permitted"]
-	"role.type-not-permitted" in decide_request(billing, "search-type", "Observation").reasons
+	d.reasons == [reasons.role_type_not_permitted]
+	reasons.role_type_not_permitted in decide_request(billing, "search-type", "Observation").reasons
 }
 
 test_encounters_lose_their_reasons_for_billing if {
@@ -52,28 +53,28 @@ test_encounters_lose_their_reasons_for_billing if {
 test_role_without_its_purpose_of_use_is_refused if {
 	p := f.principal_for([f.scope("user", "*", "rs")], ["billing"], null, ["TREAT"])
 	d := decide(p, {"resourceType": "Patient", "id": "p1"}, {})
-	d.reasons == ["purpose.missing"]
+	d.reasons == [reasons.purpose_missing]
 	researcher := f.principal_for([f.scope("user", "*", "rs")], ["researcher"], null, [])
-	"purpose.missing" in decide_request(researcher, "search-type", "Observation").reasons
+	reasons.purpose_missing in decide_request(researcher, "search-type", "Observation").reasons
 }
 
 test_admin_sees_no_clinical_data if {
 	admin := f.principal([f.scope("user", "*", "cruds")], ["admin"], null)
 	decide(admin, {"resourceType": "Practitioner", "id": "pr1"}, {}).allow
 	not decide(admin, {"resourceType": "Patient", "id": "p1"}, {}).allow
-	"role.type-not-permitted" in decide_request(admin, "read", "Patient").reasons
+	reasons.role_type_not_permitted in decide_request(admin, "read", "Patient").reasons
 }
 
 test_nurse_writes_only_nursing_documentation if {
 	nurse := f.principal([f.scope("user", "*", "cruds")], ["nurse"], null)
 	decide_request(nurse, "create", "Observation").allow
-	"role.type-not-permitted" in decide_request(nurse, "create", "MedicationRequest").reasons
+	reasons.role_type_not_permitted in decide_request(nurse, "create", "MedicationRequest").reasons
 }
 
 test_user_token_without_a_known_role_is_refused if {
 	nobody := f.principal([f.scope("user", "*", "rs")], ["visitor"], null)
-	"role.none" in decide_request(nobody, "read", "Patient").reasons
-	decide(nobody, {"resourceType": "Patient", "id": "p1"}, {}).reasons == ["role.none"]
+	reasons.role_none in decide_request(nobody, "read", "Patient").reasons
+	decide(nobody, {"resourceType": "Patient", "id": "p1"}, {}).reasons == [reasons.role_none]
 }
 
 test_backend_service_without_roles_gets_the_system_role if {
@@ -86,12 +87,12 @@ test_backend_service_without_roles_gets_the_system_role if {
 test_labelled_sensitive_data_is_withheld_from_clinicians if {
 	d := decide(f.clinician, hiv_labelled, {})
 	not d.allow
-	d.reasons == ["label.sensitive"]
+	d.reasons == [reasons.label_sensitive]
 }
 
 test_unlabelled_data_with_a_sensitive_code_is_withheld_too if {
 	d := decide(f.clinician, hiv_by_code, {})
-	d.reasons == ["label.sensitive"]
+	d.reasons == [reasons.label_sensitive]
 	decide(f.clinician, obs("p1", {"code": {"coding": [{"system": LOINC_HIV, "code": "8867-4"}]}}), {}).allow
 }
 
@@ -112,7 +113,7 @@ test_break_the_glass_opens_sensitive_data_and_marks_the_decision if {
 	d := decide(btg, hiv_labelled, {})
 	d.allow
 	d.obligations.audit.break_glass
-	"break-glass" in d.reasons
+	reasons.break_glass in d.reasons
 	etreat := f.break_glass_clinician(["ETREAT"])
 	decide(etreat, hiv_by_code, {}).obligations.audit.break_glass
 }
@@ -128,8 +129,8 @@ test_break_the_glass_needs_a_stated_reason if {
 	no_reason := f.principal_for([f.scope("user", "*", "rs")], ["clinician"], null, ["BTG"])
 	d := decide(no_reason, hiv_labelled, {})
 	not d.allow
-	"break-glass.reason-missing" in d.reasons
-	"label.sensitive" in d.reasons
+	reasons.break_glass_reason_missing in d.reasons
+	reasons.label_sensitive in d.reasons
 	not d.obligations.audit
 }
 
@@ -144,7 +145,7 @@ test_a_missing_reason_is_not_mentioned_when_nothing_was_restricted if {
 	no_reason := f.principal_for([f.scope("user", "*", "rs")], ["clinician"], null, ["BTG"])
 	d := decide(no_reason, obs("p1", {}), {})
 	d.allow
-	not "break-glass.reason-missing" in d.reasons
+	not reasons.break_glass_reason_missing in d.reasons
 }
 
 test_break_the_glass_is_for_treating_roles_only if {
@@ -165,21 +166,21 @@ for_p1(consents) := {"p1": {"status": "ok", "consents": consents}}
 test_opt_out_of_research_excludes_the_patient_from_research_only if {
 	c := for_p1([consent("research", "deny", [])])
 	d := decide(f.researcher, obs("p1", {}), c)
-	d.reasons == ["consent.deny.research"]
+	d.reasons == [reasons.consent_deny_research]
 	decide(f.clinician, obs("p1", {}), c).allow
 }
 
 test_deny_a_named_practitioner if {
 	c := for_p1([consent("patient-privacy", "permit", [rule("deny", 1, [cond({}), cond({"actors": ["Practitioner/9"]})])])])
 	d := decide(f.practitioner("9", ["clinician"], ["TREAT"]), obs("p1", {}), c)
-	d.reasons == ["consent.deny.actor"]
+	d.reasons == [reasons.consent_deny_actor]
 	decide(f.practitioner("19", ["clinician"], ["TREAT"]), obs("p1", {}), c).allow
 }
 
 test_deny_a_category_of_data if {
 	c := for_p1([consent("patient-privacy", "permit", [rule("deny", 1, [cond({}), cond({"classes": ["Observation"]})])])])
 	d := decide(f.clinician, obs("p1", {}), c)
-	d.reasons == ["consent.deny.class"]
+	d.reasons == [reasons.consent_deny_class]
 	decide(f.clinician, {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"}}, c).allow
 }
 
@@ -187,7 +188,7 @@ test_permit_only_for_treatment if {
 	c := for_p1([consent("patient-privacy", "deny", [rule("permit", 1, [cond({}), cond({"purposes": ["TREAT"]})])])])
 	decide(f.practitioner("9", ["clinician"], ["TREAT"]), obs("p1", {}), c).allow
 	d := decide(billing, {"resourceType": "Patient", "id": "p1"}, c)
-	d.reasons == ["consent.deny.base"]
+	d.reasons == [reasons.consent_deny_base]
 }
 
 test_the_most_specific_provision_wins if {
@@ -204,13 +205,13 @@ test_the_most_specific_provision_wins if {
 test_a_data_period_limits_a_provision_to_data_of_that_time if {
 	c := for_p1([consent("patient-privacy", "permit", [rule("deny", 1, [cond({}), cond({"data_period": {"start": "2020-01-01", "end": "2020-12-31"}})])])])
 	d := decide(f.clinician, obs("p1", {"effectiveDateTime": "2020-06-01T00:00:00Z"}), c)
-	d.reasons == ["consent.deny.period"]
+	d.reasons == [reasons.consent_deny_period]
 	decide(f.clinician, obs("p1", {"effectiveDateTime": "2026-06-01T00:00:00Z"}), c).allow
 }
 
 test_consents_that_cannot_be_read_refuse if {
 	d := decide(f.clinician, obs("p1", {}), {"p1": {"status": "unavailable"}})
-	d.reasons == ["consent.unavailable"]
+	d.reasons == [reasons.consent_unavailable]
 }
 
 test_consent_can_release_sensitive_data_to_a_named_practitioner if {

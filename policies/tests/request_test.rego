@@ -1,22 +1,23 @@
 package fhirgw.tests.request
 
+import data.fhirgw.lib.reasons
 import data.fhirgw.request
 import data.fhirgw.tests.fixtures as f
 
 decide(principal, req) := d if {
-	d := request.decision with input as {"principal": principal, "request": req, "env": f.env}
+	d := request.decision with input as f.request_input({"principal": principal, "request": req, "env": f.env})
 }
 
 test_patient_reads_own_patient_record if {
 	d := decide(f.patient_principal, f.request("read", "Patient", "p1"))
 	d.allow
-	d.reasons == ["scope.ok"]
+	d.reasons == [reasons.scope_ok]
 }
 
 test_patient_cannot_read_other_patient_record if {
 	d := decide(f.patient_principal, f.request("read", "Patient", "p2"))
 	not d.allow
-	"compartment.other-patient" in d.reasons
+	reasons.compartment_other_patient in d.reasons
 }
 
 test_patient_search_is_narrowed_to_own_compartment if {
@@ -35,34 +36,34 @@ test_patient_data_search_of_other_patient_denied if {
 	req := object.union(f.request("search-compartment", "Observation", null), {"compartment": {"type": "Patient", "id": "p2"}})
 	d := decide(f.patient_principal, req)
 	not d.allow
-	"compartment.other-patient" in d.reasons
+	reasons.compartment_other_patient in d.reasons
 }
 
 test_patient_system_search_cannot_be_narrowed if {
 	d := decide(f.patient_principal, f.request("search-system", null, null))
 	not d.allow
-	"compartment.cannot-narrow" in d.reasons
+	reasons.compartment_cannot_narrow in d.reasons
 }
 
 test_patient_scope_without_patient_in_context_denied if {
 	p := object.union(f.patient_principal, {"patient": null})
 	d := decide(p, f.request("read", "Observation", "o1"))
 	not d.allow
-	"launch.no-patient" in d.reasons
+	reasons.launch_no_patient in d.reasons
 }
 
 test_missing_scope_is_reported if {
 	p := f.principal([f.scope("patient", "Observation", "rs")], [], "p1")
 	d := decide(p, f.request("read", "Condition", "c1"))
 	not d.allow
-	d.reasons == ["scope.missing"]
+	d.reasons == [reasons.scope_missing]
 }
 
 test_read_scope_does_not_grant_search if {
 	p := f.principal([f.scope("user", "Observation", "r")], [], null)
 	d := decide(p, f.request("search-type", "Observation", null))
 	not d.allow
-	"scope.missing" in d.reasons
+	reasons.scope_missing in d.reasons
 }
 
 test_granular_scope_grants_the_search if {
@@ -82,7 +83,7 @@ test_patient_creates_in_own_compartment if {
 		"principal": p, "request": f.request("create", "Observation", null), "env": f.env,
 		"resource": {"resourceType": "Observation"}, "facts": {"patients": ["p1"], "patient_data": true},
 	}
-	d := request.decision with input as inp
+	d := request.decision with input as f.request_input(inp)
 	d.allow
 }
 
@@ -92,9 +93,9 @@ test_patient_cannot_create_in_other_compartment if {
 		"principal": p, "request": f.request("create", "Observation", null), "env": f.env,
 		"resource": {"resourceType": "Observation"}, "facts": {"patients": ["p1", "p2"], "patient_data": true},
 	}
-	d := request.decision with input as inp
+	d := request.decision with input as f.request_input(inp)
 	not d.allow
-	"compartment.other-patient" in d.reasons
+	reasons.compartment_other_patient in d.reasons
 }
 
 write_input(p, interaction, resource_patients, current_patients) := inp if {
@@ -106,32 +107,32 @@ write_input(p, interaction, resource_patients, current_patients) := inp if {
 writer := f.principal([f.scope("patient", "Observation", "cud")], [], "p1")
 
 test_patient_updates_own_resource_keeping_it_own if {
-	d := request.decision with input as write_input(writer, "update", ["p1"], ["p1"])
+	d := request.decision with input as f.request_input(write_input(writer, "update", ["p1"], ["p1"]))
 	d.allow
 }
 
 test_patient_cannot_move_own_resource_to_another_patient if {
-	d := request.decision with input as write_input(writer, "update", ["p2"], ["p1"])
+	d := request.decision with input as f.request_input(write_input(writer, "update", ["p2"], ["p1"]))
 	not d.allow
-	"compartment.other-patient" in d.reasons
+	reasons.compartment_other_patient in d.reasons
 }
 
 test_patient_cannot_take_over_another_patients_resource if {
-	d := request.decision with input as write_input(writer, "patch", ["p1"], ["p2"])
+	d := request.decision with input as f.request_input(write_input(writer, "patch", ["p1"], ["p2"]))
 	not d.allow
-	"compartment.other-patient" in d.reasons
+	reasons.compartment_other_patient in d.reasons
 }
 
 test_patient_cannot_delete_another_patients_resource if {
 	inp := object.remove(write_input(writer, "delete", [], ["p2"]), ["resource", "facts"])
-	d := request.decision with input as inp
+	d := request.decision with input as f.request_input(inp)
 	not d.allow
-	"compartment.other-patient" in d.reasons
+	reasons.compartment_other_patient in d.reasons
 }
 
 test_patient_update_that_creates_is_judged_on_its_body if {
 	inp := object.remove(write_input(writer, "update", ["p1"], []), ["current", "current_facts"])
-	d := request.decision with input as inp
+	d := request.decision with input as f.request_input(inp)
 	d.allow
 }
 
@@ -144,7 +145,7 @@ test_patient_conditional_write_is_narrowed if {
 test_patient_conditional_create_is_narrowed if {
 	req := object.union(f.request("create", "Observation", null), {"if_none_exist": [{"name": "identifier", "modifier": null, "value": "x", "values": ["x"]}]})
 	inp := {"principal": writer, "request": req, "env": f.env, "resource": {"resourceType": "Observation"}, "facts": {"patients": ["p1"], "patient_data": true}}
-	d := request.decision with input as inp
+	d := request.decision with input as f.request_input(inp)
 	d.allow
 	d.obligations.narrow.patient == "p1"
 }
@@ -183,7 +184,7 @@ test_patient_everything_on_other_record_denied if {
 	req := object.union(f.request("operation", "Patient", "p2"), {"operation": "everything"})
 	d := decide(f.patient_principal, req)
 	not d.allow
-	"compartment.other-patient" in d.reasons
+	reasons.compartment_other_patient in d.reasons
 }
 
 test_everything_needs_a_wildcard_scope if {
@@ -191,21 +192,21 @@ test_everything_needs_a_wildcard_scope if {
 	req := object.union(f.request("operation", "Patient", "p1"), {"operation": "everything"})
 	d := decide(p, req)
 	not d.allow
-	"scope.missing" in d.reasons
+	reasons.scope_missing in d.reasons
 }
 
 test_everything_only_at_instance_level_on_patient if {
 	req := object.union(f.request("operation", "Observation", null), {"operation": "everything"})
 	d := decide(f.clinician, req)
 	not d.allow
-	"operation.not-allowed" in d.reasons
+	reasons.operation_not_allowed in d.reasons
 }
 
 test_researcher_is_read_only if {
 	p := f.principal_for([f.scope("user", "*", "cruds")], ["researcher"], null, ["HRESCH"])
 	d := decide(p, f.request("create", "Observation", null))
 	not d.allow
-	"role.type-not-permitted" in d.reasons
+	reasons.role_type_not_permitted in d.reasons
 }
 
 test_batch_container_allowed_for_any_scoped_principal if {
@@ -217,7 +218,7 @@ test_unlisted_operation_refused if {
 	req := object.union(f.request("operation", null, null), {"operation": "graphql"})
 	d := decide(f.clinician, req)
 	not d.allow
-	"operation.not-allowed" in d.reasons
+	reasons.operation_not_allowed in d.reasons
 }
 
 test_no_scopes_denied if {
@@ -238,19 +239,19 @@ labelled(code) := {"resourceType": "Observation", "id": "x1", "subject": {"refer
 unlabelled := {"resourceType": "Observation", "id": "x1", "subject": {"reference": "Patient/p1"}}
 
 test_removing_a_label_needs_a_role_that_manages_protections if {
-	d := request.decision with input as protection_input(f.clinician_treating, "update", "Observation", unlabelled, labelled("PSY"))
+	d := request.decision with input as f.request_input(protection_input(f.clinician_treating, "update", "Observation", unlabelled, labelled("PSY")))
 	not d.allow
-	"protection.not-permitted" in d.reasons
+	reasons.protection_not_permitted in d.reasons
 }
 
 test_privacy_officer_removes_a_label_and_it_is_flagged_for_review if {
-	d := request.decision with input as protection_input(f.privacy_officer, "patch", "Observation", unlabelled, labelled("PSY"))
+	d := request.decision with input as f.request_input(protection_input(f.privacy_officer, "patch", "Observation", unlabelled, labelled("PSY")))
 	d.allow
 	d.obligations.audit.protection_change
 }
 
 test_keeping_labels_is_no_protection_change if {
-	d := request.decision with input as protection_input(f.clinician_treating, "update", "Observation", labelled("PSY"), labelled("PSY"))
+	d := request.decision with input as f.request_input(protection_input(f.clinician_treating, "update", "Observation", labelled("PSY"), labelled("PSY")))
 	d.allow
 	not d.obligations.audit
 }
@@ -258,57 +259,57 @@ test_keeping_labels_is_no_protection_change if {
 test_changing_the_code_that_implies_a_label_is_a_protection_change if {
 	hiv := object.union(unlabelled, {"code": {"coding": [{"system": "http://loinc.org", "code": "75622-1"}]}})
 	other := object.union(unlabelled, {"code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]}})
-	d := request.decision with input as protection_input(f.clinician_treating, "patch", "Observation", other, hiv)
+	d := request.decision with input as f.request_input(protection_input(f.clinician_treating, "patch", "Observation", other, hiv))
 	not d.allow
-	"protection.not-permitted" in d.reasons
+	reasons.protection_not_permitted in d.reasons
 }
 
 consent_of(patient) := {"resourceType": "Consent", "id": "c1", "patient": {"reference": sprintf("Patient/%s", [patient])}}
 
 test_clinician_cannot_delete_a_consent if {
-	d := request.decision with input as {
+	d := request.decision with input as f.request_input({
 		"principal": f.clinician_treating, "request": object.union(f.request("delete", "Consent", "c1"), {"method": "DELETE"}), "env": f.env,
 		"current": consent_of("p1"), "current_facts": {"patients": ["p1"], "patient_data": true},
-	}
+	})
 	not d.allow
-	"protection.not-permitted" in d.reasons
+	reasons.protection_not_permitted in d.reasons
 }
 
 test_clinician_cannot_create_a_consent if {
-	d := request.decision with input as {
+	d := request.decision with input as f.request_input({
 		"principal": f.clinician_treating, "request": object.union(f.request("create", "Consent", null), {"method": "POST"}), "env": f.env,
 		"resource": consent_of("p1"), "facts": {"patients": ["p1"], "patient_data": true},
-	}
+	})
 	not d.allow
-	"protection.not-permitted" in d.reasons
+	reasons.protection_not_permitted in d.reasons
 }
 
 patient_rw := f.principal([f.scope("patient", "*", "cruds")], ["patient"], "p1")
 
 test_patient_manages_own_consent if {
-	d := request.decision with input as {
+	d := request.decision with input as f.request_input({
 		"principal": patient_rw, "request": object.union(f.request("create", "Consent", null), {"method": "POST"}), "env": f.env,
 		"resource": consent_of("p1"), "facts": {"patients": ["p1"], "patient_data": true},
-	}
+	})
 	d.allow
 	d.obligations.audit.protection_change
 }
 
 test_patient_cannot_change_another_patients_consent if {
-	d := request.decision with input as {
+	d := request.decision with input as f.request_input({
 		"principal": patient_rw, "request": object.union(f.request("update", "Consent", "c1"), {"method": "PUT"}), "env": f.env,
 		"resource": consent_of("p1"), "facts": {"patients": ["p1"], "patient_data": true},
 		"current": consent_of("p2"), "current_facts": {"patients": ["p2"], "patient_data": true},
-	}
+	})
 	not d.allow
-	"protection.not-permitted" in d.reasons
+	reasons.protection_not_permitted in d.reasons
 }
 
 test_privacy_officer_deletes_a_consent if {
-	d := request.decision with input as {
+	d := request.decision with input as f.request_input({
 		"principal": f.privacy_officer, "request": object.union(f.request("delete", "Consent", "c1"), {"method": "DELETE"}), "env": f.env,
 		"current": consent_of("p1"), "current_facts": {"patients": ["p1"], "patient_data": true},
-	}
+	})
 	d.allow
 	d.obligations.audit.protection_change
 }
@@ -319,7 +320,7 @@ test_break_glass_without_reason_is_refused_on_the_request if {
 	p := f.principal_for([f.scope("user", "*", "rs")], ["clinician"], null, ["BTG"])
 	d := decide(p, f.request("read", "Observation", "o1"))
 	not d.allow
-	"break-glass.reason-missing" in d.reasons
+	reasons.break_glass_reason_missing in d.reasons
 }
 
 test_billing_search_names_the_redactions_criteria_must_respect if {
@@ -334,6 +335,19 @@ test_researcher_search_names_safe_harbor if {
 	{"path": "*", "action": "safe-harbor"} in d.obligations.redact
 }
 
+test_researcher_under_a_data_use_agreement_search_names_limited_data_set if {
+	d := decide(f.researcher_dua, f.request("search-type", "Patient", null))
+	d.allow
+	d.obligations.redact == [{"path": "*", "action": "limited-data-set"}]
+}
+
+test_researcher_under_a_data_use_agreement_is_read_only if {
+	p := f.principal_for([f.scope("user", "*", "cruds")], ["researcher-dua"], null, ["HRESCH"])
+	d := decide(p, f.request("create", "Observation", null))
+	not d.allow
+	"role.type-not-permitted" in d.reasons
+}
+
 test_clinician_search_names_no_redactions if {
 	d := decide(f.clinician_treating, f.request("search-type", "Observation", null))
 	d.allow
@@ -342,7 +356,7 @@ test_clinician_search_names_no_redactions if {
 
 test_removing_an_explicit_label_a_code_still_implies_is_a_protection_change if {
 	hiv_code := {"coding": [{"system": "http://loinc.org", "code": "75622-1"}]}
-	d := request.decision with input as protection_input(f.clinician_treating, "patch", "Observation", object.union(unlabelled, {"code": hiv_code}), object.union(labelled("HIV"), {"code": hiv_code}))
+	d := request.decision with input as f.request_input(protection_input(f.clinician_treating, "patch", "Observation", object.union(unlabelled, {"code": hiv_code}), object.union(labelled("HIV"), {"code": hiv_code})))
 	not d.allow
-	"protection.not-permitted" in d.reasons
+	reasons.protection_not_permitted in d.reasons
 }

@@ -12,6 +12,7 @@
  */
 import { createHmac } from 'node:crypto';
 import type { SearchParam } from '../fhir/request.js';
+import { ConfigError } from '../errors-config.js';
 import type { RecordParam } from './record.js';
 
 export interface MaskingConfig {
@@ -23,7 +24,7 @@ export type ParamMasker = (param: SearchParam) => RecordParam;
 
 export function createParamMasker(config: MaskingConfig, key: Buffer | null): ParamMasker {
   if (config.searchValues === 'hash' && key === null) {
-    throw new TypeError('audit.masking.searchValues "hash" needs the audit HMAC key (FHIRGW_AUDIT_HMAC_KEY or audit.hmacKeyFile)');
+    throw new ConfigError('audit.masking.searchValues', '"hash" needs the audit HMAC key (FHIRGW_AUDIT_HMAC_KEY or audit.hmacKeyFile)');
   }
   const keep = new Set(config.keepValuesOf);
   return (param) => {

@@ -3,6 +3,8 @@
  * format), metrics and the delivery loops. The I/O edge of audit/; server.ts calls it once.
  */
 import { readFileSync } from 'node:fs';
+import { ConfigError, configFileError } from '../errors-config.js';
+import { buildInfo } from '../version.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { sinkNameOf } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
@@ -40,10 +42,12 @@ export function loadAuditKey(config: { readonly hmacKeyFile?: string | undefined
     try {
       key = Buffer.from(readFileSync(config.hmacKeyFile, 'utf8').trim(), 'utf8');
     } catch (err) {
-      throw new TypeError(`cannot read audit.hmacKeyFile: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      throw configFileError('audit.hmacKeyFile', `read ${config.hmacKeyFile}`, err);
     }
   }
-  if (key !== null && key.length < MIN_KEY_BYTES) throw new TypeError(`the audit HMAC key must be at least ${MIN_KEY_BYTES} bytes`);
+  if (key !== null && key.length < MIN_KEY_BYTES) {
+    throw new ConfigError(fromEnv !== undefined && fromEnv !== '' ? HMAC_KEY_ENV : 'audit.hmacKeyFile', `the audit HMAC key must be at least ${MIN_KEY_BYTES} bytes`);
+  }
   return key;
 }
 
@@ -56,41 +60,53 @@ export async function openAuditTrail(config: GatewayConfig, options: OpenAuditOp
   const spoolConfig = audit.spool;
   if (!spoolConfig?.dir) logger.warn('audit.spool.dir is not set: undelivered audit records are lost if the gateway crashes');
 
-  const context: FormatContext = { publicBaseUrl: config.publicBaseUrl, version: packageVersion() };
+  const context: FormatContext = { publicBaseUrl: config.publicBaseUrl, version: buildInfo().version };
   const sinks: AuditSink[] = audit.sinks.map((sink, i): AuditSink => {
     const name = sinkNameOf(sink, i, audit.sinks);
     switch (sink.type) {
       case 'file':
-        return createFileSink({ name, path: sink.path, encode: encoderFor(sink.format, context), rotate: sink.rotate });
+        try {
+          return createFileSink({ name, path: sink.path, encode: encoderFor(sink.format, context), rotate: sink.rotate });
+        } catch (err) {
+          throw configFileError(`audit.sinks.${i}.path`, `create the directory of ${sink.path}`, err);
+        }
       case 'stdout':
         return createStdoutSink(name, encoderFor(sink.format, context), options.stdout);
       case 'redis': {
         // Its own server, or the shared one (redis.*, with its Sentinel or Cluster) when it names none.
         const own = sink.url !== undefined || sink.sentinel !== undefined || sink.cluster !== undefined;
         const topology = own ? { url: sink.url ?? config.redis?.url, sentinel: sink.sentinel, cluster: sink.cluster } : config.redis;
-        if (!topology) throw new TypeError(`audit sink ${name}: set its url, sentinel or cluster, or redis.*`);
-        if (topology.cluster && !/\{[^}]+\}/.test(sink.stream)) throw new TypeError(`audit sink ${name}: with cluster, the stream name needs a hash tag, e.g. {fhirgw}:audit`);
-        const client = createRedisClient(topology);
+        if (!topology) throw new ConfigError(`audit.sinks.${i}`, `audit sink ${name}: set its url, sentinel or cluster, or redis.*`);
+        if (topology.cluster && !/\{[^}]+\}/.test(sink.stream)) throw new ConfigError(`audit.sinks.${i}.stream`, `audit sink ${name}: with cluster, the stream name needs a hash tag, e.g. {fhirgw}:audit`);
+        const client = createRedisClient(topology, {}, own ? `audit.sinks.${i}.url` : 'redis.url');
         // Connection errors surface as failed deliveries (retried); ioredis reconnects by itself.
         client.on('error', () => {});
         return createRedisSink({ name, client, stream: sink.stream, maxLen: sink.maxLen, encode: encoderFor(sink.format, context), ownsClient: true });
       }
       case 'http':
-        return createHttpSink({ name, url: sink.url, encoding: sink.encoding, headers: sink.headers, authorization: secretFrom(env, sink.authorizationEnv, name), timeoutMs: sink.timeoutMs, encode: encoderFor(sink.format, context) });
+        return createHttpSink({ name, url: sink.url, encoding: sink.encoding, headers: sink.headers, authorization: secretFrom(env, sink.authorizationEnv, name, i), timeoutMs: sink.timeoutMs, encode: encoderFor(sink.format, context) });
       case 'fhir':
-        return createFhirSink({ name, url: sink.url, authorization: secretFrom(env, sink.authorizationEnv, name), timeoutMs: sink.timeoutMs, encode: encoderFor('audit-event', context) });
+        return createFhirSink({ name, url: sink.url, authorization: secretFrom(env, sink.authorizationEnv, name, i), timeoutMs: sink.timeoutMs, encode: encoderFor('audit-event', context) });
     }
   });
 
   const durability = spoolConfig?.durability ?? 'async';
-  const spool = await Spool.open({
-    dir: spoolConfig?.dir ?? null,
-    maxBytes: spoolConfig?.maxBytes ?? 64 * 1024 * 1024,
-    segmentBytes: spoolConfig?.segmentBytes ?? 16 * 1024 * 1024,
-    windowRecords: audit.delivery.queueRecords,
-    key,
-    sinks: sinks.map((s) => s.name),
-  });
+  let spool: Spool;
+  try {
+    spool = await Spool.open({
+      dir: spoolConfig?.dir ?? null,
+      maxBytes: spoolConfig?.maxBytes ?? 64 * 1024 * 1024,
+      segmentBytes: spoolConfig?.segmentBytes ?? 16 * 1024 * 1024,
+      windowRecords: audit.delivery.queueRecords,
+      key,
+      sinks: sinks.map((s) => s.name),
+    });
+  } catch (err) {
+    await Promise.allSettled(sinks.map((s) => s.close()));
+    // EACCES, ENOENT, a damaged segment, a lock held by another process: all about audit.spool.dir.
+    if ((err as NodeJS.ErrnoException).code !== undefined) throw configFileError('audit.spool.dir', `open the spool directory ${spoolConfig?.dir ?? ''}`, err);
+    throw new ConfigError('audit.spool.dir', err instanceof Error ? err.message : 'cannot open the spool');
+  }
   logger.info({ instance: spool.instance, durability, spool: spoolConfig?.dir ? 'disk' : 'memory', sinks: sinks.map((s) => s.name) }, 'audit trail open');
 
   const m = metrics.audit;
@@ -121,17 +137,10 @@ export async function openAuditTrail(config: GatewayConfig, options: OpenAuditOp
   return trail;
 }
 
-function secretFrom(env: NodeJS.ProcessEnv, name: string | undefined, sink: string): string | null {
+function secretFrom(env: NodeJS.ProcessEnv, name: string | undefined, sink: string, index: number): string | null {
   if (name === undefined) return null;
   const value = env[name];
-  if (value === undefined || value === '') throw new TypeError(`audit sink ${sink}: environment variable ${name} is not set`);
+  if (value === undefined || value === '') throw new ConfigError(`audit.sinks.${index}.authorizationEnv`, `audit sink ${sink}: environment variable ${name} is not set`);
   return value;
 }
 
-function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}

@@ -33,8 +33,15 @@ export interface Authenticator {
   authenticate(request: CredentialRequest): Promise<Principal>;
   /** True once keys (or whatever verification needs) are loaded. */
   isReady(): boolean;
+  /** Per issuer, for /readyz: its signing keys loaded or not (introspected issuers need none). */
+  issuerReadiness?(): readonly IssuerReadiness[];
   /** Loads keys; retried by the server until it succeeds. */
   warmUp(): Promise<void>;
+}
+
+export interface IssuerReadiness {
+  readonly issuer: string;
+  readonly keys: 'loaded' | 'not-loaded' | 'introspection';
 }
 
 export interface AuthenticatorParts {
@@ -43,6 +50,7 @@ export interface AuthenticatorParts {
   readonly dpop: DpopProofOptions & { readonly required: boolean };
   readonly revocation: RevocationList;
   readonly isReady: () => boolean;
+  readonly issuerReadiness?: () => readonly IssuerReadiness[];
   readonly warmUp: () => Promise<void>;
 }
 
@@ -61,6 +69,7 @@ export function createAuthenticator(parts: AuthenticatorParts): Authenticator {
       return principal;
     },
     isReady: parts.isReady,
+    ...(parts.issuerReadiness ? { issuerReadiness: parts.issuerReadiness } : {}),
     warmUp: parts.warmUp,
   };
 }

@@ -11,6 +11,8 @@ export class FetchJsonError extends Error {
   constructor(
     readonly kind: FetchFailure,
     readonly status?: number,
+    /** For `network`: the errno code of the cause (ECONNREFUSED, ENOTFOUND, CERT_HAS_EXPIRED). */
+    readonly code?: string,
   ) {
     super(`authorization server request failed: ${kind}${status === undefined ? '' : ` ${status}`}`);
     this.name = 'FetchJsonError';
@@ -39,7 +41,7 @@ export async function fetchJson(url: string, options: FetchJsonOptions): Promise
       signal: AbortSignal.timeout(options.timeoutMs),
     });
   } catch (err) {
-    throw new FetchJsonError(isTimeout(err) ? 'timeout' : 'network');
+    throw new FetchJsonError(isTimeout(err) ? 'timeout' : 'network', undefined, causeCodeOf(err));
   }
   if (res.status !== 200) {
     await res.body?.cancel().catch(() => {});
@@ -84,4 +86,28 @@ async function readBounded(res: Response, maxBytes: number): Promise<string> {
 
 function isTimeout(err: unknown): boolean {
   return err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
+}
+
+/**
+ * Why a fetch from an authorization server failed, for logs: the failure kind, status or errno code
+ * and the gateway's own static texts, never a body or an upstream message.
+ */
+export function fetchFailureText(err: unknown): string {
+  if (err instanceof FetchJsonError) return err.message.replace('authorization server request failed: ', '') + (err.code ? ` (${err.code})` : '');
+  if ((err as { code?: unknown } | null)?.code === 'ERR_JWKS_INVALID') return 'not a JSON Web Key Set';
+  if (err instanceof Error && (err.name === 'JwksUnusableError' || err.message === 'issuer metadata has no usable jwks_uri' || err.message === 'issuer metadata is not a JSON object')) return err.message;
+  return err instanceof Error ? err.name : 'error';
+}
+
+/** A URL without credentials, query or fragment (a JWKS or discovery URL may carry either). */
+export function loggableUrl(url: string): string {
+  if (!URL.canParse(url)) return '(not a URL)';
+  const u = new URL(url);
+  return `${u.origin}${u.pathname}`;
+}
+
+/** undici's fetch rejects with a TypeError whose `cause` carries the errno code. */
+function causeCodeOf(err: unknown): string | undefined {
+  const code = (err as { cause?: { code?: unknown } } | null)?.cause?.code;
+  return typeof code === 'string' && /^[A-Z0-9_]{2,40}$/.test(code) ? code : undefined;
 }

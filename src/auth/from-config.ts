@@ -4,8 +4,9 @@
  * stores (memory or Redis), the secrets it read, and telemetry hooks.
  */
 import type { ResolvedAuth, ResolvedIssuer } from '../config/auth-schema.js';
-import { createAuthenticator, type Authenticator } from './authenticate.js';
-import { fetchJson } from './fetch-json.js';
+import { createAuthenticator, type Authenticator, type IssuerReadiness } from './authenticate.js';
+import { ConfigError } from '../errors-config.js';
+import { fetchFailureText, fetchJson, loggableUrl } from './fetch-json.js';
 import { createIntrospector } from './introspection.js';
 import { createIssuerMetadataSource, jwksUriOf, type IssuerMetadataSource } from './issuer-metadata.js';
 import { createJwksCache, type JwksFetchResult } from './jwks-cache.js';
@@ -23,8 +24,15 @@ export interface AuthTelemetry {
   introspection(issuer: string, result: 'active' | 'inactive' | 'error'): void;
   introspectionCache(result: 'hit' | 'miss' | 'error'): void;
   revocationBypassed(): void;
-  /** A refresh failed and the last good keys stay in use. */
-  staleKeys(issuer: string): void;
+  /**
+   * A key fetch failed: where (the JWKS or discovery URL, without credentials or query) and why.
+   * `keysInUse`: keys fetched before stay in use; false at first start, when there are none.
+   */
+  jwksFailure(issuer: string, failure: { readonly url: string; readonly cause: string; readonly keysInUse: boolean }): void;
+}
+
+function discoveryUrlOf(issuer: string): string {
+  return `${issuer}/.well-known/smart-configuration`;
 }
 
 export interface AuthStores {
@@ -57,11 +65,12 @@ export function buildAuth(auth: ResolvedAuth, options: BuildOptions): BuiltAuth 
   const metadataOf = (issuer: ResolvedIssuer): IssuerMetadataSource => metadata.get(issuer.issuer) as IssuerMetadataSource;
 
   const keyCaches: Array<ReturnType<typeof createJwksCache>> = [];
+  const readiness: Array<() => IssuerReadiness> = [];
   const verified = createVerifiedTokenCache({ maxEntries: VERIFIED_TOKENS_KEPT, maxAgeMs: auth.verifiedTokenCacheSeconds * 1000, now });
-  const verifiers: IssuerVerifier[] = auth.issuers.map((issuer) => {
+  const verifiers: IssuerVerifier[] = auth.issuers.map((issuer, index) => {
     if (issuer.introspection !== undefined) {
       const secret = options.secrets.get(issuer.issuer);
-      if (secret === undefined) throw new TypeError(`no introspection client secret for ${issuer.issuer}`);
+      if (secret === undefined) throw new ConfigError(`auth.issuers.${index}.introspection`, `no introspection client secret for ${issuer.issuer}`);
       const introspector = createIntrospector({
         issuer: issuer.issuer,
         audience: issuer.audience,
@@ -78,17 +87,27 @@ export function buildAuth(auth: ResolvedAuth, options: BuildOptions): BuiltAuth 
         onCache: (r) => options.telemetry.introspectionCache(r),
         onCall: (r) => options.telemetry.introspection(issuer.issuer, r),
       });
+      readiness.push(() => ({ issuer: issuer.issuer, keys: 'introspection' }));
       return { issuer, verify: (token) => introspector.verify(token) };
     }
+    // Where the last attempt failed: the discovery document until it named the JWKS, then the JWKS.
+    let from = issuer.jwksUri ?? discoveryUrlOf(issuer.issuer);
     const keys = createJwksCache({
-      load: async () => fetchJson(issuer.jwksUri ?? jwksUriOf(await metadataOf(issuer).get()), { timeoutMs }),
+      load: async () => {
+        if (issuer.jwksUri === undefined) {
+          from = discoveryUrlOf(issuer.issuer);
+          from = jwksUriOf(await metadataOf(issuer).get());
+        }
+        return fetchJson(from, { timeoutMs });
+      },
       maxAgeMs: issuer.jwksMaxAgeSeconds * 1000,
       cooldownMs: issuer.jwksCooldownSeconds * 1000,
       now,
       onFetch: (result) => options.telemetry.jwksFetch(issuer.issuer, result),
-      onStale: () => options.telemetry.staleKeys(issuer.issuer),
+      onFailure: (err, keysInUse) => options.telemetry.jwksFailure(issuer.issuer, { url: loggableUrl(from), cause: fetchFailureText(err), keysInUse }),
     });
     keyCaches.push(keys);
+    readiness.push(() => ({ issuer: issuer.issuer, keys: keys.isLoaded() ? 'loaded' : 'not-loaded' }));
     const jwt = createJwtVerifier({
       issuer: issuer.issuer,
       audience: issuer.audience,
@@ -125,6 +144,7 @@ export function buildAuth(auth: ResolvedAuth, options: BuildOptions): BuiltAuth 
     revocation,
     // Ready once every signature-checking issuer's keys have loaded at least once.
     isReady: () => keyCaches.every((k) => k.isLoaded()),
+    issuerReadiness: () => readiness.map((r) => r()),
     async warmUp() {
       const results = await Promise.allSettled(keyCaches.map((k) => k.warmUp()));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

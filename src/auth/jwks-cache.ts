@@ -33,8 +33,8 @@ export interface JwksCacheOptions {
   readonly now?: () => number;
   /** Called after every fetch attempt (metrics). */
   readonly onFetch?: (result: JwksFetchResult, trigger: 'initial' | 'refresh' | 'unknown-kid') => void;
-  /** Called when a fetch failed while older keys stay in use (logs). */
-  readonly onStale?: (error: unknown) => void;
+  /** Called after every failed fetch (logs): `keysInUse` says whether keys fetched before stay in use. */
+  readonly onFailure?: (error: unknown, keysInUse: boolean) => void;
 }
 
 export interface JwksCache {
@@ -88,7 +88,7 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
       } catch (err) {
         lastAttemptFailed = true;
         if (!(err instanceof joseErrors.JWKSInvalid) && !(err instanceof JwksUnusableError)) options.onFetch?.('error', trigger);
-        if (current !== null) options.onStale?.(err);
+        options.onFailure?.(err, current !== null);
         throw err;
       } finally {
         inflight = null;

@@ -15,6 +15,7 @@
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { GatewayError } from '../errors.js';
+import { upstreamFailure } from '../errors-upstream.js';
 import { currentTraceHeaders } from '../observability/trace-context.js';
 import { GATEWAY_USER_AGENT } from '../proxy/headers.js';
 import type { UpstreamAccess } from '../proxy/upstream-access.js';
@@ -150,6 +151,5 @@ async function boundedText(res: Response, maxBytes: number): Promise<string> {
 }
 
 function statusError(status: number): GatewayError {
-  if (status === 404 || status === 410) return new GatewayError('not_found', { auditReasons: [`upstream.status-${status}`] });
-  return new GatewayError('upstream_error', { reasons: [`upstream.status-${status}`] });
+  return upstreamFailure({ status });
 }

@@ -2,6 +2,7 @@
  * Loading: YAML file -> environment overrides -> schema validation -> derived defaults -> deep freeze.
  * Any problem stops start-up with a ConfigError naming the key (`upstream.timeoutMs: ...`).
  */
+import { ConfigError, type ConfigProblem } from '../errors-config.js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,15 +10,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { resolveAuth } from './auth-schema.js';
 import { configSchema, type GatewayConfig } from './schema.js';
 
-export class ConfigError extends Error {
-  constructor(
-    readonly key: string,
-    readonly problem: string,
-  ) {
-    super(`invalid configuration at ${key || '(root)'}: ${problem}`);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError } from '../errors-config.js';
 
 /**
  * Environment variables that override keys of the file. The README's table is checked against
@@ -67,21 +60,27 @@ export function loadConfigFile(file: string, options: LoadOptions = {}): Gateway
   return buildConfig(doc ?? {}, { ...options, baseDir: options.baseDir ?? path.dirname(path.resolve(file)) });
 }
 
-/** Validates a configuration document (already parsed) and returns the frozen config. */
+/**
+ * Validates a configuration document (already parsed) and returns the frozen config. Every problem
+ * is reported at once (one ConfigError listing them all), not only the first.
+ */
 export function buildConfig(doc: unknown, options: LoadOptions = {}): GatewayConfig {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
     throw new ConfigError('', 'the configuration must be a mapping of keys to values');
   }
-  const withEnv = applyEnvOverrides(structuredClone(doc) as Record<string, unknown>, options.env ?? process.env);
+  const problems: ConfigProblem[] = [];
+  const withEnv = applyEnvOverrides(structuredClone(doc) as Record<string, unknown>, options.env ?? process.env, problems);
   const result = configSchema.safeParse(withEnv);
   if (!result.success) {
-    const first = result.error.issues[0];
-    if (!first) throw new ConfigError('', 'invalid');
-    if (first.code === 'unrecognized_keys') {
-      throw new ConfigError([...first.path.map(String), first.keys[0] ?? ''].join('.'), 'unknown key (check its spelling and nesting)');
+    for (const issue of result.error.issues) {
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) problems.push({ key: [...issue.path.map(String), key].join('.'), problem: 'unknown key (check its spelling and nesting)' });
+      } else {
+        problems.push({ key: issue.path.map(String).join('.'), problem: issue.message });
+      }
     }
-    throw new ConfigError(first.path.map(String).join('.'), first.message);
   }
+  if (!result.success || problems.length > 0) throw new ConfigError(problems.length > 0 ? problems : [{ key: '', problem: 'invalid' }]);
   const parsed = result.data;
   const baseDir = options.baseDir ?? process.cwd();
   const resolveFile = (file: string): string => path.resolve(baseDir, file);
@@ -97,7 +96,7 @@ export function buildConfig(doc: unknown, options: LoadOptions = {}): GatewayCon
       ),
       admin: auth.admin?.tokenFile ? { tokenFile: resolveFile(auth.admin.tokenFile) } : auth.admin,
     },
-    policy: resolvePolicy(parsed.policy, (file) => path.resolve(baseDir, file)),
+    policy: resolvePolicy(parsed.policy, (file) => path.resolve(baseDir, file), problems),
     audit: {
       ...parsed.audit,
       sinks: parsed.audit.sinks.map((sink) => (sink.type === 'file' ? { ...sink, path: path.resolve(baseDir, sink.path) } : sink)),
@@ -105,8 +104,39 @@ export function buildConfig(doc: unknown, options: LoadOptions = {}): GatewayCon
       ...(parsed.audit.hmacKeyFile ? { hmacKeyFile: path.resolve(baseDir, parsed.audit.hmacKeyFile) } : {}),
     },
   };
-  checkCrossFieldRules(config);
+  checkCrossFieldRules(config, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);
+}
+
+/**
+ * `FHIRGW_*` variables that are neither overrides nor secrets the gateway reads: most likely a
+ * misspelling (`FHIRGW_LISTEN_PROT`), which would otherwise be ignored without a word.
+ */
+export function unknownEnvironmentVariables(env: NodeJS.ProcessEnv, config?: GatewayConfig): string[] {
+  const known = new Set<string>([...ENV_OVERRIDES.map((o) => o.env), ...KNOWN_ENV, ...(config ? referencedEnvNames(config) : [])]);
+  return Object.keys(env).filter((name) => name.startsWith('FHIRGW_') && !known.has(name)).sort();
+}
+
+/**
+ * Variables the gateway reads besides the overrides: its secrets (README, "Secrets"), the `opa` it
+ * runs, and the knobs of the repository's own test and benchmark tools.
+ */
+const KNOWN_ENV = [
+  'FHIRGW_ADMIN_TOKEN', 'FHIRGW_AUDIT_HMAC_KEY', 'FHIRGW_BULK_LINK_KEY', 'FHIRGW_CURSOR_KEY', 'FHIRGW_PSEUDONYM_KEY', 'FHIRGW_OPA',
+  'FHIRGW_BENCH_CODE', 'FHIRGW_PROPERTY_RUNS', 'FHIRGW_LEAK_CASES', 'FHIRGW_LEAK_SEED', 'FHIRGW_NI_CASES', 'FHIRGW_NI_SEED',
+];
+
+/** Environment variables the configuration names for its secrets (`authorizationEnv`, `tokenEnv`, `clientSecretEnv`, ...). */
+function referencedEnvNames(value: unknown, out: string[] = []): string[] {
+  if (Array.isArray(value)) for (const v of value) referencedEnvNames(v, out);
+  else if (typeof value === 'object' && value !== null) {
+    for (const [k, v] of Object.entries(value)) {
+      if (k.endsWith('Env') && typeof v === 'string') out.push(v);
+      else referencedEnvNames(v, out);
+    }
+  }
+  return out;
 }
 
 function resolveFiles<T extends Record<string, unknown>>(section: T, keys: ReadonlyArray<keyof T>, resolve: (file: string) => string): T {
@@ -115,8 +145,8 @@ function resolveFiles<T extends Record<string, unknown>>(section: T, keys: Reado
   return out as T;
 }
 
-function resolvePolicy(policy: Omit<GatewayConfig['policy'], 'bundle'> & { bundle?: string | undefined }, resolve: (file: string) => string): GatewayConfig['policy'] {
-  if (policy.bundle && policy.service) throw new ConfigError('policy.service', 'give either policy.bundle or policy.service, not both');
+function resolvePolicy(policy: Omit<GatewayConfig['policy'], 'bundle'> & { bundle?: string | undefined }, resolve: (file: string) => string, problems: ConfigProblem[]): GatewayConfig['policy'] {
+  if (policy.bundle && policy.service) problems.push({ key: 'policy.service', problem: 'give either policy.bundle or policy.service, not both' });
   return {
     ...policy,
     bundle: policy.service ? null : policy.bundle ? resolve(policy.bundle) : DEFAULT_POLICY_BUNDLE,
@@ -126,39 +156,43 @@ function resolvePolicy(policy: Omit<GatewayConfig['policy'], 'bundle'> & { bundl
   };
 }
 
-function checkCrossFieldRules(config: GatewayConfig): void {
+function checkCrossFieldRules(config: GatewayConfig, problems: ConfigProblem[]): void {
+  const problem = (key: string, text: string): void => void problems.push({ key, problem: text });
   if (config.upstream.forwardClientToken && config.upstream.auth) {
-    throw new ConfigError('upstream.forwardClientToken', 'cannot be used with upstream.auth: the upstream gets either the client\'s token or the gateway\'s credentials');
+    problem('upstream.forwardClientToken', 'cannot be used with upstream.auth: the upstream gets either the client\'s token or the gateway\'s credentials');
   }
-  if (config.upstream.tls && new URL(config.upstream.url).protocol !== 'https:') throw new ConfigError('upstream.tls', 'needs an https upstream.url');
+  if (config.upstream.tls && new URL(config.upstream.url).protocol !== 'https:') problem('upstream.tls', 'needs an https upstream.url');
   const advertised = config.auth.discovery.issuer;
   if (advertised !== undefined && !config.auth.issuers.some((i) => i.issuer === advertised)) {
-    throw new ConfigError('auth.discovery.issuer', 'must be one of the configured issuers');
+    problem('auth.discovery.issuer', 'must be one of the configured issuers');
   }
   const base = new URL(config.publicBaseUrl);
   if (base.pathname === '/' || base.pathname === '') {
-    throw new ConfigError('publicBaseUrl', 'must have a path (e.g. https://host/fhir) so /healthz, /readyz and /metrics stay outside the FHIR API');
+    problem('publicBaseUrl', 'must have a path (e.g. https://host/fhir) so /healthz, /readyz and /metrics stay outside the FHIR API');
   }
   if (['/healthz', '/readyz', '/metrics'].some((p) => base.pathname === p || base.pathname.startsWith(`${p}/`))) {
-    throw new ConfigError('publicBaseUrl', 'its path must not overlap /healthz, /readyz or /metrics');
+    problem('publicBaseUrl', 'its path must not overlap /healthz, /readyz or /metrics');
   }
 }
 
-function applyEnvOverrides(doc: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+function applyEnvOverrides(doc: Record<string, unknown>, env: NodeJS.ProcessEnv, problems: ConfigProblem[]): Record<string, unknown> {
   for (const { env: name, key, kind } of ENV_OVERRIDES) {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
     let value: unknown = raw;
     if (kind === 'integer') {
-      if (!/^-?\d+$/.test(raw)) throw new ConfigError(key, `${name} must be an integer`);
+      if (!/^-?\d+$/.test(raw)) {
+        problems.push({ key, problem: `${name} must be an integer` });
+        continue;
+      }
       value = Number(raw);
     }
-    setPath(doc, key.split('.'), value, name);
+    setPath(doc, key.split('.'), value, name, problems);
   }
   return doc;
 }
 
-function setPath(target: Record<string, unknown>, keys: string[], value: unknown, envName: string): void {
+function setPath(target: Record<string, unknown>, keys: string[], value: unknown, envName: string, problems: ConfigProblem[]): void {
   let node = target;
   for (const [i, key] of keys.entries()) {
     if (i === keys.length - 1) {
@@ -168,7 +202,8 @@ function setPath(target: Record<string, unknown>, keys: string[], value: unknown
     const next = node[key];
     if (next === undefined) node[key] = {};
     else if (typeof next !== 'object' || next === null || Array.isArray(next)) {
-      throw new ConfigError(keys.slice(0, i + 1).join('.'), `cannot apply ${envName}: not a mapping`);
+      problems.push({ key: keys.slice(0, i + 1).join('.'), problem: `cannot apply ${envName}: not a mapping` });
+      return;
     }
     node = node[key] as Record<string, unknown>;
   }

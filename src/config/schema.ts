@@ -17,7 +17,10 @@ const sinkFormat = z.enum(['record', 'decision-log', 'audit-event']).default('re
 /** Name of an environment variable holding a secret (the secret itself never goes in the YAML). */
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name');
 const redisNode = z.string().regex(/^(rediss?:\/\/)?[A-Za-z0-9.\-\[\]:]+:\d+$/, 'host:port');
-const redisUrl = z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL');
+const redisUrl = z
+  .string()
+  .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+  .refine((u) => URL.canParse(u) && /^\/?\d*$/.test(new URL(u).pathname), 'must be a valid redis://[user:password@]host:port[/db] URL (db a number)');
 
 const fileSinkSchema = z.strictObject({
   type: z.literal('file'),
@@ -66,7 +69,8 @@ const fhirSinkSchema = z.strictObject({
 
 const auditSchema = z
   .strictObject({
-    sinks: z.array(z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema, redisSinkSchema, httpSinkSchema, fhirSinkSchema])).min(1),
+    /** Without `sinks` (an `audit:` section that only sets the spool, say), the default: one stdout sink. */
+    sinks: z.array(z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema, redisSinkSchema, httpSinkSchema, fhirSinkSchema])).min(1).default([{ type: 'stdout', format: 'record' }]),
     /** Without a spool directory records wait in memory: nothing survives a crash (a warning is logged). */
     spool: z
       .strictObject({
@@ -233,7 +237,7 @@ export const configSchema = z.strictObject({
       maxMemoryPages: z.number().int().min(16).max(65536).default(2048),
     })
     .default({ maxMemoryPages: 2048, watchIntervalMs: 2000 }),
-  audit: auditSchema.default(auditSchema.parse({ sinks: [{ type: 'stdout' }] })),
+  audit: auditSchema.default(auditSchema.parse({})),
   /** FHIR Bulk Data ($export) through the gateway. */
   bulk: z
     .strictObject({

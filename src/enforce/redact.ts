@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { GatewayError } from '../errors.js';
 import { MANDATORY_ELEMENTS } from '../fhir/generated/r4.js';
 import type { Redaction } from '../policy/contract.js';
-import { safeHarbor, type SafeHarborContext } from './safe-harbor.js';
+import { deidentify, type DeidContext } from './deidentify.js';
 
 export const REDACTED_LABEL = { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'REDACTED', display: 'redacted' } as const;
 const DATA_ABSENT_REASON = 'http://hl7.org/fhir/StructureDefinition/data-absent-reason';
@@ -31,7 +31,7 @@ interface Location {
 const ELEMENT_PATH = /^(\*|[A-Z][A-Za-z]+)((\.[a-z][A-Za-z0-9]*)*)$/;
 
 /** What de-identification needs beyond the rules: the time (ages) and the pseudonym key. */
-export type RedactionContext = SafeHarborContext;
+export type RedactionContext = DeidContext;
 
 /** Without a configured key, pseudonyms are stable for the life of the process only. */
 const PROCESS_KEY = new Uint8Array(randomBytes(32));
@@ -83,7 +83,7 @@ function applyRule(resource: JsonObject, rule: Redaction, ctx: RedactionContext)
     // The whole resource is a target for free text and de-identification only (`*` or `Patient`).
     if (path.length === 0) {
       if (rule.action === 'free-text') return stripFreeText(resource);
-      if (rule.action === 'safe-harbor') return safeHarbor(resource, ctx);
+      if (rule.action === 'safe-harbor' || rule.action === 'limited-data-set') return deidentify(resource, rule.action, ctx);
       return 0;
     }
     return locate(resource, path).reduce((n, loc) => n + applyAction(loc, rule.action, resource), 0);
@@ -177,6 +177,7 @@ function applyAction(loc: Location, action: Redaction['action'], resource: JsonO
     case 'free-text':
       return stripFreeText(value);
     case 'safe-harbor':
+    case 'limited-data-set':
       // De-identification applies to whole resources only (path `*` or the type).
       return 0;
   }

@@ -91,7 +91,7 @@ export function withIfNoneExist(request: FhirRequest, header: string): FhirReque
   if (criteria.length === 0) throw new GatewayError('invalid_request', { reasons: ['conditional.no-criteria'] });
   for (const p of criteria) {
     if (isResultParam(p.name) || !isKnownSearchParam(request.type, p)) {
-      throw new GatewayError('invalid_search_parameter', { reasons: ['param.unknown'] });
+      throw new GatewayError('invalid_search_parameter', { reasons: ['param.unknown'], parameter: p.name });
     }
   }
   return { ...request, ifNoneExist: criteria };
@@ -190,7 +190,7 @@ function checkParams(request: FhirRequest, options: ClassifyOptions): void {
     if (p.name === '_format') checkFormat(p);
     if (FORMAT_PARAMS.has(p.name)) continue;
     // RFC 6750 2.2/2.3 tokens are never read, nor passed on to the upstream's logs; elsewhere the rules below refuse them.
-    if (request.interaction === 'operation' && p.name === 'access_token') throw new GatewayError('invalid_request', { reasons: ['param.access-token'] });
+    if (request.interaction === 'operation' && p.name === 'access_token') throw new GatewayError('invalid_request', { reasons: ['param.access-token'], parameter: p.name });
     if (request.interaction === 'operation') continue; // operation parameters are the operation's; policy decides on operations
     if (request.interaction === 'search-continue') continue; // checked by isContinuation
     const isSearch = SEARCHES.has(request.interaction) || request.interaction.startsWith('history');

@@ -19,28 +19,35 @@ export function parseQueryString(raw: string): SearchParam[] {
     const eq = part.indexOf('=');
     const rawName = eq === -1 ? part : part.slice(0, eq);
     const rawValue = eq === -1 ? '' : part.slice(eq + 1);
-    params.push(makeParam(decodeComponent(rawName), decodeComponent(rawValue)));
+    const name = decodeComponent(rawName, undefined);
+    // A value that does not decode names its parameter, once the name itself is well formed.
+    params.push(makeParam(name, decodeComponent(rawValue, NAME.test(name) ? baseName(name) : undefined)));
   }
   return params;
 }
 
 export function makeParam(fullName: string, value: string): SearchParam {
   if (!NAME.test(fullName)) throw new GatewayError('invalid_search_parameter', { reasons: ['param.malformed-name'] });
-  if (CONTROL.test(value)) throw new GatewayError('invalid_search_parameter', { reasons: ['param.control-character'] });
-  // `_has:Observation:patient:code` keeps its colons in the name: the whole chain is the parameter.
-  const colon = fullName.startsWith('_has:') ? -1 : fullName.indexOf(':');
-  const name = colon === -1 ? fullName : fullName.slice(0, colon);
-  const modifier = colon === -1 ? null : fullName.slice(colon + 1);
+  const name = baseName(fullName);
+  if (CONTROL.test(value)) throw new GatewayError('invalid_search_parameter', { reasons: ['param.control-character'], parameter: name });
+  const modifier = name === fullName ? null : fullName.slice(name.length + 1);
   return { name, modifier, value, values: splitOr(value) };
 }
 
-function decodeComponent(raw: string): string {
+/** The name without its modifier. `_has:Observation:patient:code` keeps its colons: the whole chain is the parameter. */
+function baseName(fullName: string): string {
+  const colon = fullName.startsWith('_has:') ? -1 : fullName.indexOf(':');
+  return colon === -1 ? fullName : fullName.slice(0, colon);
+}
+
+/** `parameter`: the (well-formed) name to report when this component is its value. */
+function decodeComponent(raw: string, parameter: string | undefined): string {
   const plusAsSpace = raw.replace(/\+/g, ' ');
   try {
     // Throws on a malformed escape and on escapes that are not valid UTF-8 (including encoded surrogates).
     return decodeURIComponent(plusAsSpace);
   } catch {
-    throw new GatewayError('invalid_search_parameter', { reasons: ['param.bad-encoding'] });
+    throw new GatewayError('invalid_search_parameter', { reasons: ['param.bad-encoding'], ...(parameter !== undefined ? { parameter } : {}) });
   }
 }
 

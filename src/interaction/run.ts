@@ -18,6 +18,7 @@
  * into an HTTP answer or a batch-response entry.
  */
 import { GatewayError } from '../errors.js';
+import { namingClientParameter } from '../errors-upstream.js';
 import type { RequestBody } from '../fhir/body.js';
 import type { LinkRewriter } from '../fhir/links.js';
 import { CURSOR_PARAM } from '../fhir/classify.js';
@@ -85,6 +86,20 @@ export interface Outcome {
 }
 
 export async function runInteraction(ic: InteractionContext, request: FhirRequest, body: RequestBody, conditions: Conditions = {}): Promise<Outcome> {
+  try {
+    return await interact(ic, request, body, conditions);
+  } catch (err) {
+    // A parameter the upstream refused is named only if the client sent it.
+    if (err instanceof GatewayError && err.upstream !== undefined) throw namingClientParameter(err, clientParameterNames(request));
+    throw err;
+  }
+}
+
+function clientParameterNames(request: FhirRequest): Set<string> {
+  return new Set([...request.params, ...(request.ifNoneExist ?? [])].map((p) => p.name));
+}
+
+async function interact(ic: InteractionContext, request: FhirRequest, body: RequestBody, conditions: Conditions): Promise<Outcome> {
   if (request.interaction === 'search-continue') return continueSearch(ic, request);
   const allowed = await decided(ic, request, body);
   switch (request.interaction) {

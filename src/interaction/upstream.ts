@@ -6,12 +6,13 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../errors.js';
+import { upstreamFailure } from '../errors-upstream.js';
 import type { RequestBody } from '../fhir/body.js';
 import type { FhirRequest, HttpMethod } from '../fhir/request.js';
 import { upstreamPathOf } from '../fhir/upstream-path.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { traceHeaders, type TraceContext } from '../observability/trace-context.js';
-import { decodeContent, parseFhirJson } from '../proxy/decode.js';
+import { decodeContent, errorBodyOf, parseFhirJson } from '../proxy/decode.js';
 import type { Forwarder, UpstreamResponse } from '../proxy/forward.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
 
@@ -71,17 +72,16 @@ export function forwardingPort(deps: { forwarder: Forwarder; metrics: GatewayMet
 
 /** The parsed FHIR body of a 2xx answer (null when empty); any other status throws its error. */
 export async function answerBody(upstream: UpstreamResponse, maxBytes: number): Promise<unknown> {
-  if (upstream.status < 200 || upstream.status >= 300) throw upstreamFailure(upstream.status);
+  if (upstream.status < 200 || upstream.status >= 300) throw await failureOf(upstream, maxBytes);
   const bytes = await decodeContent(upstream.body, headerOf(upstream, 'content-encoding'), maxBytes);
   if (bytes.length === 0) return null;
   return parseFhirJson(bytes, headerOf(upstream, 'content-type'));
 }
 
-export function upstreamFailure(status: number): GatewayError {
-  // A real 404 and a concealed withholding must look the same to the client: no reasons shown.
-  if (status === 404 || status === 410) return new GatewayError('not_found', { auditReasons: [`upstream.status-${status}`] });
-  if (status === 412) return new GatewayError('precondition_failed', { reasons: ['upstream.status-412'] });
-  return new GatewayError('upstream_error', { reasons: [`upstream.status-${status}`] });
+/** The error for an upstream answer that is not a success (src/errors-upstream.ts). */
+export async function failureOf(upstream: UpstreamResponse, maxBytes: number): Promise<GatewayError> {
+  const body = await errorBodyOf(upstream.body, headerOf(upstream, 'content-encoding'), headerOf(upstream, 'content-type'), maxBytes);
+  return upstreamFailure({ status: upstream.status, body, retryAfter: headerOf(upstream, 'retry-after') });
 }
 
 export function headerOf(upstream: UpstreamResponse, name: string): string | undefined {

@@ -4,6 +4,7 @@
  * users, tokens or paths.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { buildInfo } from '../version.js';
 import { createReasonFolder } from './labels.js';
 
 /** Buckets from 0.5 ms for whole requests and upstream calls. */
@@ -35,6 +36,7 @@ export interface GatewayMetrics {
   readonly redactedFields: Counter;
   readonly upstreamDuration: Histogram<'outcome'>;
   readonly upstreamErrors: Counter<'kind'>;
+  readonly upstreamClientErrors: Counter<'status'>;
   readonly rateLimited: Counter<'limit'>;
   /** Expiry of the certificates in use, by which (listener, upstream-client). */
   readonly certificateExpiry: Gauge<'certificate'>;
@@ -85,6 +87,13 @@ export function createMetrics(): GatewayMetrics {
   collectDefaultMetrics({ register: registry });
   for (const name of DROPPED_DEFAULT_METRICS) registry.removeSingleMetric(name);
   const audit = createAuditMetrics(registry);
+  const build = buildInfo();
+  new Gauge({
+    name: 'fhirgw_build_info',
+    help: 'The build this process runs: package version, source revision and Node version as labels; the value is always 1.',
+    labelNames: ['version', 'revision', 'node'],
+    registers: [registry],
+  }).set({ version: build.version, revision: build.revision, node: build.node }, 1);
   const metrics: GatewayMetrics = {
     audit,
     registry,
@@ -114,8 +123,14 @@ export function createMetrics(): GatewayMetrics {
     redactedFields: new Counter({ name: 'fhirgw_redacted_fields_total', help: 'Elements removed or masked by redaction obligations.', registers: [registry] }),
     upstreamErrors: new Counter({
       name: 'fhirgw_upstream_errors_total',
-      help: 'Requests that failed because of the upstream FHIR server, by kind (timeout, unavailable, status: an error status, bad_response, too_large).',
+      help: 'Requests that failed because of the upstream FHIR server, by kind (timeout, unavailable, status: a 5xx status, bad_response, too_large, circuit_open: refused at once while the circuit breaker is open). Upstream 4xx answers are counted in fhirgw_upstream_client_errors_total instead.',
       labelNames: ['kind'],
+      registers: [registry],
+    }),
+    upstreamClientErrors: new Counter({
+      name: 'fhirgw_upstream_client_errors_total',
+      help: 'Requests the upstream FHIR server answered with a 4xx status, by status (400 a malformed request, 401/403 its credentials check refused the gateway, 404/410, 405, 409, 412, 422, 429 ...). Not upstream failures: see docs/errors.md.',
+      labelNames: ['status'],
       registers: [registry],
     }),
     certificateExpiry: new Gauge({
@@ -124,7 +139,9 @@ export function createMetrics(): GatewayMetrics {
       labelNames: ['certificate'],
       registers: [registry],
     }),
-    redisUp: new Gauge({ name: 'fhirgw_redis_up', help: '1 while the connection to the shared-state Redis is ready, 0 while it is down (shared state degraded as documented).', registers: [registry] }),
+    // Registered only where redis.* is configured (src/redis/shared.ts): a deployment without Redis
+    // exports no fhirgw_redis_up, so FhirGatewayRedisUnavailable cannot fire on it.
+    redisUp: new Gauge({ name: 'fhirgw_redis_up', help: '1 while the connection to the shared-state Redis is ready, 0 while it is down (shared state degraded as documented). Exported only with redis.* configured.', registers: [] }),
     rateLimited: new Counter({ name: 'fhirgw_rate_limited_total', help: 'Requests refused with 429, by the limit they exceeded (user, client).', labelNames: ['limit'], registers: [registry] }),
     rateLimitStoreErrors: new Counter({
       name: 'fhirgw_rate_limit_store_errors_total',

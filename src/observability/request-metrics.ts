@@ -7,6 +7,7 @@ import { outcomeOf } from '../audit/build.js';
 import type { EnforcementSummary } from '../enforce/response.js';
 import type { ErrorCode, GatewayError } from '../errors.js';
 import type { Decision } from '../policy/contract.js';
+import { isUpstreamClientError } from '../errors-upstream.js';
 import { resourceTypeLabel, typeOfReference } from './labels.js';
 import type { GatewayMetrics, Stage } from './metrics.js';
 
@@ -27,6 +28,8 @@ const UPSTREAM_ERROR_KINDS: Partial<Record<ErrorCode, string>> = {
   upstream_error: 'status',
   upstream_bad_response: 'bad_response',
   upstream_too_large: 'too_large',
+  // An open circuit is the upstream failing: during a full outage these are most of the answers.
+  upstream_circuit_open: 'circuit_open',
 };
 
 export function observeRequest(metrics: GatewayMetrics, o: RequestObservation): void {
@@ -46,6 +49,13 @@ export function observeRequest(metrics: GatewayMetrics, o: RequestObservation): 
     if (o.summary.redactedFields > 0) metrics.redactedFields.inc(o.summary.redactedFields);
   }
 
+  const upstreamStatus = o.error?.upstream?.status;
+  if (upstreamStatus !== undefined && isUpstreamClientError(upstreamStatus)) {
+    // The upstream refused the request (a bad date, a validation failure, its credentials check):
+    // counted apart, so client mistakes never page anyone as an upstream outage.
+    metrics.upstreamClientErrors.inc({ status: String(upstreamStatus) });
+    return;
+  }
   const kind = o.error ? UPSTREAM_ERROR_KINDS[o.error.code] : undefined;
   // `client.gone` is the client hanging up, not the upstream failing.
   if (kind !== undefined && !o.error?.reasons.includes('client.gone')) metrics.upstreamErrors.inc({ kind });

@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { sourceFiles, sourceRevision, ToolchainError } from '../policy/toolchain.js';
 import { canonical } from './replay.js';
 
@@ -27,7 +28,9 @@ export interface RuleHit {
 
 export interface ReasonExplanation {
   readonly reason: string;
-  /** The rules whose head or first line names the reason literally; empty when it is computed. */
+  /** What the reason catalogue (src/policy/reasons.json) says about the reason's group; null when it is not listed. */
+  readonly meaning: string | null;
+  /** The rules whose first line names the reason (literally or by its constant); empty when it is computed. */
   readonly rules: readonly RuleHit[];
 }
 
@@ -97,6 +100,7 @@ export function explain(src: ExplainSources, entrypoint: string, input: unknown,
     const fullTrace = relativize(run('pretty', 'full'), tree);
     const trace = mode === 'full' ? fullTrace : relativize(run('pretty', 'notes'), tree);
     const rules = ruleHits(fullTrace, (file) => readFileSync(path.join(src.dir, file), 'utf8'));
+    const constants = reasonConstants(sourceFiles(src.dir).filter((f) => f.endsWith('.rego')).map((f) => readFileSync(f, 'utf8')));
     return {
       engine: `OPA ${opaVersion(src.opa)} interpreter (opa eval --explain=${mode}) on the Rego sources of revision ${src.revision}; the gateway decides with the same policy compiled to WebAssembly`,
       entrypoint,
@@ -104,7 +108,7 @@ export function explain(src: ExplainSources, entrypoint: string, input: unknown,
       revision: src.revision,
       result,
       agrees: canonical(normalized(result)) === canonical(normalized(expected)),
-      reasons: reasonsOf(expected).map((reason) => ({ reason, rules: rules.filter((r) => r.source.includes(JSON.stringify(reason))) })),
+      reasons: reasonsOf(expected).map((reason) => ({ reason, meaning: meaningOf(reason), rules: rulesNaming(reason, rules, constants) })),
       rules,
       trace,
     };
@@ -142,6 +146,46 @@ export function ruleHits(trace: string, read: (file: string) => string): RuleHit
   return out;
 }
 
+/**
+ * Reason constants (`role_type_not_permitted := "role.type-not-permitted"`, as the generated
+ * package fhirgw.lib.reasons holds them): value → names, so a rule that names the constant counts.
+ */
+export function reasonConstants(sources: readonly string[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const text of sources) {
+    for (const m of text.matchAll(/^([A-Za-z_][A-Za-z0-9_]*) := "([^"\\]+)"$/gm)) out.set(m[2]!, [...(out.get(m[2]!) ?? []), m[1]!]);
+  }
+  return out;
+}
+
+function rulesNaming(reason: string, rules: readonly RuleHit[], constants: ReadonlyMap<string, readonly string[]>): RuleHit[] {
+  const names = constants.get(reason) ?? [];
+  return rules.filter((r) => {
+    // The constant's own definition states the code; it does not produce it.
+    if (names.some((n) => r.rule.endsWith(`.${n}`))) return false;
+    return r.source.includes(JSON.stringify(reason)) || names.some((n) => new RegExp(`\\b${n}\\b`).test(r.source));
+  });
+}
+
+interface Catalogue {
+  readonly groups: readonly { readonly codes: readonly string[]; readonly meaning: string }[];
+}
+
+const CATALOGUE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'policy', 'reasons.json');
+let catalogue: Catalogue | null | undefined;
+
+/** The catalogue's words for a reason code (its group's meaning). */
+export function meaningOf(reason: string): string | null {
+  if (catalogue === undefined) {
+    try {
+      catalogue = JSON.parse(readFileSync(CATALOGUE, 'utf8')) as Catalogue;
+    } catch {
+      catalogue = null;
+    }
+  }
+  return catalogue?.groups.find((g) => g.codes.includes(reason))?.meaning ?? null;
+}
+
 function reasonsOf(decision: unknown): string[] {
   const found = new Set<string>();
   const visit = (d: unknown): void => {
@@ -173,7 +217,8 @@ export function formatExplanation(e: Explanation): string {
   const lines = [`explanation of ${e.entrypoint}`, `  engine: ${e.engine}`];
   lines.push(e.agrees ? '  the interpreter reached the same decision' : `  WARNING: the interpreter decided ${JSON.stringify(e.result)}, not what the WebAssembly engine decided`);
   for (const r of e.reasons) {
-    if (r.rules.length === 0) lines.push(`  ${r.reason}: computed (no rule names it literally; see the rules below)`);
+    if (r.meaning) lines.push(`  ${r.reason}: ${r.meaning}`);
+    if (r.rules.length === 0) lines.push(`  ${r.reason}: computed (no rule names it; see the rules below)`);
     for (const hit of r.rules) lines.push(`  ${r.reason}: ${hit.rule} at ${hit.location}: ${hit.source}`);
   }
   lines.push('  rules that succeeded:');

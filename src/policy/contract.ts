@@ -11,12 +11,13 @@ import { z } from 'zod';
 
 /** Redaction actions the enforce stage implements. */
 export const redactionActionSchema = z
-  .enum(['remove', 'mask', 'year', 'zip3', 'free-text', 'safe-harbor'])
+  .enum(['remove', 'mask', 'year', 'zip3', 'free-text', 'safe-harbor', 'limited-data-set'])
   .describe(
     'remove: delete the element (a mandatory top-level element is masked instead); mask: replace it with a data-absent-reason "masked" extension; ' +
       'year: keep only the year of a date/dateTime/instant (or of a Period\'s start and end); zip3: keep the first three digits of a postal code; ' +
       'free-text: remove narratives, notes, comments and string/markdown values at any depth of the target; ' +
-      'safe-harbor (path * or the type): HIPAA Safe Harbor de-identification of the whole resource, ids pseudonymised.',
+      'safe-harbor (path * or the type): HIPAA Safe Harbor de-identification of the whole resource, ids pseudonymised; ' +
+      'limited-data-set (path * or the type): HIPAA limited data set of the whole resource (dates, city, state and ZIP kept, direct identifiers removed), ids pseudonymised.',
   );
 
 export const redactionSchema = z.strictObject({

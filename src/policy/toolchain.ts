@@ -59,9 +59,26 @@ export interface BuildResult {
   readonly revision: string;
 }
 
-/** `opa build -t wasm` with the gateway's entry points; opa's own diagnostics go to stderr. */
-export function buildBundle(opa: string, dir: string, out: string): BuildResult {
+/**
+ * The JSON Schemas of the policy input (generated from the zod contract the gateway validates
+ * with, src/policy/contract.ts), shipped with the package. Policy packages name theirs in a
+ * METADATA `schemas:` annotation (`input: schema["policy-input.request.schema"]`), and
+ * `opa check --strict --schema` then types every read of input against it: a misspelt field, or
+ * one the gateway never sends, fails the build instead of being silently undefined (a deny, or
+ * worse, a missed deny).
+ */
+export const SCHEMA_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../schemas');
+
+/** `opa check --strict` with the contract's schemas: the sources and their tests. */
+export function checkPolicies(opa: string, dir: string, schemas: string = SCHEMA_DIR): void {
+  if (!existsSync(schemas)) throw new ToolchainError(`the policy input schemas are missing: ${schemas}`);
+  runOpa(opa, ['check', '--strict', '--schema', schemas, '--ignore', 'dist', '.'], dir);
+}
+
+/** `opa check` (as checkPolicies), then `opa build -t wasm` with the gateway's entry points; opa's own diagnostics go to stderr. */
+export function buildBundle(opa: string, dir: string, out: string, schemas: string = SCHEMA_DIR): BuildResult {
   const revision = sourceRevision(dir);
+  checkPolicies(opa, dir, schemas);
   runOpa(opa, ['build', '-t', 'wasm', ...Object.values(ENTRYPOINTS).flatMap((e) => ['-e', e]), '--revision', revision, ...IGNORE, '-o', path.resolve(out), '.'], dir);
   return { out, revision };
 }
@@ -75,13 +92,14 @@ export interface TestResult {
 }
 
 /**
- * What CI demands of a policy tree: formatted (`opa fmt`), strict-clean (`opa check --strict`),
+ * What CI demands of a policy tree: formatted (`opa fmt`), strict-clean and typed against the input
+ * schemas (`opa check --strict --schema`),
  * tests passing on the WebAssembly target (a built-in WASM lacks fails here, not in production),
  * and line coverage of the sources at or above the threshold.
  */
-export function testPolicies(opa: string, dir: string, threshold = DEFAULT_COVERAGE_THRESHOLD): TestResult {
+export function testPolicies(opa: string, dir: string, threshold = DEFAULT_COVERAGE_THRESHOLD, schemas: string = SCHEMA_DIR): TestResult {
   checkFormatted(opa, dir);
-  runOpa(opa, ['check', '--strict', '--ignore', 'dist', '.'], dir);
+  checkPolicies(opa, dir, schemas);
   runOpa(opa, ['test', '-t', 'wasm', '--ignore', 'dist', '.'], dir);
   const report = JSON.parse(execFileSync(opa, ['test', '--coverage', '--ignore', 'dist', '.'], { cwd: dir, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })) as CoverageReport;
   const coverage = sourceCoverage(report);

@@ -57,3 +57,16 @@ export function parseFhirJson(body: Buffer, contentType: string | undefined): un
     throw new GatewayError('upstream_bad_response', { reasons: ['upstream.json'], cause: err });
   }
 }
+
+/**
+ * The parsed JSON of an error answer, or undefined: an error body is read only for the closed
+ * vocabulary it may carry (src/errors-upstream.ts), so what cannot be read is simply ignored.
+ */
+export async function errorBodyOf(body: Buffer, encoding: string | undefined, contentType: string | undefined, maxBytes: number): Promise<unknown> {
+  if (body.length === 0 || !isFhirJson(contentType)) return undefined;
+  try {
+    return parseFhirJson(await decodeContent(body, encoding, maxBytes), contentType);
+  } catch {
+    return undefined;
+  }
+}

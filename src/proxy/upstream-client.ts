@@ -7,7 +7,8 @@
 import { GatewayError } from '../errors.js';
 import type { FhirResourceJson } from '../policy/contract.js';
 import { isFailingStatus, type UpstreamBreaker } from './circuit-breaker.js';
-import { decodeContent, parseFhirJson } from './decode.js';
+import { decodeContent, errorBodyOf, parseFhirJson } from './decode.js';
+import { upstreamFailure } from '../errors-upstream.js';
 import { GATEWAY_USER_AGENT } from './headers.js';
 import { currentTraceHeaders } from '../observability/trace-context.js';
 import type { UpstreamAccess } from './upstream-access.js';
@@ -34,7 +35,7 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
   const base = options.upstreamUrl.replace(/\/+$/, '');
 
   /** GET a URL on the upstream: the status and the parsed body (for 200), or a GatewayError. */
-  const get = async (url: string, requestId: string): Promise<{ status: number; body: unknown; etag: string | null }> => {
+  const get = async (url: string, requestId: string): Promise<{ status: number; body: unknown; etag: string | null; retryAfter?: string | undefined }> => {
     const credentials = await options.access.credentials();
     const send = async (): Promise<Response> => {
       try {
@@ -50,6 +51,12 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
     };
     const res = options.breaker ? await options.breaker.call(send, (r) => isFailingStatus(r.status)) : await send();
     if (res.status !== 200) {
+      // A client error's OperationOutcome is read (bounded) for its closed vocabulary only.
+      if (res.status >= 400 && res.status < 500 && Number(res.headers.get('content-length') ?? 0) <= options.maxResponseBytes) {
+        const bytes = Buffer.from(await res.arrayBuffer());
+        const body = bytes.length <= options.maxResponseBytes ? await errorBodyOf(bytes, res.headers.get('content-encoding') ?? undefined, res.headers.get('content-type') ?? undefined, options.maxResponseBytes) : undefined;
+        return { status: res.status, body, etag: null, retryAfter: res.headers.get('retry-after') ?? undefined };
+      }
       await res.body?.cancel();
       return { status: res.status, body: null, etag: null };
     }
@@ -66,9 +73,10 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
 
   return {
     async read(type, id, requestId) {
-      const { status, body, etag } = await get(`${base}/${type}/${encodeURIComponent(id)}`, requestId);
+      const answer = await get(`${base}/${type}/${encodeURIComponent(id)}`, requestId);
+      const { status, body, etag } = answer;
       if (status === 404 || status === 410) return { found: false, status };
-      if (status !== 200) throw new GatewayError('upstream_error', { reasons: [`upstream.status-${status}`] });
+      if (status !== 200) throw upstreamFailure(answer);
       if (typeof body !== 'object' || body === null || (body as { resourceType?: unknown }).resourceType !== type) {
         throw new GatewayError('upstream_bad_response', { reasons: ['upstream.not-a-resource'] });
       }
@@ -78,8 +86,9 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
       const found: FhirResourceJson[] = [];
       let url: string | null = `${base}/${type}?${query}`;
       while (url !== null) {
-        const { status, body } = await get(url, requestId);
-        if (status !== 200) throw new GatewayError('upstream_error', { reasons: [`upstream.status-${status}`] });
+        const answer = await get(url, requestId);
+        const { status, body } = answer;
+        if (status !== 200) throw upstreamFailure(answer);
         const bundle = body as { resourceType?: unknown; entry?: Array<{ resource?: FhirResourceJson; search?: { mode?: string } }>; link?: Array<{ relation?: string; url?: string }> };
         if (bundle?.resourceType !== 'Bundle') throw new GatewayError('upstream_bad_response', { reasons: ['upstream.not-a-resource'] });
         for (const e of bundle.entry ?? []) if (e.resource && (e.search?.mode ?? 'match') === 'match') found.push(e.resource);

@@ -5,6 +5,7 @@
  * configured once.
  */
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
+import { ConfigError } from '../errors-config.js';
 
 export interface RedisConnectionConfig {
   /** redis://[:password@]host:port[/db] or rediss:// for TLS (standalone). */
@@ -39,7 +40,9 @@ export function createRedis(config: RedisConnectionConfig, overrides: RedisOptio
   return new Redis(config.url, { ...FAIL_FAST, ...overrides });
 }
 
-export function createRedisClient(topology: RedisTopology, overrides: RedisOptions = {}): RedisClient {
+/** `key`: the configuration key the topology's URL comes from, named when it is unusable. */
+export function createRedisClient(topology: RedisTopology, overrides: RedisOptions = {}, key = 'redis.url'): RedisClient {
+  if (topology.url !== undefined && !URL.canParse(topology.url)) throw new ConfigError(key, 'not a valid redis:// or rediss:// URL');
   const auth = topology.url ? credentialsOf(topology.url) : {};
   if (topology.cluster) {
     // Fail-fast is set on the cluster, not on its node connections: a node connection that refuses
@@ -53,7 +56,7 @@ export function createRedisClient(topology: RedisTopology, overrides: RedisOptio
   if (topology.sentinel) {
     return new Redis({ ...FAIL_FAST, ...auth, ...overrides, sentinels: topology.sentinel.nodes.map(hostPort), name: topology.sentinel.name });
   }
-  if (!topology.url) throw new TypeError('a Redis URL, Sentinel or Cluster nodes are required');
+  if (!topology.url) throw new ConfigError(key, 'a Redis URL, Sentinel or Cluster nodes are required');
   return new Redis(topology.url, { ...FAIL_FAST, ...overrides });
 }
 

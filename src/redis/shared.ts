@@ -19,6 +19,7 @@ export async function openSharedRedis(config: GatewayConfig, logger: Logger, met
   const topology = config.redis.cluster ? 'cluster' : config.redis.sentinel ? 'sentinel' : 'standalone';
   let up = false;
   let everUp = false;
+  metrics.registry.registerMetric(metrics.redisUp);
   metrics.redisUp.set(0);
   client.on('ready', () => {
     metrics.redisUp.set(1);

@@ -1,9 +1,9 @@
 /**
- * The public commands as users run them: `fhir-gateway serve --config` and `fhir-gateway demo`,
- * spawned from the compiled package (npm test builds it first).
+ * The public commands as users run them: `fhir-gateway serve --config` and the demo (`npm run demo`,
+ * its own entry point dist/devkit/main.js), spawned from the compiled package (npm test builds it first).
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createWriteStream, mkdtempSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, test } from '@jest/globals';
@@ -13,6 +13,7 @@ import { seedSyntheticData } from '../../src/devkit/synthetic-data.js';
 import { startTokenIssuer } from '../../src/devkit/token-issuer.js';
 import { testLogFile } from '../support/logs.js';
 import { jsonOf } from '../support/stack.js';
+import { COMMANDS_WITH_HELP } from '../../src/cli-usage.js';
 
 const CLI = path.resolve('dist/cli.js');
 const children: ChildProcessWithoutNullStreams[] = [];
@@ -24,6 +25,20 @@ function writeConfig(text: string): string {
   const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'fhirgw-cli-')), 'gateway.yaml');
   writeFileSync(file, text);
   return file;
+}
+
+/** The CLI run to its end without blocking this process (which may serve what the CLI fetches). */
+function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('node', [CLI, ...args], { env });
+    children.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 function waitForOutput(child: ChildProcessWithoutNullStreams, pattern: RegExp, timeoutMs = 20000): Promise<string> {
@@ -62,6 +77,12 @@ describe('fhir-gateway serve', () => {
     expect(r.stderr).toContain('invalid configuration at listen.port');
   });
 
+  test('a start-up failure on what the configuration names exits 2 naming the key (an unreadable audit key file)', () => {
+    const r = spawnSync('node', [CLI, 'serve', '--config', 'config/gateway.yaml'], { encoding: 'utf8', timeout: 20000, env: { ...process.env, FHIRGW_AUDIT_HMAC_KEY_FILE: '/nonexistent/audit.key' } });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('invalid configuration at audit.hmacKeyFile: cannot read /nonexistent/audit.key: ENOENT');
+  });
+
   test('a missing policy bundle stops start-up', () => {
     const r = spawnSync('node', [CLI, 'serve', '--config', 'config/gateway.yaml'], { encoding: 'utf8', timeout: 20000, env: { ...process.env, FHIRGW_POLICY_BUNDLE: '/nonexistent/b.tar.gz' } });
     expect(r.status).toBe(2);
@@ -94,10 +115,10 @@ describe('fhir-gateway serve', () => {
   });
 });
 
-describe('fhir-gateway demo', () => {
+describe('the demo (npm run demo)', () => {
   test('prints curl lines whose first one answers FHIR JSON', async () => {
     const port = await freePort();
-    const child = spawn('node', [CLI, 'demo', '--port', String(port)]);
+    const child = spawn('node', [path.resolve('dist/devkit/main.js'), '--port', String(port)]);
     children.push(child);
     // Its log (stderr) is scanned like every gateway's; stdout is the demo's own curl line, token included by design.
     child.stderr.pipe(createWriteStream(testLogFile('cli-demo')));
@@ -107,5 +128,77 @@ describe('fhir-gateway demo', () => {
     const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(200);
     expect(await jsonOf(res)).toMatchObject({ resourceType: 'Patient', id: 'pat-alba' });
+  });
+});
+
+describe('help, version and exit codes', () => {
+  test.each(COMMANDS_WITH_HELP)('`%s --help` prints its usage and exits 0', (command) => {
+    const r = spawnSync('node', [CLI, ...command.split(' '), '--help'], { encoding: 'utf8', timeout: 20000 });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`fhir-gateway ${command}`);
+    expect(r.stdout).toContain('exit codes:');
+  });
+
+  test('--version prints the package version, the source revision and the Node version', () => {
+    const version = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
+    const r = spawnSync('node', [CLI, '--version'], { encoding: 'utf8', timeout: 20000 });
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toMatch(new RegExp(`^fhir-gateway ${version.replace(/\./g, '\\.')} \\(revision ([0-9a-f]{40}|unknown), node ${process.version.replace(/\./g, '\\.')}\\)$`));
+  });
+
+  test.each([
+    ['an unknown option', ['serve', '--config', 'config/gateway.yaml', '--port', '1'], 'fhir-gateway serve --config'],
+    ['an unknown command', ['srve'], 'fhir-gateway serve --config'],
+    ['a missing --config', ['config', 'check'], 'fhir-gateway config check --config'],
+    ['an unknown option of a subcommand', ['audit', 'verify', 'x.jsonl', '--keyfile', 'k'], 'fhir-gateway audit verify'],
+  ])('%s exits 2 with the usage', (_name, args, usage) => {
+    const r = spawnSync('node', [CLI, ...args], { encoding: 'utf8', timeout: 20000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(usage);
+  });
+});
+
+describe('fhir-gateway config check', () => {
+  test('a good configuration: keys fetched, bundle loaded, printed with secrets masked, exit 0; an unknown FHIRGW_ variable is warned about', async () => {
+    const issuer = await startTokenIssuer({ audience: 'http://127.0.0.1/fhir' });
+    try {
+      const hmacKey = 'k'.repeat(40);
+      const config = writeConfig(
+        `publicBaseUrl: http://127.0.0.1/fhir\nupstream: { url: http://127.0.0.1:9/fhir }\nauth: { issuer: ${issuer.issuer} }\n` +
+          'redis: { url: "redis://gw:s3cret-pass@redis.internal:6379/0" }\n' +
+          'audit: { sinks: [ { type: http, url: "https://siem.example/x", headers: { X-Api-Key: not-for-logs } } ] }\n',
+      );
+      // Spawned asynchronously: the token issuer answering the check runs in this process.
+      const r = await runCli(['config', 'check', '--config', config], { ...process.env, FHIRGW_AUDIT_HMAC_KEY: hmacKey, FHIRGW_LISTEN_PROT: '8080' });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`ok +issuer ${issuer.issuer}: JWKS ${issuer.jwksUri} has 1 key\\(s\\)`));
+      expect(r.stdout).toMatch(/ok +policy bundle loaded \(revision [0-9a-f]+\)/);
+      expect(r.stdout).toMatch(/warning +unknown FHIRGW_\* environment variables are ignored \(misspelt\?\): FHIRGW_LISTEN_PROT/);
+      expect(r.stdout).toContain('url: redis://***:***@redis.internal:6379/0');
+      expect(r.stdout).toContain('X-Api-Key: "***"');
+      for (const secret of ['s3cret-pass', 'not-for-logs', hmacKey]) expect(r.stdout).not.toContain(secret);
+      expect(r.stdout).toContain('config check: the gateway would start with this configuration');
+    } finally {
+      await issuer.close();
+    }
+  });
+
+  test('a bad configuration: every problem listed with its key, exit 2', () => {
+    const config = writeConfig('publicBaseUrl: https://h/fhir\nupstream: { url: http://u/fhir, timeoutMS: 5 }\nauth: { issuer: https://idp }\nlog: { level: loud }\n');
+    const r = spawnSync('node', [CLI, 'config', 'check', '--config', config], { encoding: 'utf8', timeout: 20000 });
+    expect(r.status).toBe(2);
+    expect(r.stdout).toMatch(/problem +upstream\.timeoutMS: unknown key/);
+    expect(r.stdout).toMatch(/problem +log\.level: /);
+    expect(r.stdout).toContain('config check: 2 problem(s)');
+  });
+
+  test('an unreachable JWKS and a missing bundle are problems naming their keys', async () => {
+    const port = await freePort();
+    const config = writeConfig(`publicBaseUrl: https://h/fhir\nupstream: { url: http://u/fhir }\nauth: { issuer: "http://127.0.0.1:${port}", jwksUri: "http://127.0.0.1:${port}/jwks" }\npolicy: { bundle: /nonexistent/b.tar.gz }\n`);
+    const r = spawnSync('node', [CLI, 'config', 'check', '--config', config], { encoding: 'utf8', timeout: 20000 });
+    expect(r.status).toBe(2);
+    expect(r.stdout).toMatch(new RegExp(`problem +auth\\.jwksUri: JWKS http://127\\.0\\.0\\.1:${port}/jwks cannot be used: network \\(ECONNREFUSED\\)`));
+    expect(r.stdout).toMatch(/problem +policy\.bundle: cannot load policy bundle \/nonexistent\/b\.tar\.gz: ENOENT/);
   });
 });

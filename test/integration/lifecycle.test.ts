@@ -160,7 +160,7 @@ describe('readiness', () => {
       let status = 200;
       for (let i = 0; i < 100 && status === 200; i++) status = (await stack.fetch(`Patient/${SYNTHETIC_PATIENTS[0]!.id}`, { token })).status;
       expect(status).toBe(503);
-      expect(await (await fetch(`${origin}/readyz`)).json()).toEqual({ status: 'not-ready' });
+      expect(await (await fetch(`${origin}/readyz`)).json()).toMatchObject({ status: 'not-ready', notReady: ['audit.spool'], checks: { auditSpool: 'unwritable' } });
       for (const b of blockers) rmSync(b, { recursive: true, force: true });
       const deadline = Date.now() + 5000;
       while ((await fetch(`${origin}/readyz`)).status !== 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

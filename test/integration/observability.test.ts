@@ -3,6 +3,7 @@
  * latencies; decisions by reason; withheld and redacted resources; upstream failures), the W3C trace
  * context carried from the client to the upstream and into the audit record, and the log lines.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { SYNTHETIC_PATIENTS } from '../../src/devkit/synthetic-data.js';
 import { reasonLabel } from '../../src/observability/labels.js';
@@ -118,6 +119,17 @@ describe('trace context and logs', () => {
     expect(record.traceId).not.toBe('0'.repeat(32));
     const forwarded = stack.fhir.requests.slice(before).find((r) => r.url.startsWith(`/fhir/Patient/${alba.id}`) || r.url.includes(`Patient/${alba.id}`));
     expect(String(forwarded?.headers['traceparent'])).toMatch(new RegExp(`^00-${record.traceId}-[0-9a-f]{16}-00$`));
+  });
+});
+
+describe('what the process exports about itself', () => {
+  test('fhirgw_build_info carries the version, revision and Node version; fhirgw_redis_up is absent without redis.*', async () => {
+    const samples = await scrape(origin);
+    const version = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
+    const info = samples.filter((s) => s.name === 'fhirgw_build_info');
+    expect(info).toHaveLength(1);
+    expect(info[0]).toMatchObject({ value: 1, labels: { version, node: process.version, revision: expect.stringMatching(/^([0-9a-f]{40}|unknown)$/) } });
+    expect(samples.some((s) => s.name === 'fhirgw_redis_up')).toBe(false);
   });
 });
 

@@ -63,6 +63,29 @@ describe('policy build', () => {
   });
 });
 
+describe('the input contract (opa check --strict --schema)', () => {
+  // The shipped tree builds (above); the same tree with one misspelt read of input does not.
+  function misspelt(name: string): string {
+    const dir = path.join(tmp, name);
+    cpSync(path.join(ROOT, 'policies'), dir, { recursive: true, filter: (src) => !src.includes(`${path.sep}dist`) });
+    const file = path.join(dir, 'fhirgw/lib/roles.rego');
+    const text = readFileSync(file, 'utf8');
+    expect(text).toContain('input.principal.purpose_of_use');
+    writeFileSync(file, text.replaceAll('input.principal.purpose_of_use', 'input.principal.purpose_of_uses'));
+    return dir;
+  }
+
+  test('a library rule reading an input field the contract does not have fails policy build', async () => {
+    const out = path.join(tmp, 'misspelt.tar.gz');
+    expect((await run('build', '--dir', misspelt('misspelt-build'), '--out', out)).code).toBe(1);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  test('and fails policy test', async () => {
+    expect((await run('test', '--dir', misspelt('misspelt-test'))).code).toBe(1);
+  });
+});
+
 describe('policy test', () => {
   function tree(name: string, testBody: string): string {
     const dir = path.join(tmp, name);
@@ -187,8 +210,13 @@ describe('policy eval', () => {
     expect(e.engine).toMatch(/^OPA \S+ interpreter \(opa eval --explain=full\) on the Rego sources of revision [0-9a-f]{16}; the gateway decides with the same policy compiled to WebAssembly$/);
     expect(e.revision).toBe(sourceRevision(path.join(ROOT, 'policies')));
     expect(e.agrees).toBe(true);
-    const denyLine = readFileSync(path.join(ROOT, 'policies/fhirgw/request.rego'), 'utf8').split('\n').findIndex((l) => l.startsWith('deny contains "role.type-not-permitted"')) + 1;
-    expect(e.reasons).toEqual([{ reason: 'role.type-not-permitted', rules: [{ rule: 'data.fhirgw.request.deny', location: `fhirgw/request.rego:${denyLine}`, source: 'deny contains "role.type-not-permitted" if {' }] }]);
+    const denyLine = readFileSync(path.join(ROOT, 'policies/fhirgw/request.rego'), 'utf8').split('\n').findIndex((l) => l === 'deny contains reasons.role_type_not_permitted if {') + 1;
+    expect(denyLine).toBeGreaterThan(0);
+    const catalogue = JSON.parse(readFileSync(path.join(ROOT, 'src/policy/reasons.json'), 'utf8'));
+    const meaning = catalogue.groups.find((g: { codes: string[] }) => g.codes.includes('role.type-not-permitted')).meaning;
+    expect(e.reasons).toEqual([
+      { reason: 'role.type-not-permitted', meaning, rules: [{ rule: 'data.fhirgw.request.deny', location: `fhirgw/request.rego:${denyLine}`, source: 'deny contains reasons.role_type_not_permitted if {' }] },
+    ]);
     expect(e.trace).toContain('Enter data.fhirgw.request.decision');
     expect(e.trace).not.toContain(tmp);
 

@@ -5,11 +5,13 @@
  * evaluates healthy, no alert fires on a healthy gateway); and the Grafana dashboard, whose every
  * query must be valid PromQL naming only metrics the gateway exports or our recording rules.
  */
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
+import { ensureKustomize } from '../../scripts/lib/kustomize.mjs';
 import { SYNTHETIC_PATIENTS } from '../../src/devkit/synthetic-data.js';
 import { exportedNames, metricNamesIn, promtool, startPrometheus, writeRuleFile, type RuleGroup, type RunningPrometheus } from '../support/prometheus.js';
 import { startStack, tokensFor, type Stack } from '../support/stack.js';
@@ -77,7 +79,7 @@ describe('promtool', () => {
 
   test('the alerts the issue asks for exist, and each has a runbook entry in docs/operations.md', () => {
     const alerts = alertNames();
-    for (const wanted of ['AuditBacklogGrowing', 'AuditRecordsDropped', 'PolicyBundleLoadFailing', 'PolicyRevisionStale', 'DenyRateSpike', 'UpstreamErrorRate', 'LatencyBudgetFastBurn', 'LatencyBudgetSlowBurn', 'JwksUnreachable']) {
+    for (const wanted of ['AuditBacklogGrowing', 'AuditRecordsDropped', 'PolicyBundleLoadFailing', 'PolicyRevisionStale', 'DenyRateSpike', 'UpstreamErrorRate', 'UpstreamCircuitOpen', 'UpstreamAuthRejected', 'LatencyBudgetFastBurn', 'LatencyBudgetSlowBurn', 'JwksUnreachable']) {
       expect(alerts).toContain(`FhirGateway${wanted}`);
     }
     const doc = readFileSync('docs/operations.md', 'utf8');
@@ -124,24 +126,83 @@ describe('a real Prometheus scraping the gateway', () => {
   });
 });
 
+/** Metrics the test gateway (no Redis) does not export, which a gateway with redis.* does (replicas.test.ts scrapes it). */
+const EXPORTED_WITH_REDIS = ['fhirgw_redis_up'];
+/** The dashboard's variables as Grafana's "All" expands them. */
+const withVariables = (expr: string): string => expr.replace(/\$(job|namespace|instance)\b/g, '.*');
+
 describe('the Grafana dashboard', () => {
+  const dashboard = (): { templating: { list: Array<{ name: string; query?: { query: string } }> }; panels: Array<{ title: string; targets?: Array<{ expr: string }> }> } =>
+    JSON.parse(readFileSync(path.join(MONITORING, 'dashboard.json'), 'utf8'));
+
+  test('has job, namespace and instance variables, and every metric each query reads is filtered by them', () => {
+    const variables = dashboard().templating.list;
+    expect(variables.map((v) => v.name)).toEqual(['datasource', 'job', 'namespace', 'instance']);
+    for (const { title, targets } of dashboard().panels) {
+      for (const { expr } of targets ?? []) {
+        // Each metric (or recording rule) selector carries the matchers; recording rules are kept by namespace and job only.
+        for (const m of expr.matchAll(/\b((?:fhirgw_|nodejs_|process_)[a-z0-9_]+|fhirgw:[a-z0-9_:]+)(\{[^}]*\})?/g)) {
+          const matchers = m[2] ?? '';
+          const wanted = m[1]!.includes(':') ? ['job=~"$job"', 'namespace=~"$namespace"'] : ['job=~"$job"', 'namespace=~"$namespace"', 'instance=~"$instance"'];
+          expect({ panel: title, metric: m[1], missing: wanted.filter((w) => !matchers.includes(w)) }).toEqual({ panel: title, metric: m[1], missing: [] });
+        }
+      }
+    }
+  });
+
+  test('has panels for the circuit breaker, Redis, TLS expiry, WebAssembly memory and upstream 4xx', () => {
+    const exprs = dashboard().panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)).join('\n');
+    for (const metric of ['fhirgw_upstream_circuit_state', 'fhirgw_redis_up', 'fhirgw_tls_certificate_expiry_timestamp_seconds', 'fhirgw_policy_wasm_memory_bytes', 'fhirgw_upstream_client_errors_total', 'fhirgw_build_info']) {
+      expect(exprs).toContain(`${metric}{`);
+    }
+  });
+
   test('every query is valid PromQL that names only exported metrics or our recording rules', async () => {
-    const dashboard = JSON.parse(readFileSync(path.join(MONITORING, 'dashboard.json'), 'utf8')) as { panels: Array<{ title: string; targets?: Array<{ expr: string }> }> };
-    const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })));
+    const exprs = dashboard().panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })));
     expect(exprs.length).toBeGreaterThan(30);
-    const known = new Set([...exportedNames(await (await fetch(`${origin}/metrics`)).text()), ...recordNames()]);
+    const known = new Set([...exportedNames(await (await fetch(`${origin}/metrics`)).text()), ...recordNames(), ...EXPORTED_WITH_REDIS]);
     const unknown = (expr: string): string[] => metricNamesIn(expr).filter((n) => !known.has(n));
     // The check itself catches a misspelt metric (and reads through functions, matchers and grouping).
     expect(unknown('sum by (code) (rate(fhirgw_http_request_total{code=~"5.."}[5m])) / 1e3')).toEqual(['fhirgw_http_request_total']);
     for (const { panel, expr } of exprs) {
       expect({ panel, expr, unknown: unknown(expr) }).toEqual({ panel, expr, unknown: [] });
       // Prometheus parses and runs it (an invalid expression is a 400 with a parse error).
-      expect(Array.isArray(await prometheus.query(expr))).toBe(true);
+      expect(Array.isArray(await prometheus.query(withVariables(expr)))).toBe(true);
     }
   });
 
   test('alert and recording rule expressions also read only exported metrics, recording rules or up', async () => {
-    const known = new Set([...exportedNames(await (await fetch(`${origin}/metrics`)).text()), ...recordNames(), 'up']);
+    const known = new Set([...exportedNames(await (await fetch(`${origin}/metrics`)).text()), ...recordNames(), ...EXPORTED_WITH_REDIS, 'up']);
     for (const g of groups) for (const r of g.rules) expect({ rule: r.alert ?? r.record, unknown: metricNamesIn(r.expr).filter((n) => !known.has(n)) }).toEqual({ rule: r.alert ?? r.record, unknown: [] });
   });
 });
+
+describe('runbook links', () => {
+  test('point at the component\'s runbookBaseUrl, and an overlay can point them at its own runbook', () => {
+    const kustomize = ensureKustomize({ log: () => {} });
+    mkdirSync(path.resolve('.tmp'), { recursive: true });
+    const overlay = mkdtempSync(path.join(path.resolve('.tmp'), 'runbook-overlay-'));
+    try {
+      const urlsOf = (): string[] => {
+        const rule = parseAllDocuments(execFileSync(kustomize, ['build', overlay], { encoding: 'utf8' })).map((d) => d.toJSON() as { kind: string; spec?: { groups: RuleGroup[] } }).find((o) => o.kind === 'PrometheusRule')!;
+        return rule.spec!.groups.flatMap((g) => g.rules.flatMap((r) => (r.alert ? [String(r.annotations?.['runbook_url'])] : [])));
+      };
+      const component = path.relative(overlay, MONITORING);
+      writeFileSync(path.join(overlay, 'kustomization.yaml'), `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\ncomponents: [${component}]\n`);
+      expect(urlsOf()).toEqual(alertNames().map((a) => `https://fhir-privacy-gateway.dev/docs/operations.md#${a.toLowerCase()}`));
+      // The override docs/operations.md#runbook-links gives, verbatim.
+      writeFileSync(path.join(overlay, 'kustomization.yaml'), `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\ncomponents: [${component}]\n${RUNBOOK_OVERRIDE}`);
+      expect(urlsOf()).toEqual(alertNames().map((a) => `https://wiki.hospital.example/fhir-gateway/runbook#${a.toLowerCase()}`));
+    } finally {
+      rmSync(overlay, { recursive: true, force: true });
+    }
+  }, 120000);
+});
+
+/** The overlay snippet of docs/operations.md, read from the doc so the two cannot drift apart. */
+const RUNBOOK_OVERRIDE = (() => {
+  const doc = readFileSync('docs/operations.md', 'utf8');
+  const m = /<!-- runbook-override -->\n```yaml\n([\s\S]*?)```/.exec(doc);
+  if (!m) throw new Error('docs/operations.md has no runbook-override snippet');
+  return m[1]!;
+})();

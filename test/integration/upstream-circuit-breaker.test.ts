@@ -72,6 +72,8 @@ describe('the upstream circuit breaker', () => {
     expect((await jsonOf(write)).issue[0].details.coding[0].code).toBe('upstream_circuit_open');
     expect(upstream.hits()).toBe(hitsWhenOpened);
     expect(await metricsText()).toMatch(/^fhirgw_upstream_circuit_rejections_total\{upstream="fhir"\} 6$/m);
+    // ...and each is counted as an upstream error, so the error-rate alert stays firing through an outage.
+    expect(await metricsText()).toMatch(/^fhirgw_upstream_errors_total\{kind="circuit_open"\} 6$/m);
     const record = await auditRecordOf(stack, refused[0]!.id);
     expect(record.outcome).toMatchObject({ status: 503, error: 'upstream_circuit_open', reasons: ['upstream.circuit-open'] });
 

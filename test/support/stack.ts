@@ -45,6 +45,8 @@ export interface StackOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Extra start options (captured stdout, environment). */
   readonly start?: StartOptions;
+  /** Return before the gateway is ready (tests of an issuer that never answers). Default: wait. */
+  readonly waitReady?: boolean;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -67,7 +69,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const config = buildConfig(options.config ? options.config(defaults) : defaults, { env: {} });
   // Every test gateway logs at trace level into .tmp/test-logs; `npm run check:logs` scans them for PHI and tokens.
   const gateway = await startGateway(config, { logger: testLogger('stack'), env: options.env ?? {}, ...options.start });
-  await gateway.ready;
+  if (options.waitReady !== false) await gateway.ready;
 
   return {
     gateway,

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { classify, withFormParams } from '../../src/fhir/classify.js';
+import { classify, withFormParams, withIfNoneExist } from '../../src/fhir/classify.js';
 import { GatewayError } from '../../src/errors.js';
 import { upstreamPathOf } from '../../src/fhir/upstream-path.js';
 
@@ -13,6 +13,15 @@ const codeOf = (fn: () => unknown): string => {
     throw err;
   }
   return 'no error';
+};
+const parameterOf = (fn: () => unknown): string | undefined => {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof GatewayError) return err.parameter;
+    throw err;
+  }
+  throw new Error('no error');
 };
 
 describe('classify: interactions', () => {
@@ -113,6 +122,27 @@ describe('classify: parameters', () => {
     ['/fhir/Patient/1/_history?name=x', 'invalid_search_parameter:param.unknown'],
   ])('%s -> %s', (target, expected) => {
     expect(codeOf(() => c('GET', target))).toBe(expected);
+  });
+
+  test.each([
+    ['/fhir/Patient?unknown-param=1', 'unknown-param'],
+    ['/fhir/Patient?name:nonsense=1&unknown-param:exact=1', 'unknown-param'],
+    ['/fhir/Patient?access_token=abc', 'access_token'],
+    ['/fhir/Patient/1/$everything?access_token=abc', 'access_token'],
+    ['/fhir/Patient/1/_history?name=x', 'name'],
+    ['/fhir/Patient/1?name=x', 'name'],
+    ['/fhir/Patient?name=%E0%A4%A', 'name'],
+    ['/fhir/Patient?name:exact=a%0d%0aX-Injected:1', 'name'],
+    ['/fhir/Observation?_count=5&_offset=10', '_offset'],
+    // A malformed name is not echoed: it is not in the alphabet a parameter name may use.
+    ['/fhir/Patient?na%20me=x', undefined],
+    ['/fhir/Patient?na%E0%A4%A=x', undefined],
+  ])('the refusal of %s names the parameter %s, never its value', (target, parameter) => {
+    expect(parameterOf(() => c('GET', target))).toBe(parameter);
+  });
+
+  test('an unknown If-None-Exist criterion is named', () => {
+    expect(parameterOf(() => withIfNoneExist(c('POST', '/fhir/Patient'), 'identifier=1&nope=2'))).toBe('nope');
   });
 
   test('conditional writes need criteria', () => {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from '@jest/globals';
-import { buildConfig, ConfigError, DEFAULT_POLICY_BUNDLE, ENV_OVERRIDES, loadConfigFile } from '../../src/config/load.js';
+import { buildConfig, ConfigError, DEFAULT_POLICY_BUNDLE, ENV_OVERRIDES, loadConfigFile, unknownEnvironmentVariables } from '../../src/config/load.js';
 
 const minimal = {
   publicBaseUrl: 'https://fhir.example.org/fhir',
@@ -142,5 +142,49 @@ describe('secrets', () => {
       expect((err as ConfigError).key).toBe('FHIRGW_ADMIN_TOKEN');
       expect((err as Error).message).not.toContain('short');
     }
+  });
+});
+
+describe('every problem at once', () => {
+  const base = { publicBaseUrl: 'https://h/fhir', upstream: { url: 'http://u/fhir' }, auth: { issuer: 'https://idp' } };
+  const problemsOf = (doc: object, env: NodeJS.ProcessEnv = {}): Array<{ key: string; problem: string }> => {
+    try {
+      buildConfig(doc, { env });
+    } catch (err) {
+      if (err instanceof ConfigError) return [...err.problems];
+      throw err;
+    }
+    return [];
+  };
+
+  test('schema problems, unknown keys, bad overrides and cross-field rules are all reported, each with its key', () => {
+    const problems = problemsOf(
+      { ...base, upstream: { url: 'http://u/fhir', timeoutMS: 5, maxResponseBytes: 'big' }, listen: { prot: 1 }, log: { level: 'loud' } },
+      { FHIRGW_UPSTREAM_TIMEOUT_MS: 'soon' },
+    );
+    expect(problems.map((p) => p.key).sort()).toEqual(['listen.prot', 'log.level', 'upstream.maxResponseBytes', 'upstream.timeoutMS', 'upstream.timeoutMs'].sort());
+    const err = (() => {
+      try {
+        buildConfig({ ...base, publicBaseUrl: 'https://h/', upstream: { url: 'http://u/fhir', forwardClientToken: true, auth: { type: 'bearer', tokenEnv: 'T' } } }, { env: {} });
+      } catch (e) {
+        return e as ConfigError;
+      }
+      throw new Error('no error');
+    })();
+    expect(err.problems.map((p) => p.key)).toEqual(['upstream.forwardClientToken', 'publicBaseUrl']);
+    expect(err.message).toMatch(/^invalid configuration \(2 problems\):\n {2}- upstream\.forwardClientToken: .*\n {2}- publicBaseUrl: /);
+  });
+
+  test('an audit section without sinks gets the documented default sink', () => {
+    const config = buildConfig({ ...base, audit: { spool: { dir: '/var/spool/gw', durability: 'async' } } }, { env: {} });
+    expect(config.audit.sinks).toEqual([{ type: 'stdout', format: 'record' }]);
+    expect(config.audit.spool).toMatchObject({ dir: '/var/spool/gw', durability: 'async' });
+    expect(problemsOf({ ...base, audit: { sinks: [] } }).map((p) => p.key)).toEqual(['audit.sinks']);
+  });
+
+  test('unknown FHIRGW_* variables are found: not the overrides, the secrets or what the configuration names', () => {
+    const config = buildConfig({ ...base, audit: { sinks: [{ type: 'http', url: 'https://siem/x', authorizationEnv: 'FHIRGW_SPLUNK_AUTH' }] } }, { env: {} });
+    const env = { FHIRGW_LISTEN_PROT: '9', FHIRGW_LISTEN_PORT: '9', FHIRGW_AUDIT_HMAC_KEY: 'k', FHIRGW_SPLUNK_AUTH: 'Splunk x', FHIRGW_CURSOR_KEYS: 'x', HOME: '/root' };
+    expect(unknownEnvironmentVariables(env, config)).toEqual(['FHIRGW_CURSOR_KEYS', 'FHIRGW_LISTEN_PROT']);
   });
 });

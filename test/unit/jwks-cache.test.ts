@@ -45,6 +45,25 @@ function cacheFor(idp: ReturnType<typeof fakeIdp>, clock: { t: number }, events:
 const errorOf = async (p: Promise<unknown>): Promise<unknown> => p.then(() => 'resolved', (e: unknown) => e);
 
 describe('JWKS cache', () => {
+  test('a failed fetch says whether keys stay in use: none at first start, the last good ones after', async () => {
+    const a = await newSigningKey();
+    const idp = fakeIdp([a]);
+    const clock = { t: 0 };
+    const failures: boolean[] = [];
+    const cache = createJwksCache({ load: idp.load, maxAgeMs: 600_000, cooldownMs: 10_000, now: () => clock.t, onFailure: (_err, keysInUse) => failures.push(keysInUse) });
+    idp.fail(true);
+    await errorOf(cache.warmUp());
+    expect(failures).toEqual([false]);
+    idp.fail(false);
+    clock.t = 10_001;
+    await cache.warmUp();
+    idp.fail(true);
+    clock.t = 700_000; // stale: the next token triggers a background refresh, which fails
+    await cache.resolve(headerOf(a), TOKEN);
+    await new Promise((r) => setImmediate(r));
+    expect(failures).toEqual([false, true]);
+  });
+
   test('concurrent first requests share one fetch', async () => {
     const a = await newSigningKey();
     const idp = fakeIdp([a]);

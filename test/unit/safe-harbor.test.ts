@@ -91,7 +91,7 @@ describe('Safe Harbor', () => {
       id: 'dev-1',
       udiCarrier: [{ deviceIdentifier: 'UDI-1' }],
       serialNumber: 'SN-778',
-      patient: { reference: 'Patient/pat-alba' },
+      patient: { reference: '#c1' },
       contained: [{ resourceType: 'Patient', id: 'c1', name: [{ family: 'Zeta' }] }],
     });
     const a = deidentify({
@@ -103,7 +103,10 @@ describe('Safe Harbor', () => {
       source: { observer: { display: 'Seen by Dr Hollis' } },
     });
     for (const r of [o, d, a]) for (const m of IDENTIFYING) expect(JSON.stringify(r)).not.toContain(m);
-    expect((d['contained'] as Array<{ id: string }>)[0]!.id).toBe('c1'); // contained ids stay: #c1 references must still resolve
+    // A contained resource's id is pseudonymised with the `#` references to it, which still resolve.
+    const containedId = (d['contained'] as Array<{ id: string }>)[0]!.id;
+    expect(containedId).toMatch(/^[0-9a-f]{40}$/);
+    expect(d['patient']).toEqual({ reference: `#${containedId}` });
     // AuditEvent.source.observer is mandatory: a Reference that was only a name is masked, not dropped.
     expect(a['source']).toEqual({ observer: { extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'masked' }] } });
   });

@@ -9,9 +9,12 @@
 #
 #   Which Consents concern this access: patient-privacy always; research when the purpose of use is
 #   HRESCH; treatment when it is TREAT or ETREAT.
+# schemas:
+#   - input: schema["policy-input.shared.schema"]
 package fhirgw.lib.consent
 
 import data.fhirgw.lib.labels
+import data.fhirgw.lib.reasons
 
 # Reasons why the Consents of the resource's patients refuse this access (empty: no refusal).
 refusals(resource, facts) := {reason |
@@ -20,7 +23,7 @@ refusals(resource, facts) := {reason |
 }
 
 # Consents could not be read: refuse (never read it as "no consent on file").
-patient_refusals(patient, _, _) := {"consent.unavailable"} if input.consents[patient].status == "unavailable"
+patient_refusals(patient, _, _) := {reasons.consent_unavailable} if input.consents[patient].status == "unavailable"
 
 patient_refusals(patient, resource, facts) := {reason_of(c, resource, facts) |
 	input.consents[patient].status == "ok"
@@ -82,10 +85,20 @@ reason_of(c, resource, facts) := reason if {
 	count(rules) > 0
 	some r in deepest(rules)
 	r.type == "deny"
-	reason := concat(".", ["consent.deny", kind(r.conditions[count(r.conditions) - 1])])
-} else := "consent.deny.research" if {
+	reason := deny_reason[kind(r.conditions[count(r.conditions) - 1])]
+} else := reasons.consent_deny_research if {
 	c.scope == "research"
-} else := "consent.deny.base"
+} else := reasons.consent_deny_base
+
+deny_reason := {
+	"actor": reasons.consent_deny_actor,
+	"purpose": reasons.consent_deny_purpose,
+	"label": reasons.consent_deny_label,
+	"class": reasons.consent_deny_class,
+	"code": reasons.consent_deny_code,
+	"period": reasons.consent_deny_period,
+	"provision": reasons.consent_deny_provision,
+}
 
 kind(cond) := "actor" if count(cond.actors) + count(cond.actor_roles) > 0
 

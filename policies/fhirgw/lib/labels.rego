@@ -4,6 +4,8 @@
 #   The sensitivity of a resource (HL7 DS4P): the sensitive codes among its meta.security labels,
 #   and labels implied by codes of data.fhirgw.sensitivity.codes (an HIV test result is sensitive
 #   whether or not anyone labelled it).
+# schemas:
+#   - input: schema["policy-input.shared.schema"]
 package fhirgw.lib.labels
 
 import data.fhirgw.sensitivity as sensitivity

@@ -4,6 +4,8 @@
 #   What the principal's roles permit, from data.fhirgw.roles (edit that table, not this file).
 #   A role grants only when its purpose-of-use requirement is met. A backend service with system
 #   scopes and no known role is given the `system` role.
+# schemas:
+#   - input: schema["policy-input.shared.schema"]
 package fhirgw.lib.roles
 
 import data.fhirgw.roles as table

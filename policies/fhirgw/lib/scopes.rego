@@ -3,24 +3,14 @@
 # description: |
 #   Which SMART scope contexts (patient, user, system) grant a permission on a resource type.
 #   Scopes arrive parsed (src/auth/scopes.ts): v1 `.read` is perms "rs", v2 `.rs` is "rs".
+# schemas:
+#   - input: schema["policy-input.shared.schema"]
 package fhirgw.lib.scopes
 
-# The SMART v2 permission letter each FHIR interaction needs.
-perm_for := {
-	"read": "r",
-	"vread": "r",
-	"history-instance": "r",
-	"search-type": "s",
-	"search-system": "s",
-	"search-compartment": "s",
-	"search-continue": "s",
-	"history-type": "s",
-	"history-system": "s",
-	"create": "c",
-	"update": "u",
-	"patch": "u",
-	"delete": "d",
-}
+# The SMART v2 permission letter each FHIR interaction needs (operations: their own, in
+# data.fhirgw.config.operations). The gateway's insufficient_scope challenge is generated from the
+# same data (src/auth/generated/smart-permissions.ts).
+perm_for := data.fhirgw.config.interaction_permissions
 
 # The scopes that grant `perm` on `type` (a type name, or null for system-level requests).
 # A granular scope (SMART v2 `?category=...`) grants the request too: its restriction is enforced on

@@ -21,7 +21,7 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-type RedisSinkInput = Extract<ConfigInput['audit'] extends infer A ? (A extends { sinks: Array<infer S> } ? S : never) : never, { type: 'redis' }>;
+type RedisSinkInput = Extract<ConfigInput['audit'] extends infer A ? (A extends { sinks?: Array<infer S> } ? S : never) : never, { type: 'redis' }>;
 
 /** Five requests, then a clean shutdown (which writes a closing checkpoint): six records, seq 1..6. */
 async function requestsReachStream(sink: RedisSinkInput, read: () => ReturnType<typeof createRedisClient>): Promise<AuditRecord[]> {

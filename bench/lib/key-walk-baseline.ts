@@ -1,4 +1,8 @@
 /**
+ * BASELINE FOR bench/deidentify.ts ONLY: the key-name walk the gateway used before de-identification
+ * was decided by FHIR type (src/enforce/deidentify.ts), kept verbatim so the benchmark measures the
+ * old and the new walk side by side in one run. Known to leak (issue 16); never used by the gateway.
+ *
  * HIPAA Safe Harbor de-identification (45 CFR 164.514(b)(2)) of one FHIR resource, in place, at any
  * depth (contained resources included). Policy decides *when* (the `safe-harbor` redaction action);
  * this module knows *how*, for every resource type:
@@ -20,7 +24,7 @@
  * records of one person still link to each other within a de-identified answer, but not to the
  * source without the key.
  */
-import { pseudonym as keyedPseudonym } from './pseudonym.js';
+import { pseudonym as keyedPseudonym } from '../../src/enforce/pseudonym.js';
 
 type Json = Record<string, unknown>;
 
@@ -39,7 +43,7 @@ export interface SafeHarborContext {
 }
 
 /** De-identifies a resource; returns how many elements changed. */
-export function safeHarbor(resource: Json, ctx: SafeHarborContext): number {
+export function keyWalkSafeHarbor(resource: Json, ctx: SafeHarborContext): number {
   return walk(resource, ctx, true);
 }
 
