@@ -21,6 +21,8 @@ COPY src ./src
 COPY scripts ./scripts
 COPY policies ./policies
 COPY schemas ./schemas
+# The audit store's schema migrations, applied at start-up (src/audit/store/migrate.ts), shipped in the package.
+COPY migrations ./migrations
 COPY --from=opa /out/opa /usr/local/bin/opa
 # The code, then the bundle, rebuilt from the sources (reproducible: its revision is a hash of them).
 # In this order tsc runs once: scripts/policies.mjs compiles only when dist/ is missing or stale.

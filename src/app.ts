@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
 import { asGatewayError, GatewayError } from './errors.js';
+import { createCors } from './http/cors.js';
 import { refusalOf } from './http/hostile.js';
 import { handleFhirRequest, respondWithError, type PipelineDeps } from './pipeline.js';
 import { SECURITY_HEADERS } from './proxy/headers.js';
@@ -29,6 +30,7 @@ export function createApp(parts: AppParts): Express {
   app.set('trust proxy', false);
 
   const basePath = new URL(parts.config.publicBaseUrl).pathname.replace(/\/+$/, '');
+  const cors = createCors(parts.config.cors);
 
   app.use((req, res, next) => {
     // Every answer, FHIR or not, success or error: never cached, never sniffed.
@@ -47,6 +49,15 @@ export function createApp(parts: AppParts): Express {
       return;
     }
     const path = raw.split('?')[0];
+    // Browser SMART apps: the FHIR API (metadata and .well-known/smart-configuration included) only.
+    if (path === basePath || path?.startsWith(`${basePath}/`)) {
+      const answer = cors(req.method, req.headers);
+      for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
+      if (answer.kind === 'preflight') {
+        res.status(204).end();
+        return;
+      }
+    }
     if (req.method === 'GET' && path === '/healthz') {
       res.status(200).type('application/json').send('{"status":"ok"}');
       return;

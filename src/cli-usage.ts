@@ -3,6 +3,7 @@
  * else). docs/operations.md#command-line documents the same commands and their exit codes; a test
  * runs `--help` on each entry.
  */
+import { PRIVACY_USAGE } from './privacy/usage.js';
 export const EXIT_CODES = `exit codes:
   0  success
   1  failure at run time (a broken audit chain, failing policy tests, decisions a policy diff
@@ -48,18 +49,36 @@ const ENTRIES: ReadonlyArray<readonly [command: string, usage: string]> = [
   ],
   [
     'audit',
-    `fhir-gateway audit verify <file>... | <redis://host:port[/db]> [--stream <name>] [--key-file <file>]
-  Audit trail tools.`,
+    `fhir-gateway audit verify|disclosures|breach-scope
+  Audit trail tools: check a trail's hash chain; the privacy office's reports from the audit store.
+${PRIVACY_USAGE}`,
   ],
   [
     'audit verify',
-    `fhir-gateway audit verify <file>... | <redis://host:port[/db]> [--stream <name>] [--key-file <file>]
-  Checks an audit trail's hash chain: files in order (rotated ones first), or a Redis stream.
+    `fhir-gateway audit verify <file>... | <redis://host:port[/db]> | <postgres://user@host/db> | --embedded <dir> [--stream <name>] [--key-file <file>]
+  Checks an audit trail's hash chain: files in order (rotated ones first), a Redis stream, or the
+  audit store (PostgreSQL, or the embedded PGlite directory).
   options:
     --stream <name>     the Redis stream (default fhirgw:audit)
+    --embedded <dir>    the embedded audit store's directory
     --key-file <file>   the audit HMAC key (default: FHIRGW_AUDIT_HMAC_KEY)
     -h, --help          this help
   exit 0 intact, 1 broken (the report says where), 2 cannot check.`,
+  ],
+  [
+    'audit disclosures',
+    `${PRIVACY_USAGE.split('\n').slice(0, 2).join('\n')}
+  The accounting of disclosures of one patient (45 CFR 164.528), from the audit store.`,
+  ],
+  [
+    'audit breach-scope',
+    `${PRIVACY_USAGE.split('\n').slice(2, 5).join('\n')}
+  Every patient a subject, client, token or address reached, with each record's chain checked.`,
+  ],
+  [
+    'review',
+    `${PRIVACY_USAGE.split('\n').slice(5).join('\n')}
+  Break-the-glass and detection review cases.`,
   ],
   [
     'policy',
@@ -103,6 +122,8 @@ export const GENERAL_USAGE = `usage:
   fhir-gateway config check --config <file.yaml>     check a configuration (dry run), secrets masked
   npm run demo                                       the demo, in a source checkout (not in the package)
   fhir-gateway audit verify <file>... | <redis://…>  check an audit trail's hash chain
+  fhir-gateway audit disclosures|breach-scope ...    the privacy office's reports (audit store)
+  fhir-gateway review list|show|close ...            review cases
   fhir-gateway policy build|test|eval|diff           policy authoring tools
   fhir-gateway <command> [<subcommand>] --help       help on a command
   fhir-gateway --version                             the version

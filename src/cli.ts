@@ -7,6 +7,8 @@
  *   fhir-gateway config check --config <file.yaml>   dry run of start-up, configuration printed with secrets masked
  *   fhir-gateway audit verify <file...|redis://host:port[/db]> [--stream name] [--key-file f]
  *   fhir-gateway policy build|test|eval|diff         policy authoring tools (src/policy-cli)
+ *   fhir-gateway audit disclosures|breach-scope ...  the privacy office's reports (src/privacy)
+ *   fhir-gateway review list|show|close ...          review cases (src/privacy, src/cases)
  */
 import { parseArgs } from 'node:util';
 import { GENERAL_USAGE, usageFor } from './cli-usage.js';
@@ -93,6 +95,10 @@ async function run(command: string | undefined, rest: string[]): Promise<number>
     case 'audit': {
       const { runAuditCommand } = await import('./audit/verify-command.js');
       return runAuditCommand(rest, usageFor(['audit', 'verify']) ?? USAGE);
+    }
+    case 'review': {
+      const { runReviewCommand } = await import('./privacy/command.js');
+      return runReviewCommand(rest, USAGE);
     }
     case 'policy': {
       const { runPolicyCommand } = await import('./policy-cli/command.js');

@@ -48,6 +48,11 @@ export const ERROR_CATALOGUE = {
   // decide (403)
   insufficient_scope: { status: 403, issue: 'forbidden', text: 'The access token does not grant the scope this request needs.' },
   forbidden: { status: 403, issue: 'forbidden', text: 'Access denied by policy.' },
+  insufficient_user_authentication: {
+    status: 401,
+    issue: 'login',
+    text: 'This request needs a stronger or more recent login: authenticate again as the WWW-Authenticate header asks (acr_values, max_age).',
+  },
   policy_error: { status: 500, issue: 'exception', text: 'The access policy could not be evaluated; the request was denied.' },
   policy_not_ready: { status: 503, issue: 'transient', text: 'The access policy is not loaded yet.' },
 
@@ -82,6 +87,8 @@ export const ERROR_CATALOGUE = {
 
   // audit (the answer is withheld when its record cannot be stored)
   audit_unavailable: { status: 503, issue: 'transient', text: 'The request could not be recorded in the audit trail, so its answer was withheld.' },
+  access_history_unavailable: { status: 501, issue: 'not-supported', text: 'AuditEvent searches are answered from the audit store, and none is configured.' },
+  audit_store_unavailable: { status: 503, issue: 'transient', text: 'The audit store cannot be read right now.' },
 
   // enforce / anything else
   enforce_failed: { status: 500, issue: 'exception', text: 'The response could not be checked against the access policy; it was withheld.' },
@@ -103,9 +110,12 @@ export interface GatewayErrorOptions {
    * insufficient_scope, the needed scope. `scheme: 'DPoP'` answers with a DPoP challenge.
    */
   readonly bearer?: {
-    readonly error?: 'invalid_token' | 'insufficient_scope' | 'invalid_request' | 'invalid_dpop_proof';
+    readonly error?: 'invalid_token' | 'insufficient_scope' | 'invalid_request' | 'invalid_dpop_proof' | 'insufficient_user_authentication';
     readonly scope?: string;
     readonly scheme?: 'Bearer' | 'DPoP';
+    /** RFC 9470: the `acr_values` (in the issuer's words) and `max_age` a new login must satisfy. */
+    readonly acrValues?: string;
+    readonly maxAge?: number;
   };
   /** Internal detail for logs only; never sent to clients. */
   readonly cause?: unknown;

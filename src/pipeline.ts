@@ -15,9 +15,12 @@ import type { Principal } from './auth/principal.js';
 import { decideRequest, type AuthorizeContext } from './enforce/authorize.js';
 import { kickoffAnswer, openFile, statusAnswer, type BulkDeps } from './bulk/bulk-data.js';
 import { enforceNdjson } from './bulk/ndjson.js';
+import { acrValuesFor } from './auth/assurance.js';
 import { clientCertificateOf } from './auth/client-certificate.js';
 import { withSmartSecurity } from './auth/smart-configuration.js';
 import type { AuditTrail } from './audit/trail.js';
+import { answerHistory, historyContinuation, isHistorySearch } from './audit/history/answer.js';
+import type { AuditStoreReader, Position } from './audit/store/query.js';
 import type { GatewayConfig } from './config/schema.js';
 import type { EnforcementSummary, ResponseEnforcer } from './enforce/response.js';
 import { asGatewayError, ERROR_CATALOGUE, GatewayError, operationOutcomeFor } from './errors.js';
@@ -62,6 +65,8 @@ export interface PipelineDeps {
   readonly paging: PagingOptions;
   readonly links: LinkRewriter;
   readonly audit: AuditTrail;
+  /** The audit store the access history (AuditEvent searches) is answered from; absent or null: none. */
+  readonly auditStore?: AuditStoreReader | null;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
   readonly now?: () => Date;
@@ -220,9 +225,14 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
     client: deps.upstreamClient,
     requestId: trace.requestId,
     onDecision: (stage, allow) => deps.metrics.decisions.inc({ stage, result: allow ? 'allow' : 'deny' }),
+    acrValuesFor: acrValuesOfIssuer(config, principal.iss),
   };
   const interaction = interactionContext(deps, ctx, upstream, trace);
   const prefer = preferOf(req.headers['prefer'], connectionListed(req.headers));
+
+  // The access history: AuditEvent searches are answered from the audit store, never forwarded.
+  const continued = historyContinuation(deps.paging.codec, request, principal, trace.time);
+  if (continued !== null || isHistorySearch(request)) return accessHistory(deps, ctx, continued?.request ?? request, continued, trace);
 
   // Bulk Data: the kick-off's answer is a status link of the gateway's own, and the links are the gateway's.
   if (request.operation === 'bulk-status' || request.operation === 'bulk-file') {
@@ -263,6 +273,27 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
   return { status: outcome.status, body: outcome.body, headers };
 }
 
+/** `GET <base>/AuditEvent?...` (and its pages): decided by policy, answered by src/audit/history. */
+async function accessHistory(deps: PipelineDeps, ctx: AuthorizeContext, request: FhirRequest, start: { position: Position; page: number } | null, trace: Trace): Promise<Reply> {
+  const allowed = await timeStage(deps.metrics, 'policy', () => decideRequest(ctx, request, { kind: 'none' }));
+  trace.decision = allowed.decision;
+  deps.audit.admit();
+  const options = {
+    store: deps.auditStore ?? null,
+    codec: deps.paging.codec,
+    publicBaseUrl: deps.config.publicBaseUrl,
+    defaultCount: deps.paging.defaultCount,
+    maxCount: deps.paging.maxCount,
+    maxScan: HISTORY_MAX_SCAN,
+  };
+  const page = await timeStage(deps.metrics, 'enforce', () => answerHistory(options, request, allowed.decision, ctx.principal, trace.time, start));
+  trace.summary = page.summary;
+  return { status: 200, body: page.body, headers: { 'x-request-id': trace.requestId } };
+}
+
+/** Records read from the store for one page of an access history at most. */
+const HISTORY_MAX_SCAN = 2000;
+
 /** What one interaction needs: policy, resource decisions, the upstream, paging. */
 function interactionContext(deps: PipelineDeps, ctx: AuthorizeContext, upstream: UpstreamPort, trace: Trace): InteractionContext {
   return {
@@ -277,6 +308,12 @@ function interactionContext(deps: PipelineDeps, ctx: AuthorizeContext, upstream:
     maxResponseBytes: deps.config.upstream.maxResponseBytes,
     onWritten: (request, plan) => invalidateConsents(deps, request, plan.resource, plan.current),
   };
+}
+
+/** The principal's issuer's `acr_values` for a level, for step-up challenges (auth.issuers[].assurance.challenge). */
+function acrValuesOfIssuer(config: GatewayConfig, iss: string): (level: number) => string | null {
+  const issuer = config.auth.issuers.find((i) => i.issuer === iss);
+  return (level) => (issuer ? acrValuesFor(issuer.assurance, level) : null);
 }
 
 function batchOptions(deps: PipelineDeps): BatchOptions {
@@ -442,12 +479,24 @@ function bearerChallenge(err: GatewayError, realm: string): string | null {
   const quoted = (v: string): string => `"${v.replace(/["\\]/g, '')}"`;
   const scheme = err.bearer?.scheme ?? 'Bearer';
   if (err.code === 'token_missing') return `${scheme} realm=${quoted(realm)}`;
+  if (err.bearer?.error === 'insufficient_user_authentication') return stepUpChallenge(scheme, quoted(realm), err.bearer);
   if (err.status === 401) return `${scheme} realm=${quoted(realm)}, error="${err.bearer?.error === 'invalid_dpop_proof' ? 'invalid_dpop_proof' : 'invalid_token'}"`;
   if (err.bearer?.error === 'insufficient_scope') {
     return `${scheme} realm=${quoted(realm)}, error="insufficient_scope"${err.bearer.scope ? `, scope=${quoted(err.bearer.scope)}` : ''}`;
   }
   return null;
 }
+
+/** RFC 9470 section 3: the error, a description, and what the new login must satisfy. */
+function stepUpChallenge(scheme: string, realm: string, bearer: NonNullable<GatewayError['bearer']>): string {
+  const parts = [`${scheme} realm=${realm}`, 'error="insufficient_user_authentication"', `error_description="${STEP_UP_DESCRIPTION}"`];
+  // Config validation keeps quotes and backslashes out of acr_values.
+  if (bearer.acrValues !== undefined) parts.push(`acr_values="${bearer.acrValues}"`);
+  if (bearer.maxAge !== undefined) parts.push(`max_age=${bearer.maxAge}`);
+  return parts.join(', ');
+}
+
+const STEP_UP_DESCRIPTION = 'A stronger or more recent authentication is required';
 
 function observe(deps: PipelineDeps, trace: Trace, status: number, durationSeconds: number, error: GatewayError | null): void {
   const interaction = trace.request?.interaction ?? 'unclassified';

@@ -135,6 +135,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     },
     links: createLinkRewriter(config.upstream.url, config.publicBaseUrl),
     audit,
+    auditStore: audit.store,
     metrics,
     logger,
     // Not ready while shutting down, or while the audit spool cannot take records (a replica that

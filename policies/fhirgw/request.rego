@@ -9,6 +9,7 @@
 #   - input: schema["policy-input.request.schema"]
 package fhirgw.request
 
+import data.fhirgw.lib.assurance
 import data.fhirgw.lib.labels
 import data.fhirgw.lib.reasons
 import data.fhirgw.lib.roles
@@ -21,7 +22,23 @@ decision := {"allow": true, "reasons": [reasons.scope_ok], "obligations": obliga
 	count(contexts) > 0
 }
 
-decision := {"allow": false, "reasons": sort(deny)} if count(deny) > 0
+decision := {"allow": false, "reasons": sort(deny)} if {
+	count(deny) > 0
+	not step_up_only
+}
+
+# Refused only for want of a stronger or fresher login: the gateway answers with an RFC 9470
+# step-up challenge (401) instead of 403.
+decision := {"allow": false, "reasons": sort(deny), "obligations": {"step_up": step_up}} if {
+	count(deny) > 0
+	step_up_only
+}
+
+step_up_only if {
+	every r in deny {
+		startswith(r, "assurance.")
+	}
+}
 
 interaction := input.request.interaction
 
@@ -219,6 +236,68 @@ deny contains reasons.break_glass_reason_missing if {
 	roles.break_glass_reason_missing
 }
 
+# ---- assurance of the login (data.fhirgw.assurance) ----
+
+# Break-the-glass needs a multi-factor login within max_age: decided on the token, like the reason.
+break_glass_lacking if {
+	not patient_only
+	count(contexts) > 0
+	roles.invokes_break_glass
+	count(assurance.break_glass_gaps) > 0
+}
+
+deny contains gap if {
+	break_glass_lacking
+	some gap in assurance.break_glass_gaps
+}
+
+# A search the client itself scopes to sensitive data (`_security=HIV`, a `code` that implies a
+# label) that the principal's roles would open after a multi-factor login: asking for that login
+# reveals nothing the request did not say. Searches that merely find sensitive data, and reads by
+# id, are not challenged: those resources are withheld, like missing ones.
+sensitive_lacking if {
+	interaction in {"search-type", "search-system", "search-compartment"}
+	not patient_only
+	not assurance.sensitive_labels_open
+	some label in requested_labels
+	label in roles.labels
+}
+
+deny contains reasons.assurance_level_insufficient if sensitive_lacking
+
+requested_labels contains code if {
+	some p in input.request.params
+	p.name == "_security"
+	is_null(p.modifier)
+	some v in p.values
+	code := token_code(v)
+	code in data.fhirgw.sensitivity.labels
+}
+
+requested_labels contains label if {
+	some p in input.request.params
+	p.name == "code"
+	is_null(p.modifier)
+	some v in p.values
+	label := data.fhirgw.sensitivity.codes[v]
+}
+
+token_code(v) := code if {
+	parts := split(v, "|")
+	count(parts) == 2
+	code := parts[1]
+} else := v
+
+step_up := object.union(break_glass_step_up, sensitive_step_up)
+
+break_glass_step_up := assurance.break_glass_step_up if break_glass_lacking
+
+else := {}
+
+sensitive_step_up := assurance.sensitive_step_up if sensitive_lacking
+
+else := {}
+
 # ---- protections are not ordinary data ----
 
 # A write that lowers the protection of data: removes a sensitivity or confidentiality label (set in
@@ -280,6 +359,53 @@ facts_key(c) := "facts" if c == object.get(input, "resource", null)
 
 else := "current_facts"
 
+# ---- access history (AuditEvent searches, answered by the gateway from its audit store) ----
+
+# Who may read which history (data.fhirgw.config.access_history): a patient-context token its own
+# patient's only; the roles listed (the privacy office) everyone's; nobody else.
+access_history if {
+	input.request.type == "AuditEvent"
+	interaction == "search-type"
+}
+
+history_config := data.fhirgw.config.access_history
+
+deny contains "history.not-permitted" if {
+	access_history
+	not history_reader
+}
+
+history_reader if {
+	patient_only
+	has_patient
+	history_config.patients_see_own
+}
+
+history_reader if {
+	not patient_only
+	some role in roles.effective
+	role in history_config.roles
+}
+
+# A patient naming another patient is refused on the request alone, whoever that patient is.
+deny contains "compartment.other-patient" if {
+	access_history
+	patient_only
+	some p in input.request.params
+	p.name == "patient"
+	some v in p.values
+	not v in {input.principal.patient, concat("/", ["Patient", input.principal.patient])}
+}
+
+# What the reader sees: a patient their own history, with staff shown as the policy says (names, or
+# role and organisation); the privacy office all of it, with names.
+history_obligation := {"history": {"patient": input.principal.patient, "staff": history_config.staff_to_patients, "organisation": history_config.organisation}} if {
+	access_history
+	patient_only
+} else := {"history": {"patient": null, "staff": "names", "organisation": history_config.organisation}} if {
+	access_history
+} else := {}
+
 # ---- obligations ----
 
 # Searches, conditional writes and conditional creates select resources by criteria: for a
@@ -335,4 +461,4 @@ protection_audit := {"audit": {"protection_change": true}} if protection_change
 
 else := {}
 
-obligations := object.union(object.union(object.union(narrowing, counts), criteria_redactions), protection_audit)
+obligations := object.union(object.union(object.union(object.union(narrowing, counts), criteria_redactions), protection_audit), history_obligation)

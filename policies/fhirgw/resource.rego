@@ -17,6 +17,7 @@
 #   - input: schema["policy-input.resource.schema"]
 package fhirgw.resource
 
+import data.fhirgw.lib.assurance
 import data.fhirgw.lib.consent
 import data.fhirgw.lib.labels
 import data.fhirgw.lib.reasons
@@ -146,7 +147,7 @@ denied("role.type-not-permitted", type_info, _, contexts) if {
 restrictions(resource, facts, contexts) := {reasons.label_sensitive |
 	not own_data(facts, contexts)
 	some label in labels.of(resource)
-	not label in roles.labels
+	not label in open_labels
 	not consent.explicitly_permitted(resource, facts)
 } | {reason |
 	not own_data(facts, contexts)
@@ -163,9 +164,18 @@ consent_administration(resource, contexts) if {
 	roles.manages_protections
 }
 
+# The sensitive labels the principal's roles open, once the login is strong enough for them
+# (data.fhirgw.assurance.sensitive_labels): below it, sensitive resources are withheld like others.
+default open_labels := set()
+
+open_labels := roles.labels if assurance.sensitive_labels_open
+
+# Break-the-glass opens restricted data only after a login strong and recent enough for it (the
+# request decision has refused anything less with a step-up challenge already).
 break_glass(contexts) if {
 	not patient_only(contexts)
 	roles.break_glass
+	assurance.break_glass_assured
 }
 
 break_glass_used(ctx) if {

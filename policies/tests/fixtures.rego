@@ -25,7 +25,18 @@ principal_for(scopes, roles, patient, purposes) := {
 	"organization": null,
 	"break_glass_reason": null,
 	"binding": null,
+	"assurance": mfa_login,
 }
+
+# A multi-factor login a minute before env.now (what every fixture principal has, unless a test
+# replaces it), a password-only one, and a multi-factor one two hours old.
+mfa_login := {"level": null, "methods": ["pwd", "otp"], "authenticated_at": env.now_seconds - 60}
+
+password_login := {"level": 1, "methods": ["pwd"], "authenticated_at": env.now_seconds - 60}
+
+stale_mfa_login := {"level": 2, "methods": ["pwd", "otp"], "authenticated_at": env.now_seconds - 7200}
+
+with_login(p, login) := object.union(p, {"assurance": login})
 
 patient_principal := principal([scope("patient", "*", "rs")], ["patient"], "p1")
 

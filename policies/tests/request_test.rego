@@ -360,3 +360,36 @@ test_removing_an_explicit_label_a_code_still_implies_is_a_protection_change if {
 	not d.allow
 	reasons.protection_not_permitted in d.reasons
 }
+
+# ---- access history ----
+
+history_search(params) := object.union(f.request("search-type", "AuditEvent", null), {"params": params})
+
+test_patient_reads_own_access_history_with_staff_as_role_and_organisation if {
+	d := decide(f.patient_principal, history_search([]))
+	d.allow
+	d.obligations.history == {"patient": "p1", "staff": "role-organisation", "organisation": "the care provider"}
+}
+
+test_patient_naming_own_patient_reads_history if {
+	d := decide(f.patient_principal, history_search([{"name": "patient", "modifier": null, "value": "Patient/p1", "values": ["Patient/p1"]}]))
+	d.allow
+}
+
+test_patient_cannot_read_another_patients_history if {
+	d := decide(f.patient_principal, history_search([{"name": "patient", "modifier": null, "value": "p1,p2", "values": ["p1", "p2"]}]))
+	not d.allow
+	"compartment.other-patient" in d.reasons
+}
+
+test_privacy_officer_reads_every_history_with_names if {
+	d := decide(f.privacy_officer, history_search([]))
+	d.allow
+	d.obligations.history == {"patient": null, "staff": "names", "organisation": "the care provider"}
+}
+
+test_clinician_cannot_read_access_history if {
+	d := decide(f.clinician, history_search([]))
+	not d.allow
+	"history.not-permitted" in d.reasons
+}

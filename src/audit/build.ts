@@ -6,12 +6,12 @@
  * decision and its reasons, counts and references of what was released, withheld or redacted.
  */
 import type { Principal } from '../auth/principal.js';
-import type { EnforcementSummary } from '../enforce/response.js';
+import type { EnforcementSummary, PatientTally } from '../enforce/response.js';
 import type { GatewayError } from '../errors.js';
 import type { FhirRequest } from '../fhir/request.js';
 import type { Decision } from '../policy/contract.js';
 import type { ParamMasker } from './mask.js';
-import { AUDIT_SCHEMA_VERSION, type UnsealedRequestRecord } from './record.js';
+import { AUDIT_SCHEMA_VERSION, type RecordPatients, type UnsealedRequestRecord } from './record.js';
 
 /** Everything one request accumulated in the pipeline (its trace) plus the answer's status. */
 export interface RequestFacts {
@@ -72,6 +72,11 @@ export function buildRequestRecord(facts: RequestFacts, options: RecordOptions):
       patient: principal.patient,
       fhir_user: principal.fhir_user?.reference ?? null,
       scopes: [...principal.scopes.map((s) => s.scope), ...principal.other_scopes],
+      assurance: {
+        level: principal.assurance.level,
+        methods: [...principal.assurance.methods],
+        authenticatedAt: principal.assurance.authenticated_at === null ? null : new Date(principal.assurance.authenticated_at * 1000).toISOString(),
+      },
     },
     request: request && {
       method: request.method,
@@ -100,7 +105,23 @@ export function buildRequestRecord(facts: RequestFacts, options: RecordOptions):
       redactedRefs: [...summary.redactedRefs],
       ...(summary.omittedRefs > 0 ? { refsOmitted: summary.omittedRefs } : {}),
     },
+    patients: summary && patientsOf(summary.patients),
     policyRevision: facts.policyRevision,
     durationMs: Math.round(facts.durationSeconds * 1e6) / 1e3,
+  };
+}
+
+/** The tally as the record lists it: counts exact, lists as held (capped by the summary). */
+export function patientsOf(tally: PatientTally): RecordPatients {
+  const { overflow } = tally;
+  const capped = overflow.released.size + overflow.withheld.size + overflow.changed.size > 0;
+  return {
+    released: [...tally.released].map(([id, types]) => ({ id, types: Object.fromEntries(types) })),
+    releasedCount: tally.released.size + overflow.released.size,
+    withheld: [...tally.withheld],
+    withheldCount: tally.withheld.size + overflow.withheld.size,
+    changed: [...tally.changed],
+    changedCount: tally.changed.size + overflow.changed.size,
+    ...(capped ? { capped: true as const } : {}),
   };
 }

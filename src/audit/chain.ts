@@ -8,8 +8,8 @@
  * trail, so the key lives only in the gateway's secret store (env or file), never in the YAML.
  */
 import { createHash, createHmac } from 'node:crypto';
-import type { AuditRecord, Chain, UnsealedRecord } from './record.js';
-import { auditRecordSchema } from './record.js';
+import type { AuditRecord, Chain, ReadableRecord, UnsealedRecord } from './record.js';
+import { readableRecordSchema } from './record.js';
 
 export const GENESIS = '0'.repeat(64);
 
@@ -53,7 +53,7 @@ export function seal(record: UnsealedRecord, instance: string, tip: ChainTip, ke
   return { ...body, chain: { ...chain, hash: macOf(body, key) } } as AuditRecord;
 }
 
-function expectedHash(record: AuditRecord, key: ChainKey): string {
+function expectedHash(record: ReadableRecord, key: ChainKey): string {
   const { hash: _hash, ...chain } = record.chain;
   return macOf({ ...record, chain }, key);
 }
@@ -95,7 +95,7 @@ export interface RawEntry {
 
 interface Parsed {
   readonly position: string;
-  readonly record: AuditRecord | null;
+  readonly record: ReadableRecord | null;
   readonly error: string | null;
 }
 
@@ -114,9 +114,10 @@ export function verifyChain(entries: Iterable<RawEntry>, key: ChainKey): VerifyR
       parsed.push({ position, record: null, error: 'not JSON' });
       continue;
     }
-    const result = auditRecordSchema.safeParse(json);
+    // Older schema versions verify too: a trail outlives the gateway version that wrote it.
+    const result = readableRecordSchema.safeParse(json);
     if (!result.success) {
-      parsed.push({ position, record: null, error: 'not an audit record of this schema version' });
+      parsed.push({ position, record: null, error: 'not an audit record of a known schema version' });
       continue;
     }
     parsed.push({ position, record: result.data, error: null });

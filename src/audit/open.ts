@@ -16,6 +16,9 @@ import { createParamMasker } from './mask.js';
 import { createFhirSink } from './sinks/fhir.js';
 import { createFileSink } from './sinks/file.js';
 import { createHttpSink } from './sinks/http.js';
+import { createPostgresSink } from './sinks/postgres.js';
+import { openAuditStore, type AuditStore } from './store/store.js';
+import type { AuditStoreReader } from './store/query.js';
 import { createRedisSink } from './sinks/redis.js';
 import type { AuditSink } from './sinks/sink.js';
 import { createStdoutSink } from './sinks/stdout.js';
@@ -51,7 +54,12 @@ export function loadAuditKey(config: { readonly hmacKeyFile?: string | undefined
   return key;
 }
 
-export async function openAuditTrail(config: GatewayConfig, options: OpenAuditOptions): Promise<AuditTrailHandle> {
+export interface OpenedAuditTrail extends AuditTrailHandle {
+  /** The audit store (the postgres sink's database), for the access history and the privacy office; null without one. */
+  readonly store: AuditStoreReader | null;
+}
+
+export async function openAuditTrail(config: GatewayConfig, options: OpenAuditOptions): Promise<OpenedAuditTrail> {
   const { logger, metrics } = options;
   const env = options.env ?? process.env;
   const audit = config.audit;
@@ -61,6 +69,7 @@ export async function openAuditTrail(config: GatewayConfig, options: OpenAuditOp
   if (!spoolConfig?.dir) logger.warn('audit.spool.dir is not set: undelivered audit records are lost if the gateway crashes');
 
   const context: FormatContext = { publicBaseUrl: config.publicBaseUrl, version: buildInfo().version };
+  const store = await openStore(audit.sinks, env, logger);
   const sinks: AuditSink[] = audit.sinks.map((sink, i): AuditSink => {
     const name = sinkNameOf(sink, i, audit.sinks);
     switch (sink.type) {
@@ -84,9 +93,11 @@ export async function openAuditTrail(config: GatewayConfig, options: OpenAuditOp
         return createRedisSink({ name, client, stream: sink.stream, maxLen: sink.maxLen, encode: encoderFor(sink.format, context), ownsClient: true });
       }
       case 'http':
-        return createHttpSink({ name, url: sink.url, encoding: sink.encoding, headers: sink.headers, authorization: secretFrom(env, sink.authorizationEnv, name, i), timeoutMs: sink.timeoutMs, encode: encoderFor(sink.format, context) });
+        return createHttpSink({ name, url: sink.url, encoding: sink.encoding, headers: sink.headers, authorization: secretFrom(env, sink.authorizationEnv, name, `audit.sinks.${i}.authorizationEnv`), timeoutMs: sink.timeoutMs, encode: encoderFor(sink.format, context) });
       case 'fhir':
-        return createFhirSink({ name, url: sink.url, authorization: secretFrom(env, sink.authorizationEnv, name, i), timeoutMs: sink.timeoutMs, encode: encoderFor('audit-event', context) });
+        return createFhirSink({ name, url: sink.url, authorization: secretFrom(env, sink.authorizationEnv, name, `audit.sinks.${i}.authorizationEnv`), timeoutMs: sink.timeoutMs, encode: encoderFor('audit-event', context) });
+      case 'postgres':
+        return createPostgresSink(name, store as AuditStore);
     }
   });
 
@@ -134,13 +145,42 @@ export async function openAuditTrail(config: GatewayConfig, options: OpenAuditOp
     },
   });
   m.sampler = () => trail.sample();
-  return trail;
+  return Object.assign(trail, { store: store?.reader ?? null });
 }
 
-function secretFrom(env: NodeJS.ProcessEnv, name: string | undefined, sink: string, index: number): string | null {
+/**
+ * Opens the postgres sink's store and migrates its schema before the gateway serves: a store that
+ * cannot be migrated stops start-up (a replica must not write records into a schema it does not know).
+ */
+async function openStore(sinks: GatewayConfig['audit']['sinks'], env: NodeJS.ProcessEnv, logger: Logger): Promise<AuditStore | null> {
+  const index = sinks.findIndex((s) => s.type === 'postgres');
+  const sink = sinks[index];
+  if (sink?.type !== 'postgres') return null;
+  const url = sink.urlEnv !== undefined ? secretFrom(env, sink.urlEnv, 'postgres', `audit.sinks.${index}.urlEnv`) : (sink.url ?? null);
+  const store = await openAuditStore({
+    connection: url !== null ? { kind: 'postgres', url, poolSize: sink.poolSize } : { kind: 'embedded', dir: sink.embedded?.dir ?? null },
+    retentionMonths: sink.retentionMonths,
+    onRetention: (dropped, err) => {
+      if (err) logger.warn({ err: err instanceof Error ? err.name : 'error' }, 'audit store retention failed; retried tomorrow');
+      else if (dropped.length > 0) logger.info({ partitions: dropped }, 'audit store: partitions past retention dropped');
+    },
+  });
+  try {
+    await store.ready();
+  } catch (err) {
+    await store.close().catch(() => {});
+    throw new TypeError(`audit store: cannot migrate the schema (${(err as { code?: string }).code ?? (err instanceof Error ? err.name : 'error')})`);
+  }
+  store.startRetention();
+  logger.info({ engine: store.db.engine }, 'audit store ready');
+  return store;
+}
+
+/** The secret an audit sink names by environment variable; `key` is the configuration key naming it. */
+function secretFrom(env: NodeJS.ProcessEnv, name: string | undefined, sink: string, key: string): string | null {
   if (name === undefined) return null;
   const value = env[name];
-  if (value === undefined || value === '') throw new ConfigError(`audit.sinks.${index}.authorizationEnv`, `audit sink ${sink}: environment variable ${name} is not set`);
+  if (value === undefined || value === '') throw new ConfigError(key, `audit sink ${sink}: environment variable ${name} is not set`);
   return value;
 }
 

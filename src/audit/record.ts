@@ -13,7 +13,9 @@
  */
 import { z } from 'zod';
 
-export const AUDIT_SCHEMA_VERSION = 2;
+/** 3: `patients` (whose data was released, withheld, changed). Readers accept 2 as well (LEGACY_SCHEMA_VERSIONS). */
+export const AUDIT_SCHEMA_VERSION = 3;
+export const LEGACY_SCHEMA_VERSIONS = [2] as const;
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
 
@@ -51,6 +53,26 @@ export const principalRecordSchema = z.strictObject({
   patient: z.string().nullable().describe('launch context patient id'),
   fhir_user: z.string().nullable().describe('the fhirUser reference'),
   scopes: z.array(z.string()).describe('granted scopes (resource and launch scopes)'),
+  assurance: z
+    .strictObject({ level: z.number().int().nullable(), methods: z.array(z.string()), authenticatedAt: z.iso.datetime().nullable() })
+    .optional()
+    .describe('how strongly and when the user logged in (mapped acr level, amr, auth_time); optional: older records have none'),
+});
+
+/**
+ * Whose data an answer concerns, by each resource's Patient compartment (the facts policy decided
+ * on). Lists hold at most 10,000 patients each; the counts are exact and `capped` says a list is cut.
+ */
+export const patientsSchema = z.strictObject({
+  released: z
+    .array(z.strictObject({ id: z.string(), types: z.record(z.string(), z.number().int().min(0)).describe('resource type -> resources released') }))
+    .describe('patients whose data was released, in the order first released'),
+  releasedCount: z.number().int().min(0).describe('distinct patients whose data was released (exact)'),
+  withheld: z.array(z.string()).describe('patients with data withheld'),
+  withheldCount: z.number().int().min(0),
+  changed: z.array(z.string()).describe('patients whose data a write created, changed or deleted'),
+  changedCount: z.number().int().min(0),
+  capped: z.literal(true).optional().describe('a list holds fewer patients than its count'),
 });
 
 /** What was asked: the classified request, search values masked. */
@@ -111,6 +133,7 @@ export const requestRecordSchema = z.strictObject({
     })
     .nullable()
     .describe('per-entry decisions of the response, summarised; null when no response was enforced'),
+  patients: patientsSchema.nullable().describe('whose data the answer released, withheld or changed; null when no response was enforced'),
   policyRevision: z.string(),
   durationMs: z.number(),
   chain: chainSchema,
@@ -133,12 +156,21 @@ export const checkpointRecordSchema = z.strictObject({
 
 export const auditRecordSchema = z.discriminatedUnion('kind', [requestRecordSchema, checkpointRecordSchema]);
 
+/** Records of schema version 2 (before `patients`): still verified and replayed. */
+export const legacyRequestRecordSchema = requestRecordSchema.omit({ patients: true }).extend({ schemaVersion: z.literal(2) });
+export const legacyCheckpointRecordSchema = checkpointRecordSchema.extend({ schemaVersion: z.literal(2) });
+
+/** Any record a reader may meet in a trail: this version's or an older one's. */
+export const readableRecordSchema = z.union([auditRecordSchema, z.discriminatedUnion('kind', [legacyRequestRecordSchema, legacyCheckpointRecordSchema])]);
+export type ReadableRecord = z.output<typeof readableRecordSchema>;
+
 export type RequestRecord = z.output<typeof requestRecordSchema>;
 export type CheckpointRecord = z.output<typeof checkpointRecordSchema>;
 /** A sealed record: what the spool stores and the sinks deliver. */
 export type AuditRecord = z.output<typeof auditRecordSchema>;
 export type Chain = z.output<typeof chainSchema>;
 export type RecordParam = z.output<typeof paramSchema>;
+export type RecordPatients = z.output<typeof patientsSchema>;
 
 /** A record before it is sealed into the chain (the trail seals it when it is spooled). */
 export type UnsealedRequestRecord = Omit<RequestRecord, 'deliveryId' | 'chain'>;

@@ -5,6 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { createRedisClient, whenReady } from '../redis/connection.js';
 import { verifyChain, type ChainKey, type RawEntry, type VerifyReport } from './chain.js';
+import { createStoreReader } from './store/query.js';
+import { pgliteClient, postgresClient } from './store/sql.js';
 
 export function* fileEntries(files: readonly string[]): Generator<RawEntry> {
   for (const file of files) {
@@ -49,7 +51,21 @@ export function formatReport(report: VerifyReport): string {
   return lines.join('\n');
 }
 
-export async function verifyTrail(target: { files: readonly string[] } | { redisUrl: string; stream: string }, key: ChainKey): Promise<VerifyReport> {
-  const entries = 'files' in target ? fileEntries(target.files) : await redisStreamEntries(target.redisUrl, target.stream);
+/** Every record of the audit store, per instance in sequence order (PostgreSQL, or an embedded PGlite directory). */
+export async function storeEntries(target: { postgresUrl: string } | { embeddedDir: string }): Promise<RawEntry[]> {
+  const db = 'postgresUrl' in target ? postgresClient({ url: target.postgresUrl, poolSize: 1 }) : await pgliteClient(target.embeddedDir);
+  try {
+    const entries: RawEntry[] = [];
+    for await (const entry of createStoreReader(db).chainEntries()) entries.push(entry);
+    return entries;
+  } finally {
+    await db.close();
+  }
+}
+
+export type TrailTarget = { files: readonly string[] } | { redisUrl: string; stream: string } | { postgresUrl: string } | { embeddedDir: string };
+
+export async function verifyTrail(target: TrailTarget, key: ChainKey): Promise<VerifyReport> {
+  const entries = 'files' in target ? fileEntries(target.files) : 'redisUrl' in target ? await redisStreamEntries(target.redisUrl, target.stream) : await storeEntries(target);
   return verifyChain(entries, key);
 }

@@ -64,7 +64,7 @@ export function createAuthenticator(parts: AuthenticatorParts): Authenticator {
           ? await verifyDpopProof(presented.proof, { method: request.method, url: request.publicUrl, accessToken: presented.token }, parts.dpop)
           : null;
       const binding = checkTokenBinding(claims['cnf'], { scheme: presented.scheme, dpopThumbprint, clientCertificate: request.clientCertificate ?? null }, { dpopRequired: parts.dpop.required });
-      const principal = principalFromClaims(claims, issuer.claims, binding);
+      const principal = principalFromClaims(claims, issuer.claims, binding, issuer.assurance);
       await parts.revocation.check({ iss: principal.iss, sub: principal.sub, jti: principal.jti, iat: typeof claims['iat'] === 'number' ? claims['iat'] : null });
       return principal;
     },

@@ -1,6 +1,8 @@
 /**
  * Verified token claims -> the Principal that policy sees. Pure: no I/O, no jose types.
  */
+import type { AssuranceMappingConfig } from '../config/auth-schema.js';
+import { assuranceOf, UNMAPPED, type Assurance } from './assurance.js';
 import type { ParsedScopes, ResourceScope } from './scopes.js';
 import { parseScopes } from './scopes.js';
 
@@ -45,9 +47,17 @@ export interface Principal {
   readonly break_glass_reason: string | null;
   /** Proof of possession the gateway verified for this request. */
   readonly binding: TokenBinding;
+  /** How strongly and when the user authenticated (`acr`/`acrs` mapped per issuer, `amr`, `auth_time`). */
+  readonly assurance: Assurance;
 }
 
-export function principalFromClaims(claims: Readonly<Record<string, unknown>>, mapping: ClaimMapping, binding: TokenBinding = null): Principal {
+export function principalFromClaims(
+  claims: Readonly<Record<string, unknown>>,
+  mapping: ClaimMapping,
+  binding: TokenBinding = null,
+  /** The issuer's `acr` mapping; without one, only `amr` and `auth_time` are read. */
+  assurance: AssuranceMappingConfig | null = null,
+): Principal {
   const scopeClaim = claimAt(claims, mapping.scope) ?? claims['scp'];
   const scopes: ParsedScopes = parseScopes(
     typeof scopeClaim === 'string' ? scopeClaim : Array.isArray(scopeClaim) ? scopeClaim.filter(isString) : undefined,
@@ -70,6 +80,7 @@ export function principalFromClaims(claims: Readonly<Record<string, unknown>>, m
     organization: stringOrNull(claimAt(claims, mapping.organization)),
     break_glass_reason: statedReason(claimAt(claims, mapping.breakGlassReason)),
     binding,
+    assurance: assuranceOf(claims, assurance ?? UNMAPPED),
   };
 }
 

@@ -39,6 +39,28 @@ export const claimMappingSchema = z.strictObject({
 
 export type ClaimMappingConfig = z.output<typeof claimMappingSchema>;
 
+const assuranceLevel = z.union([z.literal(1), z.literal(2), z.literal(3)]);
+
+/**
+ * How this issuer says how strongly the user logged in (src/auth/assurance.ts): its `acr` values
+ * and authentication-context ids mapped to NIST SP 800-63B levels, and what a step-up challenge
+ * (RFC 9470) asks it for. docs/authentication.md has examples for Keycloak, Okta and Entra ID.
+ */
+export const assuranceMappingSchema = z.strictObject({
+  /** `acr` claim value -> level, e.g. Okta `urn:okta:loa:2fa:any: 2`, Keycloak acr-to-loa `gold: 2`. */
+  acr: z.record(z.string().min(1).max(256), assuranceLevel).default({}),
+  /** Claim holding authentication-context ids (Entra ID puts `acrs`, an array, in access tokens). */
+  contextClaim: z.string().min(1).default('acrs'),
+  /** Authentication-context id -> level, e.g. Entra `c1: 2`. */
+  contexts: z.record(z.string().min(1).max(256), assuranceLevel).default({}),
+  /** Level -> the `acr_values` a step-up challenge names, e.g. `"2": urn:okta:loa:2fa:any`. */
+  challenge: z
+    .partialRecord(z.enum(['1', '2', '3']), z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/, 'space-separated values without quotes or backslashes'))
+    .default({}),
+});
+
+export type AssuranceMappingConfig = z.output<typeof assuranceMappingSchema>;
+
 /** A secret held outside the configuration document: in a file (mounted secret) or an environment variable. */
 const secretRefFields = {
   clientSecretFile: z.string().min(1).optional(),
@@ -75,6 +97,8 @@ const issuerFields = {
   /** Claims a token must carry besides `exp` (e.g. `jti` for per-token revocation, `sub`, `client_id`). */
   requiredClaims: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/)).optional(),
   claims: claimMappingSchema.optional(),
+  /** How the issuer's `acr` (and `acrs`) values map to assurance levels, and what step-up challenges ask for. */
+  assurance: assuranceMappingSchema.optional(),
   /** Opaque tokens: verify them with RFC 7662 introspection instead of a signature. */
   introspection: introspectionSchema.optional(),
   /** JWKS refresh: keys are re-read after this age even when every kid is known. */
@@ -191,6 +215,7 @@ export interface ResolvedIssuer {
   readonly typ: 'at+jwt' | undefined;
   readonly requiredClaims: readonly string[];
   readonly claims: ClaimMappingConfig;
+  readonly assurance: AssuranceMappingConfig;
   readonly introspection: IntrospectionEntry | undefined;
   readonly jwksMaxAgeSeconds: number;
   readonly jwksCooldownSeconds: number;
@@ -219,6 +244,7 @@ export function resolveAuth(auth: ParsedAuth, publicBaseUrl: string): ResolvedAu
       typ: auth.typ,
       requiredClaims: auth.requiredClaims,
       claims: auth.claims,
+      assurance: auth.assurance,
       introspection: auth.introspection,
       jwksMaxAgeSeconds: auth.jwksMaxAgeSeconds,
       jwksCooldownSeconds: auth.jwksCooldownSeconds,
@@ -246,6 +272,7 @@ function resolveIssuer(entry: IssuerEntry, publicBaseUrl: string): ResolvedIssue
     typ: entry.typ,
     requiredClaims: entry.requiredClaims ?? ISSUER_DEFAULTS.requiredClaims,
     claims: entry.claims ?? claimMappingSchema.parse({}),
+    assurance: entry.assurance ?? assuranceMappingSchema.parse({}),
     introspection: entry.introspection,
     jwksMaxAgeSeconds: entry.jwksMaxAgeSeconds ?? ISSUER_DEFAULTS.jwksMaxAgeSeconds,
     jwksCooldownSeconds: entry.jwksCooldownSeconds ?? ISSUER_DEFAULTS.jwksCooldownSeconds,

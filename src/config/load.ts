@@ -99,7 +99,9 @@ export function buildConfig(doc: unknown, options: LoadOptions = {}): GatewayCon
     policy: resolvePolicy(parsed.policy, (file) => path.resolve(baseDir, file), problems),
     audit: {
       ...parsed.audit,
-      sinks: parsed.audit.sinks.map((sink) => (sink.type === 'file' ? { ...sink, path: path.resolve(baseDir, sink.path) } : sink)),
+      sinks: parsed.audit.sinks.map((sink) =>
+        sink.type === 'file' ? { ...sink, path: path.resolve(baseDir, sink.path) } : sink.type === 'postgres' && sink.embedded ? { ...sink, embedded: { dir: path.resolve(baseDir, sink.embedded.dir) } } : sink,
+      ),
       ...(parsed.audit.spool ? { spool: { ...parsed.audit.spool, ...(parsed.audit.spool.dir ? { dir: path.resolve(baseDir, parsed.audit.spool.dir) } : {}) } } : {}),
       ...(parsed.audit.hmacKeyFile ? { hmacKeyFile: path.resolve(baseDir, parsed.audit.hmacKeyFile) } : {}),
     },

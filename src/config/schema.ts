@@ -66,11 +66,31 @@ const fhirSinkSchema = z.strictObject({
   authorizationEnv: envName.optional(),
   timeoutMs: z.number().int().min(100).max(120000).default(10000),
 });
+/**
+ * The audit store: PostgreSQL (`url` without a password: PGPASSWORD or `urlEnv` carry it), or PGlite
+ * embedded in the gateway (`embedded.dir`; single node and the demo). Exactly one of the three.
+ */
+const postgresSinkSchema = z
+  .strictObject({
+    type: z.literal('postgres'),
+    name: sinkName.optional(),
+    url: z
+      .string()
+      .refine((u) => URL.canParse(u) && /^postgres(ql)?:$/.test(new URL(u).protocol) && !new URL(u).password, 'must be a postgres:// URL without a password')
+      .optional(),
+    /** Environment variable holding the whole connection URL (with its password). */
+    urlEnv: envName.optional(),
+    embedded: z.strictObject({ dir: z.string().min(1) }).optional(),
+    poolSize: z.number().int().min(1).max(64).default(4),
+    /** Months records are kept (HIPAA: six years); whole monthly partitions are dropped after that. */
+    retentionMonths: z.number().int().min(1).default(72),
+  })
+  .refine((s) => [s.url, s.urlEnv, s.embedded].filter((x) => x !== undefined).length === 1, 'set exactly one of url, urlEnv and embedded');
 
 const auditSchema = z
   .strictObject({
     /** Without `sinks` (an `audit:` section that only sets the spool, say), the default: one stdout sink. */
-    sinks: z.array(z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema, redisSinkSchema, httpSinkSchema, fhirSinkSchema])).min(1).default([{ type: 'stdout', format: 'record' }]),
+    sinks: z.array(z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema, redisSinkSchema, httpSinkSchema, fhirSinkSchema, postgresSinkSchema])).min(1).default([{ type: 'stdout', format: 'record' }]),
     /** Without a spool directory records wait in memory: nothing survives a crash (a warning is logged). */
     spool: z
       .strictObject({
@@ -116,6 +136,8 @@ const auditSchema = z
       if (names.has(name)) ctx.addIssue({ code: 'custom', path: ['sinks', i, 'name'], message: `duplicate sink name ${name}` });
       names.add(name);
     });
+    // The access history and the privacy office read one store.
+    if (audit.sinks.filter((s) => s.type === 'postgres').length > 1) ctx.addIssue({ code: 'custom', path: ['sinks'], message: 'at most one postgres sink (the audit store)' });
     if (audit.spool && audit.spool.durability === 'durable' && !audit.spool.dir) {
       ctx.addIssue({ code: 'custom', path: ['spool', 'dir'], message: 'durable mode needs a spool directory' });
     }
@@ -316,6 +338,24 @@ export const configSchema = z.strictObject({
       onStoreError: z.enum(['allow', 'deny']).default('allow'),
     })
     .optional(),
+  /** Browser SMART apps (src/http/cors.ts): the origins whose pages may call the FHIR API. */
+  cors: z
+    .strictObject({
+      /**
+       * Exact origins (`https://app.example`, scheme, host and port only). No wildcard: the FHIR API
+       * answers with patient data, so every origin allowed to read it cross-origin is named.
+       */
+      allowedOrigins: z
+        .array(
+          z.string().refine((o) => !o.includes('*') && URL.canParse(o) && ['http:', 'https:'].includes(new URL(o).protocol) && new URL(o).origin === o, {
+            message: 'must be an exact origin such as https://app.example (scheme, host and optional port; no path, no trailing slash, no wildcard)',
+          }),
+        )
+        .default([]),
+      /** How long browsers may cache a preflight answer (Access-Control-Max-Age). */
+      maxAgeSeconds: z.number().int().min(0).max(86400).default(600),
+    })
+    .default({ allowedOrigins: [], maxAgeSeconds: 600 }),
   limits: z
     .strictObject({
       maxRequestBodyBytes: z.number().int().min(1024).max(512 * 1024 * 1024).default(10 * 1024 * 1024),

@@ -264,8 +264,8 @@ export function createConsoleApp(parts: ConsoleAppParts): Express {
   if (parts.assetsDir && existsSync(path.join(parts.assetsDir, 'index.html'))) {
     const index = readFileSync(path.join(parts.assetsDir, 'index.html'));
     app.use('/assets', express.static(path.join(parts.assetsDir, 'assets'), { index: false, etag: false, lastModified: false, fallthrough: false }));
-    // Every page path is the single-page app; its script asks /api/session and offers sign-in.
-    app.get(/^\/(?!api\/|assets\/)[A-Za-z0-9/_-]*$/, (_req, res) => {
+    // The single-page app, at / only (pages are #/fragments); its script asks /api/session and offers sign-in.
+    app.get('/', (_req, res) => {
       res.status(200).type('text/html').send(index);
     });
   } else {

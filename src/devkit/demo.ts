@@ -3,6 +3,9 @@
  * (Medplum's engine, in memory) with synthetic patients, a development token issuer, and the
  * gateway in front, then ready-to-paste curl lines for a patient, a clinician and a researcher.
  */
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { buildConfig } from '../config/load.js';
 import { startGateway } from '../server.js';
 import { startFhirServer } from './fhir-server.js';
@@ -26,7 +29,8 @@ export async function runDemo(options: { port?: number } = {}): Promise<{ close(
       publicBaseUrl: base,
       upstream: { url: fhir.baseUrl, timeoutMs: 10000 },
       auth: { issuer: issuer.issuer },
-      audit: { sinks: [{ type: 'stdout' }] },
+      // The audit store embedded (PGlite: the same SQL as PostgreSQL, nothing to install), for the access history.
+      audit: { sinks: [{ type: 'stdout' }, { type: 'postgres', name: 'store', embedded: { dir: mkdtempSync(path.join(os.tmpdir(), 'fhirgw-demo-store-')) } }] },
       log: { level: 'warn' },
     },
     { env: {} },

@@ -33,6 +33,8 @@ export interface AuthorizeContext {
   readonly requestId: string;
   /** Counts a decision (metrics live outside the core). */
   readonly onDecision: (stage: 'request' | 'resource', allow: boolean) => void;
+  /** The `acr_values` the principal's issuer knows for an assurance level (RFC 9470 challenges); null when it names none. */
+  readonly acrValuesFor?: (level: number) => string | null;
 }
 
 export interface Authorized {
@@ -61,7 +63,7 @@ export async function decideRequest(ctx: AuthorizeContext, request: FhirRequest,
     ...(resource ? { resource, facts: resourceFacts(resource, ctx.bases) } : {}),
   });
   ctx.onDecision('request', decision.allow);
-  if (!decision.allow) throw denial(decision, request, ctx.principal);
+  if (!decision.allow) throw denial(decision, request, ctx.principal, { acrValuesFor: ctx.acrValuesFor });
 
   const redactions = decision.obligations.redact ?? [];
   if (isDeidentified(redactions, request.type) && (request.id !== null || request.compartment !== null)) {
@@ -104,10 +106,35 @@ function isDeidentified(redactions: readonly Redaction[], type: string | null): 
   return redactions.some((r) => (r.action === 'safe-harbor' || r.action === 'limited-data-set') && (r.path === '*' || r.path === type));
 }
 
-export function denial(decision: Decision, request: FhirRequest, principal: Principal): GatewayError {
+/**
+ * The refusal a denied decision answers with. A `step_up` is honoured only when `stepUp` is given:
+ * by the first request decision, which depends on the request alone, so the challenge says nothing
+ * about stored data. (A write's second decision sees the stored version: its denials stay 403.)
+ */
+export function denial(decision: Decision, request: FhirRequest, principal: Principal, stepUp?: { readonly acrValuesFor?: AuthorizeContext['acrValuesFor'] }): GatewayError {
+  if (stepUp && decision.obligations.step_up) return stepUpChallenge(decision.reasons, decision.obligations.step_up, principal, stepUp.acrValuesFor);
   if (decision.reasons.includes('scope.missing')) {
     const scope = neededScope(request, principal);
     return new GatewayError('insufficient_scope', { reasons: decision.reasons, bearer: { error: 'insufficient_scope', ...(scope ? { scope } : {}) } });
   }
   return new GatewayError('forbidden', { reasons: decision.reasons });
+}
+
+/** RFC 9470: 401 `insufficient_user_authentication`, in the scheme the token was presented with. */
+function stepUpChallenge(
+  reasons: readonly string[],
+  stepUp: NonNullable<Decision['obligations']['step_up']>,
+  principal: Principal,
+  acrValuesFor: ((level: number) => string | null) | undefined,
+): GatewayError {
+  const acrValues = stepUp.level === undefined ? null : (acrValuesFor?.(stepUp.level) ?? null);
+  return new GatewayError('insufficient_user_authentication', {
+    reasons,
+    bearer: {
+      error: 'insufficient_user_authentication',
+      scheme: principal.binding === 'dpop' ? 'DPoP' : 'Bearer',
+      ...(acrValues === null ? {} : { acrValues }),
+      ...(stepUp.max_age === undefined ? {} : { maxAge: stepUp.max_age }),
+    },
+  });
 }

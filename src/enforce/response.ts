@@ -55,6 +55,23 @@ export interface EnforcementSummary {
   breakGlass: boolean;
   /** A write in this answer changed protections (a batch entry's decision said so). */
   protectionChange: boolean;
+  /** Whose data was released, withheld or changed (the audit record's `patients`). */
+  patients: PatientTally;
+}
+
+/**
+ * Patients an answer concerns, by their Patient compartment (the facts policy decided on). The
+ * detailed lists hold at most MAX_LISTED_PATIENTS patients each; beyond that, ids are only kept to
+ * count distinct patients exactly (`capped`).
+ */
+export interface PatientTally {
+  /** Patient id -> resource type -> resources released. */
+  released: Map<string, Map<string, number>>;
+  withheld: Set<string>;
+  /** Patients whose data a write created, changed or deleted. */
+  changed: Set<string>;
+  /** Ids beyond the listed ones, per list: counted, not listed. */
+  overflow: { released: Set<string>; withheld: Set<string>; changed: Set<string> };
 }
 
 interface Slot {
@@ -126,13 +143,17 @@ export function applyDecision(resource: FhirResourceJson, decision: Decision, en
     summary.breakGlass = true;
     for (const r of decision.reasons) summary.reasons.add(r);
   }
+  // Taken before redaction: de-identification rewrites the very references that name the patient.
+  const patients = factsOf(resource, enforcer).patients;
   if (!decision.allow) {
     summary.withheld++;
+    for (const id of patients) tallyPatient(summary.patients, 'withheld', id);
     listRef(summary, 'withheldRefs', referenceOf(resource));
     for (const r of decision.reasons) summary.reasons.add(r);
     return 0;
   }
   summary.returned++;
+  for (const id of patients) tallyReleased(summary.patients, id, resource.resourceType, 1);
   const redactions = decision.obligations.redact ?? [];
   // The reference is taken before redaction: de-identification replaces the id with a pseudonym.
   const ref = referenceOf(resource);
@@ -175,10 +196,77 @@ export function mergeSummary(into: EnforcementSummary, from: EnforcementSummary)
   for (const r of from.reasons) into.reasons.add(r);
   into.breakGlass ||= from.breakGlass;
   into.protectionChange ||= from.protectionChange;
+  for (const [id, types] of from.patients.released) for (const [type, n] of types) tallyReleased(into.patients, id, type, n);
+  for (const id of from.patients.overflow.released) tallyReleased(into.patients, id, null, 0);
+  for (const list of ['withheld', 'changed'] as const) {
+    for (const id of from.patients[list]) tallyPatient(into.patients, list, id);
+    for (const id of from.patients.overflow[list]) tallyPatient(into.patients, list, id);
+  }
 }
 
 export function emptySummary(): EnforcementSummary {
-  return { returned: 0, withheld: 0, redacted: 0, withheldRefs: [], redactedRefs: [], redactedFields: 0, omittedRefs: 0, reasons: new Set(), breakGlass: false, protectionChange: false };
+  return {
+    returned: 0,
+    withheld: 0,
+    redacted: 0,
+    withheldRefs: [],
+    redactedRefs: [],
+    redactedFields: 0,
+    omittedRefs: 0,
+    reasons: new Set(),
+    breakGlass: false,
+    protectionChange: false,
+    patients: { released: new Map(), withheld: new Set(), changed: new Set(), overflow: { released: new Set(), withheld: new Set(), changed: new Set() } },
+  };
+}
+
+/** Patients listed per list of one summary, like MAX_LISTED_REFS: a Bulk export may touch millions. */
+export const MAX_LISTED_PATIENTS = 10_000;
+
+function tallyReleased(tally: PatientTally, id: string, type: string | null, n: number): void {
+  const types = tally.released.get(id);
+  if (types) {
+    if (type !== null) types.set(type, (types.get(type) ?? 0) + n);
+  } else if (tally.released.size < MAX_LISTED_PATIENTS && !tally.overflow.released.has(id)) {
+    tally.released.set(id, new Map(type === null ? [] : [[type, n]]));
+  } else tally.overflow.released.add(id);
+}
+
+function tallyPatient(tally: PatientTally, list: 'withheld' | 'changed', id: string): void {
+  if (tally[list].has(id)) return;
+  if (tally[list].size < MAX_LISTED_PATIENTS) tally[list].add(id);
+  else tally.overflow[list].add(id);
+}
+
+/**
+ * The patients a write changes: those of the version it replaces and of its result (moving an
+ * Observation from one patient to another changes both). The upstream's answer names a created
+ * Patient's server-assigned id. Taken before the answer is released (redaction may pseudonymise it).
+ */
+export function patientsWritten(resources: ReadonlyArray<FhirResourceJson | null>, bases: readonly string[]): string[] {
+  return [...new Set(resources.flatMap((r) => (r ? resourceFacts(r, bases).patients : [])))];
+}
+
+/** Tallies `n` resources of `type` released about `patient` (answers the gateway builds itself: the access history). */
+export function noteReleased(summary: EnforcementSummary, patient: string, type: string, n: number): void {
+  tallyReleased(summary.patients, patient, type, n);
+}
+
+/** Adds the patients a write changed to the summary of its answer. */
+export function noteWritten(summary: EnforcementSummary, patients: readonly string[]): EnforcementSummary {
+  for (const id of patients) tallyPatient(summary.patients, 'changed', id);
+  return summary;
+}
+
+/**
+ * The facts each resource was decided on, kept by identity so the tally names the same patients
+ * policy saw (a Binary's owner comes from its securityContext); computed afresh for a resource a
+ * custom decider judged without them.
+ */
+const decidedFacts = new WeakMap<FhirResourceJson, Facts>();
+
+function factsOf(resource: FhirResourceJson, enforcer: ResponseEnforcer): Facts {
+  return decidedFacts.get(resource) ?? resourceFacts(resource, enforcer.links.bases);
 }
 
 /**
@@ -213,6 +301,7 @@ async function factsFor(resources: readonly FhirResourceJson[], enforcer: Respon
       item.facts = await facts;
     }),
   );
+  for (const item of items) decidedFacts.set(item.resource, item.facts);
   return items;
 }
 

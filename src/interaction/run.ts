@@ -26,7 +26,7 @@ import type { FhirRequest, SearchParam } from '../fhir/request.js';
 import { makeParam } from '../fhir/search-params.js';
 import { upstreamPathOf } from '../fhir/upstream-path.js';
 import { decideRequest, decideWrite, type Authorized, type AuthorizeContext } from '../enforce/authorize.js';
-import { applyDecision, decideAll, emptySummary, enforceResponse, isResource, writeResultWithheld, type EnforcementSummary, type ResponseEnforcer } from '../enforce/response.js';
+import { applyDecision, decideAll, emptySummary, enforceResponse, isResource, noteWritten, patientsWritten, writeResultWithheld, type EnforcementSummary, type ResponseEnforcer } from '../enforce/response.js';
 import { resolveChains } from '../enforce/chains.js';
 import { resolveMatches, resolveTarget, type Target } from '../enforce/targets.js';
 import { againstLatest, latestVersions, type LatestVersions } from '../enforce/versions.js';
@@ -312,7 +312,7 @@ async function change(ic: InteractionContext, request: FhirRequest, allowed: Aut
   if (request.interaction === 'delete') {
     if (upstream.status < 200 || upstream.status >= 300) await answerBody(upstream, ic.maxResponseBytes);
     await ic.onWritten?.(request, plan);
-    return { status: upstream.status, body: null, headers: {}, summary: emptySummary(), decision };
+    return { status: upstream.status, body: null, headers: {}, summary: noteWritten(emptySummary(), patientsWritten([plan.current], ic.links.bases)), decision };
   }
   return written(ic, request, plan, upstream, decision);
 }
@@ -320,17 +320,19 @@ async function change(ic: InteractionContext, request: FhirRequest, allowed: Aut
 /** The answer to a create, update or patch the upstream carried out: its result, if the writer may read it. */
 async function written(ic: InteractionContext, request: FhirRequest, plan: WritePlan, upstream: UpstreamResponse, decision: Decision): Promise<Outcome> {
   const result = await answerBody(upstream, ic.maxResponseBytes);
+  // Whose data was changed, for the audit record; read before release redacts the result.
+  const changed = patientsWritten([plan.current, plan.resource, isResource(result) ? result : null], ic.links.bases);
   await ic.onWritten?.(request, plan);
   const headers = clientResponseHeaders(upstream.headers, ic.links);
   delete (headers as Record<string, string>)['content-location'];
-  if (result === null) return { status: upstream.status, body: null, headers, summary: emptySummary(), decision };
+  if (result === null) return { status: upstream.status, body: null, headers, summary: noteWritten(emptySummary(), changed), decision };
   try {
     const summary = await timed(ic, () => enforceResponse(result, ic.enforcerFor(request)));
-    return { status: upstream.status, body: result, headers, summary, decision };
+    return { status: upstream.status, body: result, headers, summary: noteWritten(summary, changed), decision };
   } catch (err) {
     const summary = writeResultWithheld(request, err);
     if (summary === null) throw err;
-    return { status: upstream.status, body: null, headers, summary, decision };
+    return { status: upstream.status, body: null, headers, summary: noteWritten(summary, changed), decision };
   }
 }
 

@@ -52,6 +52,7 @@ export interface GatewayMetrics {
   readonly shadowDisagreements: Counter<'stage' | 'kind'>;
   readonly breakGlass: Counter;
   readonly tokenRejections: Counter<'reason'>;
+  readonly stepUpChallenges: Counter<'reason'>;
   readonly jwksFetches: Counter<'issuer' | 'result'>;
   readonly introspections: Counter<'issuer' | 'result'>;
   readonly introspectionCache: Counter<'result'>;
@@ -207,6 +208,12 @@ export function createMetrics(): GatewayMetrics {
     tokenRejections: new Counter({
       name: 'fhirgw_token_rejections_total',
       help: 'Requests refused by the authenticate stage, by reason code (token.*, dpop.*, revocation.*; see docs/errors.md).',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    stepUpChallenges: new Counter({
+      name: 'fhirgw_step_up_challenges_total',
+      help: 'Requests answered with an RFC 9470 step-up challenge, by reason (assurance.level-insufficient, assurance.auth-too-old).',
       labelNames: ['reason'],
       registers: [registry],
     }),

@@ -49,6 +49,11 @@ export function observeRequest(metrics: GatewayMetrics, o: RequestObservation): 
     if (o.summary.redactedFields > 0) metrics.redactedFields.inc(o.summary.redactedFields);
   }
 
+  // RFC 9470 challenges by what the login lacked (a bounded set: the policy's assurance.* reasons).
+  if (o.error?.code === 'insufficient_user_authentication') {
+    for (const reason of o.error.reasons) metrics.stepUpChallenges.inc({ reason: metrics.reasonLabel(reason) });
+  }
+
   const upstreamStatus = o.error?.upstream?.status;
   if (upstreamStatus !== undefined && isUpstreamClientError(upstreamStatus)) {
     // The upstream refused the request (a bad date, a validation failure, its credentials check):

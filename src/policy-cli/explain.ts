@@ -11,8 +11,8 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { sourceFiles, sourceRevision, ToolchainError } from '../policy/toolchain.js';
+import catalogue from '../policy/reasons.json' with { type: 'json' };
 import { canonical } from './replay.js';
 
 export type ExplainMode = 'full' | 'notes';
@@ -171,19 +171,9 @@ interface Catalogue {
   readonly groups: readonly { readonly codes: readonly string[]; readonly meaning: string }[];
 }
 
-const CATALOGUE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'policy', 'reasons.json');
-let catalogue: Catalogue | null | undefined;
-
 /** The catalogue's words for a reason code (its group's meaning). */
 export function meaningOf(reason: string): string | null {
-  if (catalogue === undefined) {
-    try {
-      catalogue = JSON.parse(readFileSync(CATALOGUE, 'utf8')) as Catalogue;
-    } catch {
-      catalogue = null;
-    }
-  }
-  return catalogue?.groups.find((g) => g.codes.includes(reason))?.meaning ?? null;
+  return (catalogue as Catalogue).groups.find((g) => g.codes.includes(reason))?.meaning ?? null;
 }
 
 function reasonsOf(decision: unknown): string[] {

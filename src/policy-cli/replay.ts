@@ -115,7 +115,12 @@ export function replayInput(recorded: Recorded, revision: string): RequestInput 
     if_none_exist: null,
   });
   if (!request.success) return 'no-request';
-  return { principal: principalFromClaims(claims, DEFAULT_MAPPING), request: request.data, env: policyEnv(new Date(recorded.time), revision) };
+  // The recorded assurance is already mapped (the level in the issuer's terms is not kept): replayed as recorded.
+  const assurance = p.assurance
+    ? { level: p.assurance.level as 1 | 2 | 3 | null, methods: p.assurance.methods, authenticated_at: p.assurance.authenticatedAt === null ? null : Date.parse(p.assurance.authenticatedAt) / 1000 }
+    : null;
+  const principal = principalFromClaims(claims, DEFAULT_MAPPING);
+  return { principal: assurance ? { ...principal, assurance } : principal, request: request.data, env: policyEnv(new Date(recorded.time), revision) };
 }
 
 const DEFAULT_MAPPING = claimMappingSchema.parse({});

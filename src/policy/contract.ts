@@ -50,6 +50,30 @@ export const obligationsSchema = z.strictObject({
    * criteria may not test.
    */
   redact: z.array(redactionSchema).optional(),
+  /**
+   * Request side, on a denial: a stronger or fresher login would allow the request. The gateway
+   * answers 401 with an RFC 9470 challenge (`insufficient_user_authentication`, `acr_values` for
+   * `level` in the issuer's words, `max_age`). Only request decisions may carry it: they depend on
+   * the request alone, never on what data exists.
+   */
+  step_up: z
+    .strictObject({
+      level: z.union([z.literal(1), z.literal(2), z.literal(3)]).optional(),
+      max_age: z.number().int().min(0).max(31_536_000).optional(),
+    })
+    .optional(),
+  /**
+   * Request side, AuditEvent searches (the access history the gateway answers from its audit store):
+   * whose history the reader sees (`patient`: one patient's only; null: everyone's) and how staff
+   * appear in it (`names`, or only their roles and `organisation`).
+   */
+  history: z
+    .strictObject({
+      patient: z.string().regex(/^[A-Za-z0-9\-.]{1,64}$/).nullable(),
+      staff: z.enum(['names', 'role-organisation']),
+      organisation: z.string().min(1).max(200),
+    })
+    .optional(),
   /** Marks for the audit record: break-the-glass used; a change of protections (labels, Consents) made. */
   audit: z.strictObject({ break_glass: z.boolean().optional(), protection_change: z.boolean().optional() }).optional(),
 });
@@ -95,6 +119,16 @@ export const principalSchema = z.strictObject({
   organization: z.string().nullable(),
   break_glass_reason: z.string().nullable().describe('the reason the user stated for break-the-glass (token claim, sanitised); policy may require one'),
   binding: z.enum(['dpop', 'mtls']).nullable().describe('proof of possession verified for this request: DPoP key (RFC 9449) or TLS client certificate (RFC 8705)'),
+  assurance: z
+    .strictObject({
+      level: z
+        .union([z.literal(1), z.literal(2), z.literal(3)])
+        .nullable()
+        .describe("NIST SP 800-63B authenticator assurance level the issuer's acr (or Entra acrs) maps to (auth.issuers[].assurance); null when none maps"),
+      methods: z.array(z.string()).describe('amr: the authentication methods (RFC 8176), as the token lists them'),
+      authenticated_at: z.number().nullable().describe('auth_time: when the user authenticated, seconds since the epoch; null when the token does not say'),
+    })
+    .describe('how strongly and when the user logged in (RFC 9068 acr, amr, auth_time; the same fields of an introspection answer)'),
 });
 
 const searchParamSchema = z.strictObject({ name: z.string(), modifier: z.string().nullable(), value: z.string(), values: z.array(z.string()) });

@@ -270,7 +270,7 @@ describe('5. writes cannot remove a protection', () => {
   });
 
   test('a clinician with break-the-glass reads the labelled result but cannot strip its label', async () => {
-    const token = await stack.issuer.mint({ sub: 'Practitioner/prac-hopper', scope: 'user/*.cruds', roles: ['clinician'], purpose_of_use: ['BTG'], break_glass_reason: 'ED' });
+    const token = await stack.issuer.mint({ sub: 'Practitioner/prac-hopper', scope: 'user/*.cruds', roles: ['clinician'], purpose_of_use: ['BTG'], break_glass_reason: 'ED', amr: ['pwd', 'otp'], auth_time: Math.floor(Date.now() / 1000) });
     const before = stack.fhir.requests.length;
     const res = await answer('Observation/obs-hiv-2', token, jsonPatch([{ op: 'remove', path: '/meta/security' }]));
     expect(res.status).toBe(403);
@@ -289,7 +289,7 @@ describe('5. writes cannot remove a protection', () => {
   });
 
   test('a Consent written inside a batch marks the batch\'s record as a change of protections, and keeps the batch\'s own decision', async () => {
-    const officer = await stack.issuer.mint({ sub: 'Practitioner/prac-po', scope: 'user/*.cruds', roles: ['privacy-officer'] });
+    const officer = await stack.issuer.mint({ sub: 'Practitioner/prac-po', scope: 'user/*.cruds', roles: ['privacy-officer'], amr: ['pwd', 'otp'], auth_time: Math.floor(Date.now() / 1000) });
     const consent = { resourceType: 'Consent', status: 'active', scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] }, category: [{ coding: [{ system: LOINC, code: '59284-0' }] }], patient: { reference: `Patient/${bruno.id}` }, provision: { type: 'permit' } };
     const res = await stack.fetch('', { token: officer, method: 'POST', ...json({ resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `Patient/${bruno.id}` } }, { request: { method: 'POST', url: 'Consent' }, resource: consent }] }) });
     expect(res.status).toBe(200);
@@ -300,7 +300,7 @@ describe('5. writes cannot remove a protection', () => {
 
   test('the privacy office lowers a label, and the record says it was a change of protections', async () => {
     await stack.fhir.repo.updateResource({ resourceType: 'Observation', id: 'obs-relabel', meta: { security: [{ system: ACT_CODE, code: 'PSY' }] }, status: 'final', code: { text: 'note' }, subject: { reference: `Patient/${alba.id}` } } as Resource);
-    const officer = await stack.issuer.mint({ sub: 'Practitioner/prac-po', scope: 'user/*.cruds', roles: ['privacy-officer'] });
+    const officer = await stack.issuer.mint({ sub: 'Practitioner/prac-po', scope: 'user/*.cruds', roles: ['privacy-officer'], amr: ['pwd', 'otp'], auth_time: Math.floor(Date.now() / 1000) });
     const res = await stack.fetch('Observation/obs-relabel', { token: officer, ...jsonPatch([{ op: 'remove', path: '/meta/security' }]) });
     expect(res.status).toBe(200);
     const record = await auditRecordOf(stack, res.headers.get('x-request-id') ?? '');

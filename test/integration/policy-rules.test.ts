@@ -49,6 +49,8 @@ afterAll(async () => {
 });
 
 type Claims = Record<string, unknown>;
+/** A multi-factor login just now: what staff need for sensitive labels and break-the-glass (data.fhirgw.assurance). */
+const mfa = (): Claims => ({ amr: ['pwd', 'otp'], auth_time: Math.floor(Date.now() / 1000) });
 const mint = (claims: Claims, scope = 'user/*.rs'): Promise<string> => stack.issuer.mint({ sub: 'user-x', scope, ...claims });
 const clinician = (over: Claims = {}, scope?: string) => mint({ sub: 'Practitioner/prac-hopper', fhirUser: 'Practitioner/prac-hopper', roles: ['clinician'], purpose_of_use: ['TREAT'], ...over }, scope);
 
@@ -70,7 +72,7 @@ async function withheldReasons(path: string, token: string): Promise<string[]> {
 const idsOf = (bundle: any): string[] => (bundle.entry ?? []).map((e: any) => `${e.resource.resourceType}/${e.resource.id}`);
 
 /** The registrar who records patients' consent decisions: the privacy office, the role that may change protections. */
-const registrar = () => mint({ sub: 'Practitioner/prac-registrar', fhirUser: 'Practitioner/prac-registrar', roles: ['privacy-officer'] }, 'user/*.cruds');
+const registrar = () => mint({ sub: 'Practitioner/prac-registrar', fhirUser: 'Practitioner/prac-registrar', roles: ['privacy-officer'], ...mfa() }, 'user/*.cruds');
 const written = new Map<string, Record<string, unknown>>();
 
 /** Writes a Consent through the gateway, as the registrar recording the patient's decision would. */
@@ -126,7 +128,7 @@ describe('sensitive data (security labels and the sensitive code value set)', ()
 describe('break-the-glass', () => {
   test('opens sensitive data with a stated reason, and the audit record and metric say so', async () => {
     const before = await metricValue(origin, 'fhirgw_break_glass_total');
-    const token = await clinician({ purpose_of_use: ['BTG'], break_glass_reason: 'Unconscious patient in the ED' });
+    const token = await clinician({ purpose_of_use: ['BTG'], break_glass_reason: 'Unconscious patient in the ED', ...mfa() });
     const { status, body } = await get('Observation/obs-hiv-label', token);
     expect(status).toBe(200);
     expect(body.id).toBe('obs-hiv-label');
@@ -138,7 +140,7 @@ describe('break-the-glass', () => {
   });
 
   test('without a stated reason it is refused on the request, whatever the request reaches, and says why', async () => {
-    const token = await clinician({ purpose_of_use: ['BTG'] });
+    const token = await clinician({ purpose_of_use: ['BTG'], ...mfa() });
     for (const path of ['Observation/obs-hiv-label', 'Observation/obs-pat-alba-0', 'Observation/does-not-exist']) {
       const { status, body } = await get(path, token);
       expect(status).toBe(403);
@@ -311,7 +313,7 @@ describe('consent (patient-privacy Consents written through the gateway)', () =>
     expect(reasonsOf(await jsonOf(created))).toContain('protection.not-permitted');
     const stripped = await stack.fetch('Observation/obs-hiv-label', {
       method: 'PATCH',
-      token: await clinician({ purpose_of_use: ['BTG'], break_glass_reason: 'chart review' }, 'user/*.cruds'),
+      token: await clinician({ purpose_of_use: ['BTG'], break_glass_reason: 'chart review', ...mfa() }, 'user/*.cruds'),
       headers: { 'content-type': 'application/json-patch+json' },
       body: JSON.stringify([{ op: 'remove', path: '/meta/security' }]),
     });
@@ -370,7 +372,7 @@ describe('consent (patient-privacy Consents written through the gateway)', () =>
 
 describe('reasons reach the audit trail', () => {
   test('a request refusal is recorded with exactly the reason codes the client saw', async () => {
-    const res = await stack.fetch('Observation/obs-hiv-code', { token: await clinician({ purpose_of_use: ['BTG'] }) });
+    const res = await stack.fetch('Observation/obs-hiv-code', { token: await clinician({ purpose_of_use: ['BTG'], ...mfa() }) });
     const seen = reasonsOf(await jsonOf(res));
     expect(seen).toEqual(['break-glass.reason-missing']);
     const record = await auditRecordOf(stack, res.headers.get('x-request-id') ?? '');

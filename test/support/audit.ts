@@ -21,6 +21,7 @@ export function sampleRecord(overrides: Partial<UnsealedRequestRecord> = {}): Un
     request: { method: 'GET', interaction: 'read', type: 'Patient', id: 'pat-1', version: null, compartment: null, operation: null, params: [] },
     outcome: { decision: 'allow', reasons: ['scope.ok'], error: null, status: 200, breakGlass: false },
     entries: { returned: 1, withheld: 0, redacted: 0, withheldRefs: [], redactedRefs: [] },
+    patients: { released: [{ id: 'pat-1', types: { Patient: 1 } }], releasedCount: 1, withheld: [], withheldCount: 0, changed: [], changedCount: 0 },
     policyRevision: 'rev-1',
     durationMs: 1.5,
     ...overrides,
@@ -77,6 +78,32 @@ export async function burst(n: number, concurrency: number, each: (i: number) =>
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   return answers;
+}
+
+/** A sink's server that a test can crash and bring back. */
+export interface Killable {
+  kill(): Promise<void>;
+  restart(): Promise<void>;
+}
+
+/**
+ * A burst of `n` reads (a Patient read and a search, alternating; 12 at a time) during which the
+ * server is killed after the 60th answer and restarted after the 160th. Returns the answers and
+ * when the outage happened (the test asserts both).
+ */
+export async function burstThroughOutage(n: number, fetchAs: (path: string) => Promise<Response>, patientId: string, server: Killable): Promise<{ answers: Answer[]; outage: [number, number] }> {
+  const outage: [number, number] = [-1, -1];
+  const answers = await burst(n, 12, (i) => fetchAs(i % 2 === 0 ? `Patient/${patientId}` : 'Observation?_count=5'), async (done) => {
+    if (done === 60) {
+      outage[0] = done;
+      await server.kill();
+    }
+    if (done === 160) {
+      outage[1] = done;
+      await server.restart();
+    }
+  });
+  return { answers, outage };
 }
 
 /** A loopback HTTP peer standing in for a SIEM: collects POSTed JSON arrays; can be told to refuse. */

@@ -17,11 +17,17 @@ const principal = (scope: string, roles: string[], purposes: string[] = [], pati
   return principalWith({ scopes: scopes.resources, other_scopes: scopes.other, roles, purpose_of_use: purposes, patient });
 };
 
+/** A multi-factor login a minute before the corpus's decision time. */
+const mfaLogin = { level: null, methods: ['pwd', 'otp'], authenticated_at: env.now_seconds - 60 };
+
 export const CORPUS_PRINCIPALS = {
   patient: principal('launch/patient patient/*.rs', ['patient'], [], 'p1'),
   patientLabOnly: principal('patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory', ['patient'], [], 'p1'),
   clinician: principal('user/*.cruds', ['clinician'], ['TREAT']),
-  clinicianBreakGlass: { ...principal('user/*.rs', ['clinician'], ['BTG']), break_glass_reason: 'unconscious patient in the ED' },
+  clinicianBreakGlass: { ...principal('user/*.rs', ['clinician'], ['BTG']), break_glass_reason: 'unconscious patient in the ED', assurance: mfaLogin },
+  // The same without the multi-factor login break-the-glass needs: refused with a step-up obligation.
+  clinicianBreakGlassPassword: { ...principal('user/*.rs', ['clinician'], ['BTG']), break_glass_reason: 'unconscious patient in the ED', assurance: { level: 1 as const, methods: ['pwd'], authenticated_at: env.now_seconds - 60 } },
+  privacyOfficer: { ...principal('user/*.rs', ['privacy-officer']), assurance: mfaLogin },
   researcher: principal('user/*.rs', ['researcher'], ['HRESCH']),
   researcherNoPurpose: principal('user/*.rs', ['researcher']),
   billing: principal('user/*.rs', ['billing'], ['HPAYMT']),

@@ -20,6 +20,7 @@ export function principalWith(over: Partial<Principal> = {}): Principal {
     organization: null,
     break_glass_reason: null,
     binding: null,
+    assurance: { level: null, methods: [], authenticated_at: null },
     ...over,
   };
 }

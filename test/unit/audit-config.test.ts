@@ -20,6 +20,22 @@ const keyOf = (doc: object, env: NodeJS.ProcessEnv = {}): string => {
 };
 
 describe('audit configuration', () => {
+  test('a postgres sink names exactly one of url (without a password), urlEnv and embedded; one store at most', () => {
+    const sinks = (...list: object[]) => ({ audit: { sinks: list } });
+    expect(keyOf(sinks({ type: 'postgres', url: 'postgres://gw@db/audit' }))).toBe('(valid)');
+    expect(keyOf(sinks({ type: 'postgres', urlEnv: 'FHIRGW_AUDIT_DB_URL' }))).toBe('(valid)');
+    expect(keyOf(sinks({ type: 'postgres', embedded: { dir: '/var/lib/gw' } }))).toBe('(valid)');
+    expect(keyOf(sinks({ type: 'postgres', url: 'postgres://gw:secret@db/audit' }))).toBe('audit.sinks.0.url');
+    expect(keyOf(sinks({ type: 'postgres' }))).toBe('audit.sinks.0');
+    expect(keyOf(sinks({ type: 'postgres', url: 'postgres://gw@db/a', embedded: { dir: '/x' } }))).toBe('audit.sinks.0');
+    expect(keyOf(sinks({ type: 'postgres', name: 'a', url: 'postgres://gw@db/a' }, { type: 'postgres', name: 'b', url: 'postgres://gw@db/b' }))).toBe('audit.sinks');
+    const config = buildConfig({ ...minimal, ...sinks({ type: 'postgres', url: 'postgres://gw@db/audit' }) }, { env: {} });
+    expect(config.audit.sinks[0]).toMatchObject({ poolSize: 4, retentionMonths: 72 });
+    // An embedded store's directory is resolved against the config file, like the spool's.
+    const embedded = buildConfig({ ...minimal, ...sinks({ type: 'postgres', embedded: { dir: 'store' } }) }, { env: {}, baseDir: '/etc/gw' });
+    expect(embedded.audit.sinks[0]).toMatchObject({ embedded: { dir: '/etc/gw/store' } });
+  });
+
   test('the default is one stdout sink, masking search values, without a spool', () => {
     const config = buildConfig(minimal, { env: {} });
     expect(config.audit.sinks).toEqual([{ type: 'stdout', format: 'record' }]);

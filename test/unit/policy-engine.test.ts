@@ -12,6 +12,7 @@ import { BATCH_WRAPPER, buildTestBundle } from '../support/opa.js';
 const principal = {
   iss: 'https://idp', sub: 's', client_id: 'c', jti: 'j', exp: 2e9, scopes: [], other_scopes: [], invalid_scopes: [],
   roles: [], purpose_of_use: [], patient: null, encounter: null, fhir_user: null, tenant: null, organization: null, break_glass_reason: null, binding: null,
+  assurance: { level: null, methods: [], authenticated_at: null },
 };
 const request = { method: 'GET', interaction: 'read', type: 'Patient', id: '1', version: null, compartment: null, operation: null, params: [], search_via_post: false, if_none_exist: null } as const;
 const env = { now: '2026-11-24T00:00:00Z', now_seconds: 1, policy_revision: 'x' };

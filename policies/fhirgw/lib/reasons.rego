@@ -7,6 +7,10 @@
 #   catalogue, not this file.
 package fhirgw.lib.reasons
 
+assurance_auth_too_old := "assurance.auth-too-old"
+
+assurance_level_insufficient := "assurance.level-insufficient"
+
 break_glass := "break-glass"
 
 break_glass_reason_missing := "break-glass.reason-missing"

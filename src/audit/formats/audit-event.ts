@@ -12,7 +12,9 @@
  * Entities: the patient (audit-entity-type 1, object-role 1), the resource read or written (2/4),
  * the query for searches (2/24, base64 of the request line with values masked as configured), the
  * X-Request-Id, and the resources the gateway withheld or redacted (typed with the gateway's own
- * codes, so they never fill a BALP data or query slice).
+ * codes, so they never fill a BALP data or query slice). Every patient whose data was released
+ * (with a detail per resource type: the count), withheld or changed has a gateway-typed entity too:
+ * BALP's patient slice holds one patient, and a search may release many.
  *
  * A BALP profile is claimed (meta.profile) for successful read, search, create, update and delete,
  * the Patient* variant when a patient is identified. The id is derived from the delivery id, so a
@@ -98,6 +100,7 @@ const entitySchema = z.strictObject({
   role: codingSchema.optional(),
   description: z.string().optional(),
   query: z.base64().optional(),
+  detail: z.array(z.strictObject({ type: z.string(), valueString: z.string() })).optional(),
 });
 
 /**
@@ -171,11 +174,11 @@ export function auditEventIdOf(deliveryId: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
-export function toAuditEvent(record: RequestRecord, context: AuditEventContext): AuditEvent {
+/** `patient`: the patient of BALP's patient slice, when the caller knows it better (one patient's access history). */
+export function toAuditEvent(record: RequestRecord, context: AuditEventContext, patient: string | null = patientOf(record)): AuditEvent {
   const { request, principal, outcome } = record;
   const interaction = request ? INTERACTIONS[request.interaction] : undefined;
   const outcomeCode = outcome.decision === 'allow' ? '0' : outcome.decision === 'deny' ? '4' : '8';
-  const patient = patientOf(record);
   // BALP needs the client's network address: without it (audit.clientAddress: omit) no profile is claimed.
   const balp = outcomeCode === '0' && interaction?.balp && record.client.address ? `${BALP}${patient ? 'Patient' : ''}${interaction.balp}` : null;
 
@@ -212,6 +215,7 @@ export function toAuditEvent(record: RequestRecord, context: AuditEventContext):
   for (const [refs, disposition] of [[record.entries?.withheldRefs ?? [], 'withheld'], [record.entries?.redactedRefs ?? [], 'redacted']] as const) {
     for (const ref of refs) entities.push({ what: { reference: ref }, type: { system: SYSTEMS.gateway, code: disposition }, role: { system: SYSTEMS.objectRole, code: '4' } });
   }
+  entities.push(...patientEntities(record));
   entities.push({ what: { identifier: { value: record.requestId } }, type: { system: SYSTEMS.balpEntityType, code: 'XrequestId' } });
 
   return {
@@ -232,6 +236,23 @@ export function toAuditEvent(record: RequestRecord, context: AuditEventContext):
     },
     entity: entities,
   };
+}
+
+/** One entity per patient the record lists: released (a detail per resource type), withheld, changed. */
+function patientEntities(record: RequestRecord): AuditEvent['entity'] {
+  const p = record.patients;
+  if (!p) return [];
+  const role = { system: SYSTEMS.objectRole, code: '1', display: 'Patient' };
+  return [
+    ...p.released.map(({ id, types }) => ({
+      what: { reference: `Patient/${id}` },
+      type: { system: SYSTEMS.gateway, code: 'released-patient' },
+      role,
+      detail: Object.entries(types).map(([type, n]) => ({ type, valueString: String(n) })),
+    })),
+    ...p.withheld.map((id) => ({ what: { reference: `Patient/${id}` }, type: { system: SYSTEMS.gateway, code: 'withheld-patient' }, role })),
+    ...p.changed.map((id) => ({ what: { reference: `Patient/${id}` }, type: { system: SYSTEMS.gateway, code: 'changed-patient' }, role })),
+  ];
 }
 
 /** The patient the interaction concerns, when the record identifies one. */
@@ -257,5 +278,9 @@ function outcomeDescOf(record: RequestRecord): string {
   if (record.outcome.protectionChange) parts.push('protection-change: security labels or Consent changed');
   if (record.outcome.breakGlass) parts.push(`break-glass${record.outcome.breakGlassReason ? `: ${record.outcome.breakGlassReason}` : ''}`);
   if (record.entries) parts.push(`returned ${record.entries.returned}, withheld ${record.entries.withheld}, redacted ${record.entries.redacted}`);
+  if (record.patients) {
+    const p = record.patients;
+    parts.push(`patients released ${p.releasedCount}, withheld ${p.withheldCount}, changed ${p.changedCount}${p.capped ? ' (lists capped)' : ''}`);
+  }
   return parts.join('; ');
 }

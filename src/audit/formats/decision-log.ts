@@ -42,6 +42,18 @@ export const decisionLogEventSchema = z.strictObject({
     entries: z
       .strictObject({ returned: z.number().int(), withheld: z.number().int(), redacted: z.number().int(), withheld_refs: z.array(z.string()), redacted_refs: z.array(z.string()) })
       .nullable(),
+    /** Whose data was released (types and counts per patient), withheld or changed: the record's `patients`. */
+    patients: z
+      .strictObject({
+        released: z.array(z.strictObject({ id: z.string(), types: z.record(z.string(), z.number().int()) })),
+        released_count: z.number().int(),
+        withheld: z.array(z.string()),
+        withheld_count: z.number().int(),
+        changed: z.array(z.string()),
+        changed_count: z.number().int(),
+        capped: z.boolean(),
+      })
+      .nullable(),
   }),
   erased: z.array(z.string()),
   masked: z.array(z.string()),
@@ -85,6 +97,15 @@ export function toDecisionLog(record: RequestRecord, version: string): DecisionL
         redacted: record.entries.redacted,
         withheld_refs: record.entries.withheldRefs,
         redacted_refs: record.entries.redactedRefs,
+      },
+      patients: record.patients && {
+        released: record.patients.released,
+        released_count: record.patients.releasedCount,
+        withheld: record.patients.withheld,
+        withheld_count: record.patients.withheldCount,
+        changed: record.patients.changed,
+        changed_count: record.patients.changedCount,
+        capped: record.patients.capped === true,
       },
     },
     erased,

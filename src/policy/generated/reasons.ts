@@ -13,6 +13,8 @@ export const POLICY_REASON_CODES = [
   'purpose.missing',
   'protection.not-permitted',
   'label.sensitive',
+  'assurance.level-insufficient',
+  'assurance.auth-too-old',
   'consent.deny.actor',
   'consent.deny.purpose',
   'consent.deny.label',
@@ -34,6 +36,8 @@ export type PolicyReason = (typeof POLICY_REASON_CODES)[number];
 
 /** The same codes by the name the Rego package fhirgw.lib.reasons gives them. */
 export const POLICY_REASON = {
+  assurance_auth_too_old: 'assurance.auth-too-old',
+  assurance_level_insufficient: 'assurance.level-insufficient',
   break_glass: 'break-glass',
   break_glass_reason_missing: 'break-glass.reason-missing',
   compartment_cannot_narrow: 'compartment.cannot-narrow',

@@ -13,7 +13,7 @@ import { verifyTrail } from '../../../src/audit/verify.js';
 import { SYNTHETIC_PATIENTS } from '../../../src/devkit/synthetic-data.js';
 import { createRedis, whenReady } from '../../../src/redis/connection.js';
 import { createRedisSink } from '../../../src/audit/sinks/redis.js';
-import { burst, metricValue, sealedTrail, TEST_KEY, until, writeKeyFile } from '../../support/audit.js';
+import { burstThroughOutage, metricValue, sealedTrail, TEST_KEY, until, writeKeyFile } from '../../support/audit.js';
 import { startRedisServer, type RedisServer } from '../../support/redis.js';
 import { assertValid } from '../../support/schemas.js';
 import { startStack, tokensFor, type Stack } from '../../support/stack.js';
@@ -71,19 +71,8 @@ describe('redis audit sink', () => {
     const token = await tokens.clinician();
     const patient = SYNTHETIC_PATIENTS[0]!;
     const N = 240;
-    let killedAt = -1;
-    let restartedAt = -1;
-    const answers = await burst(N, 12, (i) => stack.fetch(i % 2 === 0 ? `Patient/${patient.id}` : 'Observation?_count=5', { token }), async (done) => {
-      if (done === 60) {
-        killedAt = done;
-        await redis.kill();
-      }
-      if (done === 160) {
-        restartedAt = done;
-        await redis.restart();
-      }
-    });
-    expect([killedAt, restartedAt]).toEqual([60, 160]);
+    const { answers, outage } = await burstThroughOutage(N, (p) => stack.fetch(p, { token }), patient.id, redis);
+    expect(outage).toEqual([60, 160]);
     // The outage never reached the clients: durable mode waits for the local spool, not for Redis.
     expect(answers).toHaveLength(N);
     expect(answers.every((a) => a.status === 200)).toBe(true);
