@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as oidc from 'openid-client';
-import type { AuditTrailHandle } from '../audit/trail.js';
+import { loadAuditKey, type OpenedAuditTrail } from '../audit/open.js';
 import { claimMappingSchema } from '../config/auth-schema.js';
 import { isLoopbackUrl } from '../config/console-schema.js';
 import { ConfigError } from '../config/load.js';
@@ -19,6 +19,7 @@ import { readBundleFile, type PolicyBundle } from '../policy/bundle.js';
 import type { PolicyEvaluator } from '../policy/engine.js';
 import { sourceRevision } from '../policy/toolchain.js';
 import { consoleRoutes } from './api.js';
+import { decisionRoutes } from './decisions.js';
 import { createConsoleApp } from './app.js';
 import { SessionStore } from './session.js';
 
@@ -32,7 +33,7 @@ export interface RunningConsole {
 }
 
 export interface ConsoleDeps {
-  readonly audit: AuditTrailHandle;
+  readonly audit: OpenedAuditTrail;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
   readonly policy: () => PolicyEvaluator | null;
@@ -77,6 +78,9 @@ export async function startConsole(config: GatewayConfig, deps: ConsoleDeps): Pr
       sources: safeRevision(sources) !== null ? sources : null,
     },
   });
+
+  // The Decisions page needs the audit store (a postgres sink); without one its API is absent (404).
+  if (deps.audit.store) routes.push(...decisionRoutes(deps.audit.store, loadAuditKey(config.audit, deps.env)));
 
   const server = http.createServer({ maxHeaderSize: 32 * 1024, requestTimeout: 60_000, headersTimeout: 20_000 });
   await new Promise<void>((resolve, reject) => {

@@ -3,7 +3,8 @@
  * it) and a real OpenID Connect provider (node-oidc-provider), over real HTTP: authorization code
  * with PKCE through openid-client, session cookies, CSRF, roles per API, CSP, audit records.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../src/devkit/ports.js';
 import { ensureOpa } from '../../scripts/lib/opa.mjs';
@@ -20,22 +21,25 @@ const clinician: ConsoleUserSpec = { sub: 'dr-9', name: 'Doctor Nine', roles: ['
 let stack: Stack;
 let idp: ConsoleIdp;
 let consoleUrl: string;
+let storeDir: string;
 
 const billingCase = { claims: { scope: 'user/*.rs', roles: ['billing'], purpose_of_use: ['HPAYMT'] }, request: 'GET /Observation/o1', now: '2026-11-23T10:00:00Z' };
 
 beforeAll(async () => {
   process.env['FHIRGW_OPA'] = ensureOpa();
   const port = await freePort();
+  storeDir = mkdtempSync(path.join(os.tmpdir(), 'fhirgw-console-store-'));
   consoleUrl = `http://127.0.0.1:${port}`;
   idp = await startConsoleIdp({ redirectUris: [`${consoleUrl}/callback`] });
   stack = await startStack({
-    config: (d) => ({ ...d, console: { host: '127.0.0.1', port, oidc: { issuer: idp.issuer, clientId: 'fhir-console', scope: 'openid profile roles' }, sessionTtlSeconds: 900 } }),
+    config: (d) => ({ ...d, audit: { sinks: [...(d.audit?.sinks ?? []), { type: 'postgres', embedded: { dir: storeDir } }] }, console: { host: '127.0.0.1', port, oidc: { issuer: idp.issuer, clientId: 'fhir-console', scope: 'openid profile roles' }, sessionTtlSeconds: 900 } }),
   });
 }, 60_000);
 
 afterAll(async () => {
   await stack?.close();
   await idp?.close();
+  rmSync(storeDir, { recursive: true, force: true });
   delete process.env['FHIRGW_OPA'];
 });
 
@@ -237,5 +241,36 @@ describe('API: playground and overview', () => {
     expect(body.policy[0]).toMatchObject({ bundle: 'enforcing', revision: expect.stringMatching(/^[0-9a-f]{16}$/) });
     expect(body.upstreamCircuit).toEqual([expect.objectContaining({ state: 'closed' })]);
     expect((await get(`${consoleUrl}/api/overview?minutes=0`, jar)).status).toBe(400);
+  });
+});
+
+describe('API: decisions (over the audit store)', () => {
+  test('filters, a record in full with reasons in words and its chain verified, and the same request in the playground', async () => {
+    const token = await stack.issuer.mint({ sub: 'biller-7', scope: 'user/*.rs', roles: ['billing'], purpose_of_use: ['HPAYMT'] });
+    expect((await stack.fetch('Observation/obs-pat-alba-0', { token })).status).toBe(403);
+    expect((await stack.fetch('Encounter/enc-pat-alba', { token })).status).toBe(200);
+    const { jar } = await signIn(consoleUrl, idp, officer);
+    const list = await eventually(
+      async () => (await (await get(`${consoleUrl}/api/decisions?user=biller-7`, jar)).json()) as { records: { id: string; time: string; decision: string; reasons: string[]; request: { type: string } }[] },
+      (b) => b.records.length >= 2,
+      'both biller-7 records in the store',
+    );
+    expect(list.records.map((r) => [r.request.type, r.decision])).toEqual([['Encounter', 'allow'], ['Observation', 'deny']]);
+    const denied = (await (await get(`${consoleUrl}/api/decisions?user=biller-7&decision=deny`, jar)).json()).records;
+    expect(denied).toHaveLength(1);
+    expect((await (await get(`${consoleUrl}/api/decisions?user=biller-7&reason=role.type-not-permitted`, jar)).json()).records.map((r: { id: string }) => r.id)).toEqual([denied[0].id]);
+    expect((await (await get(`${consoleUrl}/api/decisions?user=biller-7&type=Patient`, jar)).json()).records).toEqual([]);
+    expect((await get(`${consoleUrl}/api/decisions?decision=maybe`, jar)).status).toBe(400);
+
+    const detail = await (await get(`${consoleUrl}/api/decisions/record?id=${encodeURIComponent(denied[0].id)}&time=${encodeURIComponent(denied[0].time)}`, jar)).json();
+    expect(detail.record.deliveryId).toBe(denied[0].id);
+    expect(detail.reasons).toEqual([{ code: 'role.type-not-permitted', meaning: expect.stringMatching(/\w/) }]);
+    expect(detail.chain).toMatchObject({ macValid: true, instanceIntact: true, problem: null });
+    expect(detail.playgroundCase.request).toBe('GET /Observation/obs-pat-alba-0');
+
+    const authorSession = await signIn(consoleUrl, idp, author);
+    expect((await get(`${consoleUrl}/api/decisions`, authorSession.jar)).status).toBe(403);
+    const replayed = await (await post(`${consoleUrl}/api/playground/evaluate`, { case: detail.playgroundCase }, authorSession.jar, { 'x-csrf-token': authorSession.csrf })).json();
+    expect(replayed.result.request.reasons).toEqual(['role.type-not-permitted']);
   });
 });
