@@ -7,6 +7,7 @@
 import { h, render, type ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { logout, session, type SessionInfo } from './api.js';
+import { Decisions } from './decisions.js';
 import { Overview } from './overview.js';
 import { Playground } from './playground.js';
 import './style.css';
@@ -20,6 +21,7 @@ interface Page {
 
 const PAGES: readonly Page[] = [
   { id: 'overview', title: 'Overview', roles: ['privacy-officer', 'policy-author', 'auditor'], view: () => h(Overview, {}) },
+  { id: 'decisions', title: 'Decisions', roles: ['privacy-officer', 'auditor'], view: () => h(Decisions, {}) },
   { id: 'playground', title: 'Policy playground', roles: ['policy-author'], view: () => h(Playground, {}) },
 ];
 

@@ -5,7 +5,8 @@
  * FHIR engine. Each page is checked with axe-core and saved as a screenshot under
  * .tmp/console-screenshots/. The CSP is the real one: the page must work without a violation.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import axe from 'axe-core';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -20,16 +21,18 @@ let stack: Stack;
 let idp: ConsoleIdp;
 let browser: Browser;
 let consoleUrl: string;
+let storeDir: string;
 
 beforeAll(async () => {
   if (!existsSync(path.join(CONSOLE_ASSETS, 'index.html'))) throw new Error('the console front end is not built: run npm run build first');
   process.env['FHIRGW_OPA'] = ensureOpa();
   mkdirSync(SHOTS, { recursive: true });
   const port = await freePort();
+  storeDir = mkdtempSync(path.join(os.tmpdir(), 'fhirgw-console-browser-'));
   consoleUrl = `http://127.0.0.1:${port}`;
   idp = await startConsoleIdp({ redirectUris: [`${consoleUrl}/callback`] });
   stack = await startStack({
-    config: (d) => ({ ...d, console: { host: '127.0.0.1', port, oidc: { issuer: idp.issuer, clientId: 'fhir-console', scope: 'openid profile roles' } } }),
+    config: (d) => ({ ...d, audit: { sinks: [...(d.audit?.sinks ?? []), { type: 'postgres', embedded: { dir: storeDir } }] }, console: { host: '127.0.0.1', port, oidc: { issuer: idp.issuer, clientId: 'fhir-console', scope: 'openid profile roles' } } }),
   });
   // Real traffic for the overview: allowed and denied requests through the gateway.
   const biller = await stack.issuer.mint({ sub: 'biller-1', scope: 'user/*.rs', roles: ['billing'], purpose_of_use: ['HPAYMT'] });
@@ -47,6 +50,7 @@ afterAll(async () => {
   await browser?.close();
   await stack?.close();
   await idp?.close();
+  rmSync(storeDir, { recursive: true, force: true });
   delete process.env['FHIRGW_OPA'];
 });
 
@@ -117,6 +121,29 @@ test('a policy author reaches the playground by keyboard and sees decision, expl
   await page.getByRole('heading', { name: 'Request: allowed' }).waitFor();
   await page.getByRole('heading', { name: 'Released resource against the input' }).waitFor();
   expect(await page.getByRole('heading', { name: 'Answer: HTTP 200' }).count()).toBe(1);
+  expect(cspViolations).toEqual([]);
+  await page.context().close();
+}, 30_000);
+
+test('filtering decisions, opening a record with its chain verified, then the same request in the playground', async () => {
+  const { page, cspViolations } = await signedInPage({ sub: 'po-2', name: 'Omar Officer', roles: ['privacy-officer', 'policy-author'] });
+  await page.getByRole('link', { name: 'Decisions' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Decisions' }).waitFor();
+  await page.getByLabel('User').fill('biller-1');
+  await page.getByLabel('Decision').selectOption('deny');
+  await page.getByRole('button', { name: 'Search decisions' }).click();
+  await page.getByText('1 record, newest first').waitFor();
+  expect(await page.locator('table.records tbody tr').first().textContent()).toContain('role.type-not-permitted');
+  await page.getByRole('button', { name: /^Open record of/ }).click();
+  await page.getByRole('heading', { name: 'Chain verification' }).waitFor();
+  expect(await page.locator('.detail p.allow').textContent()).toMatch(/MAC is valid; instance \S+ \(record \d+\): chain intact over \d+ records/);
+  expect(await axeViolations(page)).toEqual([]);
+  await page.screenshot({ path: path.join(SHOTS, 'decisions.png'), fullPage: true });
+  await page.getByRole('link', { name: 'Open this request in the playground' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Policy playground' }).waitFor();
+  expect(await page.getByLabel(/^Case:/).inputValue()).toContain('GET /Observation/obs-pat-alba-0');
+  await page.getByRole('button', { name: 'Evaluate with the active bundle' }).click();
+  await page.getByRole('heading', { name: 'Request: denied' }).waitFor();
   expect(cspViolations).toEqual([]);
   await page.context().close();
 }, 30_000);
