@@ -1,4 +1,4 @@
-// The console's front end: console/ → dist/console/ (served by the console listener, no CDN).
+// The console's front end: console/ → dist/console-ui/ (dist/console/ holds the compiled server side) (served by the console listener, no CDN).
 // No inline script or style is emitted, so the console's CSP needs no 'unsafe-inline'.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +11,7 @@ export default defineConfig({
   base: '/',
   logLevel: 'warn',
   build: {
-    outDir: path.join(here, '..', 'dist', 'console'),
+    outDir: path.join(here, '..', 'dist', 'console-ui'),
     emptyOutDir: true,
     assetsInlineLimit: 0,
     modulePreload: { polyfill: false },

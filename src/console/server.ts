@@ -24,8 +24,8 @@ import { createConsoleApp } from './app.js';
 import { SessionStore } from './session.js';
 
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-/** Where `npm run build` puts the front end (vite, console/ → dist/console/). */
-export const CONSOLE_ASSETS = path.join(PACKAGE_ROOT, 'dist', 'console');
+/** Where `npm run build` puts the front end (vite, console/ → dist/console-ui/). */
+export const CONSOLE_ASSETS = path.join(PACKAGE_ROOT, 'dist', 'console-ui');
 
 export interface RunningConsole {
   readonly url: string;

@@ -12,6 +12,7 @@ import { startFhirServer } from './fhir-server.js';
 import { freePort, isFree } from './ports.js';
 import { seedSyntheticData, SYNTHETIC_PATIENTS, SYNTHETIC_PRACTITIONER } from './synthetic-data.js';
 import { startTokenIssuer } from './token-issuer.js';
+import { DEMO_CONSOLE_USERS, startDemoConsoleIdp } from './console-idp.js';
 
 export async function runDemo(options: { port?: number } = {}): Promise<{ close(): Promise<void> }> {
   const fhir = await startFhirServer();
@@ -23,6 +24,9 @@ export async function runDemo(options: { port?: number } = {}): Promise<{ close(
   if (options.port === undefined && port !== 8080) process.stderr.write(`port 8080 is busy; using ${port}\n`);
   const base = `http://${host}:${port}/fhir`;
   const issuer = await startTokenIssuer({ audience: base });
+  // The console on a port of its own, signing in at a demo OpenID Connect provider.
+  const consolePort = (await isFree(8081, host)) ? 8081 : await freePort(host);
+  const consoleIdp = await startDemoConsoleIdp(`http://${host}:${consolePort}/callback`);
   const config = buildConfig(
     {
       listen: { host, port },
@@ -31,6 +35,7 @@ export async function runDemo(options: { port?: number } = {}): Promise<{ close(
       auth: { issuer: issuer.issuer },
       // The audit store embedded (PGlite: the same SQL as PostgreSQL, nothing to install), for the access history.
       audit: { sinks: [{ type: 'stdout' }, { type: 'postgres', name: 'store', embedded: { dir: mkdtempSync(path.join(os.tmpdir(), 'fhirgw-demo-store-')) } }] },
+      console: { host, port: consolePort, oidc: { issuer: consoleIdp.issuer, clientId: 'fhir-console', scope: 'openid profile roles' } },
       log: { level: 'warn' },
     },
     { env: {} },
@@ -76,6 +81,9 @@ export async function runDemo(options: { port?: number } = {}): Promise<{ close(
     '# No token: 401 with WWW-Authenticate',
     `curl -i '${base}/Patient/${alba.id}'`,
     '',
+    `# The console (privacy officers, policy authors, auditors): open ${gateway.consoleUrl ?? '(off)'} and sign in as`,
+    `#   ${DEMO_CONSOLE_USERS.map((u) => `${u.name} (${u.roles.join(', ')})`).join('; ')}`,
+    '',
     'Press Ctrl-C to stop.',
     '',
   ];
@@ -84,6 +92,7 @@ export async function runDemo(options: { port?: number } = {}): Promise<{ close(
   return {
     async close() {
       await gateway.close();
+      await consoleIdp.close();
       await issuer.close();
       await fhir.close();
     },
