@@ -26,7 +26,9 @@ COPY migrations ./migrations
 COPY --from=opa /out/opa /usr/local/bin/opa
 # The code, then the bundle, rebuilt from the sources (reproducible: its revision is a hash of them).
 # In this order tsc runs once: scripts/policies.mjs compiles only when dist/ is missing or stale.
-RUN npx tsc -p tsconfig.json && node scripts/policies.mjs build
+# build-info.mjs records the revision for fhirgw_build_info and --version (dist/build-info.json).
+ARG REVISION=unknown
+RUN npx tsc -p tsconfig.json && SOURCE_REVISION="${REVISION}" node scripts/build-info.mjs && node scripts/policies.mjs build
 # npm never packs the lock file: it is copied next to the packed tree so the install is the locked one.
 RUN npm pack --ignore-scripts --pack-destination /tmp \
  && mkdir /app && tar -xzf /tmp/fhir-privacy-gateway-*.tgz -C /app --strip-components=1 \

@@ -17,6 +17,8 @@ export default {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   testTimeout: 30000,
+  // Rebuilds dist/ when the sources changed since its last build (tests spawn dist/cli.js).
+  globalSetup: '<rootDir>/test/support/global-setup.mjs',
   // Integration suites bind real ports and start real servers; two workers match the 2-core machines.
   maxWorkers: 2,
 };

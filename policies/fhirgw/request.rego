@@ -370,7 +370,7 @@ access_history if {
 
 history_config := data.fhirgw.config.access_history
 
-deny contains "history.not-permitted" if {
+deny contains reasons.history_not_permitted if {
 	access_history
 	not history_reader
 }
@@ -388,7 +388,7 @@ history_reader if {
 }
 
 # A patient naming another patient is refused on the request alone, whoever that patient is.
-deny contains "compartment.other-patient" if {
+deny contains reasons.compartment_other_patient if {
 	access_history
 	patient_only
 	some p in input.request.params

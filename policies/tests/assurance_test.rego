@@ -12,14 +12,14 @@ hiv_obs(patient) := {
 }
 
 decide_request(principal, req) := d if {
-	d := request.decision with input as {"principal": principal, "request": req, "env": f.env}
+	d := request.decision with input as f.request_input({"principal": principal, "request": req, "env": f.env})
 }
 
 decide_resource(principal, res, patients) := d if {
-	d := resource.decision with input as {
+	d := resource.decision with input as f.resource_input({
 		"principal": principal, "request": f.request("read", res.resourceType, res.id), "env": f.env,
 		"resource": res, "facts": {"patients": patients, "patient_data": true},
-	}
+	})
 }
 
 search(type, name, value) := object.union(f.request("search-type", type, null), {"params": [{"name": name, "modifier": null, "value": value, "values": [value]}]})
@@ -47,13 +47,6 @@ test_break_glass_request_decisions_by_login if {
 		d.reasons == c[2]
 		object.get(object.get(d, "obligations", {}), "step_up", null) == c[3]
 	}
-}
-
-test_break_glass_without_assurance_field_is_challenged if {
-	p := json.remove(btg, ["assurance"])
-	d := decide_request(p, f.request("read", "Observation", "o-hiv"))
-	not d.allow
-	d.obligations.step_up == {"level": 2, "max_age": 900}
 }
 
 test_break_glass_with_mfa_opens_hiv_data if {

@@ -71,6 +71,41 @@ test_nurse_writes_only_nursing_documentation if {
 	reasons.role_type_not_permitted in decide_request(nurse, "create", "MedicationRequest").reasons
 }
 
+# Exclusions in data: "read everything but", "write everything but", without listing 145 types.
+excluding := object.union(data.fhirgw.roles, {"nurse-restricted": {
+	"read": ["*"],
+	"read_except": ["MedicationRequest", "MedicationStatement"],
+	"write": ["*"],
+	"write_except": ["Consent", "MedicationRequest"],
+	"labels": [],
+}})
+
+restricted_nurse := f.principal([f.scope("user", "*", "cruds")], ["nurse-restricted"], null)
+
+test_read_except_withholds_the_excluded_types_only if {
+	reasons.role_type_not_permitted in decide_request(restricted_nurse, "read", "MedicationRequest").reasons with data.fhirgw.roles as excluding
+	reasons.role_type_not_permitted in decide_request(restricted_nurse, "search-type", "MedicationStatement").reasons with data.fhirgw.roles as excluding
+	d := decide(restricted_nurse, {"resourceType": "MedicationRequest", "id": "m1", "subject": {"reference": "Patient/p1"}}, {}) with data.fhirgw.roles as excluding
+	not d.allow
+	d.reasons == [reasons.role_type_not_permitted]
+	decide_request(restricted_nurse, "read", "Observation").allow with data.fhirgw.roles as excluding
+	decide(restricted_nurse, obs("p1", {}), {}).allow with data.fhirgw.roles as excluding
+}
+
+test_write_except_refuses_the_excluded_types_only if {
+	reasons.role_type_not_permitted in decide_request(restricted_nurse, "create", "MedicationRequest").reasons with data.fhirgw.roles as excluding
+	decide_request(restricted_nurse, "create", "Observation").allow with data.fhirgw.roles as excluding
+
+	# Reading a type excluded from writes is still granted by `read`.
+	decide_request(restricted_nurse, "read", "Consent").allow with data.fhirgw.roles as excluding
+}
+
+test_an_exclusion_is_the_role_s_own_another_role_still_grants if {
+	both := f.principal([f.scope("user", "*", "cruds")], ["nurse-restricted", "clinician"], null)
+	decide_request(both, "read", "MedicationRequest").allow with data.fhirgw.roles as excluding
+	decide_request(both, "create", "MedicationRequest").allow with data.fhirgw.roles as excluding
+}
+
 test_user_token_without_a_known_role_is_refused if {
 	nobody := f.principal([f.scope("user", "*", "rs")], ["visitor"], null)
 	reasons.role_none in decide_request(nobody, "read", "Patient").reasons

@@ -118,10 +118,10 @@ research_profiles := [
 
 test_research_roles_get_their_de_identification_profile if {
 	every case in research_profiles {
-		d := resource.decision with input as {
+		d := resource.decision with input as f.resource_input({
 			"principal": f.principal_for([f.scope("user", "*", "rs")], case.roles, null, ["HRESCH"]), "request": f.request("read", "Patient", "p2"), "env": f.env, "consents": {},
 			"resource": {"resourceType": "Patient", "id": "p2"}, "facts": {"patients": ["p2"], "patient_data": true, "data_date": null},
-		}
+		})
 		d.allow
 		sort_redactions(d.obligations.redact) == sort_redactions(case.redact)
 		"redact.role" in d.reasons
@@ -131,10 +131,10 @@ test_research_roles_get_their_de_identification_profile if {
 sort_redactions(list) := sort([sprintf("%s %s", [r.path, r.action]) | some r in list])
 
 test_limited_data_set_needs_the_research_purpose if {
-	d := resource.decision with input as {
+	d := resource.decision with input as f.resource_input({
 		"principal": f.principal_for([f.scope("user", "*", "rs")], ["researcher-dua"], null, ["TREAT"]), "request": f.request("read", "Patient", "p2"), "env": f.env, "consents": {},
 		"resource": {"resourceType": "Patient", "id": "p2"}, "facts": {"patients": ["p2"], "patient_data": true, "data_date": null},
-	}
+	})
 	not d.allow
 }
 

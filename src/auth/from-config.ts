@@ -16,6 +16,9 @@ import type { AuthStateStore } from './state-store.js';
 import { createTokenVerifier, type IssuerVerifier } from './token-verifier.js';
 import { createVerifiedTokenCache } from './verified-token-cache.js';
 
+/** The deadline of each discovery, JWKS and introspection fetch (jose's remote JWKS default, 5 s). */
+export const AUTH_FETCH_TIMEOUT_MS = 5000;
+
 /** Distinct tokens remembered at once (about 1 KB each): the busiest clients of a minute. */
 const VERIFIED_TOKENS_KEPT = 10_000;
 
@@ -60,7 +63,7 @@ export interface BuildOptions {
 export function buildAuth(auth: ResolvedAuth, options: BuildOptions): BuiltAuth {
   const now = options.now ?? Date.now;
   const nowDate = (): Date => new Date(now());
-  const timeoutMs = options.fetchTimeoutMs ?? 5000;
+  const timeoutMs = options.fetchTimeoutMs ?? AUTH_FETCH_TIMEOUT_MS;
   const metadata = new Map(auth.issuers.map((i) => [i.issuer, createIssuerMetadataSource(i.issuer, { timeoutMs, maxAgeMs: 3_600_000, now })]));
   const metadataOf = (issuer: ResolvedIssuer): IssuerMetadataSource => metadata.get(issuer.issuer) as IssuerMetadataSource;
 

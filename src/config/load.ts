@@ -117,8 +117,11 @@ export function buildConfig(doc: unknown, options: LoadOptions = {}): GatewayCon
  */
 export function unknownEnvironmentVariables(env: NodeJS.ProcessEnv, config?: GatewayConfig): string[] {
   const known = new Set<string>([...ENV_OVERRIDES.map((o) => o.env), ...KNOWN_ENV, ...(config ? referencedEnvNames(config) : [])]);
-  return Object.keys(env).filter((name) => name.startsWith('FHIRGW_') && !known.has(name)).sort();
+  return Object.keys(env).filter((name) => name.startsWith('FHIRGW_') && !known.has(name) && !KUBERNETES_SERVICE_LINK.test(name)).sort();
 }
+
+/** What Kubernetes injects for a Service named `fhirgw` (service links): not the gateway's to judge. */
+const KUBERNETES_SERVICE_LINK = /^FHIRGW_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_\d+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)$/;
 
 /**
  * Variables the gateway reads besides the overrides: its secrets (README, "Secrets"), the `opa` it

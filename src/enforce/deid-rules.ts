@@ -70,13 +70,16 @@ export function yearsPerUnit(code: unknown, unit: unknown): number | null {
 }
 
 /**
- * Ages over 89 are aggregated into one category, 90 or over (164.514(b)(2)(i)(C)): an age quantity
- * of 90 years or more becomes `>= 90 a`. Returns whether the quantity changed.
+ * Ages over 89 are aggregated into one category, 90 or over (164.514(b)(2)(i)(C)): a quantity of
+ * 90 years or more (in years, months, weeks or days; an Age in any unit) becomes `>= 90 a`.
+ * Returns whether the quantity changed.
  */
-export function aggregateAge(q: Record<string, unknown>, comparatorAllowed: boolean): boolean {
+export function aggregateAge(q: Record<string, unknown>, comparatorAllowed: boolean, isAge = false): boolean {
   const value = q['value'];
-  if (typeof value !== 'number') return false;
-  const per = yearsPerUnit(q['code'], q['unit']);
+  // No unit of an age is longer than a year: under 90 of anything is under 90 years.
+  if (typeof value !== 'number' || value < 90) return false;
+  // An Age whose unit is missing or unknown is read as years: the reading that withholds more.
+  const per = yearsPerUnit(q['code'], q['unit']) ?? (isAge ? 1 : null);
   if (per === null || value * per < 90) return false;
   q['value'] = 90;
   q['unit'] = 'a';

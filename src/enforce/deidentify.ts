@@ -11,24 +11,27 @@
  *    under Safe Harbor; dates and times stay whole, an Address keeps city, state, 5-digit ZIP and
  *    country, ages stay.
  *
- * Both release only an allow-list (docs/threat-model.md, "De-identification"); everything else is
- * removed, at any depth, inside extensions (by their value type) and contained resources too:
+ * Both release only an allow-list (docs/policy-guide.md, "De-identification for research", element
+ * by element; the per-key decisions are compiled once in deid-plan.ts); everything else is removed,
+ * at any depth, inside extensions (by their value type) and contained resources too:
  *   kept            boolean, integer, positiveInt, unsignedInt, decimal, code; Coding.system and code
  *                   (display and version when the system is a known terminology); Quantity (and Age,
  *                   Count, Distance, Duration, SimpleQuantity, MoneyQuantity) value, comparator,
  *                   unit, system, code; Extension.url; Reference.type; Meta.profile and the security
- *                   labels and tags; the dates and addresses above
+ *                   labels and tags; Bundle link relations and response status lines; the dates
+ *                   and addresses above
  *   pseudonymised   the resource's id, Reference.reference (`Type/id`, `#id`, `urn:uuid:`),
  *                   Bundle fullUrl, links and entry request/response URLs, Meta.source
  *   removed         every other string and markdown (free text: CodeableConcept.text, Dosage.text,
  *                   Reference.display ...), uri, url, canonical, oid, uuid, id, base64Binary, xhtml;
  *                   HumanName, ContactPoint, Identifier, Annotation, Narrative, Signature,
  *                   ContactDetail whole; an element of a type or name R4 does not define
- * A required element that had to go is replaced by a data-absent-reason `masked` extension, so the
- * result stays valid FHIR.
+ * A required element that had to go, or one an invariant tests for existence, is replaced by a
+ * data-absent-reason `masked` extension, so the result stays valid FHIR.
  */
+import { choiceKey, STRUCTURES, type ElementType } from '../fhir/element-types.js';
 import { R4_RESOURCE_TYPES } from '../fhir/generated/r4.js';
-import { choiceKey, STRUCTURES, type ElementType, type Structure } from '../fhir/element-types.js';
+import { AgeRule, PLANS, PRIMITIVE_TYPES, Step, type ElementStep, type MaskedElement, type Plan } from './deid-plan.js';
 import { aggregateAge, birthYearImplies90, yearOf, zip3 } from './deid-rules.js';
 import { pseudonym } from './pseudonym.js';
 
@@ -49,20 +52,10 @@ interface State {
 }
 
 const DATA_ABSENT_URL = 'http://hl7.org/fhir/StructureDefinition/data-absent-reason';
-/** The data-absent-reason values this walk put in: never walked again. */
-const inserted = new WeakSet<object>();
-const absent = (): Json => {
-  const value = { extension: [{ url: DATA_ABSENT_URL, valueCode: 'masked' }] };
-  inserted.add(value);
-  return value;
-};
+const absent = (): Json => ({ extension: [{ url: DATA_ABSENT_URL, valueCode: 'masked' }] });
 
 const RESOURCE_TYPES: ReadonlySet<string> = new Set(R4_RESOURCE_TYPES);
-const PRIMITIVES: ReadonlySet<string> = new Set(['boolean', 'integer', 'integer64', 'string', 'decimal', 'uri', 'url', 'canonical', 'base64Binary', 'instant', 'date', 'dateTime', 'time', 'code', 'oid', 'id', 'markdown', 'unsignedInt', 'positiveInt', 'uuid', 'xhtml']);
-const NUMBERS: ReadonlySet<string> = new Set(['integer', 'integer64', 'decimal', 'unsignedInt', 'positiveInt']);
-const QUANTITIES: ReadonlySet<string> = new Set(['Quantity', 'Age', 'Count', 'Distance', 'Duration', 'SimpleQuantity', 'MoneyQuantity']);
-/** Data types that are identifying or free text as a whole: released by neither profile. */
-const WITHHELD_TYPES: ReadonlySet<string> = new Set(['HumanName', 'ContactPoint', 'Identifier', 'Annotation', 'Narrative', 'Signature', 'ContactDetail']);
+const ELEMENT_PLAN = PLANS.get('Element') as Plan;
 /** Code systems whose displays name concepts, never people (Coding.display and version are kept for them). */
 const TERMINOLOGIES: ReadonlySet<string> = new Set([
   'http://loinc.org',
@@ -93,8 +86,8 @@ export function deidentify(resource: Json, profile: DeidProfile, ctx: DeidContex
 /** Walks a resource; false when it is not an R4 resource (the caller removes it). */
 function walkResource(obj: Json, st: State, contained: boolean): boolean {
   const type = obj['resourceType'];
-  const structure = typeof type === 'string' && RESOURCE_TYPES.has(type) ? STRUCTURES.get(type) : undefined;
-  if (structure === undefined) return false;
+  const plan = typeof type === 'string' && RESOURCE_TYPES.has(type) ? PLANS.get(type) : undefined;
+  if (plan === undefined) return false;
   const id = obj['id'];
   if (typeof id === 'string') {
     // A contained resource is named by `#id` within its container; both sides get the same pseudonym.
@@ -104,49 +97,61 @@ function walkResource(obj: Json, st: State, contained: boolean): boolean {
     delete obj['id'];
     st.changed++;
   }
-  walkObject(obj, structure, st, true);
+  walkObject(obj, plan, st, true);
   return true;
 }
 
-/** Walks a complex value by its structure; returns whether it is left empty. */
-function walkObject(obj: Json, structure: Structure, st: State, isResource: boolean): boolean {
-  const requiredBefore = structure.required.length === 0 ? null : structure.required.filter((e) => isPresent(obj, e));
-  let dropped: string[] | null = null;
-  for (const key of Object.keys(obj)) {
-    if (isResource && (key === 'resourceType' || key === 'id')) continue;
-    if (key.charCodeAt(0) === 95 /* _ */) continue; // a primitive's id and extensions: below, with its value
-    const element = structure.elements.get(key);
-    if (element === undefined) {
-      drop(obj, key, st);
-      (dropped ??= []).push(key);
+/** Walks a complex value by its plan; returns whether it is left empty. */
+function walkObject(obj: Json, plan: Plan, st: State, isResource: boolean): boolean {
+  // The elements that must be masked if they go, as a bit set: only those present to begin with
+  // (no structure has more than 30 of them; the plan is checked when it is built).
+  const masked = plan.masked;
+  let before = 0;
+  for (let i = 0; i < masked.length; i++) if (hasAny(obj, (masked[i] as MaskedElement).keys)) before |= 1 << i;
+  const keys = Object.keys(obj);
+  let shadows = false;
+  for (const key of keys) if (key.charCodeAt(0) === 95 /* _ */) shadows = true;
+  let kept = false;
+  for (const key of keys) {
+    if (key.charCodeAt(0) === 95) continue;
+    if (isResource && (key === 'resourceType' || key === 'id')) {
+      kept = true;
       continue;
     }
-    const type = element.type;
-    if (PRIMITIVES.has(type)) {
-      if (!primitive(obj, key, element, structure, st)) (dropped ??= []).push(key);
-    } else if (!complex(obj, key, element, st)) {
-      drop(obj, key, st);
+    const step = plan.steps.get(key);
+    if (step === undefined) drop(obj, key, shadows, st);
+    else if (step.step === Step.Keep && typeof obj[key] === 'string') kept = true; // codes, Coding.system: the common case first
+    else if (step.primitive) kept = primitive(obj, key, step, shadows, st) || kept;
+    else if (complex(obj, key, step, st)) kept = true;
+    else drop(obj, key, shadows, st);
+  }
+  // Shadows (`_status`): a removed value took its own along; the others' extensions are walked.
+  if (shadows) {
+    for (const key of Object.keys(obj)) {
+      if (key.charCodeAt(0) !== 95) continue;
+      const step = plan.steps.get(key.slice(1));
+      if (step === undefined || !step.primitive || !shadow(obj, key, st)) {
+        delete obj[key];
+        st.changed++;
+      } else kept = true;
     }
   }
-  // Shadows (`_birthDate`): they go with a removed value; otherwise their extensions are walked.
-  for (const key of Object.keys(obj)) {
-    if (key.charCodeAt(0) !== 95 || inserted.has(obj[key] as object)) continue;
-    const name = key.slice(1);
-    if ((dropped !== null && dropped.includes(name)) || structure.elements.get(name) === undefined) {
-      delete obj[key];
-      st.changed++;
-      continue;
-    }
-    if (!shadow(obj, key, st)) {
-      delete obj[key];
-      st.changed++;
+  if (before !== 0) {
+    for (let i = 0; i < masked.length; i++) {
+      const m = masked[i] as MaskedElement;
+      if ((before & (1 << i)) === 0 || hasAny(obj, m.keys)) continue;
+      markAbsent(obj, m.element, 0);
+      kept = true;
     }
   }
-  if (requiredBefore !== null) for (const e of requiredBefore) if (!isPresent(obj, e)) markAbsent(obj, e);
   // An extension without a value or extensions is invalid (ext-1): the value it carried is gone.
-  if (structure.name === 'Extension' && !hasValueOrExtension(obj)) return true;
-  for (const _ in obj) return false;
-  return true;
+  if (plan.isExtension) return !hasValueOrExtension(obj);
+  return !kept;
+}
+
+function hasAny(obj: Json, keys: readonly string[]): boolean {
+  for (let i = 0; i < keys.length; i++) if ((keys[i] as string) in obj) return true;
+  return false;
 }
 
 function hasValueOrExtension(obj: Json): boolean {
@@ -154,90 +159,90 @@ function hasValueOrExtension(obj: Json): boolean {
   return false;
 }
 
-function drop(obj: Json, key: string, st: State): void {
+/** Removes an element, and its shadow with it when the object has shadows. */
+function drop(obj: Json, key: string, shadows: boolean, st: State): void {
   delete obj[key];
+  if (shadows) delete obj[`_${key}`];
   st.changed++;
 }
 
 /** A complex element (one value or an array of them); false when nothing of it is left. */
-function complex(obj: Json, key: string, element: ElementType, st: State): boolean {
-  const type = element.type;
-  if (WITHHELD_TYPES.has(type)) return false;
+function complex(obj: Json, key: string, step: ElementStep, st: State): boolean {
+  if (step.step === Step.Drop) return false;
   const value = obj[key];
   if (Array.isArray(value)) {
     let w = 0;
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
-      if (complexItem(item, key, type, st)) value[w++] = item;
+      if (complexItem(item, step, st)) value[w++] = item;
       else st.changed++;
     }
     value.length = w;
     return w > 0;
   }
-  return complexItem(value, key, type, st);
+  return complexItem(value, step, st);
 }
 
 /** One complex value, transformed in place; false when it is to be removed. */
-function complexItem(item: unknown, key: string, type: string, st: State): boolean {
+function complexItem(item: unknown, step: ElementStep, st: State): boolean {
   if (typeof item !== 'object' || item === null || Array.isArray(item)) return false;
   const obj = item as Json;
-  if (type === 'Resource') return walkResource(obj, st, key === 'contained');
-  if (type === 'Address') return address(obj, st);
-  const structure = STRUCTURES.get(type);
-  if (structure === undefined) return false;
-  if (walkObject(obj, structure, st, false)) return false;
-  if (!st.lds && QUANTITIES.has(type) && (type === 'Age' || 'value' in obj) && aggregateAge(obj, type !== 'SimpleQuantity' && type !== 'MoneyQuantity')) st.changed++;
-  return true;
+  switch (step.step) {
+    case Step.Resource:
+      return walkResource(obj, st, false);
+    case Step.Contained:
+      return walkResource(obj, st, true);
+    case Step.Address:
+      return address(obj, st);
+    case Step.Complex: {
+      if (step.plan === null || walkObject(obj, step.plan, st, false)) return false;
+      if (step.age !== AgeRule.None && !st.lds && (step.element.type === 'Age' || typeof obj['value'] === 'number') && aggregateAge(obj, step.age === AgeRule.WithComparator, step.element.type === 'Age')) st.changed++;
+      return true;
+    }
+    default:
+      return false;
+  }
 }
 
 /** Address: state, country and ZIP3 (Safe Harbor); city, state, ZIP and country (limited data set). */
 function address(a: Json, st: State): boolean {
-  const kept: Json = {};
-  if (st.lds && typeof a['city'] === 'string') kept['city'] = a['city'];
-  if (typeof a['state'] === 'string') kept['state'] = a['state'];
-  if (typeof a['postalCode'] === 'string') {
-    if (st.lds) kept['postalCode'] = a['postalCode'];
-    else {
-      const z = zip3(a['postalCode']);
-      if (z !== null) kept['postalCode'] = z;
-    }
-  }
-  if (typeof a['country'] === 'string') kept['country'] = a['country'];
+  const city = a['city'];
+  const state = a['state'];
+  const postalCode = a['postalCode'];
+  const country = a['country'];
   for (const key of Object.keys(a)) delete a[key];
-  Object.assign(a, kept);
+  if (st.lds && typeof city === 'string') a['city'] = city;
+  if (typeof state === 'string') a['state'] = state;
+  if (typeof postalCode === 'string') {
+    const released = st.lds ? postalCode : zip3(postalCode);
+    if (released !== null) a['postalCode'] = released;
+  }
+  if (typeof country === 'string') a['country'] = country;
   st.changed++;
-  return Object.keys(kept).length > 0;
+  for (const _ in a) return true;
+  return false;
 }
 
-/** A primitive element (a value or an array); false when it was removed. */
-function primitive(obj: Json, key: string, element: ElementType, structure: Structure, st: State): boolean {
+/** A primitive element (a value or an array of them); whether it is kept. */
+function primitive(obj: Json, key: string, step: ElementStep, shadows: boolean, st: State): boolean {
   const value = obj[key];
-  const type = element.type;
-  // An instant cannot be cut to a year; where the choice allows a dateTime, it becomes one.
-  if (type === 'instant' && !st.lds) {
-    if (element.choices !== null && element.choices.includes('dateTime') && typeof value === 'string') {
-      const year = yearOf(value);
-      delete obj[key];
-      const shadowKey = `_${key}`;
-      const shadowValue = obj[shadowKey];
-      delete obj[shadowKey];
-      if (year === null) return false;
-      const target = choiceKey(element.name, 'dateTime');
-      obj[target] = year;
-      if (shadowValue !== undefined) obj[`_${target}`] = shadowValue;
-      st.changed++;
-      return true;
-    }
-    drop(obj, key, st);
-    return false;
+  if (step.step === Step.InstantChoice && !st.lds) {
+    // An instant cannot be cut to a year; the choice allows a dateTime, which can.
+    const year = typeof value === 'string' ? yearOf(value) : null;
+    const shadowValue = shadows ? obj[`_${key}`] : undefined;
+    drop(obj, key, shadows, st);
+    if (year === null) return false;
+    obj[step.target as string] = year;
+    if (shadowValue !== undefined) obj[`_${step.target as string}`] = shadowValue;
+    return true;
   }
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
       if (item === null) continue; // its extensions are in the shadow array
-      const next = primitiveValue(item, type, key, obj, structure, st);
+      const next = primitiveValue(item, step, obj, st);
       if (next === undefined) {
-        drop(obj, key, st);
+        drop(obj, key, shadows, st);
         return false;
       }
       if (next !== item) {
@@ -247,11 +252,14 @@ function primitive(obj: Json, key: string, element: ElementType, structure: Stru
     }
     return true;
   }
-  const next = primitiveValue(value, type, key, obj, structure, st);
+  const next = primitiveValue(value, step, obj, st);
   if (next === undefined) {
-    drop(obj, key, st);
+    drop(obj, key, shadows, st);
     // Said, not silently dropped: the person is 90 or older, or the date was not one.
-    if (key === 'birthDate') obj['_birthDate'] = absent();
+    if (step.step === Step.BirthDate) {
+      obj[`_${key}`] = absent();
+      return true;
+    }
     return false;
   }
   if (next !== value) {
@@ -262,66 +270,39 @@ function primitive(obj: Json, key: string, element: ElementType, structure: Stru
 }
 
 /** The released form of one primitive value, or undefined when it is not released. */
-function primitiveValue(value: unknown, type: string, key: string, owner: Json, structure: Structure, st: State): unknown {
-  switch (type) {
-    case 'boolean':
+function primitiveValue(value: unknown, step: ElementStep, owner: Json, st: State): unknown {
+  switch (step.step) {
+    case Step.Boolean:
       return typeof value === 'boolean' ? value : undefined;
-    case 'code':
+    case Step.Number:
+      return typeof value === 'number' ? value : undefined;
+    case Step.Keep:
       return typeof value === 'string' ? value : undefined;
-    case 'date':
-    case 'dateTime': {
+    case Step.Date:
+    case Step.BirthDate: {
       if (typeof value !== 'string') return undefined;
       const year = yearOf(value);
       if (year === null) return undefined;
       if (st.lds) return value;
       // A birth year that says 90 or older is itself withheld (164.514(b)(2)(i)(C)).
-      if (key === 'birthDate' && birthYearImplies90(year, st.ctx.now)) return undefined;
+      if (step.step === Step.BirthDate && birthYearImplies90(year, st.ctx.now)) return undefined;
       return year;
     }
-    case 'instant':
-    case 'time':
-      // Only the limited data set keeps them (Safe Harbor's instants are handled by the caller).
+    case Step.Instant:
+    case Step.InstantChoice:
+    case Step.Time:
+      // Only the limited data set keeps them (Safe Harbor's instants in a choice are moved above).
       return st.lds && typeof value === 'string' ? value : undefined;
-    case 'string':
-      return typeof value === 'string' ? releasedString(value, key, owner, structure, st) : undefined;
-    case 'uri':
-    case 'url':
-    case 'canonical':
-    case 'oid':
-    case 'uuid':
-      return typeof value === 'string' ? releasedUri(value, key, structure, st) : undefined;
+    case Step.CodingText:
+      return typeof value === 'string' && isTerminology(owner['system']) ? value : undefined;
+    case Step.Reference:
+      return typeof value === 'string' ? (pseudonymousReference(value, st) ?? undefined) : undefined;
+    case Step.MetaSource:
+      return typeof value === 'string' ? `urn:uuid:${uuidShaped(pseudonym(st.ctx.pseudonymKey, 'meta.source', value))}` : undefined;
+    case Step.BundleUrl:
+      return typeof value === 'string' ? (pseudonymousUrl(value, st) ?? undefined) : undefined;
     default:
-      if (NUMBERS.has(type)) return typeof value === 'number' ? value : undefined;
-      // id, markdown, base64Binary, xhtml, and anything R4 does not name.
       return undefined;
-  }
-}
-
-function releasedString(value: string, key: string, owner: Json, structure: Structure, st: State): string | undefined {
-  const s = structure.name;
-  if (key === 'reference' && s === 'Reference') return pseudonymousReference(value, st) ?? undefined;
-  if (key === 'unit' && QUANTITIES.has(s)) return value;
-  if ((key === 'display' || key === 'version') && s === 'Coding' && isTerminology(owner['system'])) return value;
-  return undefined;
-}
-
-function releasedUri(value: string, key: string, structure: Structure, st: State): string | undefined {
-  switch (`${structure.name}.${key}`) {
-    case 'Coding.system':
-    case 'Extension.url':
-    case 'Reference.type':
-    case 'Meta.profile':
-      return value;
-    case 'Meta.source':
-      return `urn:uuid:${uuidShaped(pseudonym(st.ctx.pseudonymKey, 'meta.source', value))}`;
-    case 'Bundle.entry.fullUrl':
-    case 'Bundle.link.url':
-    case 'Bundle.entry.link.url':
-    case 'Bundle.entry.request.url':
-    case 'Bundle.entry.response.location':
-      return pseudonymousUrl(value, st) ?? undefined;
-    default:
-      return key === 'system' && QUANTITIES.has(structure.name) ? value : undefined;
   }
 }
 
@@ -332,13 +313,12 @@ function isTerminology(system: unknown): boolean {
 /** A primitive's shadow (`_key`: id and extensions); false when nothing of it is left. */
 function shadow(obj: Json, key: string, st: State): boolean {
   const value = obj[key];
-  const element = STRUCTURES.get('Element') as Structure;
   if (Array.isArray(value)) {
     let any = false;
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
       if (item === null) continue;
-      if (typeof item !== 'object' || Array.isArray(item) || walkObject(item as Json, element, st, false)) {
+      if (typeof item !== 'object' || Array.isArray(item) || walkObject(item as Json, ELEMENT_PLAN, st, false)) {
         value[i] = null;
         st.changed++;
       } else any = true;
@@ -346,40 +326,27 @@ function shadow(obj: Json, key: string, st: State): boolean {
     return any;
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  return !walkObject(value as Json, element, st, false);
+  return !walkObject(value as Json, ELEMENT_PLAN, st, false);
 }
 
-function isPresent(obj: Json, e: ElementType): boolean {
-  if (e.choices === null) return e.name in obj || `_${e.name}` in obj;
-  for (const t of e.choices) {
-    const k = choiceKey(e.name, t);
-    if (k in obj || `_${k}` in obj) return true;
-  }
-  return false;
-}
-
-/** A required element that had to go: a data-absent-reason `masked` extension in its place. */
-function markAbsent(obj: Json, e: ElementType): void {
-  markAbsentAt(obj, e, 0);
+/** An element that had to go: a data-absent-reason `masked` extension in its place. */
+function markAbsent(obj: Json, e: ElementType, depth: number): void {
+  const type = e.choices === null ? e.type : (e.choices.find((t) => !PRIMITIVE_TYPES.has(t)) ?? e.type);
+  const key = e.choices === null ? e.name : choiceKey(e.name, type);
+  if (PRIMITIVE_TYPES.has(type)) {
+    if (e.repeats) {
+      obj[key] = [null];
+      obj[`_${key}`] = [absent()];
+    } else obj[`_${key}`] = absent();
+  } else obj[key] = e.repeats ? [absentComplex(type, depth)] : absentComplex(type, depth);
 }
 
 /** A masked value of a complex type: the extension, and its own required elements masked too (Signature.who). */
 function absentComplex(type: string, depth: number): Json {
   const value = absent();
   const structure = STRUCTURES.get(type);
-  if (structure !== undefined && depth < 8) for (const e of structure.required) if (e.required) markAbsentAt(value, e, depth + 1);
+  if (structure !== undefined && depth < 8) for (const e of structure.required) if (e.required) markAbsent(value, e, depth + 1);
   return value;
-}
-
-function markAbsentAt(obj: Json, e: ElementType, depth: number): void {
-  const type = e.choices === null ? e.type : (e.choices.find((t) => !PRIMITIVES.has(t)) ?? e.type);
-  const key = e.choices === null ? e.name : choiceKey(e.name, type);
-  if (PRIMITIVES.has(type)) {
-    if (e.repeats) {
-      obj[key] = [null];
-      obj[`_${key}`] = [absent()];
-    } else obj[`_${key}`] = absent();
-  } else obj[key] = e.repeats ? [absentComplex(type, depth)] : absentComplex(type, depth);
 }
 
 const REFERENCE = /(?:^|\/)([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
@@ -396,6 +363,7 @@ function pseudonymousReference(reference: string, st: State): string | null {
 /** A Bundle's URL of a resource: its base kept (a server, not a person), the id pseudonymised; others null. */
 function pseudonymousUrl(url: string, st: State): string | null {
   if (url.startsWith('urn:uuid:')) return pseudonymousReference(url, st);
+  if (RESOURCE_TYPES.has(url)) return url; // a type-level request (`POST Provenance`) names no one
   const m = REFERENCE.exec(url);
   if (!m || !RESOURCE_TYPES.has(m[1] as string) || url.includes('?')) return null;
   const base = url.slice(0, m.index + (url[m.index] === '/' ? 1 : 0));

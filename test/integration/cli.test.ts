@@ -1,6 +1,7 @@
 /**
  * The public commands as users run them: `fhir-gateway serve --config` and the demo (`npm run demo`,
- * its own entry point dist/devkit/main.js), spawned from the compiled package (npm test builds it first).
+ * its own entry point dist/devkit/main.js), spawned from the compiled package (the Jest global setup
+ * rebuilds dist/ when the sources changed).
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -125,10 +126,10 @@ describe('the demo (npm run demo)', () => {
     child.stderr.pipe(createWriteStream(testLogFile('cli-demo')));
     // Both are awaited from the start: the demo prints its lines in one write.
     // The embedded audit store (PGlite) takes seconds to start on a busy machine.
-    const consoleLinePrinted = waitForOutput(child, /^# The console .*: open (http:\/\/127\.0\.0\.1:\d+) and sign in as$/m, 60_000);
+    const consoleLinePrinted = waitForOutput(child, /^# The console .*: open (http:\/\/127\.0\.0\.1:\d+) and sign in as$/m, 90_000);
     // Rejected when the child exits; awaited below, so a rejection before then must not go unhandled.
     consoleLinePrinted.catch(() => {});
-    const line = await waitForOutput(child, /^curl -H "Authorization: Bearer [^"]+" '[^']+'$/m, 60_000);
+    const line = await waitForOutput(child, /^curl -H "Authorization: Bearer [^"]+" '[^']+'$/m, 90_000);
     const [, token, url] = /Bearer ([^"]+)" '([^']+)'/.exec(line) as unknown as [string, string, string];
     expect(url).toBe(`http://127.0.0.1:${port}/fhir/Patient/pat-alba`);
     const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
@@ -167,7 +168,7 @@ describe('the demo (npm run demo)', () => {
     const session = await fetch(`${consoleUrl}/api/session`, { headers: { cookie: jar.header(consoleUrl) } });
     expect(session.status).toBe(200);
     expect(await session.json()).toMatchObject({ user: { name: 'Priya Officer' }, roles: ['privacy-officer'] });
-  }, 90_000);
+  }, 120_000);
 });
 
 describe('help, version and exit codes', () => {

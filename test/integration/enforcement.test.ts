@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { SYNTHETIC_PATIENTS } from '../../src/devkit/synthetic-data.js';
+import { GatewayError, operationOutcomeFor } from '../../src/errors.js';
 import { auditRecordOf, headerPairs, jsonOf, rawRequest, startStack, tokensFor, type Stack } from '../support/stack.js';
 
 const [alba, bruno, chen] = SYNTHETIC_PATIENTS as [typeof SYNTHETIC_PATIENTS[0], typeof SYNTHETIC_PATIENTS[0], typeof SYNTHETIC_PATIENTS[0]];
@@ -404,8 +405,13 @@ describe('counts, subsetting, formats and links', () => {
 
   test('a withheld read is audited with its real reason while the client sees a plain 404', async () => {
     const res = await stack.fetch('Device/dev-x6', { token: albaToken });
+    expect(res.status).toBe(404);
     const body = await jsonOf(res);
-    expect(JSON.stringify(body.issue)).not.toContain('compartment');
+    // Exactly the OperationOutcome of a resource that does not exist (its id aside: the request id).
+    expect({ ...body, id: undefined }).toEqual({ ...operationOutcomeFor(new GatewayError('not_found')), id: undefined });
+    const missing = await stack.fetch('Device/no-such-device', { token: albaToken });
+    expect(missing.status).toBe(404);
+    expect({ ...(await jsonOf(missing)), id: undefined }).toEqual({ ...body, id: undefined });
     const record = await auditRecordOf(stack, body.id);
     expect(record.outcome.reasons).toContain('compartment.other-patient');
   });

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { SYNTHETIC_PATIENTS } from '../../src/devkit/synthetic-data.js';
 import { auditRecordOf, jsonOf, rawRequest, startStack, tokensFor, waitForAudit, type Stack } from '../support/stack.js';
+import { metricSum, scrape } from '../support/metrics.js';
 
 const [alba, bruno, chen] = SYNTHETIC_PATIENTS as [typeof SYNTHETIC_PATIENTS[0], typeof SYNTHETIC_PATIENTS[0], typeof SYNTHETIC_PATIENTS[0]];
 const othersOf = (p: { id: string }) => SYNTHETIC_PATIENTS.filter((q) => q.id !== p.id);
@@ -169,7 +170,7 @@ describe('the FHIR surface', () => {
     expect(text).not.toContain(new URL(stack.fhir.baseUrl).host);
   });
 
-  test('non-canonical paths are refused with 400 before authentication or forwarding', async () => {
+  test('non-canonical paths are refused with 400 before authentication (any token or none) and before forwarding', async () => {
     const before = upstreamCount();
     const authorization = `Bearer ${await tokens.clinician()}`;
     const paths = [
@@ -182,11 +183,22 @@ describe('the FHIR surface', () => {
       '/fhir/Patient;x=1/pat-alba',
       'http://evil.example/fhir/Patient/pat-alba',
     ];
+    const origin = new URL(stack.base).origin;
+    const rejections = async () => metricSum(await scrape(origin), 'fhirgw_token_rejections_total');
+    const rejectedBefore = await rejections();
     for (const path of paths) {
-      const res = await rawRequest(new URL(stack.base).origin, 'GET', path, { authorization });
-      expect({ path, status: res.status }).toEqual({ path, status: 400 });
-      expect(JSON.parse(res.body).resourceType).toBe('OperationOutcome');
+      // With a valid token, no token and a forged one alike: had the token been looked at first,
+      // the last two would be 401 and counted as token rejections.
+      for (const headers of [{ authorization }, {}, { authorization: 'Bearer forged.token.value' }] as Array<Record<string, string>>) {
+        const res = await rawRequest(origin, 'GET', path, headers);
+        expect({ path, headers, status: res.status }).toEqual({ path, headers, status: 400 });
+        expect(JSON.parse(res.body).resourceType).toBe('OperationOutcome');
+      }
     }
+    expect(await rejections()).toBe(rejectedBefore);
+    // The counter counts: the same forged token on a canonical path is refused by authentication.
+    expect((await rawRequest(origin, 'GET', '/fhir/Patient/pat-alba', { authorization: 'Bearer forged.token.value' })).status).toBe(401);
+    expect(await rejections()).toBe(rejectedBefore + 1);
     expect(upstreamCount()).toBe(before);
   });
 

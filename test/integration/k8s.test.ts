@@ -231,7 +231,8 @@ function comparable(o: K8sObject): unknown {
 
 describe('the Helm chart', () => {
   const KINDS = ['ServiceAccount', 'ConfigMap', 'Deployment', 'Service', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'NetworkPolicy', 'Ingress'];
-  // The monitoring component (ServiceMonitor, PrometheusRule, the dashboard's ConfigMap) is Kustomize's only.
+  // The monitoring objects (ServiceMonitor, PrometheusRule, the dashboard's ConfigMap): the chart renders them
+  // from the component's own files when monitoring.enabled (compared in prometheus.test.ts).
   const shared = (rendering: string) => objects(rendering).filter((o) => KINDS.includes(o.kind) && o.metadata.name !== 'fhir-gateway-dashboard');
 
   test.each([

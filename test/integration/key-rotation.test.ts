@@ -33,12 +33,20 @@ describe('key rotation at the IdP', () => {
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
       }
     };
-    const workers = Array.from({ length: 8 }, worker);
-    await new Promise((r) => setTimeout(r, 300));
+    let running = 8;
+    const workers = Array.from({ length: running }, () => worker().finally(() => running--));
+    const completed = () => [...statuses.values()].reduce((a, b) => a + b, 0);
+    /** Until `n` more requests have been answered (the load really spans each rotation), not a fixed sleep. */
+    const answered = async (n: number): Promise<void> => {
+      const target = completed() + n;
+      while (completed() < target && running > 0) await new Promise((r) => setTimeout(r, 5));
+    };
+    await answered(20);
     await stack.issuer.rotate();
-    await new Promise((r) => setTimeout(r, 1300)); // past the 1 s unknown-kid cooldown
+    await answered(20);
+    await new Promise((r) => setTimeout(r, 1100)); // past the 1 s unknown-kid cooldown (a time rule)
     await stack.issuer.rotate('RS256');
-    await new Promise((r) => setTimeout(r, 300));
+    await answered(20);
     stop = true;
     await Promise.all(workers);
 

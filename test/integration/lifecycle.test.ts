@@ -133,7 +133,8 @@ describe('graceful shutdown', () => {
       (r) => r.status,
       () => 'cut' as const,
     );
-    await new Promise((r) => setTimeout(r, 300));
+    // The held request is in flight once the upstream has it.
+    await slow.received((_method, url) => url.includes(`/Patient/${HELD}`));
     const signalledAt = Date.now();
     g.kill('SIGTERM');
     const exit = await g.exited;

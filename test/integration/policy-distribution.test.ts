@@ -232,6 +232,23 @@ describe('shadow mode', () => {
 });
 
 describe('deployment data', () => {
+  test('a role exclusion in data (read_except) refuses the excluded type and nothing else, other roles unaffected', async () => {
+    const data = writeTemp('site-exclusions.json', JSON.stringify({ fhirgw: { roles: { nurse: { read_except: ['Condition'] } } } }));
+    const stack = await startStack({ config: (c) => ({ ...c, policy: { data } }) });
+    try {
+      const nurse = await stack.issuer.mint({ sub: 'Practitioner/prac-nurse', scope: 'user/*.rs', roles: ['nurse'] });
+      const clinician = await stack.issuer.mint({ sub: 'Practitioner/prac-hopper', scope: 'user/*.rs', roles: ['clinician'] });
+      for (const path of ['Condition', 'Condition/cond-pat-bruno']) {
+        const refused = await stack.fetch(path, { token: nurse });
+        expect({ path, status: refused.status, reasons: (await refused.json()).issue[0].details.coding.map((c: { code: string }) => c.code) }).toEqual({ path, status: 403, reasons: ['forbidden', 'role.type-not-permitted'] });
+        expect({ path, status: (await stack.fetch(path, { token: clinician })).status }).toEqual({ path, status: 200 });
+      }
+      expect((await stack.fetch('Observation', { token: nurse })).status).toBe(200);
+    } finally {
+      await stack.close();
+    }
+  });
+
   test('a data file merged over the bundle changes the role tables without touching Rego, and is reloaded when edited', async () => {
     const data = writeTemp('site-data.json', JSON.stringify({ fhirgw: { roles: { researcher: { purposes: [] } } } }));
     const stack = await startStack({ config: (c) => ({ ...c, policy: { data, watchIntervalMs: 100 } }) });

@@ -348,11 +348,24 @@ describe('consent (patient-privacy Consents written through the gateway)', () =>
   });
 
   test('a Consent that is not active, or whose period has ended, does not apply', async () => {
-    const ended = await writeConsent(privacy('pat-bruno', { type: 'deny', period: { start: '2020-01-01', end: '2021-01-01' } }));
+    const read = async () => (await get('Observation/obs-pat-bruno-2', await clinician())).status;
+    // The control: the same deny, active and current, withholds the resource.
+    const active = await writeConsent(privacy('pat-bruno', { type: 'deny' }));
     try {
-      expect((await get('Observation/obs-pat-bruno-2', await clinician())).status).toBe(200);
+      expect(await withheldReasons('Observation/obs-pat-bruno-2', await clinician())).toContain('consent.deny.base');
     } finally {
-      await retire(ended);
+      await retire(active);
+    }
+    for (const [name, consent] of [
+      ['a draft', { status: 'draft', ...privacy('pat-bruno', { type: 'deny' }) }],
+      ['an ended period', privacy('pat-bruno', { type: 'deny', period: { start: '2020-01-01', end: '2021-01-01' } })],
+    ] as const) {
+      const id = await writeConsent(consent);
+      try {
+        expect({ consent: name, status: await read() }).toEqual({ consent: name, status: 200 });
+      } finally {
+        await retire(id);
+      }
     }
   });
 

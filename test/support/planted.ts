@@ -6,8 +6,9 @@
  * identifier classes. A de-identified instance may hold a marker only where the profile releases it.
  *
  * What is not planted: the elements the profiles release by definition (codes, Coding.system,
- * Extension.url, Reference.type, Meta.profile, Quantity system and unit); they hold plain
- * structural values here, and the allow-list is asserted separately (test/unit/deidentify.test.ts).
+ * Extension.url, Reference.type, Meta.profile, Quantity system and unit, Bundle link relations and
+ * response status lines); they hold plain
+ * structural values here, and the allow-list is asserted separately (test/unit/deid-plan.test.ts).
  */
 import { choiceKey, STRUCTURES, type ElementType } from '../../src/fhir/element-types.js';
 import { R4_ELEMENT_RESOURCE_TYPES } from '../../src/fhir/generated/r4-elements.js';
@@ -209,6 +210,8 @@ class Planter {
         if (owner === 'Address' && key === 'postalCode') return this.counter++ % 2 === 0 ? MARKERS.zip5.text : MARKERS.restrictedZip5.text;
         if (owner === 'Address' && (key === 'state' || key === 'country')) return key === 'state' ? 'IL' : 'US';
         if (isQuantity(owner) && key === 'unit') return 'a';
+        if (owner === 'Bundle.link' && key === 'relation') return 'self';
+        if (owner === 'Bundle.entry.response' && key === 'status') return '200 OK';
         return `${STRING_MARKERS[this.counter++ % STRING_MARKERS.length] as string}`;
       case 'markdown':
         return `**${MARKERS.sentence.text}** ${MARKERS.email.text}`;

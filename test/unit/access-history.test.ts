@@ -23,7 +23,7 @@ function searchAcross(bWorld: 'one' | 'two'): RequestRecord {
     ...base,
     principal: { ...base.principal!, patient: bWorld === 'one' ? 'b' : null },
     request: { method: 'GET', interaction: 'search-compartment', type: 'Observation', id: null, version: null, compartment: 'Patient/b', operation: null, params: [{ name: 'code', modifier: null, value: bWorld === 'one' ? 'hiv' : 'glucose', mask: 'kept' }] },
-    outcome: { decision: 'allow', reasons: bWorld === 'one' ? ['scope.ok', 'consent.denied'] : ['scope.ok'], error: null, status: 200, breakGlass: bWorld === 'one', breakGlassReason: bWorld === 'one' ? 'ED' : null },
+    outcome: { decision: 'allow', reasons: bWorld === 'one' ? ['scope.ok', 'consent.deny.actor'] : ['scope.ok'], error: null, status: 200, breakGlass: bWorld === 'one', breakGlassReason: bWorld === 'one' ? 'ED' : null },
     entries: bWorld === 'one' ? { returned: 3, withheld: 2, redacted: 0, withheldRefs: ['Observation/b1', 'Observation/b2'], redactedRefs: [] } : { returned: 9, withheld: 0, redacted: 1, withheldRefs: [], redactedRefs: ['Observation/b9'] },
     patients: {
       released: [{ id: 'a', types: { Observation: 2 } }, ...(bWorld === 'one' ? [{ id: 'b', types: { Observation: 1 } }] : [{ id: 'b', types: { Observation: 7 } }, { id: 'c', types: { Observation: 1 } }])],

@@ -60,13 +60,17 @@ const round = (n: number, rps: number, p50: number, extra: Partial<RawRound> = {
 
 describe('aggregation and ratios', () => {
   const bare = aggregate('read', 'bare', [round(1, 1000, 1), round(2, 500, 1.2), round(3, 1000, 1)]);
-  const gateway = aggregate('read', 'gateway', [round(1, 800, 1.5), round(2, 450, 1.9), round(3, 700, 1.4)]);
+  // CPU per request differs by round (1, 2 and 3 ms): pooling over all requests (38000 ms / 19500
+  // requests) gives 1.949, the median or mean of the rounds' ratios 2, so the test tells them apart.
+  const gatewayCpu = (rps: number, perRequestMs: number) => ({ cpuTotalMs: { proxy: rps * 10 * perRequestMs, sidecar: null, upstream: rps * 5 } });
+  const gateway = aggregate('read', 'gateway', [round(1, 800, 1.5, gatewayCpu(800, 1)), round(2, 450, 1.9, gatewayCpu(450, 2)), round(3, 700, 1.4, gatewayCpu(700, 3))]);
   const direct = aggregate('read', 'direct', [round(1, 2000, 0.5, { peakRssMb: null, cpuTotalMs: { proxy: null, sidecar: null, upstream: 1 } })]);
 
   test('a result is the median of its rounds, with pooled samples and CPU over all requests', () => {
     expect(bare.rps).toBe(1000);
     expect(gateway.latency.count).toBe(9);
-    expect(gateway.cpuMs.proxy).toBeCloseTo((8000 + 4500 + 7000) / (8000 + 4500 + 7000));
+    expect(gateway.cpuMs.proxy).toBeCloseTo((8000 * 1 + 4500 * 2 + 7000 * 3) / (8000 + 4500 + 7000), 6);
+    expect(gateway.cpuMs.proxy).not.toBeCloseTo(2, 2);
     expect(gateway.peakRssMb).toBe(103);
     expect(direct.cpuMs.proxy).toBeNull();
     expect(direct.peakRssMb).toBeNull();

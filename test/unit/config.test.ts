@@ -182,9 +182,10 @@ describe('every problem at once', () => {
     expect(problemsOf({ ...base, audit: { sinks: [] } }).map((p) => p.key)).toEqual(['audit.sinks']);
   });
 
-  test('unknown FHIRGW_* variables are found: not the overrides, the secrets or what the configuration names', () => {
+  test('unknown FHIRGW_* variables are found: not the overrides, the secrets, what the configuration names or Kubernetes service links', () => {
     const config = buildConfig({ ...base, audit: { sinks: [{ type: 'http', url: 'https://siem/x', authorizationEnv: 'FHIRGW_SPLUNK_AUTH' }] } }, { env: {} });
-    const env = { FHIRGW_LISTEN_PROT: '9', FHIRGW_LISTEN_PORT: '9', FHIRGW_AUDIT_HMAC_KEY: 'k', FHIRGW_SPLUNK_AUTH: 'Splunk x', FHIRGW_CURSOR_KEYS: 'x', HOME: '/root' };
+    // FHIRGW_SERVICE_HOST, FHIRGW_PORT_8080_TCP: what Kubernetes injects for a Service named fhirgw.
+    const env = { FHIRGW_LISTEN_PROT: '9', FHIRGW_LISTEN_PORT: '9', FHIRGW_AUDIT_HMAC_KEY: 'k', FHIRGW_SPLUNK_AUTH: 'Splunk x', FHIRGW_CURSOR_KEYS: 'x', HOME: '/root', FHIRGW_SERVICE_HOST: '10.0.0.1', FHIRGW_PORT_8080_TCP: 'tcp://10.0.0.1:8080' };
     expect(unknownEnvironmentVariables(env, config)).toEqual(['FHIRGW_CURSOR_KEYS', 'FHIRGW_LISTEN_PROT']);
   });
 });

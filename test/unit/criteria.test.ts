@@ -106,3 +106,23 @@ describe('criteria under Safe Harbor: only what de-identification keeps', () => 
     expect(verdict('Observation', query, SAFE_HARBOR)).toBe(expected);
   });
 });
+
+describe('criteria under the limited data set (the profile of src/enforce/deidentify.ts)', () => {
+  const LDS: Redaction[] = [{ path: '*', action: 'limited-data-set' }];
+  test.each([
+    // It keeps dates whole, and an address's city, state, ZIP and country.
+    ['birthdate=1961-03-14', 'ok'],
+    ['address-city=Springfield', 'ok'],
+    ['address-state=IL', 'ok'],
+    ['address-postalcode=62704', 'ok'],
+    ['address-country=US', 'ok'],
+    // It removes the direct identifiers, the street and the rest of an address, and free text.
+    ['address=Elm', 'search.criterion-deidentified:address'],
+    ['family=Smith', 'search.criterion-deidentified:family'],
+    ['phone=555', 'search.criterion-deidentified:phone'],
+    ['identifier=MRN-1', 'search.criterion-deidentified:identifier'],
+    ['_id=pat-1', 'search.criterion-deidentified:_id'],
+  ])('Patient?%s → %s', (query, expected) => {
+    expect(verdict('Patient', query, LDS)).toBe(expected);
+  });
+});

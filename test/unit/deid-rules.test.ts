@@ -55,6 +55,13 @@ describe('90 or over', () => {
     }
   });
 
+  test('an Age of 90 or more without a known unit is read as years', () => {
+    const q: Record<string, unknown> = { value: 93 };
+    expect(aggregateAge(q, true, true)).toBe(true);
+    expect(q).toEqual({ value: 90, comparator: '>=', unit: 'a' });
+    expect(aggregateAge({ value: 93 }, true, false)).toBe(false);
+  });
+
   test('a SimpleQuantity, which has no comparator, is aggregated to 90 without one', () => {
     const q: Record<string, unknown> = { value: 95, unit: 'a' };
     expect(aggregateAge(q, false)).toBe(true);

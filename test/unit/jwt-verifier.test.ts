@@ -4,7 +4,7 @@
  */
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import { generateKeyPair, SignJWT, exportJWK, type JWTPayload } from 'jose';
-import { createJwksCache } from '../../src/auth/jwks-cache.js';
+import { createJwksCache, type JwksCache } from '../../src/auth/jwks-cache.js';
 import { createJwtVerifier } from '../../src/auth/jwt-verifier.js';
 import { newSigningKey, type SigningKey } from '../../src/devkit/token-issuer.js';
 import { signRaw } from '../support/jws.js';
@@ -90,12 +90,29 @@ describe('JWT verifier', () => {
   });
 
   test('an algorithm outside the allow-list is refused before any key is looked up', async () => {
-    const es384 = await newSigningKey('ES256');
+    const es256 = await newSigningKey('ES256');
     const { privateKey, publicKey } = await generateKeyPair('ES384', { extractable: true });
     const jwk = { ...(await exportJWK(publicKey)), kid: 'k384', alg: 'ES384' };
     const token = await new SignJWT({ iss: ISS, aud: AUD, exp: NOW + 60 }).setProtectedHeader({ alg: 'ES384', kid: 'k384' }).sign(privateKey);
-    const verifier = verifierWith({}, [es384, { ...es384, kid: 'k384', publicJwk: jwk }]);
+    // The key set holds the ES384 key: only the allow-list, not a missing key, can refuse the token.
+    let loads = 0;
+    let lookups = 0;
+    const cache = createJwksCache({
+      load: async () => {
+        loads++;
+        return { keys: [es256.publicJwk, jwk] };
+      },
+      maxAgeMs: 1e9,
+      cooldownMs: 1e9,
+      now: () => NOW * 1000,
+    });
+    const counting: JwksCache = { ...cache, resolve: (header, t) => (lookups++, cache.resolve(header, t)) };
+    const verifier = verifierWith({ keys: counting });
     expect(await outcome(token, verifier)).toBe('token_invalid:token.algorithm');
+    expect({ loads, lookups }).toEqual({ loads: 0, lookups: 0 });
+    // The counters count: an allowed algorithm looks its key up (and loads the set) once.
+    expect(await outcome(await sign({}, {}, es256), verifier)).toBe('ok');
+    expect({ loads, lookups }).toEqual({ loads: 1, lookups: 1 });
   });
 
   test('required claims are enforced', async () => {

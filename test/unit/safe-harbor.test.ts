@@ -125,6 +125,46 @@ describe('Safe Harbor', () => {
   });
 });
 
+describe('pseudonyms inside a Bundle', () => {
+  test('fullUrl, urn:uuid references, Bundle links, request URLs, meta.source and Provenance.target are pseudonymised consistently', () => {
+    const bundle = deidentify({
+      resourceType: 'Bundle',
+      id: 'doc-bundle',
+      meta: { source: 'http://ehr.internal/alba-feed#req-77' },
+      type: 'transaction',
+      link: [{ relation: 'self', url: 'http://ehr.internal/fhir/Patient/pat-alba' }],
+      entry: [
+        { fullUrl: 'urn:uuid:7f0c1c52-0000-4000-8000-0000000000a1', resource: { resourceType: 'Patient', id: 'pat-alba', name: [{ family: 'Zeta' }] }, request: { method: 'PUT', url: 'Patient/pat-alba' } },
+        {
+          fullUrl: 'http://ehr.internal/fhir/Observation/obs-1',
+          resource: { resourceType: 'Observation', id: 'obs-1', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] }, subject: { reference: 'urn:uuid:7f0c1c52-0000-4000-8000-0000000000a1' } },
+          request: { method: 'PUT', url: 'Observation/obs-1' },
+        },
+        {
+          fullUrl: 'urn:uuid:7f0c1c52-0000-4000-8000-0000000000a2',
+          resource: { resourceType: 'Provenance', recorded: '2026-10-01T10:00:00Z', target: [{ reference: 'Observation/obs-1' }, { reference: 'http://ehr.internal/fhir/Patient/pat-alba/_history/2' }], agent: [{ who: { reference: 'Practitioner/prac-hopper', display: 'Grace Hollis' } }] },
+          request: { method: 'POST', url: 'Provenance' },
+        },
+      ],
+    });
+    const text = JSON.stringify(bundle);
+    for (const m of ['pat-alba', 'obs-1', 'prac-hopper', 'Hollis', 'Zeta', 'ehr.internal/alba', 'req-77', '7f0c1c52']) expect(text).not.toContain(m);
+    const entries = bundle['entry'] as Array<{ fullUrl?: string; resource: Record<string, any>; request: { url?: string } }>;
+    const [patient, observation, provenance] = entries;
+    // The urn:uuid of the Patient's entry and the Observation's reference to it stay one and the same.
+    expect(patient!.fullUrl).toMatch(/^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(observation!.resource['subject']).toEqual({ reference: patient!.fullUrl });
+    // A resource's URL keeps the server's base and takes the pseudonym of its id, like its references.
+    const obsId = observation!.resource['id'] as string;
+    expect(observation!.fullUrl).toBe(`http://ehr.internal/fhir/Observation/${obsId}`);
+    expect(observation!.request.url).toBe(`Observation/${obsId}`);
+    expect(provenance!.resource['target']).toEqual([{ reference: `Observation/${obsId}` }, { reference: `Patient/${patient!.resource['id'] as string}` }]);
+    expect(provenance!.request.url).toBe('Provenance');
+    expect(bundle['link']).toEqual([{ relation: 'self', url: `http://ehr.internal/fhir/Patient/${patient!.resource['id'] as string}` }]);
+    expect((bundle['meta'] as { source: string }).source).toMatch(/^urn:uuid:[0-9a-f-]{36}$/);
+  });
+});
+
 describe('pseudonyms', () => {
   test('are the HMAC-SHA256 of Type/id under the key, the same when remembered as when computed', () => {
     const key = new Uint8Array(32).fill(3);

@@ -41,6 +41,8 @@ consent_unavailable := "consent.unavailable"
 
 default_deny := "default.deny"
 
+history_not_permitted := "history.not-permitted"
+
 interaction_unsupported := "interaction.unsupported"
 
 label_sensitive := "label.sensitive"

@@ -39,17 +39,24 @@ purpose_ok(role) if {
 # Known roles whose purpose requirement is not met (for the reason code).
 missing_purpose := {r | some r in effective; not purpose_ok(r)}
 
-# Roles that may read, or write, resources of `type`.
+# Roles that may read, or write, resources of `type`: listed in `read` (`write`), `"*"` for every
+# type, and not in `read_except` (`write_except`). An exclusion is the role's own: another role of the
+# principal that grants the type still grants it.
 reading(type) := {r |
 	some r in effective
 	purpose_ok(r)
-	lists(table[r].read, type)
+	grants(table[r], "read", type)
 }
 
 writing(type) := {r |
 	some r in effective
 	purpose_ok(r)
-	lists(table[r].write, type)
+	grants(table[r], "write", type)
+}
+
+grants(role, perm, type) if {
+	lists(role[perm], type)
+	not type in object.get(role, concat("_", [perm, "except"]), [])
 }
 
 lists(list, _) if "*" in list
