@@ -1,14 +1,22 @@
 /**
  * The Decisions page's API over the audit store (src/audit/store): filtered pages of request
  * records, newest first, and one record in full with its reasons in words (the reason catalogue),
- * the verification of its chain, and the playground case that replays it.
+ * the verification of its chain, and the playground case that replays it; and Impact, a window
+ * of the trail replayed against a candidate.
  */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
 import { canonicalJson, recordMacValid, verifyChain, type ChainKey } from '../audit/chain.js';
 import type { ReadableRecord } from '../audit/record.js';
 import type { AuditStoreReader, RecordFilter } from '../audit/store/query.js';
 import { GatewayError } from '../errors.js';
 import { meaningOf } from '../policy-cli/explain.js';
-import { parseRecordedLine, replayInput, requestLine } from '../policy-cli/replay.js';
+import { parseRecordedLine, replay, replayInput, requestLine } from '../policy-cli/replay.js';
+import { readBundleFile } from '../policy/bundle.js';
+import { PolicyEngine, type PolicyEvaluator } from '../policy/engine.js';
+import { buildBundle, findOpa, ToolchainError } from '../policy/toolchain.js';
 import type { ApiRoute } from './app.js';
 
 const INTERACTIONS = /^[a-z-]+$/;
@@ -135,5 +143,67 @@ async function detail(record: RequestRecordOf<ReadableRecord>, store: AuditStore
     // The same request in the playground (search values the trail masked replay as ***).
     playgroundCase,
     playgroundUnavailable: typeof input === 'string' ? input : null,
+  };
+}
+
+const impactSchema = z.strictObject({
+  /** The window of the trail to replay (RFC 3339; `before` exclusive). */
+  from: z.iso.datetime({ offset: true }),
+  before: z.iso.datetime({ offset: true }),
+  /** The candidate's sources (path → content), built with opa build like `policy build`. */
+  candidate: z.strictObject({ files: z.record(z.string().regex(/^(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9_./-]*\.(rego|json)$/), z.string().max(1024 * 1024)) }),
+});
+
+/**
+ * Impact: the recorded requests of a window replayed against the active bundle and a candidate
+ * (`policy diff`, src/policy-cli/replay.ts), the changed decisions listed and counted by reason,
+ * role, resource type and interaction.
+ */
+export function impactRoute(store: AuditStoreReader, active: () => PolicyEvaluator | null): ApiRoute {
+  return {
+    method: 'POST',
+    path: '/impact',
+    roles: ['policy-author', 'privacy-officer'],
+    action: 'impact.replay',
+    handle: async ({ req }) => {
+      const body = impactSchema.safeParse(req.body);
+      if (!body.success) throw bad(body.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '));
+      const baseline = active();
+      if (!baseline) throw new GatewayError('policy_not_ready');
+      const lines: string[] = [];
+      for await (const { record } of store.scan({ kind: 'request', from: new Date(body.data.from), before: new Date(body.data.before) }, 200)) lines.push(canonicalJson(record));
+      const tmp = mkdtempSync(path.join(os.tmpdir(), 'fhirgw-impact-'));
+      try {
+        const dir = path.join(tmp, 'src');
+        for (const [file, text] of Object.entries(body.data.candidate.files)) {
+          mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+          writeFileSync(path.join(dir, file), text);
+        }
+        let candidate: PolicyEngine;
+        try {
+          const built = buildBundle(findOpa(), dir, path.join(tmp, 'bundle.tar.gz'));
+          candidate = await PolicyEngine.load(await readBundleFile(built.out), { maxMemoryPages: 2048 });
+        } catch (err) {
+          if (err instanceof ToolchainError) throw new GatewayError('console_invalid_request', { reasons: ['console.candidate'], parameter: err.message, cause: err });
+          throw err;
+        }
+        const report = await replay(lines, baseline, candidate);
+        const byRecord = new Map(lines.map((l) => JSON.parse(l) as { deliveryId?: string; decisionId?: string; principal?: { roles?: string[] } | null; request?: { type?: string | null; interaction?: string } | null }).map((r) => [r.decisionId, r]));
+        const groups = { reason: {} as Record<string, number>, role: {} as Record<string, number>, type: {} as Record<string, number>, interaction: {} as Record<string, number> };
+        const bump = (g: Record<string, number>, k: string): void => {
+          g[k] = (g[k] ?? 0) + 1;
+        };
+        for (const c of report.changes) {
+          const r = byRecord.get(c.id);
+          for (const reason of new Set([...c.before.reasons, ...c.after.reasons])) bump(groups.reason, reason);
+          for (const role of r?.principal?.roles ?? ['(none)']) bump(groups.role, role);
+          bump(groups.type, r?.request?.type ?? '(system)');
+          bump(groups.interaction, r?.request?.interaction ?? '(unknown)');
+        }
+        return { status: 200, body: { ...report, groups } };
+      } finally {
+        rmSync(tmp, { recursive: true, force: true });
+      }
+    },
   };
 }

@@ -19,7 +19,7 @@ import { readBundleFile, type PolicyBundle } from '../policy/bundle.js';
 import type { PolicyEvaluator } from '../policy/engine.js';
 import { sourceRevision } from '../policy/toolchain.js';
 import { consoleRoutes } from './api.js';
-import { decisionRoutes } from './decisions.js';
+import { decisionRoutes, impactRoute } from './decisions.js';
 import { createConsoleApp } from './app.js';
 import { SessionStore } from './session.js';
 
@@ -80,7 +80,7 @@ export async function startConsole(config: GatewayConfig, deps: ConsoleDeps): Pr
   });
 
   // The Decisions page needs the audit store (a postgres sink); without one its API is absent (404).
-  if (deps.audit.store) routes.push(...decisionRoutes(deps.audit.store, loadAuditKey(config.audit, deps.env)));
+  if (deps.audit.store) routes.push(...decisionRoutes(deps.audit.store, loadAuditKey(config.audit, deps.env)), impactRoute(deps.audit.store, deps.policy));
 
   const server = http.createServer({ maxHeaderSize: 32 * 1024, requestTimeout: 60_000, headersTimeout: 20_000 });
   await new Promise<void>((resolve, reject) => {

@@ -274,3 +274,41 @@ describe('API: decisions (over the audit store)', () => {
     expect(replayed.result.request.reasons).toEqual(['role.type-not-permitted']);
   });
 });
+
+describe('API: impact (a window of the trail replayed against a candidate)', () => {
+  test('finds exactly the decisions the changed rule changes, grouped by reason, role, type and interaction', async () => {
+    const from = new Date().toISOString();
+    const biller = await stack.issuer.mint({ sub: 'biller-impact', scope: 'user/*.rs', roles: ['billing'], purpose_of_use: ['HPAYMT'] });
+    const clinicianToken = await stack.issuer.mint({ sub: 'dr-impact', scope: 'user/*.rs', roles: ['clinician'], purpose_of_use: ['TREAT'] });
+    expect((await stack.fetch('Encounter/enc-pat-alba', { token: biller })).status).toBe(200);
+    expect((await stack.fetch('Patient/pat-alba', { token: biller })).status).toBe(200);
+    expect((await stack.fetch('Encounter/enc-pat-alba', { token: clinicianToken })).status).toBe(200);
+    const { jar, csrf } = await signIn(consoleUrl, idp, author);
+    // The candidate: the shipped sources, with billing no longer reading Encounters.
+    const policies = path.join(ROOT, 'policies');
+    const { sourceFiles } = await import('../../src/policy/toolchain.js');
+    const files: Record<string, string> = {};
+    for (const f of sourceFiles(policies)) files[path.relative(policies, f)] = readFileSync(f, 'utf8');
+    const roles = JSON.parse(files['fhirgw/roles/data.json']!);
+    roles.billing.read = roles.billing.read.filter((t: string) => t !== 'Encounter');
+    files['fhirgw/roles/data.json'] = JSON.stringify(roles);
+    const officerSession = await signIn(consoleUrl, idp, officer);
+    const report = await eventually(
+      async () => {
+        const before = new Date(Date.now() + 1000).toISOString();
+        return (await (await post(`${consoleUrl}/api/impact`, { from, before, candidate: { files } }, jar, { 'x-csrf-token': csrf })).json()) as {
+          replayed: number;
+          changes: { request: string; who: string }[];
+          groups: Record<string, Record<string, number>>;
+        };
+      },
+      (r) => r.replayed >= 3,
+      'the three requests in the store',
+    );
+    expect(report.changes.map((c) => [c.request, c.who])).toEqual([['GET /Encounter/enc-pat-alba', 'biller-impact roles billing']]);
+    expect(report.groups).toEqual({ reason: { 'scope.ok': 1, 'role.type-not-permitted': 1 }, role: { billing: 1 }, type: { Encounter: 1 }, interaction: { read: 1 } });
+    const auditorSession = await signIn(consoleUrl, idp, auditor);
+    expect((await post(`${consoleUrl}/api/impact`, { from, before: from, candidate: { files } }, auditorSession.jar, { 'x-csrf-token': auditorSession.csrf })).status).toBe(403);
+    expect((await post(`${consoleUrl}/api/impact`, { from: 'yesterday', before: from, candidate: { files } }, officerSession.jar, { 'x-csrf-token': officerSession.csrf })).status).toBe(400);
+  });
+});
