@@ -8,6 +8,7 @@ import { h, render, type ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { logout, session, type SessionInfo } from './api.js';
 import { Decisions } from './decisions.js';
+import { Impact } from './impact.js';
 import { Overview } from './overview.js';
 import { Playground } from './playground.js';
 import './style.css';
@@ -23,6 +24,7 @@ const PAGES: readonly Page[] = [
   { id: 'overview', title: 'Overview', roles: ['privacy-officer', 'policy-author', 'auditor'], view: () => h(Overview, {}) },
   { id: 'decisions', title: 'Decisions', roles: ['privacy-officer', 'auditor'], view: () => h(Decisions, {}) },
   { id: 'playground', title: 'Policy playground', roles: ['policy-author'], view: () => h(Playground, {}) },
+  { id: 'impact', title: 'Impact', roles: ['policy-author', 'privacy-officer'], view: () => h(Impact, {}) },
 ];
 
 function currentPage(): string {

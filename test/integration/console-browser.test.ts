@@ -5,7 +5,7 @@
  * FHIR engine. Each page is checked with axe-core and saved as a screenshot under
  * .tmp/console-screenshots/. The CSP is the real one: the page must work without a violation.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import axe from 'axe-core';
@@ -144,6 +144,31 @@ test('filtering decisions, opening a record with its chain verified, then the sa
   expect(await page.getByLabel(/^Case:/).inputValue()).toContain('GET /Observation/obs-pat-alba-0');
   await page.getByRole('button', { name: 'Evaluate with the active bundle' }).click();
   await page.getByRole('heading', { name: 'Request: denied' }).waitFor();
+  expect(cspViolations).toEqual([]);
+  await page.context().close();
+}, 30_000);
+
+test('an impact replay through the page finds exactly the decision the changed rule changes', async () => {
+  // The candidate: the shipped policy tree with billing no longer reading Encounters.
+  const dir = path.join(storeDir, 'candidate');
+  cpSync(path.resolve(import.meta.dirname, '../../policies'), dir, { recursive: true, filter: (src) => !src.includes(`${path.sep}dist`) && !src.includes(`${path.sep}tests`) });
+  const rolesFile = path.join(dir, 'fhirgw/roles/data.json');
+  const roles = JSON.parse(readFileSync(rolesFile, 'utf8'));
+  roles.billing.read = roles.billing.read.filter((t: string) => t !== 'Encounter');
+  writeFileSync(rolesFile, JSON.stringify(roles));
+  const { page, cspViolations } = await signedInPage({ sub: 'pa-3', name: 'Ines Author', roles: ['policy-author'] });
+  await page.getByRole('link', { name: 'Impact' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Impact' }).waitFor();
+  await page.getByLabel('Candidate policy folder').setInputFiles(dir);
+  await page.getByText(/^\d+ source files chosen\.$/).waitFor();
+  await page.getByRole('button', { name: 'Replay against the candidate' }).click();
+  await page.getByRole('heading', { name: /^1 decision change \(replayed \d+ of \d+ records/ }).waitFor();
+  const rows = await page.locator('table.records tbody tr').allTextContents();
+  expect(rows).toHaveLength(1);
+  expect(rows[0]).toContain('GET /Encounter/enc-pat-alba');
+  expect(rows[0]).toContain('biller-1 roles billing');
+  expect(await axeViolations(page)).toEqual([]);
+  await page.screenshot({ path: path.join(SHOTS, 'impact.png'), fullPage: true });
   expect(cspViolations).toEqual([]);
   await page.context().close();
 }, 30_000);
