@@ -129,8 +129,9 @@ function decisionView(label: string, d: Decision) {
 function result(a: PlaygroundAnswer, inputResponse: unknown) {
   const response = a.result.response;
   const released = response?.released ?? null;
+  // A refused request forwards nothing: there is no answer to compare.
   const diff =
-    inputResponse !== null
+    inputResponse !== null && response !== null
       ? createTwoFilesPatch('answer from the FHIR server', 'released to the client', `${JSON.stringify(inputResponse, null, 2)}\n`, released === null ? '' : `${JSON.stringify(released, null, 2)}\n`, undefined, undefined, { context: 3 })
           .split('\n')
           .filter((l) => !l.startsWith('====='))
@@ -140,7 +141,11 @@ function result(a: PlaygroundAnswer, inputResponse: unknown) {
     { class: 'result', 'aria-live': 'polite' },
     h('h2', {}, `Decision (bundle ${a.bundle}, revision ${a.result.revision})`),
     decisionView('Request', a.result.request),
-    response ? h('section', {}, h('h3', {}, `Answer: HTTP ${response.status}`), response.resources.map((r) => decisionView(r.ref, r.decision))) : null,
+    response
+      ? h('section', {}, h('h3', {}, `Answer: HTTP ${response.status}`), response.resources.map((r) => decisionView(r.ref, r.decision)))
+      : !a.result.request.allow
+        ? h('p', {}, 'The request is refused: nothing is forwarded, so no answer is released.')
+        : null,
     diff
       ? h(
           'section',

@@ -104,6 +104,8 @@ test('a policy author reaches the playground by keyboard and sees decision, expl
   await page.keyboard.press('Enter');
   await page.getByRole('heading', { name: /^Decision \(bundle active, revision [0-9a-f]{16}\)$/ }).waitFor();
   expect(await page.getByRole('heading', { name: 'Request: denied' }).count()).toBe(1);
+  expect(await page.getByText('The request is refused: nothing is forwarded, so no answer is released.').count()).toBe(1);
+  expect(await page.getByRole('heading', { name: 'Released resource against the input' }).count()).toBe(0);
   expect(await page.locator('.explanation .engine').first().textContent()).toMatch(/OPA \S+ interpreter \(opa eval --explain=full\)/);
   expect(await page.locator('.explanation').first().textContent()).toContain('data.fhirgw.request.deny');
   expect(await page.getByLabel('input of fhirgw/request/decision').textContent()).toContain('"billing"');
