@@ -25,10 +25,15 @@ const ENTRIES: ReadonlyArray<readonly [command: string, usage: string]> = [
     'demo',
     `npm run demo [-- --port <port>]   (in a source checkout; \`fhir-gateway demo\` exits 2)
   The demo is a development tool, not part of the gateway: an embedded FHIR server with synthetic
-  patients, a token issuer that signs what it is asked to, and the gateway, with curl lines to try
-  it. The production package and image do not contain it.
+  patients, a SMART authorization server (oidc-provider) whose demo endpoint signs what it is asked
+  to, and the gateway, with curl lines to try it. The production package and image do not contain it.
   options:
-    --port <port>   the gateway's port (default 8080)`,
+    --port <port>              the gateway's port (default 8080)
+    --auth-port <port>         the authorization server's port (default 8081)
+    --allow-origin <origin>    a browser app's origin allowed by CORS (repeatable)
+  npm run demo -- token --role <role> [--scope <s>] [--patient <id>] [--purpose BTG --reason <text>]
+                        [--acr mfa|password] [--auth-age <s>] [--issuer <url>]
+    prints a token of a demo role from the running demo`,
   ],
   [
     'config',

@@ -161,7 +161,7 @@ async function openStore(sinks: GatewayConfig['audit']['sinks'], env: NodeJS.Pro
     connection: url !== null ? { kind: 'postgres', url, poolSize: sink.poolSize } : { kind: 'embedded', dir: sink.embedded?.dir ?? null },
     retentionMonths: sink.retentionMonths,
     onRetention: (dropped, err) => {
-      if (err) logger.warn({ err: err instanceof Error ? err.name : 'error' }, 'audit store retention failed; retried tomorrow');
+      if (err) logger.warn({ err: err instanceof Error ? err.name : 'error' }, 'audit store partition maintenance failed; retried tomorrow (and by the writer when a month is missing)');
       else if (dropped.length > 0) logger.info({ partitions: dropped }, 'audit store: partitions past retention dropped');
     },
   });
@@ -171,7 +171,8 @@ async function openStore(sinks: GatewayConfig['audit']['sinks'], env: NodeJS.Pro
     await store.close().catch(() => {});
     throw new TypeError(`audit store: cannot migrate the schema (${(err as { code?: string }).code ?? (err instanceof Error ? err.name : 'error')})`);
   }
-  store.startRetention();
+  // This month's and the next months' partitions before the first record (then daily, with retention).
+  await store.startMaintenance();
   logger.info({ engine: store.db.engine }, 'audit store ready');
   return store;
 }

@@ -35,7 +35,9 @@ export async function enforceNdjson(source: AsyncIterable<Uint8Array>, out: Writ
       if (d.allow) full = !out.write(`${JSON.stringify(resources[i])}\n`) || full;
     });
     out.uncork();
-    if (full) await once(out, 'drain');
+    // uncork() may flush the buffer and emit 'drain' before this line (an HTTP response on Node 24
+    // does): wait only while the stream still needs draining, or the wait never ends.
+    if (full && out.writableNeedDrain) await once(out, 'drain');
   };
 
   const take = async (line: Buffer): Promise<void> => {

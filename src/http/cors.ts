@@ -18,7 +18,7 @@ export interface CorsOptions {
 
 /** What FHIR clients send: the token (Bearer or DPoP), content, preferences and preconditions. */
 export const CORS_ALLOWED_HEADERS = ['Authorization', 'DPoP', 'Content-Type', 'Accept', 'Prefer', 'If-Match', 'If-None-Match', 'If-None-Exist', 'If-Modified-Since', 'X-Request-Id'];
-export const CORS_ALLOWED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
+export const CORS_ALLOWED_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
 /** What clients need to read from answers: where a create went, versions, challenges, the request id. */
 export const CORS_EXPOSED_HEADERS = ['Location', 'ETag', 'Content-Location', 'Last-Modified', 'WWW-Authenticate', 'X-Request-Id', 'Retry-After', 'DPoP-Nonce'];
 

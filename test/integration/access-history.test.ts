@@ -181,5 +181,6 @@ describe('access history on the embedded store (PGlite, as the demo runs it)', (
       await embedded.close();
       rmSync(storeDir, { recursive: true, force: true });
     }
-  });
+    // PGlite compiles PostgreSQL's WebAssembly at start: seconds of CPU, more on a loaded machine.
+  }, 90000);
 });

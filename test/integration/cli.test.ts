@@ -129,7 +129,7 @@ describe('the demo (npm run demo)', () => {
     const consoleLinePrinted = waitForOutput(child, /^# The console .*: open (http:\/\/127\.0\.0\.1:\d+) and sign in as$/m, 90_000);
     // Rejected when the child exits; awaited below, so a rejection before then must not go unhandled.
     consoleLinePrinted.catch(() => {});
-    const line = await waitForOutput(child, /^curl -H "Authorization: Bearer [^"]+" '[^']+'$/m, 90_000);
+    const line = await waitForOutput(child, /^curl -i -H "Authorization: Bearer [^"]+" '[^']+'$/m, 90_000);
     const [, token, url] = /Bearer ([^"]+)" '([^']+)'/.exec(line) as unknown as [string, string, string];
     expect(url).toBe(`http://127.0.0.1:${port}/fhir/Patient/pat-alba`);
     const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });

@@ -87,7 +87,7 @@ describe('a browser SMART app on an allowed origin', () => {
     });
     expect(res.status).toBe(204);
     expect(res.headers.get('access-control-allow-origin')).toBe(allowed.origin);
-    expect(res.headers.get('access-control-allow-methods')).toBe('GET, HEAD, POST, PUT, PATCH, DELETE');
+    expect(res.headers.get('access-control-allow-methods')).toBe('GET, POST, PUT, PATCH, DELETE');
     expect(res.headers.get('access-control-allow-headers')?.split(', ')).toEqual(expect.arrayContaining(['Authorization', 'DPoP', 'Content-Type', 'Prefer', 'If-Match', 'If-None-Exist']));
     expect(res.headers.get('access-control-max-age')).toBe('300');
     expect(res.headers.get('access-control-allow-credentials')).toBeNull();

@@ -62,6 +62,9 @@ describe('an entry of a patient\'s history', () => {
     const base = searchAcross('one');
     const byPatientB = { ...base, principal: { ...base.principal!, fhir_user: 'Patient/b', roles: ['patient'] } };
     expect(historyEntry(byPatientB, { ...view, staff: 'names' }).agent.find((a) => a.requestor)?.who).toEqual({ display: 'a patient or their representative' });
+    // The patient's own accesses (reading their history, say) show them as themself.
+    const byPatientA = { ...base, principal: { ...base.principal!, fhir_user: null, patient: 'a', roles: ['patient'], sub: 'user-a' } };
+    expect(historyEntry(byPatientA, view).agent.find((a) => a.requestor)?.who).toEqual({ identifier: { system: 'https://idp.example', value: 'user-a' } });
   });
 });
 
@@ -86,10 +89,10 @@ describe('history parameters', () => {
   });
 
   test('unknown, repeated or malformed parameters are refused', () => {
-    expect(code(() => parse(['site', 'x']))).toEqual(['invalid_search_parameter', 'history.param-unsupported']);
-    expect(code(() => parse(['patient', 'a'], ['patient', 'b']))).toEqual(['invalid_search_parameter', 'history.param-repeated']);
-    expect(code(() => parse(['date', '2026-02-30']))).toEqual(['invalid_search_parameter', 'history.date-malformed']);
-    expect(code(() => parse(['_sort', '-_lastUpdated']))).toEqual(['invalid_search_parameter', 'history.sort-unsupported']);
+    expect(code(() => parse(['site', 'x']))).toEqual(['invalid_search_parameter', 'history-search.param-unsupported']);
+    expect(code(() => parse(['patient', 'a'], ['patient', 'b']))).toEqual(['invalid_search_parameter', 'history-search.param-repeated']);
+    expect(code(() => parse(['date', '2026-02-30']))).toEqual(['invalid_search_parameter', 'history-search.date-malformed']);
+    expect(code(() => parse(['_sort', '-_lastUpdated']))).toEqual(['invalid_search_parameter', 'history-search.sort-unsupported']);
     expect(code(() => parse(['_format', 'json'], ['outcome', '0,4']))).toBeNull();
   });
 });

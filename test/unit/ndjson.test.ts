@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { describe, expect, test } from '@jest/globals';
 import { enforceNdjson } from '../../src/bulk/ndjson.js';
@@ -71,5 +73,31 @@ describe('NDJSON enforcement', () => {
     expect(many.summary!.withheldRefs).toHaveLength(MAX_LISTED_REFS);
     expect(many.summary!.withheldRefs[0]).toBe('Observation/o0');
     expect(many.summary!.omittedRefs).toBe(2 * n - MAX_LISTED_REFS);
+  });
+
+  // On Node 24 an HTTP response can flush and emit 'drain' inside uncork(): waiting for 'drain' after
+  // it then never ended (this test hung there, and so did bench-smoke's 1 MB export; Node 20 passed).
+  test('a file many times the socket buffer streams to the end over a real HTTP response', async () => {
+    const lines = 20_000;
+    async function* file(): AsyncIterable<Uint8Array> {
+      for (let i = 0; i < lines; i += 500) yield Buffer.from(Array.from({ length: 500 }, (_, j) => obs(i + j, 'p1')).join('\n') + '\n');
+    }
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/fhir+ndjson' });
+      enforceNdjson(file(), res, enforcer(), { batchSize: 500, maxLineBytes: 10_000 }).then(
+        () => res.end(),
+        () => res.destroy(),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+      const text = await res.text();
+      expect(text.length).toBeGreaterThan(4 * 1024 * 1024);
+      expect(text.split('\n').filter((l) => l).length).toBe(lines);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });

@@ -66,7 +66,7 @@ export async function answerHistory(
   now: Date,
   start: { position: Position; page: number } | null = null,
 ): Promise<HistoryPage> {
-  if (request.interaction !== 'search-type') throw new GatewayError('invalid_request', { reasons: ['history.search-type-only'] });
+  if (request.interaction !== 'search-type') throw new GatewayError('invalid_request', { reasons: ['history-search.search-type-only'] });
   const obligation = decision.obligations.history;
   // Fail closed: a policy that allows the search without saying whose history is a malformed decision.
   if (!obligation) throw new GatewayError('policy_error', { reasons: ['policy.history-obligation-missing'] });
@@ -74,7 +74,7 @@ export async function answerHistory(
   if (obligation.patient !== null && query.patient !== null && query.patient !== obligation.patient) throw new GatewayError('forbidden', { reasons: ['compartment.other-patient'] });
   // Staff shown by role only cannot be searched by name either: the answer would name them.
   if (obligation.staff === 'role-organisation' && obligation.patient !== null && query.agent !== null) {
-    throw new GatewayError('invalid_search_parameter', { reasons: ['history.agent-hidden'], parameter: 'agent' });
+    throw new GatewayError('invalid_search_parameter', { reasons: ['history-search.agent-hidden'], parameter: 'agent' });
   }
   const store = options.store;
   if (store === null) throw new GatewayError('access_history_unavailable');

@@ -51,14 +51,14 @@ export function parseHistoryParams(params: readonly SearchParam[]): HistoryQuery
   const seen = new Set<string>();
   for (const p of params) {
     if (IGNORED.has(p.name)) continue;
-    if (!KNOWN.has(p.name)) bad(p.name, 'history.param-unsupported');
-    if (p.modifier !== null) bad(p.name, 'history.modifier-unsupported');
-    if (SINGLE.has(p.name) && (seen.has(p.name) || p.values.length !== 1)) bad(p.name, 'history.param-repeated');
+    if (!KNOWN.has(p.name)) bad(p.name, 'history-search.param-unsupported');
+    if (p.modifier !== null) bad(p.name, 'history-search.modifier-unsupported');
+    if (SINGLE.has(p.name) && (seen.has(p.name) || p.values.length !== 1)) bad(p.name, 'history-search.param-repeated');
     seen.add(p.name);
     const one = p.values[0] as string;
     switch (p.name) {
       case 'date': {
-        if (p.values.length !== 1) bad(p.name, 'history.date-or');
+        if (p.values.length !== 1) bad(p.name, 'history-search.date-or');
         const range = dateRange(one, p.name);
         if (range.from && (!from || range.from > from)) from = range.from;
         if (range.before && (!before || range.before < before)) before = range.before;
@@ -92,7 +92,7 @@ export function parseHistoryParams(params: readonly SearchParam[]): HistoryQuery
         q.outcome = p.values.map((v) => tokenOf(v).code);
         break;
       case '_sort':
-        if (one !== '-date' && one !== 'date') bad(p.name, 'history.sort-unsupported');
+        if (one !== '-date' && one !== 'date') bad(p.name, 'history-search.sort-unsupported');
         q.order = one === 'date' ? 'asc' : 'desc';
         break;
       case '_count': {
@@ -109,7 +109,7 @@ export function parseHistoryParams(params: readonly SearchParam[]): HistoryQuery
 /** `Patient/123` or `123`: the id. */
 function patientId(value: string): string {
   const id = value.startsWith('Patient/') ? value.slice('Patient/'.length) : value;
-  if (!/^[A-Za-z0-9\-.]{1,64}$/.test(id)) bad('patient', 'history.patient-malformed');
+  if (!/^[A-Za-z0-9\-.]{1,64}$/.test(id)) bad('patient', 'history-search.patient-malformed');
   return id;
 }
 
@@ -130,7 +130,7 @@ const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-
  */
 export function dateRange(value: string, parameter: string): { from: Date | null; before: Date | null } {
   const m = PREFIX.exec(value);
-  if (!m) return bad(parameter, 'history.date-malformed');
+  if (!m) return bad(parameter, 'history-search.date-malformed');
   const prefix = m[1] ?? 'eq';
   const [start, end] = rangeOf(m[2] as string, parameter);
   switch (prefix) {
@@ -153,13 +153,13 @@ function rangeOf(text: string, parameter: string): [Date, Date] {
     const y = Number(partial[1]);
     const mo = partial[2] === undefined ? null : Number(partial[2]) - 1;
     const d = partial[3] === undefined ? null : Number(partial[3]);
-    if ((mo !== null && (mo < 0 || mo > 11)) || (d !== null && (d < 1 || d > 31))) bad(parameter, 'history.date-malformed');
+    if ((mo !== null && (mo < 0 || mo > 11)) || (d !== null && (d < 1 || d > 31))) bad(parameter, 'history-search.date-malformed');
     const start = new Date(Date.UTC(y, mo ?? 0, d ?? 1));
     const end = d !== null ? new Date(Date.UTC(y, mo as number, d + 1)) : mo !== null ? new Date(Date.UTC(y, mo + 1, 1)) : new Date(Date.UTC(y + 1, 0, 1));
-    if (d !== null && start.getUTCDate() !== d) bad(parameter, 'history.date-malformed');
+    if (d !== null && start.getUTCDate() !== d) bad(parameter, 'history-search.date-malformed');
     return [start, end];
   }
-  if (!INSTANT.test(text) || Number.isNaN(Date.parse(text))) bad(parameter, 'history.date-malformed');
+  if (!INSTANT.test(text) || Number.isNaN(Date.parse(text))) bad(parameter, 'history-search.date-malformed');
   const start = new Date(text);
   // The precision given: to the second (or millisecond) or to the minute.
   const hasSeconds = /T\d{2}:\d{2}:\d{2}/.test(text);

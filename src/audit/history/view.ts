@@ -78,7 +78,9 @@ export function projectOnto(record: RequestRecord, patient: string): RequestReco
 function withStaff(event: AuditEvent, record: RequestRecord, view: HistoryView): AuditEvent {
   const principal = record.principal;
   if (!principal) return event;
-  const ownAccess = view.patient !== null && principal.fhir_user === `Patient/${view.patient}`;
+  // The patient themself: their fhirUser, or (a token without one) the patient role in their own context.
+  const ownAccess =
+    view.patient !== null && (principal.fhir_user === `Patient/${view.patient}` || (principal.fhir_user === null && principal.patient === view.patient && principal.roles.includes('patient')));
   const anotherPerson = view.patient !== null && !ownAccess && (/^(Patient|RelatedPerson)\//.test(principal.fhir_user ?? '') || principal.roles.includes('patient'));
   const hide = view.patient !== null && !ownAccess && (view.staff === 'role-organisation' || anotherPerson);
   if (!hide) return event;

@@ -25,6 +25,21 @@ export function partitionName(month: Date, table: (typeof TABLES)[number] = 'aud
   return `${table}_p${month.getUTCFullYear()}${String(month.getUTCMonth() + 1).padStart(2, '0')}`;
 }
 
+/**
+ * How long partition DDL waits for a table lock before it gives up (and is retried: by the next
+ * batch, or the next maintenance run). Creating or dropping a partition locks its parent
+ * exclusively; a DDL statement queued behind a long report would hold every query behind it.
+ */
+const DDL_LOCK_TIMEOUT = '3s';
+
+/** Months made ahead of time, so partition DDL runs at start-up and daily, not under traffic. */
+export const MONTHS_AHEAD = 2;
+
+/** The months from `now`'s to `MONTHS_AHEAD` later. */
+export function monthsAhead(now: Date): Date[] {
+  return Array.from({ length: MONTHS_AHEAD + 1 }, (_, i) => new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + i, 1)));
+}
+
 /** Creates the partitions of the given months that do not exist yet. */
 export async function ensurePartitions(db: SqlClient, months: Iterable<Date>): Promise<void> {
   const wanted = [...new Map([...months].map((m) => [monthOf(m).getTime(), monthOf(m)])).values()];
@@ -32,6 +47,8 @@ export async function ensurePartitions(db: SqlClient, months: Iterable<Date>): P
   await db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK]);
     const existing = new Set(await partitionNames(tx));
+    if (wanted.every((month) => TABLES.every((table) => existing.has(partitionName(month, table))))) return;
+    await tx.exec(`SET LOCAL lock_timeout = '${DDL_LOCK_TIMEOUT}'`);
     for (const month of wanted) {
       for (const table of TABLES) {
         const name = partitionName(month, table);
@@ -60,6 +77,7 @@ export async function dropExpiredPartitions(db: SqlClient, now: Date, retentionM
   const horizon = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - retentionMonths, 1));
   return db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK]);
+    await tx.exec(`SET LOCAL lock_timeout = '${DDL_LOCK_TIMEOUT}'`);
     const dropped: string[] = [];
     for (const name of await partitionNames(tx)) {
       const m = NAME.exec(name);

@@ -4,7 +4,7 @@
  * over it. The sink writes through it; the access history and the privacy office read through it.
  */
 import { migrate } from './migrate.js';
-import { dropExpiredPartitions } from './partitions.js';
+import { dropExpiredPartitions, ensurePartitions, monthsAhead } from './partitions.js';
 import { createStoreReader, type AuditStoreReader } from './query.js';
 import { pgliteClient, postgresClient, type SqlClient } from './sql.js';
 import { createRecordWriter, type RecordWriter } from './write.js';
@@ -15,7 +15,7 @@ export interface StoreOptions {
   readonly connection: StoreConnection;
   /** Months a record is kept at least (its month's partition is dropped one month later at most). */
   readonly retentionMonths: number;
-  /** Told the partitions dropped and of failed retention runs (never record content). */
+  /** Told the partitions dropped and of failed maintenance runs (never record content). */
   readonly onRetention?: (dropped: readonly string[], err: unknown) => void;
   readonly now?: () => Date;
 }
@@ -26,10 +26,10 @@ export interface AuditStore {
   readonly reader: AuditStoreReader;
   /** Resolves once the schema is migrated; retried on the next call after a failure. */
   ready(): Promise<void>;
-  /** Drops the partitions past retention now; returns their names. */
-  applyRetention(): Promise<string[]>;
-  /** Applies retention now and then daily, until close. */
-  startRetention(): void;
+  /** Makes this month's and the next months' partitions, and drops those past retention; returns the names dropped. */
+  maintain(): Promise<string[]>;
+  /** Maintains the partitions now (resolves once this month's exist) and then daily, until close. */
+  startMaintenance(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -50,12 +50,19 @@ export async function openAuditStore(options: StoreOptions): Promise<AuditStore>
     );
     return migrated;
   };
-  const applyRetention = async (): Promise<string[]> => {
+  // Partitions are made ahead and dropped here, daily: DDL locks the parent tables exclusively, so
+  // it is kept away from the traffic's batches and queries (the writer makes a month only when a
+  // record needs one that is missing, e.g. a replay of old records).
+  const premake = async (): Promise<void> => {
     await ready();
+    await ensurePartitions(db, monthsAhead(now()));
+  };
+  const maintain = async (): Promise<string[]> => {
+    await premake();
     return dropExpiredPartitions(db, now(), options.retentionMonths);
   };
-  const retain = (): void => {
-    applyRetention().then(
+  const daily = (): void => {
+    maintain().then(
       (dropped) => options.onRetention?.(dropped, null),
       (err: unknown) => options.onRetention?.([], err),
     );
@@ -67,11 +74,12 @@ export async function openAuditStore(options: StoreOptions): Promise<AuditStore>
     writer: createRecordWriter(db),
     reader: createStoreReader(db),
     ready,
-    applyRetention,
-    startRetention() {
+    maintain,
+    async startMaintenance() {
       if (timer !== null || closed !== null) return;
-      timer = setInterval(retain, DAY_MS).unref();
-      retain();
+      timer = setInterval(daily, DAY_MS).unref();
+      await premake().catch((err: unknown) => options.onRetention?.([], err));
+      daily();
     },
     close() {
       closed ??= (async () => {

@@ -7,6 +7,7 @@
  * Also through the same stack and the real FHIR engine: a clinician's search across patients is
  * recorded with exactly the patients whose data the answer released.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +21,7 @@ import { burstThroughOutage, metricValue, TEST_KEY, until, writeKeyFile } from '
 import { startPostgresServer, type PostgresServer } from '../../support/postgres.js';
 import { startStack, tokensFor, type Stack } from '../../support/stack.js';
 
+const CLI = path.resolve('dist/cli.js');
 let pg: PostgresServer;
 let stack: Stack;
 let dir: string;
@@ -84,6 +86,21 @@ describe('postgres audit sink', () => {
     expect(found.find((x) => x.record.deliveryId === record.deliveryId)?.record).toEqual(record);
   });
 
+  test('a write is recorded naming the patient it changed', async () => {
+    const token = await stack.issuer.mint({ sub: 'Practitioner/prac-hopper', scope: 'user/*.cruds', roles: ['clinician'], purpose_of_use: ['TREAT'] });
+    const patient = SYNTHETIC_PATIENTS[1]!;
+    const res = await stack.fetch('Observation', {
+      token,
+      method: 'POST',
+      headers: { 'content-type': 'application/fhir+json' },
+      body: JSON.stringify({ resourceType: 'Observation', status: 'final', code: { text: 'weight' }, subject: { reference: `Patient/${patient.id}` } }),
+    });
+    expect(res.status).toBe(201);
+    const requestId = res.headers.get('x-request-id')!;
+    const record = await until(async () => fileRecords().find((r): r is RequestRecord => r.kind === 'request' && r.requestId === requestId), (r) => r !== undefined, 5000, 'the record').then((r) => r!);
+    expect(record.patients).toMatchObject({ changed: [patient.id], changedCount: 1 });
+  });
+
   test('PostgreSQL killed and restarted during a burst: every record is stored exactly once, and the chain read back verifies', async () => {
     const token = await tokensFor(stack.issuer).clinician();
     const patient = SYNTHETIC_PATIENTS[0]!;
@@ -108,6 +125,10 @@ describe('postgres audit sink', () => {
 
     const report = await verifyTrail({ postgresUrl: pg.url }, TEST_KEY);
     expect(report).toMatchObject({ ok: true, duplicates: 0, problem: null, records: all.length });
+    // The same check from the command line (needs `npm run build`).
+    const cli = spawnSync(process.execPath, [CLI, 'audit', 'verify', pg.url, '--key-file', path.join(dir, 'audit-hmac-key')], { encoding: 'utf8' });
+    expect(cli.status).toBe(0);
+    expect(cli.stdout).toContain('OK: the chain is intact');
     expect(await metricValue(new URL(stack.base).origin, 'fhirgw_audit_records_dropped_total', { sink: 'store' })).toBe(0);
   }, 90000);
 });

@@ -13,6 +13,7 @@ import { migrate, MigrationError, readMigrations } from '../../../src/audit/stor
 import { dropExpiredPartitions } from '../../../src/audit/store/partitions.js';
 import { createStoreReader } from '../../../src/audit/store/query.js';
 import { pgliteClient, postgresClient, type SqlClient } from '../../../src/audit/store/sql.js';
+import { openAuditStore } from '../../../src/audit/store/store.js';
 import { createRecordWriter } from '../../../src/audit/store/write.js';
 import { sampleRecord, TEST_KEY } from '../../support/audit.js';
 import { startPostgresServer, type PostgresServer } from '../../support/postgres.js';
@@ -137,6 +138,19 @@ describe('replicas sharing one PostgreSQL store', () => {
       expect(partitions.map((r) => r.n)).toEqual(['audit_records_p202701']);
     } finally {
       await Promise.all(clients.map((c) => c.close()));
+    }
+  });
+});
+
+describe('partition maintenance', () => {
+  test("makes this month's and the next two months' partitions at start, before any record needs them", async () => {
+    const store = await openAuditStore({ connection: { kind: 'embedded', dir: null }, retentionMonths: 72, now: () => new Date('2026-12-03T10:00:00Z') });
+    try {
+      await store.startMaintenance();
+      const rows = await store.db.query<{ n: string }>(`SELECT c.relname AS n FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'audit_records' ORDER BY 1`);
+      expect(rows.map((r) => r.n)).toEqual(['audit_records_p202612', 'audit_records_p202701', 'audit_records_p202702']);
+    } finally {
+      await store.close();
     }
   });
 });

@@ -1,13 +1,28 @@
 /**
- * The part of node-oidc-provider's API the test authorization server uses (the package ships no
- * type declarations). Only what test/support/smart-provider.ts calls.
+ * The part of node-oidc-provider's API the demo authorization server (src/devkit) and the test
+ * authorization server (test/support/smart-provider.ts) use: the package ships no type declarations.
  */
 declare module 'oidc-provider' {
   import type { IncomingMessage, ServerResponse } from 'node:http';
 
   interface KoaContext {
     readonly path: string;
+    readonly method: string;
     body: unknown;
+    readonly oidc?: {
+      readonly entities: {
+        readonly AuthorizationCode?: LoginFacts;
+        readonly RefreshToken?: LoginFacts;
+      };
+    };
+  }
+
+  /** What oidc-provider keeps about the login behind a code or refresh token. */
+  interface LoginFacts {
+    readonly acr?: string;
+    readonly amr?: string[];
+    readonly authTime?: number;
+    readonly scope?: string;
   }
 
   interface Grant {
@@ -17,10 +32,15 @@ declare module 'oidc-provider' {
   }
 
   interface InteractionDetails {
-    readonly prompt: { readonly name: string; readonly details: Record<string, unknown> };
+    readonly uid: string;
+    readonly prompt: { readonly name: string; readonly reasons?: string[]; readonly details: Record<string, unknown> };
     readonly params: Record<string, unknown>;
     readonly session?: { readonly accountId?: string };
     readonly grantId?: string;
+  }
+
+  interface StoredAccessToken {
+    readonly extra?: Record<string, unknown>;
   }
 
   export default class Provider {
@@ -33,5 +53,7 @@ declare module 'oidc-provider' {
       new (init: { accountId: string; clientId: string }): Grant;
       find(id: string): Promise<Grant | undefined>;
     };
+    readonly AccessToken: { find(value: string): Promise<StoredAccessToken | undefined> };
+    readonly Client: { prototype: { redirectUriAllowed(uri: string): boolean; readonly clientId: string } };
   }
 }
