@@ -144,7 +144,8 @@ export function uncoveredLines(report: CoverageReport): Record<string, string[]>
   for (const file of Object.keys(report.files).sort()) {
     const ranges = report.files[file]!.not_covered ?? [];
     if (!isSourceFile(file) || ranges.length === 0) continue;
-    out[file] = [...ranges].sort((a, b) => a.start.row - b.start.row).map((r) => (r.start.row === r.end.row ? `${r.start.row}` : `${r.start.row}-${r.end.row}`));
+    // opa reports ranges by column too: two on one line are one line here.
+    out[file] = [...new Set([...ranges].sort((a, b) => a.start.row - b.start.row).map((r) => (r.start.row === r.end.row ? `${r.start.row}` : `${r.start.row}-${r.end.row}`)))];
   }
   return out;
 }
