@@ -57,6 +57,7 @@ function run(command) {
     case 'test': {
       const result = testPolicies(opa, POLICIES);
       console.log(`policy line coverage: ${result.coverage.toFixed(1)}% (threshold ${result.threshold}%)`);
+      for (const [file, lines] of Object.entries(result.uncovered)) console.log(`  not covered: ${file}: ${lines.join(', ')}`);
       if (!result.passed) process.exit(1);
       break;
     }

@@ -78,6 +78,13 @@ export const ERROR_CATALOGUE = {
   admin_unauthorized: { status: 401, issue: 'login', text: 'The administrative credential is missing or wrong.' },
   admin_invalid_request: { status: 400, issue: 'invalid', text: 'The administrative request is malformed.' },
 
+  // the console (its own listener; answers are JSON, not OperationOutcome)
+  console_session_required: { status: 401, issue: 'login', text: 'Sign in to the console first.' },
+  console_role_required: { status: 403, issue: 'forbidden', text: 'Your console roles do not include this action.' },
+  console_csrf_refused: { status: 403, issue: 'forbidden', text: 'The request did not carry the session\'s CSRF token or came from another origin.' },
+  console_login_failed: { status: 400, issue: 'login', text: 'The sign-in could not be completed; start again.' },
+  console_invalid_request: { status: 400, issue: 'invalid', text: 'The console request is malformed.' },
+
   // audit (the answer is withheld when its record cannot be stored)
   audit_unavailable: { status: 503, issue: 'transient', text: 'The request could not be recorded in the audit trail, so its answer was withheld.' },
   access_history_unavailable: { status: 501, issue: 'not-supported', text: 'AuditEvent searches are answered from the audit store, and none is configured.' },

@@ -35,6 +35,7 @@ import type { AuditStoreReader } from './audit/store/query.js';
 import type { SqlClient } from './audit/store/sql.js';
 import { openSharedRedis } from './redis/shared.js';
 import { rateLimiterFromConfig } from './ratelimit/from-config.js';
+import { startConsole } from './console/server.js';
 import { configFileError } from './errors-config.js';
 import { ENV_KEYS, envKey } from './config/secrets.js';
 import { unknownEnvironmentVariables } from './config/load.js';
@@ -45,6 +46,8 @@ export interface RunningGateway {
   /** The address it listens on, e.g. http://127.0.0.1:8080 */
   readonly url: string;
   readonly metrics: GatewayMetrics;
+  /** The console's URL (config `console`), or null when it is off. */
+  readonly consoleUrl: string | null;
   /** Resolves once the token keys are loaded (the gateway is ready). */
   readonly ready: Promise<void>;
   close(): Promise<void>;
@@ -230,6 +233,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `${tls ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
   logger.info({ url, publicBaseUrl: config.publicBaseUrl }, 'gateway listening');
+  const consoleServer = await startConsole(config, { audit, metrics, logger, policy: policies.current, env }).catch(async (err: unknown) => {
+    server.close();
+    await audit.close();
+    throw err;
+  });
 
   const stopWarmUp = new AbortController();
   const ready = warmUpWithRetry(authenticator, logger, stopWarmUp.signal);
@@ -240,10 +248,12 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   return {
     url,
     metrics,
+    consoleUrl: consoleServer?.url ?? null,
     ready,
     close() {
       closing ??= (async () => {
         stopWarmUp.abort();
+        await consoleServer?.close();
         certificates?.stop();
         logger.info({ inFlight: requests.inFlight, drainDelaySeconds: config.lifecycle.drainDelaySeconds, graceSeconds: config.lifecycle.shutdownGraceSeconds }, 'shutting down: not ready, draining');
         await drain.drain({

@@ -53,6 +53,11 @@ export function seal(record: UnsealedRecord, instance: string, tip: ChainTip, ke
   return { ...body, chain: { ...chain, hash: macOf(body, key) } } as AuditRecord;
 }
 
+/** Whether a record's own MAC is the one its content and the key give (the console's record check). */
+export function recordMacValid(record: ReadableRecord, key: ChainKey): boolean {
+  return expectedHash(record, key) === record.chain.hash;
+}
+
 function expectedHash(record: ReadableRecord, key: ChainKey): string {
   const { hash: _hash, ...chain } = record.chain;
   return macOf({ ...record, chain }, key);

@@ -2,6 +2,7 @@
  * The gateway's configuration, as one strict schema: unknown keys are errors (a typo must not
  * silently turn a protection off), every default is visible here, and the parsed result is frozen.
  */
+import { consoleSchema } from './console-schema.js';
 import { z } from 'zod';
 import { authSchema, type ResolvedAuth } from './auth-schema.js';
 import { httpUrl } from './url.js';
@@ -429,6 +430,8 @@ export const configSchema = z.strictObject({
       shutdownGraceSeconds: z.number().min(0).max(600).default(20),
     })
     .default({ drainDelaySeconds: 0, shutdownGraceSeconds: 20 }),
+  /** The console (src/console): a listener of its own; absent means off. */
+  console: consoleSchema.optional(),
   log: z
     .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
     .default({ level: 'info' }),

@@ -15,6 +15,7 @@ import { buildConfig } from '../config/load.js';
 import { startGateway } from '../server.js';
 import { DEMO_ACR, startAuthorizationServer, type DemoAuthorizationServer, type DemoUser, type MintRequest } from './authorization-server.js';
 import { followAuditTrail } from './audit-summary.js';
+import { DEMO_CONSOLE_USERS, startDemoConsoleIdp } from './console-idp.js';
 import { DEMO_ROLES } from './demo-roles.js';
 import { startFhirServer } from './fhir-server.js';
 import { freePort, isFree } from './ports.js';
@@ -58,6 +59,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
   // The public base URL names the port, so ports are settled before anything is configured.
   const port = await portFor(options.port, 8080, out, 'gateway');
   const authPort = await portFor(options.authPort, 8081, out, 'authorization server', [port]);
+  // The console on a port of its own, signing in at a demo OpenID Connect provider of its own.
+  const consolePort = await portFor(undefined, 8082, out, 'console', [port, authPort]);
+  const consoleIdp = await startDemoConsoleIdp(`http://${HOST}:${consolePort}/callback`);
   const base = `http://${HOST}:${port}/fhir`;
   const users: DemoUser[] = [
     { id: 'alba', display: `${alba.given} ${alba.family} (patient)`, roles: ['patient'], purposeOfUse: [], fhirUser: `Patient/${alba.id}`, patient: alba.id },
@@ -86,6 +90,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
       // The trail in a file (followed below), and the audit store embedded (PGlite: the same SQL as
       // PostgreSQL, nothing to install) for the access history.
       audit: { sinks: [{ type: 'file', path: auditFile }, { type: 'postgres', name: 'store', embedded: { dir: path.join(dir, 'store') } }] },
+      console: { host: HOST, port: consolePort, oidc: { issuer: consoleIdp.issuer, clientId: 'fhir-console', scope: 'openid profile roles' } },
       log: { level: 'warn' },
     },
     { env: {} },
@@ -155,6 +160,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     '# No token: 401 with WWW-Authenticate',
     `curl -i '${base}/Patient/${alba.id}'`,
     '',
+    `# The console (privacy officers, policy authors, auditors): open ${gateway.consoleUrl ?? '(off)'} and sign in as`,
+    `#   ${DEMO_CONSOLE_USERS.map((u) => `${u.name} (${u.roles.join(', ')})`).join('; ')}`,
+    '',
     'Press Ctrl-C to stop.',
     '',
   ];
@@ -167,6 +175,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     authorizationServer: as,
     async close() {
       await gateway.close();
+      await consoleIdp.close();
       await follower.stop();
       await as.close();
       await fhir.close();

@@ -5,21 +5,25 @@
  * Exit codes: 0 success (diff: no decision changes), 1 failure (diff: decisions change), 2 usage or
  * input error.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ZodError } from 'zod';
-import { BundleError, readBundleFile } from '../policy/bundle.js';
+import { BundleError, readBundleFile, type PolicyBundle } from '../policy/bundle.js';
 import { PolicyEngine } from '../policy/engine.js';
 import { buildBundle, DEFAULT_COVERAGE_THRESHOLD, findOpa, testPolicies, ToolchainError } from '../policy/toolchain.js';
-import { evalCase, EvalInputError } from './eval-input.js';
-import { EVAL_BASE, evaluateCase, type EvalResult } from './evaluate.js';
+import { EvalInputError } from './eval-input.js';
+import type { EvalResult } from './evaluate.js';
+import { evaluateExplained, NoSourcesError } from './explained-eval.js';
+import { formatExplanation } from './explain.js';
 import { formatReplayReport, replay } from './replay.js';
 import { POLICY_USAGE } from './usage.js';
 
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const SHIPPED_BUNDLE = path.join(PACKAGE_ROOT, 'policies', 'dist', 'bundle.tar.gz');
+const SHIPPED_SOURCES = path.join(PACKAGE_ROOT, 'policies');
+const SHIPPED_BUNDLE = path.join(SHIPPED_SOURCES, 'dist', 'bundle.tar.gz');
 const MAX_MEMORY_PAGES = 2048;
 
 type Out = (text: string) => void;
@@ -41,15 +45,43 @@ export async function runPolicyCommand(args: string[], out: Out = (t) => process
         if (!Number.isFinite(threshold)) throw new UsageError('--coverage takes a percentage');
         const result = testPolicies(findOpa(), path.resolve(values.dir ?? 'policies'), threshold);
         out(`policy line coverage: ${result.coverage.toFixed(1)}% (threshold ${result.threshold}%)\n`);
+        const uncovered = Object.entries(result.uncovered);
+        if (uncovered.length > 0) out(`lines no test reaches:\n${uncovered.map(([file, lines]) => `  ${file}: ${lines.join(', ')}`).join('\n')}\n`);
         return result.passed ? 0 : 1;
       }
       case 'eval': {
-        const { values } = parseArgs({ args: rest, options: { input: { type: 'string' }, bundle: { type: 'string' }, data: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
+        const { values } = parseArgs({
+          args: rest,
+          options: {
+            input: { type: 'string' },
+            bundle: { type: 'string' },
+            dir: { type: 'string' },
+            data: { type: 'string' },
+            json: { type: 'boolean' },
+            explain: { type: 'string' },
+            'show-input': { type: 'boolean' },
+          },
+          strict: true,
+        });
         if (!values.input) throw new UsageError('policy eval needs --input <request.json>');
-        const engine = await loadEngine(values.bundle ?? SHIPPED_BUNDLE, values.data);
-        const result = await evaluateCase(engine, evalCase(readJson(values.input), engine.revision, [EVAL_BASE]));
-        out(values.json ? `${JSON.stringify(result, null, 2)}\n` : formatEvalResult(result));
-        return 0;
+        const mode = values.explain;
+        if (mode !== undefined && mode !== 'full' && mode !== 'notes') throw new UsageError('--explain takes full or notes');
+        const document = readJson(values.input);
+        return await withSources(values.bundle, values.dir, async (bundleFile, sourcesDir) => {
+          const bundle = await readBundle(bundleFile, values.data);
+          const engine = await PolicyEngine.load(bundle, { maxMemoryPages: MAX_MEMORY_PAGES });
+          const sources = sourcesDir ?? (values.bundle === undefined ? SHIPPED_SOURCES : undefined);
+          const { result, inputs, explanations } = await evaluateExplained(engine, bundle, document, { explain: mode, sources });
+          const shown = values['show-input'] ? inputs : undefined;
+          if (values.json) {
+            out(`${JSON.stringify({ ...result, ...(shown ? { inputs: shown } : {}), ...(explanations ? { explanations } : {}) }, null, 2)}\n`);
+          } else {
+            out(formatEvalResult(result));
+            for (const i of shown ?? []) out(formatInput(i.entrypoint, i.input));
+            for (const e of explanations ?? []) out(formatExplanation(e));
+          }
+          return explanations?.some((e) => !e.agrees) ? 1 : 0;
+        });
       }
       case 'diff': {
         const { values } = parseArgs({
@@ -81,7 +113,7 @@ export async function runPolicyCommand(args: string[], out: Out = (t) => process
       err(`fhir-gateway policy: invalid input:\n${e.issues.map((i) => `  ${i.path.join('.') || '(document)'}: ${i.message}`).join('\n')}\n`);
       return 2;
     }
-    if (e instanceof BundleError || e instanceof InputError || e instanceof EvalInputError) {
+    if (e instanceof BundleError || e instanceof InputError || e instanceof EvalInputError || e instanceof NoSourcesError) {
       err(`fhir-gateway policy: ${e.message}\n`);
       return 2;
     }
@@ -92,11 +124,35 @@ export async function runPolicyCommand(args: string[], out: Out = (t) => process
 class UsageError extends Error {}
 class InputError extends Error {}
 
-async function loadEngine(bundleFile: string, dataFile: string | undefined): Promise<PolicyEngine> {
+async function readBundle(bundleFile: string, dataFile: string | undefined): Promise<PolicyBundle> {
   const data = dataFile === undefined ? undefined : readJson(dataFile);
   if (data !== undefined && (typeof data !== 'object' || data === null || Array.isArray(data))) throw new InputError(`${dataFile} must hold a JSON object`);
-  const bundle = await readBundleFile(bundleFile, { data: data as Record<string, unknown> | undefined });
-  return PolicyEngine.load(bundle, { maxMemoryPages: MAX_MEMORY_PAGES });
+  return readBundleFile(bundleFile, { data: data as Record<string, unknown> | undefined });
+}
+
+async function loadEngine(bundleFile: string, dataFile: string | undefined): Promise<PolicyEngine> {
+  return PolicyEngine.load(await readBundle(bundleFile, dataFile), { maxMemoryPages: MAX_MEMORY_PAGES });
+}
+
+/**
+ * The bundle to evaluate and the sources it was built from, if known. `--dir` alone builds the
+ * sources into a temporary bundle first (the same `opa build` as `policy build`), so a policy
+ * author can try an edit without a separate build; with `--bundle` too, they must be its sources.
+ */
+async function withSources<T>(bundleFile: string | undefined, dir: string | undefined, fn: (bundle: string, sources: string | undefined) => Promise<T>): Promise<T> {
+  const sources = dir === undefined ? undefined : path.resolve(dir);
+  if (bundleFile !== undefined || sources === undefined) return fn(bundleFile ?? SHIPPED_BUNDLE, sources);
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'fhirgw-eval-'));
+  try {
+    const built = buildBundle(findOpa(), sources, path.join(tmp, 'bundle.tar.gz'));
+    return await fn(built.out, sources);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+function formatInput(entrypoint: string, input: unknown): string {
+  return `input of ${entrypoint} (for opa eval -i input.json data.${entrypoint.replaceAll('/', '.')}):\n${JSON.stringify(input, null, 2)}\n`;
 }
 
 function readJson(file: string): unknown {

@@ -8,7 +8,7 @@ import { GatewayError } from '../errors.js';
 import { enforceResponse, type EnforcementSummary, type ResponseEnforcer } from '../enforce/response.js';
 import { createLinkRewriter } from '../fhir/links.js';
 import type { PolicyEvaluator } from '../policy/engine.js';
-import type { Decision, FhirResourceJson } from '../policy/contract.js';
+import { ENTRYPOINTS, type Decision, type FhirResourceJson, type RequestInput, type ResourcesInput } from '../policy/contract.js';
 import { policyEnv } from '../policy/input.js';
 import { consentsFor, type EvalCase } from './eval-input.js';
 
@@ -35,8 +35,17 @@ export interface EvalResult {
   } | null;
 }
 
-export async function evaluateCase(policy: PolicyEvaluator, c: EvalCase): Promise<EvalResult> {
+/** One evaluation of an entry point: the exact input document and what policy answered. */
+export interface Evaluation {
+  readonly entrypoint: string;
+  readonly input: RequestInput | ResourcesInput;
+  readonly output: Decision | readonly Decision[];
+}
+
+/** `seen` is told of every evaluation, in order, so its input can be shown and explained. */
+export async function evaluateCase(policy: PolicyEvaluator, c: EvalCase, seen: (e: Evaluation) => void = () => {}): Promise<EvalResult> {
   const request = await policy.decideRequest(c.requestInput);
+  seen({ entrypoint: ENTRYPOINTS.request, input: c.requestInput, output: request });
   if (!request.allow || c.response === null) return { revision: policy.revision, request, response: null };
 
   const links = createLinkRewriter(EVAL_BASE, EVAL_BASE);
@@ -47,7 +56,10 @@ export async function evaluateCase(policy: PolicyEvaluator, c: EvalCase): Promis
     redaction: { now: c.now, pseudonymKey: randomBytes(32) },
     decide: async (items) => {
       const consents = consentsFor(items.flatMap((i) => i.facts.patients), c.consents, links.bases, c.now);
-      const decisions = await policy.decideResources({ principal: c.principal, request: c.request, env: policyEnv(c.now, policy.revision), items, consents });
+      const input: ResourcesInput = { principal: c.principal, request: c.request, env: policyEnv(c.now, policy.revision), items, consents };
+      const decisions = await policy.decideResources(input);
+      // A snapshot: enforcement redacts these very resources in place afterwards.
+      seen({ entrypoint: ENTRYPOINTS.resources, input: structuredClone(input), output: decisions });
       items.forEach((item, i) => resources.push({ ref: refOf(item.resource), decision: decisions[i]! }));
       return decisions;
     },

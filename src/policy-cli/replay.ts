@@ -192,7 +192,7 @@ function sameDecision(a: Decision, b: Decision): boolean {
 }
 
 /** JSON with object keys sorted, so equal obligations compare equal whatever order policy built them in. */
-function canonical(value: unknown): string {
+export function canonical(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
     v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([x], [y]) => (x < y ? -1 : 1))) : v,
   );

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createTwoFilesPatch } from 'diff';
 import { ENTRYPOINTS } from './contract.js';
 
 /** Directories of a policy tree that are not policy sources. */
@@ -86,6 +87,8 @@ export interface TestResult {
   readonly coverage: number;
   readonly threshold: number;
   readonly passed: boolean;
+  /** Per source file (relative to the tree), the lines no test reaches, as ranges ("51", "54-56"). */
+  readonly uncovered: Readonly<Record<string, readonly string[]>>;
 }
 
 /**
@@ -95,16 +98,56 @@ export interface TestResult {
  * and line coverage of the sources at or above the threshold.
  */
 export function testPolicies(opa: string, dir: string, threshold = DEFAULT_COVERAGE_THRESHOLD, schemas: string = SCHEMA_DIR): TestResult {
-  runOpa(opa, ['fmt', '--list', '--fail', '.'], dir);
+  checkFormatted(opa, dir);
   checkPolicies(opa, dir, schemas);
   runOpa(opa, ['test', '-t', 'wasm', '--ignore', 'dist', '.'], dir);
   const report = JSON.parse(execFileSync(opa, ['test', '--coverage', '--ignore', 'dist', '.'], { cwd: dir, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })) as CoverageReport;
   const coverage = sourceCoverage(report);
-  return { coverage, threshold, passed: coverage >= threshold };
+  return { coverage, threshold, passed: coverage >= threshold, uncovered: uncoveredLines(report) };
+}
+
+/**
+ * `opa fmt --list --fail`, and when a file is not formatted, the diff opa would apply and the
+ * command that applies it, so the author does not have to guess what the formatter wants.
+ */
+function checkFormatted(opa: string, dir: string): void {
+  const list = spawnSync(opa, ['fmt', '--list', '--fail', '.'], { cwd: dir, encoding: 'utf8' });
+  if (list.error) throw new ToolchainError(`cannot run ${opa}: ${list.error.message}`);
+  if (list.status === 0) return;
+  const files = list.stdout.split('\n').filter((l) => l.trim() !== '');
+  // opa's own --diff is a coloured word diff; a unified diff reads anywhere, CI logs included.
+  const diffs = files.map((file) => {
+    const formatted = spawnSync(opa, ['fmt', file], { cwd: dir, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+    return createTwoFilesPatch(`a/${file}`, `b/${file}`, readFileSync(path.join(dir, file), 'utf8'), formatted.stdout ?? '', undefined, undefined, { context: 2 })
+      .split('\n')
+      .filter((l) => !l.startsWith('====='))
+      .join('\n')
+      .trimEnd();
+  });
+  throw new ToolchainError([`opa fmt: ${files.length} file${files.length === 1 ? ' is' : 's are'} not formatted: ${files.join(', ')}`, ...diffs, `fix with: ${opa} fmt -w ${dir}`].join('\n'));
 }
 
 interface CoverageReport {
-  readonly files: Record<string, { readonly covered_lines?: number; readonly not_covered_lines?: number }>;
+  readonly files: Record<
+    string,
+    { readonly covered_lines?: number; readonly not_covered_lines?: number; readonly not_covered?: readonly { readonly start: { readonly row: number }; readonly end: { readonly row: number } }[] }
+  >;
+}
+
+function isSourceFile(file: string): boolean {
+  return !(file.startsWith('tests/') || file.endsWith('_test.rego'));
+}
+
+/** Uncovered line ranges of each source file that has any, files sorted, ranges in file order. */
+export function uncoveredLines(report: CoverageReport): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const file of Object.keys(report.files).sort()) {
+    const ranges = report.files[file]!.not_covered ?? [];
+    if (!isSourceFile(file) || ranges.length === 0) continue;
+    // opa reports ranges by column too: two on one line are one line here.
+    out[file] = [...new Set([...ranges].sort((a, b) => a.start.row - b.start.row).map((r) => (r.start.row === r.end.row ? `${r.start.row}` : `${r.start.row}-${r.end.row}`)))];
+  }
+  return out;
 }
 
 /** Line coverage of the policy sources (test files excluded), in percent. */
@@ -112,7 +155,7 @@ export function sourceCoverage(report: CoverageReport): number {
   let covered = 0;
   let total = 0;
   for (const [file, f] of Object.entries(report.files)) {
-    if (file.startsWith('tests/') || file.endsWith('_test.rego')) continue;
+    if (!isSourceFile(file)) continue;
     covered += f.covered_lines ?? 0;
     total += (f.covered_lines ?? 0) + (f.not_covered_lines ?? 0);
   }

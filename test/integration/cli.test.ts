@@ -11,6 +11,7 @@ import { afterEach, describe, expect, test } from '@jest/globals';
 import { startFhirServer } from '../../src/devkit/fhir-server.js';
 import { freePort } from '../../src/devkit/ports.js';
 import { seedSyntheticData } from '../../src/devkit/synthetic-data.js';
+import { CookieJar } from '../support/console-idp.js';
 import { startTokenIssuer } from '../../src/devkit/token-issuer.js';
 import { testLogFile } from '../support/logs.js';
 import { jsonOf } from '../support/stack.js';
@@ -117,19 +118,56 @@ describe('fhir-gateway serve', () => {
 });
 
 describe('the demo (npm run demo)', () => {
-  test('prints curl lines whose first one answers FHIR JSON', async () => {
+  test('prints curl lines whose first one answers FHIR JSON, and the console URL, where a demo privacy officer signs in', async () => {
     const port = await freePort();
     const child = spawn('node', [path.resolve('dist/devkit/main.js'), '--port', String(port)]);
     children.push(child);
     // Its log (stderr) is scanned like every gateway's; stdout is the demo's own curl line, token included by design.
     child.stderr.pipe(createWriteStream(testLogFile('cli-demo')));
-    // Start-up waits for the embedded audit store (PGlite) and the authorization server: slow on a loaded machine.
+    // Both are awaited from the start: the demo prints its lines in one write.
+    // The embedded audit store (PGlite) takes seconds to start on a busy machine.
+    const consoleLinePrinted = waitForOutput(child, /^# The console .*: open (http:\/\/127\.0\.0\.1:\d+) and sign in as$/m, 90_000);
+    // Rejected when the child exits; awaited below, so a rejection before then must not go unhandled.
+    consoleLinePrinted.catch(() => {});
     const line = await waitForOutput(child, /^curl -i -H "Authorization: Bearer [^"]+" '[^']+'$/m, 90_000);
     const [, token, url] = /Bearer ([^"]+)" '([^']+)'/.exec(line) as unknown as [string, string, string];
     expect(url).toBe(`http://127.0.0.1:${port}/fhir/Patient/pat-alba`);
     const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(200);
     expect(await jsonOf(res)).toMatchObject({ resourceType: 'Patient', id: 'pat-alba' });
+
+    // The console is on, its URL printed, and a privacy officer signs in at the demo's IdP for real.
+    const consoleLine = await consoleLinePrinted;
+    const consoleUrl = /open (\S+) and sign in/.exec(consoleLine)![1]!;
+    const page = await fetch(consoleUrl);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    const jar = new CookieJar();
+    let at = `${consoleUrl}/login`;
+    let res2: Response;
+    for (let hop = 0; ; hop++) {
+      expect(hop).toBeLessThan(20);
+      res2 = await fetch(at, { redirect: 'manual', headers: { cookie: jar.header(at) } });
+      jar.store(at, res2);
+      const location = res2.headers.get('location');
+      if (location) {
+        at = new URL(location, at).href;
+        continue;
+      }
+      if (res2.status === 200 && at.includes('/interaction/')) {
+        // The demo IdP's sign-in page: a form with one button per demo user.
+        expect(await res2.text()).toContain('Priya Officer (privacy-officer)');
+        res2 = await fetch(at, { method: 'POST', redirect: 'manual', headers: { cookie: jar.header(at), 'content-type': 'application/x-www-form-urlencoded' }, body: 'user=privacy-officer-1' });
+        jar.store(at, res2);
+        at = new URL(res2.headers.get('location')!, at).href;
+        continue;
+      }
+      break;
+    }
+    expect(at.startsWith(`${consoleUrl}/callback`)).toBe(true);
+    const session = await fetch(`${consoleUrl}/api/session`, { headers: { cookie: jar.header(consoleUrl) } });
+    expect(session.status).toBe(200);
+    expect(await session.json()).toMatchObject({ user: { name: 'Priya Officer' }, roles: ['privacy-officer'] });
   }, 120_000);
 });
 

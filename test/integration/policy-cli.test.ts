@@ -105,10 +105,23 @@ describe('policy test', () => {
     expect((await run('test', '--dir', tree('failing', 'test_deny if not tiny.allow'))).code).toBe(1);
   });
 
-  test('fails on an unformatted file', async () => {
+  test('fails on an unformatted file, printing the diff and the command that fixes it', async () => {
     const dir = tree('unformatted', 'test_allow if tiny.allow');
     writeFileSync(path.join(dir, 'tiny.rego'), 'package tiny\nallow   :=    true\n');
-    expect((await run('test', '--dir', dir)).code).toBe(1);
+    const result = await run('test', '--dir', dir);
+    expect(result.code).toBe(1);
+    expect(result.err).toContain('1 file is not formatted: tiny.rego');
+    expect(result.err).toMatch(/^-allow {3}:= {4}true$/m);
+    expect(result.err).toMatch(/^\+allow := true$/m);
+    expect(result.err).toContain(`fmt -w ${dir}`);
+  });
+
+  test('lists the lines no test reaches, per source file', async () => {
+    const dir = tree('partial', 'test_allow if tiny.allow');
+    writeFileSync(path.join(dir, 'tiny.rego'), 'package tiny\n\nallow := true\n\nextra := x if {\n\tx := 1\n}\n');
+    const result = await run('test', '--dir', dir, '--coverage', '10');
+    expect(result.code).toBe(0);
+    expect(result.out).toContain('lines no test reaches:\n  tiny.rego: 5, 6\n');
   });
 });
 
@@ -164,6 +177,83 @@ describe('policy eval', () => {
     expect(result.out).toMatch(/^request: deny \[role\.type-not-permitted\]/m);
     expect(result.out).toContain('nothing is forwarded');
     expect(result.out).not.toContain('Doe');
+  });
+
+  const nurse = { claims: { scope: 'user/*.rs', roles: ['nurse'], purpose_of_use: ['TREAT'] }, request: 'GET /Observation/o1', now: '2026-11-23T10:00:00Z' };
+  const billingObservation = { claims: { scope: 'user/*.rs', roles: ['billing'], purpose_of_use: ['HPAYMT'] }, request: 'GET /Observation/o1', now: '2026-11-23T10:00:00Z' };
+
+  test('--show-input prints the exact input document the engine decided, and opa eval decides the same on it', async () => {
+    const file = input(billingObservation);
+    const result = JSON.parse((await run('eval', '--input', file, '--show-input', '--json')).out);
+    expect(result.inputs).toHaveLength(1);
+    const [{ entrypoint, input: doc }] = result.inputs;
+    expect(entrypoint).toBe('fhirgw/request/decision');
+    expect(doc.principal.roles).toEqual(['billing']);
+    expect(doc.request).toMatchObject({ interaction: 'read', type: 'Observation', id: 'o1' });
+    expect(doc.env.now).toBe('2026-11-23T10:00:00.000Z');
+    // The document is the one to paste into opa eval: the shipped bundle decides it the same way.
+    const docFile = path.join(tmp, 'shown-input.json');
+    writeFileSync(docFile, JSON.stringify(doc));
+    const { execFileSync } = await import('node:child_process');
+    const opaResult = JSON.parse(execFileSync(process.env['FHIRGW_OPA']!, ['eval', '-b', SHIPPED, '-i', docFile, '--format', 'json', 'data.fhirgw.request.decision'], { encoding: 'utf8' }));
+    expect({ obligations: {}, ...opaResult.result[0].expressions[0].value }).toEqual(result.request);
+    const text = await run('eval', '--input', file, '--show-input');
+    expect(text.out).toContain('input of fhirgw/request/decision (for opa eval -i input.json data.fhirgw.request.decision):');
+  });
+
+  test('--explain=full names the engine and the rule that produced each reason', async () => {
+    const result = await run('eval', '--input', input(billingObservation), '--explain', 'full', '--json');
+    expect(result.code).toBe(0);
+    const json = JSON.parse(result.out);
+    expect(json.request).toEqual({ allow: false, reasons: ['role.type-not-permitted'], obligations: {} });
+    const [e] = json.explanations;
+    expect(e.engine).toMatch(/^OPA \S+ interpreter \(opa eval --explain=full\) on the Rego sources of revision [0-9a-f]{16}; the gateway decides with the same policy compiled to WebAssembly$/);
+    expect(e.revision).toBe(sourceRevision(path.join(ROOT, 'policies')));
+    expect(e.agrees).toBe(true);
+    const denyLine = readFileSync(path.join(ROOT, 'policies/fhirgw/request.rego'), 'utf8').split('\n').findIndex((l) => l === 'deny contains reasons.role_type_not_permitted if {') + 1;
+    expect(denyLine).toBeGreaterThan(0);
+    const catalogue = JSON.parse(readFileSync(path.join(ROOT, 'src/policy/reasons.json'), 'utf8'));
+    const meaning = catalogue.groups.find((g: { codes: string[] }) => g.codes.includes('role.type-not-permitted')).meaning;
+    expect(e.reasons).toEqual([
+      { reason: 'role.type-not-permitted', meaning, rules: [{ rule: 'data.fhirgw.request.deny', location: `fhirgw/request.rego:${denyLine}`, source: 'deny contains reasons.role_type_not_permitted if {' }] },
+    ]);
+    expect(e.trace).toContain('Enter data.fhirgw.request.decision');
+    expect(e.trace).not.toContain(tmp);
+
+    const text = await run('eval', '--input', input(billingObservation), '--explain', 'full');
+    expect(text.out).toContain(`role.type-not-permitted: data.fhirgw.request.deny at fhirgw/request.rego:${denyLine}`);
+    expect(text.out).toContain('the interpreter reached the same decision');
+  });
+
+  test('--explain explains the per-resource decisions of an answer too', async () => {
+    const obs = { resourceType: 'Observation', id: 'o1', status: 'final', code: { text: 'x' }, subject: { reference: 'Patient/p1' } };
+    const json = JSON.parse((await run('eval', '--input', input({ ...nurse, response: obs }), '--explain', 'notes', '--json')).out);
+    expect(json.explanations.map((e: { entrypoint: string }) => e.entrypoint)).toEqual(['fhirgw/request/decision', 'fhirgw/resources/decisions']);
+    for (const e of json.explanations) {
+      expect(e.agrees).toBe(true);
+      expect(e.mode).toBe('notes');
+    }
+    expect(json.explanations[1].result).toEqual([json.response.resources[0].decision]);
+  });
+
+  test('--dir evaluates edited sources without a separate build, and --explain refuses sources that are not the bundle\'s', async () => {
+    const dir = path.join(tmp, 'candidate');
+    const encounter = { claims: { scope: 'user/*.rs', roles: ['billing'], purpose_of_use: ['HPAYMT'] }, request: 'GET /Encounter/e1' };
+    expect(JSON.parse((await run('eval', '--input', input(encounter), '--json')).out).request.allow).toBe(true);
+    const fromSources = await run('eval', '--input', input(encounter), '--dir', dir, '--explain', 'full', '--json');
+    expect(fromSources.code).toBe(0);
+    const json = JSON.parse(fromSources.out);
+    expect(json.revision).toBe(sourceRevision(dir));
+    expect(json.request.reasons).toEqual(['role.type-not-permitted']);
+    expect(json.explanations[0].agrees).toBe(true);
+
+    const mismatch = await run('eval', '--input', input(encounter), '--bundle', SHIPPED, '--dir', dir, '--explain', 'full');
+    expect(mismatch.code).toBe(1);
+    expect(mismatch.err).toContain(`the sources in ${dir} are revision ${sourceRevision(dir)}`);
+    const noSources = await run('eval', '--input', input(encounter), '--bundle', candidate, '--explain', 'full');
+    expect(noSources.code).toBe(2);
+    expect(noSources.err).toContain('pass them with --dir');
+    expect((await run('eval', '--input', input(encounter), '--explain', 'everything')).code).toBe(2);
   });
 
   test('bad input is a clear error (exit 2), not a decision', async () => {
