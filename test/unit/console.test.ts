@@ -84,7 +84,7 @@ describe('cookies outside loopback', () => {
       sessionTtlSeconds: 60,
       routes: [],
       // Not called on /login: nothing is recorded before a user is known.
-      audit: { admit: () => {}, record: async () => {}, close: async () => {} },
+      audit: { admit: () => {}, record: async () => {}, append: async () => {}, close: async () => {} },
       policyRevision: () => 'r',
       logger: createLogger('silent'),
       assetsDir: null,
