@@ -65,7 +65,7 @@ export function createAuthenticator(parts: AuthenticatorParts): Authenticator {
           : null;
       const binding = checkTokenBinding(claims['cnf'], { scheme: presented.scheme, dpopThumbprint, clientCertificate: request.clientCertificate ?? null }, { dpopRequired: parts.dpop.required });
       const principal = principalFromClaims(claims, issuer.claims, binding, issuer.assurance);
-      await parts.revocation.check({ iss: principal.iss, sub: principal.sub, jti: principal.jti, iat: typeof claims['iat'] === 'number' ? claims['iat'] : null });
+      await parts.revocation.check({ iss: principal.iss, sub: principal.sub, jti: principal.jti, clientId: principal.client_id, iat: typeof claims['iat'] === 'number' ? claims['iat'] : null });
       return principal;
     },
     isReady: parts.isReady,

@@ -6,6 +6,7 @@
  *
  *   { "jti": "…", "iss": "…", "exp": 1795517999 }   one token (exp optional: how long to remember it)
  *   { "sub": "…", "iss": "…" }                      every token of the subject issued until now
+ *   { "client_id": "…", "iss": "…" }                every token issued to the client until now
  *
  * `iss` may be left out when a single issuer is configured.
  */
@@ -25,7 +26,7 @@ const MAX_BODY_BYTES = 4096;
 
 export interface RevocationAdded {
   readonly status: 201;
-  readonly body: { readonly revoked: 'jti' | 'sub'; readonly iss: string };
+  readonly body: { readonly revoked: 'jti' | 'sub' | 'client_id'; readonly iss: string };
 }
 
 export async function handleRevocationRequest(req: IncomingMessage, options: RevocationAdminOptions): Promise<RevocationAdded> {
@@ -37,13 +38,20 @@ export async function handleRevocationRequest(req: IncomingMessage, options: Rev
   if (typeof iss !== 'string' || !options.issuers.includes(iss)) throw new GatewayError('admin_invalid_request', { reasons: ['admin.iss'] });
   const jti = body['jti'];
   const sub = body['sub'];
-  if ((jti === undefined) === (sub === undefined)) throw new GatewayError('admin_invalid_request', { reasons: ['admin.jti-or-sub'] });
+  const clientId = body['client_id'];
+  // Exactly one target (the reason's name predates client revocation and stays stable).
+  if ([jti, sub, clientId].filter((v) => v !== undefined).length !== 1) throw new GatewayError('admin_invalid_request', { reasons: ['admin.jti-or-sub'] });
   if (jti !== undefined) {
     const exp = body['exp'];
     if (typeof jti !== 'string' || jti === '' || jti.length > 512) throw new GatewayError('admin_invalid_request', { reasons: ['admin.jti'] });
     if (exp !== undefined && (typeof exp !== 'number' || !Number.isInteger(exp))) throw new GatewayError('admin_invalid_request', { reasons: ['admin.exp'] });
     await options.revocation.revokeToken(iss, jti, exp as number | undefined);
     return { status: 201, body: { revoked: 'jti', iss } };
+  }
+  if (clientId !== undefined) {
+    if (typeof clientId !== 'string' || clientId === '' || clientId.length > 512) throw new GatewayError('admin_invalid_request', { reasons: ['admin.client'] });
+    await options.revocation.revokeClient(iss, clientId);
+    return { status: 201, body: { revoked: 'client_id', iss } };
   }
   if (typeof sub !== 'string' || sub === '' || sub.length > 512) throw new GatewayError('admin_invalid_request', { reasons: ['admin.sub'] });
   await options.revocation.revokeSubject(iss, sub);

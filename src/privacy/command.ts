@@ -113,8 +113,8 @@ export function runBreachScopeCommand(args: string[], env: NodeJS.ProcessEnv = p
     if (!['json', 'csv'].includes(values.format)) throw new UsageError('--format is json or csv');
     const window = { from: parseDate(values.from, '--from', false), to: parseDate(values.to, '--to', true) };
     if (values.revoke) {
-      if ('client' in selector || 'address' in selector) throw new UsageError('--revoke revokes a subject or a token (jti): the revocation list has no entry for a client or an address; disable the client at its authorization server');
-      if ('jti' in selector && !values.iss) throw new UsageError('--revoke with --jti needs --iss <issuer>');
+      if ('address' in selector) throw new UsageError('--revoke revokes a subject, a client or a token (jti): an address is not a credential; block it at the network edge');
+      if (('jti' in selector || 'client' in selector) && !values.iss) throw new UsageError('--revoke with --jti or --client needs --iss <issuer>');
       if (!values.gateway) throw new UsageError('--revoke needs --gateway <url> (the admin endpoint; its credential from FHIRGW_ADMIN_TOKEN)');
       if (!env['FHIRGW_ADMIN_TOKEN']) throw new UsageError('--revoke needs FHIRGW_ADMIN_TOKEN');
     }
@@ -131,14 +131,14 @@ export function runBreachScopeCommand(args: string[], env: NodeJS.ProcessEnv = p
     const chain = scope.chain;
     if (chain && !chain.ok) process.stderr.write(`CHAIN BROKEN: ${chain.problem?.kind} at ${chain.problem?.position}: ${chain.problem?.detail}\n`);
     if (values.revoke) {
-      const body = 'subject' in selector ? { iss: selector.subject.iss, sub: selector.subject.sub } : { iss: values.iss, jti: (selector as { jti: string }).jti };
+      const body = 'subject' in selector ? { iss: selector.subject.iss, sub: selector.subject.sub } : 'client' in selector ? { iss: values.iss, client_id: selector.client } : { iss: values.iss, jti: (selector as { jti: string }).jti };
       const res = await fetch(new URL('/admin/revocations', values.gateway as string), { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${env['FHIRGW_ADMIN_TOKEN']}` }, body: JSON.stringify(body), redirect: 'error', signal: AbortSignal.timeout(10_000) });
       await res.body?.cancel();
       if (res.status !== 201) {
         process.stderr.write(`fhir-gateway audit breach-scope: the revocation was refused (HTTP ${res.status})\n`);
         return 2;
       }
-      process.stderr.write(`revoked: ${'subject' in selector ? 'subject' : 'jti'}\n`);
+      process.stderr.write(`revoked: ${'subject' in selector ? 'subject' : 'client' in selector ? 'client' : 'jti'}\n`);
     }
     return chain && !chain.ok ? 1 : 0;
   }, 'audit breach-scope');

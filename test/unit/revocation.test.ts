@@ -7,7 +7,7 @@ const clock = { t: 1_800_000_000_000 };
 const listWith = (store: AuthStateStore = createMemoryStateStore({ maxEntries: 100, whenFull: 'refuse', now: () => clock.t }), onStoreError: 'deny' | 'allow' = 'deny', bypassed: unknown[] = []) =>
   createRevocationList({ store, onStoreError, subjectSeconds: 3600, jtiSeconds: 3600, now: () => clock.t, onBypass: (e) => bypassed.push(e) });
 const outcome = (p: Promise<void>) => p.then(() => 'ok', (e: { code: string; reasons: string[] }) => `${e.code}:${e.reasons.join(',')}`);
-const token = (over: Partial<{ iss: string; sub: string | null; jti: string | null; iat: number | null }> = {}) => ({ iss: 'https://idp', sub: 'alice', jti: 'j1', iat: clock.t / 1000 - 60, ...over });
+const token = (over: Partial<{ iss: string; sub: string | null; jti: string | null; clientId: string | null; iat: number | null }> = {}) => ({ iss: 'https://idp', sub: 'alice', jti: 'j1', clientId: 'app-1', iat: clock.t / 1000 - 60, ...over });
 
 describe('revocation list', () => {
   test('a revoked jti is refused; the same jti of another issuer is not', async () => {
@@ -34,6 +34,17 @@ describe('revocation list', () => {
     expect(await outcome(list.check(token({ jti: 'x', iat: null })))).toBe('token_revoked:token.subject-revoked');
     expect(await outcome(list.check(token({ jti: 'x', iat: clock.t / 1000 + 1 })))).toBe('ok');
     expect(await outcome(list.check(token({ sub: 'bob' })))).toBe('ok');
+  });
+
+  test('revoking a client refuses every token issued to it until then, whoever the user, and not those issued after or to another client', async () => {
+    const list = listWith();
+    await list.revokeClient('https://idp', 'app-1');
+    expect(await outcome(list.check(token({ jti: 'x' })))).toBe('token_revoked:token.client-revoked');
+    expect(await outcome(list.check(token({ jti: 'y', sub: 'bob' })))).toBe('token_revoked:token.client-revoked');
+    expect(await outcome(list.check(token({ jti: 'z', iat: null })))).toBe('token_revoked:token.client-revoked');
+    expect(await outcome(list.check(token({ jti: 'x', iat: clock.t / 1000 + 1 })))).toBe('ok');
+    expect(await outcome(list.check(token({ jti: 'x', clientId: 'app-2' })))).toBe('ok');
+    expect(await outcome(list.check(token({ jti: 'x', iss: 'https://other' })))).toBe('ok');
   });
 
   test('a store that fails denies by default, or lets through and reports when configured so', async () => {

@@ -175,8 +175,25 @@ describe('break-the-glass review', () => {
     expect((JSON.parse(revoked.stdout) as { patients: Array<{ patient: string }> }).patients.map((p) => p.patient)).toEqual(['pat-alba']);
     const after = await stack.fetch('Patient/pat-alba', { token });
     expect(after.status).toBe(401);
-    // A client cannot be revoked on the list: refused, not pretended.
-    const client = await run(process.execPath, ['dist/cli.js', 'audit', 'breach-scope', '--store', pg.url, '--client', 'x', '--from', day, '--to', day, '--revoke', '--gateway', new URL(stack.base).origin], { env }).catch((err: { code: number; stderr: string }) => err);
-    expect(client).toMatchObject({ code: 2 });
+    // An address is not a credential: refused, not pretended.
+    const address = await run(process.execPath, ['dist/cli.js', 'audit', 'breach-scope', '--store', pg.url, '--address', '127.0.0.1', '--from', day, '--to', day, '--revoke', '--gateway', new URL(stack.base).origin], { env }).catch((err: { code: number; stderr: string }) => err);
+    expect(address).toMatchObject({ code: 2 });
+  }, 60_000);
+
+  test('breach-scope --client --revoke: every token issued to the client is refused from then on, whoever the user; another client\'s is not', async () => {
+    const mint = (sub: string, clientId: string) => stack.issuer.mint({ sub, client_id: clientId, fhirUser: `Practitioner/${sub}`, scope: 'user/*.rs', roles: ['clinician'], purpose_of_use: ['TREAT'] });
+    const [first, second, other] = await Promise.all([mint('user-a', 'leaky-app'), mint('user-b', 'leaky-app'), mint('user-a', 'good-app')]);
+    for (const token of [first, second, other]) expect((await stack.fetch('Patient/pat-alba', { token })).status).toBe(200);
+    const day = new Date().toISOString().slice(0, 10);
+    const env = { ...process.env, FHIRGW_AUDIT_HMAC_KEY: TEST_KEY.toString('utf8'), FHIRGW_ADMIN_TOKEN: ADMIN_TOKEN };
+    const args = ['dist/cli.js', 'audit', 'breach-scope', '--store', pg.url, '--client', 'leaky-app', '--from', day, '--to', day];
+    await eventually(async () => JSON.parse((await run(process.execPath, args, { env })).stdout) as { totals: { records: number } }, (s) => s.totals.records >= 2, 'the records in the store', 20_000);
+    const revoked = await run(process.execPath, [...args, '--revoke', '--iss', stack.issuer.issuer, '--gateway', new URL(stack.base).origin], { env });
+    expect(revoked.stderr).toContain('revoked: client');
+    expect((await stack.fetch('Patient/pat-alba', { token: first })).status).toBe(401);
+    const refused = await stack.fetch('Patient/pat-alba', { token: second });
+    expect(refused.status).toBe(401);
+    expect(JSON.stringify(await refused.json())).toContain('token.client-revoked');
+    expect((await stack.fetch('Patient/pat-alba', { token: other })).status).toBe(200);
   }, 60_000);
 });
