@@ -55,6 +55,23 @@ describe('revocation shared across replicas', () => {
     expect(stack.fhir.requests.length).toBe(before);
   });
 
+  test('a client revoked through one replica: the other refuses every token issued to it until then, and answers a body naming two targets 400', async () => {
+    const mint = (sub: string, clientId: string, iat?: number) => stack.issuer.mint({ sub, client_id: clientId, scope: 'user/*.rs', roles: ['clinician'], ...(iat === undefined ? {} : { iat }) });
+    const [alice, bob, other] = await Promise.all([mint('Practitioner/a', 'ward-app'), mint('Practitioner/b', 'ward-app'), mint('Practitioner/a', 'lab-app')]);
+    expect((await revoke({ client_id: 'ward-app' })).status).toBe(201);
+    for (const token of [alice, bob]) {
+      const res = await read(replica, token);
+      expect(res.status).toBe(401);
+      expect(await codesOf(res)).toEqual(['token_revoked', 'token.client-revoked']);
+    }
+    expect((await read(replica, other)).status).toBe(200);
+    // A token issued after the revocation (the client's credential replaced) is accepted again.
+    expect((await read(replica, await mint('Practitioner/a', 'ward-app', Math.floor(Date.now() / 1000) + 5))).status).toBe(200);
+    const both = await revoke({ client_id: 'ward-app', sub: 'Practitioner/a' });
+    expect(both.status).toBe(400);
+    expect(await codesOf(both)).toContain('admin.jti-or-sub');
+  });
+
   test('the admin endpoint is off where no admin credential is configured', async () => {
     const res = await fetch(`${replica.url}/admin/revocations`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` }, body: '{"jti":"x"}' });
     expect(res.status).toBe(404);
