@@ -38,22 +38,22 @@ const YEAR_ONLY = /^(eq|ne|gt|lt|ge|le|sa|eb|ap)?\d{4}$/;
 /** Elements the `free-text` action removes (src/enforce/redact.ts). */
 const FREE_TEXT_SEGMENTS = new Set(['note', 'comment']);
 
-export function checkCriteria(type: string | null, params: readonly SearchParam[], redactions: readonly Redaction[]): void {
+export function checkCriteria(type: string | null, params: readonly SearchParam[], redactions: readonly Redaction[], now: Date = new Date()): void {
   if (redactions.length === 0) return;
   const rules = redactions.filter((r) => appliesTo(r, type));
   if (rules.length === 0) return;
   const profile = profileOf(rules);
   for (const p of params) {
     if (p.name === '_sort') {
-      for (const key of p.values) checkOne(type, key.replace(/^-/, ''), null, null, rules, profile, true);
+      for (const key of p.values) checkOne(type, key.replace(/^-/, ''), null, null, rules, profile, true, now);
       continue;
     }
     if (isResultParam(p.name)) continue;
-    checkOne(type, p.name, p.modifier, p.values, rules, profile, false);
+    checkOne(type, p.name, p.modifier, p.values, rules, profile, false, now);
   }
 }
 
-function checkOne(type: string | null, name: string, modifier: string | null, values: readonly string[] | null, rules: readonly Redaction[], profile: Profile | null, sorting: boolean): void {
+function checkOne(type: string | null, name: string, modifier: string | null, values: readonly string[] | null, rules: readonly Redaction[], profile: Profile | null, sorting: boolean, now: Date): void {
   const refuse = (reason: string): never => {
     throw new GatewayError('invalid_search_parameter', { reasons: [reason], parameter: name });
   };
@@ -71,6 +71,8 @@ function checkOne(type: string | null, name: string, modifier: string | null, va
       const verdict = keptBy(profile, read);
       if (verdict === 'no') refuse('search.criterion-deidentified');
       if (verdict === 'year' && (sorting || !(values ?? []).every((v) => YEAR_ONLY.test(v)))) refuse('search.criterion-year-only');
+      // Birth years that imply 90 or more are withheld as one group: a criterion may select all of it or none.
+      if (profile === 'safe-harbor' && read.path === 'birthDate' && (values ?? []).some((v) => splitsNinetyPlus(v, now))) refuse('search.criterion-deidentified');
     }
   }
   for (const rule of rules) {
@@ -88,6 +90,31 @@ function checkOne(type: string | null, name: string, modifier: string | null, va
       if (rule.action === 'free-text' && !isFreeText(read)) continue;
       refuse(rule.action === 'year' ? 'search.criterion-year-only' : 'search.criterion-redacted');
     }
+  }
+}
+
+/**
+ * Under Safe Harbor a birth year that implies 90 or more is withheld (deid-rules.ts), so those people
+ * form one group whose years the researcher does not see. A year criterion (`[prefix]YYYY`) that
+ * matches some of the group's years and not others would tell them apart: it is safe only when it
+ * matches every year up to the cut or none of them.
+ */
+function splitsNinetyPlus(value: string, now: Date): boolean {
+  const m = /^(eq|ne|gt|lt|ge|le|sa|eb|ap)?(\d{4})$/.exec(value);
+  if (!m) return true;
+  const cut = now.getUTCFullYear() - 90;
+  const year = Number(m[2]);
+  switch (m[1] ?? 'eq') {
+    case 'gt':
+    case 'sa':
+    case 'le':
+      return year < cut;
+    case 'ap':
+      // Approximate matches spread over years the server chooses: never next to the group.
+      return year <= cut + 10;
+    default:
+      // eq, ne, ge, lt, eb
+      return year <= cut;
   }
 }
 

@@ -5,9 +5,9 @@ import { parseQueryString } from '../../src/fhir/search-params.js';
 import type { Redaction } from '../../src/policy/contract.js';
 
 /** `reason:parameter` of the refusal, or 'ok'. */
-function verdict(type: string | null, query: string, redactions: Redaction[]): string {
+function verdict(type: string | null, query: string, redactions: Redaction[], now?: Date): string {
   try {
-    checkCriteria(type, parseQueryString(query), redactions);
+    checkCriteria(type, parseQueryString(query), redactions, now);
     return 'ok';
   } catch (err) {
     if (!(err instanceof GatewayError)) throw err;
@@ -89,6 +89,32 @@ describe('criteria under Safe Harbor: only what de-identification keeps', () => 
     ['active=true', 'ok'],
   ])('Patient?%s → %s', (query, expected) => {
     expect(verdict('Patient', query, SAFE_HARBOR)).toBe(expected);
+  });
+
+  // In 2026 the birth years up to 1936 imply 90 or more: de-identified output withholds them as one group.
+  test.each([
+    ['birthdate=1933', 'search.criterion-deidentified:birthdate'],
+    ['birthdate=1936', 'search.criterion-deidentified:birthdate'],
+    ['birthdate=ge1930', 'search.criterion-deidentified:birthdate'],
+    ['birthdate=le1935', 'search.criterion-deidentified:birthdate'],
+    ['birthdate=gt1935', 'search.criterion-deidentified:birthdate'],
+    ['birthdate=ne1920', 'search.criterion-deidentified:birthdate'],
+    ['birthdate=ap1940', 'search.criterion-deidentified:birthdate'],
+    ['birthdate=1961,1933', 'search.criterion-deidentified:birthdate'],
+    ['birthdate=1937', 'ok'],
+    ['birthdate=ge1937', 'ok'],
+    ['birthdate=gt1936', 'ok'],
+    ['birthdate=le1936', 'ok'],
+    ['birthdate=le1950', 'ok'],
+    ['birthdate=lt1937', 'ok'],
+    ['birthdate=ap1961', 'ok'],
+  ])('Safe Harbor in 2026, Patient?%s → %s: the 90-or-over group is selected whole or not at all', (query, expected) => {
+    expect(verdict('Patient', query, SAFE_HARBOR, new Date('2026-12-03T00:00:00Z'))).toBe(expected);
+  });
+
+  test('the 90-or-over cut moves with the year: 1937 is in the group in 2027', () => {
+    expect(verdict('Patient', 'birthdate=1937', SAFE_HARBOR, new Date('2027-01-02T00:00:00Z'))).toBe('search.criterion-deidentified:birthdate');
+    expect(verdict('Patient', 'birthdate=1937', [{ path: '*', action: 'limited-data-set' }], new Date('2027-01-02T00:00:00Z'))).toBe('ok');
   });
 
   test.each([
