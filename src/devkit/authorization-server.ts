@@ -23,6 +23,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeJwt, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 import Provider from 'oidc-provider';
+import { GatewayError } from '../errors.js';
+import { readBoundedBody } from '../http/body.js';
 
 export interface DemoUser {
   readonly id: string;
@@ -383,14 +385,12 @@ function esc(text: string): string {
 }
 
 async function readBody(req: http.IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > 65536) throw new DemoInputError('body too large');
-    chunks.push(chunk);
+  try {
+    return (await readBoundedBody(req, 65536)).toString('utf8');
+  } catch (err) {
+    if (err instanceof GatewayError && err.code === 'payload_too_large') throw new DemoInputError('body too large');
+    throw err;
   }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 async function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {

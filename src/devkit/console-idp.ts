@@ -6,6 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair } from 'jose';
+import { readBoundedBody } from '../http/body.js';
 
 export const DEMO_CONSOLE_USERS = [
   { sub: 'privacy-officer-1', name: 'Priya Officer', roles: ['privacy-officer'] },
@@ -72,11 +73,7 @@ async function interaction(provider: Provider, req: http.IncomingMessage, res: h
   const details = await provider.interactionDetails(req, res);
   if (details.prompt.name === 'login') {
     if (req.method === 'POST') {
-      const body = await new Promise<string>((resolve) => {
-        let text = '';
-        req.on('data', (c: Buffer) => (text += c.toString('utf8')));
-        req.on('end', () => resolve(text));
-      });
+      const body = (await readBoundedBody(req, 65536)).toString('utf8');
       const sub = new URLSearchParams(body).get('user');
       if (!DEMO_CONSOLE_USERS.some((u) => u.sub === sub)) throw new Error('unknown demo user');
       await provider.interactionFinished(req, res, { login: { accountId: sub } }, { mergeWithLastSubmission: false });

@@ -19,6 +19,7 @@ import { isResultParam } from '../fhir/classify.js';
 import { SEARCH_PARAM_PATHS } from '../fhir/generated/r4-search-paths.js';
 import type { SearchParam } from '../fhir/request.js';
 import type { Redaction } from '../policy/contract.js';
+import { ruleTargets } from './redact.js';
 
 /** One element a parameter reads: its dotted path below the resource and each segment's types. */
 interface ElementRead {
@@ -161,9 +162,9 @@ function profileOf(rules: readonly Redaction[]): Profile | null {
   return null;
 }
 
+/** A rule of the type searched (the redaction engine's own test); a search of no type meets them all. */
 function appliesTo(rule: Redaction, type: string | null): boolean {
-  const head = /^([A-Z][A-Za-z]+|\*)/.exec(rule.path)?.[1];
-  return head === undefined || head === '*' || type === null || head === type;
+  return type === null || ruleTargets(rule, type);
 }
 
 function isWholeResource(rule: Redaction): boolean {

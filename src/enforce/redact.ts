@@ -43,11 +43,16 @@ const PROCESS_KEY = new Uint8Array(randomBytes(32));
  * was (noninterference: the answer may not depend on withheld elements, their absence included).
  */
 export function redactionApplies(type: string, redactions: readonly Redaction[]): boolean {
-  return redactions.some((rule) => {
-    const element = ELEMENT_PATH.exec(rule.path);
-    const head = element ? (element[1] as string) : (/^([A-Z][A-Za-z]+)\./.exec(rule.path)?.[1] ?? '*');
-    return head === '*' || head === type;
-  });
+  return redactions.some((rule) => ruleTargets(rule, type));
+}
+
+/**
+ * Whether a rule acts on resources of `type`: an element path names its type or `*`; a FHIRPath
+ * expression that starts with a type name applies to that type only, any other to every type.
+ */
+export function ruleTargets(rule: Redaction, type: string): boolean {
+  const head = ELEMENT_PATH.exec(rule.path)?.[1] ?? /^([A-Z][A-Za-z]+)\./.exec(rule.path)?.[1] ?? '*';
+  return head === '*' || head === type;
 }
 
 /**
@@ -74,11 +79,9 @@ export function redactResource(resource: JsonObject, redactions: readonly Redact
 const DATA_ABSENT_VALUE = { extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'masked' }] };
 
 function applyRule(resource: JsonObject, rule: Redaction, ctx: RedactionContext): number {
-  const type = resource['resourceType'] as string;
+  if (!ruleTargets(rule, resource['resourceType'] as string)) return 0;
   const element = ELEMENT_PATH.exec(rule.path);
   if (element) {
-    const head = element[1] as string;
-    if (head !== '*' && head !== type) return 0;
     const path = (element[2] ?? '').split('.').filter((s) => s !== '');
     // The whole resource is a target for free text and de-identification only (`*` or `Patient`).
     if (path.length === 0) {
@@ -88,9 +91,6 @@ function applyRule(resource: JsonObject, rule: Redaction, ctx: RedactionContext)
     }
     return locate(resource, path).reduce((n, loc) => n + applyAction(loc, rule.action, resource), 0);
   }
-  // A FHIRPath expression that names a type applies to that type only.
-  const named = /^([A-Z][A-Za-z]+)\./.exec(rule.path);
-  if (named && named[1] !== type) return 0;
   return locations(compiled(rule.path)(resource))
     .reverse() // later array items first, so removing one does not shift the next
     .reduce((n, loc) => n + applyAction(loc, rule.action, resource), 0);

@@ -162,9 +162,6 @@ function keptIncludes(released: readonly JsonObject[], includes: ReadonlyArray<{
     for (const ref of localReferencesIn(resource, links.bases)) anchorRefs.add(`${ref.type}/${ref.id}`);
   };
   for (const entry of released) if (isResource(entry['resource'])) addAnchor(entry['resource']);
-  // A resource appears once in a page: the upstream pages a client page was filled from each bring
-  // their own includes, and how many were needed depends on what was withheld.
-  const present = new Set(anchor);
   const kept: JsonObject[] = [];
   let pending = candidates;
   for (let grew = true; grew; ) {
@@ -178,8 +175,10 @@ function keptIncludes(released: readonly JsonObject[], includes: ReadonlyArray<{
         continue;
       }
       grew = true;
-      if (present.has(referenceOf(resource))) continue;
-      present.add(referenceOf(resource));
+      // A resource appears once in a page (the anchors are the page's matches and the includes kept
+      // so far): each upstream page a client page was filled from brings its own includes, and how
+      // many were needed depends on what was withheld.
+      if (anchor.has(referenceOf(resource))) continue;
       kept.push(c.entry);
       mergeSummary(summary, c.counted);
       addAnchor(resource);
