@@ -27,51 +27,64 @@ import data.fhirgw.lib.scopes
 decision := decide(input.resource, input.facts, for_type(input.resource.resourceType))
 
 # What the principal's roles say about resources of one type: the same for every resource of that
-# type, so a batch computes it once per type (fhirgw.resources).
+# type, so a batch computes it once per type (fhirgw.resources). `role_denials` are the refusals of
+# the roles and purpose of use, which apply to every resource of the type outside the patient's
+# own compartment.
 for_type(type) := {
 	"type": type,
-	"reading": count(roles.reading(type)) > 0,
+	"always_visible": type in data.fhirgw.config.always_visible_types,
+	"reading": reading,
 	"redactions": roles.redactions(type),
-}
+	"role_denials": role_denials(reading),
+	"contexts": scopes.type_contexts(type),
+} if reading := count(roles.reading(type)) > 0
 
 default decide(_, _, _) := {"allow": false, "reasons": ["default.deny"]}
 
+# Per resource, everything is computed once and handed on: function calls are not memoized, so a
+# value asked for twice is computed twice (a 1,000-entry Bundle is 1,000 of these).
 decide(resource, facts, type_info) := verdict(ctx) if {
-	contexts := scopes.resource_contexts(resource)
-	restricted := restrictions(resource, facts, contexts)
+	contexts := type_info.contexts | scopes.granular_contexts(resource)
+	scope := scope_of(contexts, facts)
+	restricted := restrictions(resource, facts, contexts, scope)
 	ctx := {
 		"facts": facts,
 		"type": type_info,
-		"contexts": contexts,
+		"scope": scope,
 		"restricted": restricted,
-		"deny": denials(type_info, facts, contexts, restricted),
+		"deny": denials(type_info, facts, contexts, scope, restricted),
 	}
 }
 
-verdict(ctx) := {"allow": true, "reasons": allow_reasons(ctx), "obligations": obligations(ctx)} if allowed(ctx)
-
-verdict(ctx) := {"allow": false, "reasons": sort(ctx.deny)} if {
-	not allowed(ctx)
+verdict(ctx) := allow_verdict(ctx) if {
+	allowed(ctx)
+} else := {"allow": false, "reasons": sort(ctx.deny)} if {
 	count(ctx.deny) > 0
 }
 
-allowed(ctx) if ctx.type.type in data.fhirgw.config.always_visible_types
-
 # No denial also means some scope covers the resource (else scope.missing).
-allowed(ctx) if {
-	not ctx.type.type in data.fhirgw.config.always_visible_types
-	count(ctx.deny) == 0
+allowed(ctx) if ctx.type.always_visible
+
+allowed(ctx) if count(ctx.deny) == 0
+
+# What the resource's scopes make of it, as values: whether only patient scopes cover it, whether
+# it is the patient's own data, and whether break-the-glass is open here.
+scope_of(contexts, facts) := {"patient_only": patient_only, "own_compartment": own, "own_data": own_data(own, facts), "break_glass": break_glass_here(patient_only)} if {
+	patient_only := contexts == {"patient"}
+	own := own_compartment(patient_only)
 }
 
-broad(contexts) if {
-	some c in contexts
-	c != "patient"
-}
+own_compartment(true) := has_patient
 
-patient_only(contexts) if {
-	not broad(contexts)
-	"patient" in contexts
-}
+own_compartment(false) := false
+
+own_data(true, facts) := input.principal.patient in facts.patients
+
+own_data(false, _) := false
+
+break_glass_here(true) := false
+
+break_glass_here(false) := break_glass_open
 
 # null is a value in Rego (and truthy), so presence is tested with is_string. (Defined either way,
 # so it is evaluated once per evaluation: an undefined rule is not memoized.)
@@ -79,88 +92,82 @@ default has_patient := false
 
 has_patient if is_string(input.principal.patient)
 
-own_data(facts, contexts) if {
-	patient_only(contexts)
-	has_patient
-	input.principal.patient in facts.patients
+# Break-the-glass opens restricted data only after a login strong and recent enough for it (the
+# request decision has refused anything less with a step-up challenge already).
+default break_glass_open := false
+
+break_glass_open if {
+	roles.break_glass
+	assurance.break_glass_assured
 }
 
-denials(type_info, facts, contexts, restricted) := ({r | some r in checks; denied(r, type_info, facts, contexts)} | {r |
-	not break_glass(contexts)
+denials(type_info, facts, contexts, scope, restricted) := ((scope_denials(facts, contexts, scope) | type_denials(type_info, scope)) | {r |
+	not scope.break_glass
 	some r in restricted
-}) | reason_missing(contexts, restricted)
+}) | reason_missing(scope, restricted)
 
-# Tell the user why break-the-glass did not open the data: the stated reason was missing.
-reason_missing(contexts, restricted) := {reasons.break_glass_reason_missing |
-	not patient_only(contexts)
-	roles.break_glass_reason_missing
-	count(restricted) > 0
-}
-
-# Function heads cannot name a constant: the literals of denied() are checked against the catalogue
-# (test/integration/reason-catalogue.test.ts).
-checks := [reasons.scope_missing, reasons.launch_no_patient, reasons.compartment_other_patient, reasons.role_none, reasons.purpose_missing, reasons.role_type_not_permitted]
-
-denied("scope.missing", _, _, contexts) if count(contexts) == 0
+scope_denials(facts, contexts, scope) := {reasons.scope_missing} if count(contexts) == 0
 
 # ---- patient compartment ----
 
-denied("launch.no-patient", _, _, contexts) if {
-	patient_only(contexts)
+# Patient scopes: the patient's own compartment, and resources that are nobody's (a Practitioner,
+# a Medication) when the scope covers their type.
+else := {reasons.launch_no_patient} if {
+	scope.patient_only
 	not has_patient
 }
 
-# Patient scopes: the patient's own compartment, and resources that are nobody's (a Practitioner,
-# a Medication) when the scope covers their type.
-denied("compartment.other-patient", _, facts, contexts) if {
-	patient_only(contexts)
-	has_patient
+else := {reasons.compartment_other_patient} if {
+	scope.own_compartment
 	facts.patient_data
-	not input.principal.patient in facts.patients
+	not scope.own_data
 }
+
+else := set()
 
 # ---- roles and purpose of use (everyone but the patient in their own compartment) ----
 
-subject_to_roles(contexts) if not patient_only(contexts)
+type_denials(type_info, scope) := type_info.role_denials if not scope.patient_only
 
-denied("role.none", _, _, contexts) if {
-	subject_to_roles(contexts)
-	count(roles.effective) == 0
-}
+else := set()
 
-denied("purpose.missing", type_info, _, contexts) if {
-	subject_to_roles(contexts)
-	count(roles.effective) > 0
-	not type_info.reading
+role_denials(reading) := {reasons.role_none} if count(roles.effective) == 0
+
+else := {reasons.purpose_missing} if {
 	count(roles.missing_purpose) > 0
+	not reading
 }
 
-denied("role.type-not-permitted", type_info, _, contexts) if {
-	subject_to_roles(contexts)
-	count(roles.effective) > 0
-	count(roles.missing_purpose) == 0
-	not type_info.reading
-}
+else := {reasons.role_type_not_permitted} if not reading
+
+else := set()
+
+# Tell the user why break-the-glass did not open the data: the stated reason was missing.
+reason_missing(scope, restricted) := {reasons.break_glass_reason_missing} if {
+	not scope.patient_only
+	roles.break_glass_reason_missing
+	count(restricted) > 0
+} else := set()
 
 # ---- sensitive data and consent: the patient's own data is never withheld from them ----
 
-restrictions(resource, facts, contexts) := {reasons.label_sensitive |
-	not own_data(facts, contexts)
+restrictions(resource, facts, _, scope) := set() if scope.own_data
+
+else := {reasons.label_sensitive |
 	some label in labels.of(resource)
 	not label in open_labels
 	not consent.explicitly_permitted(resource, facts)
 } | {reason |
-	not own_data(facts, contexts)
 	facts.patient_data
-	not consent_administration(resource, contexts)
+	not consent_administration(resource, scope)
 	some reason in consent.refusals(resource, facts)
 }
 
 # The privacy office administers Consents: a Consent never hides itself from the role that must be
 # able to change or retire it.
-consent_administration(resource, contexts) if {
+consent_administration(resource, scope) if {
 	resource.resourceType == "Consent"
-	not patient_only(contexts)
+	not scope.patient_only
 	roles.manages_protections
 }
 
@@ -170,28 +177,13 @@ default open_labels := set()
 
 open_labels := roles.labels if assurance.sensitive_labels_open
 
-# Break-the-glass opens restricted data only after a login strong and recent enough for it (the
-# request decision has refused anything less with a step-up challenge already).
-break_glass(contexts) if {
-	not patient_only(contexts)
-	roles.break_glass
-	assurance.break_glass_assured
-}
-
-break_glass_used(ctx) if {
-	break_glass(ctx.contexts)
-	count(ctx.restricted) > 0
-}
-
 # ---- other patients named in the patient's own data ----
 
 # A resource can be the patient's own and still name other patients: a Group of both, a
 # Patient.link, a performer or focus. The patient sees it, but not who else it names: every
 # reference to another patient (with its display) is removed before it is released.
-other_patient_redactions(facts, contexts) := array.concat(
+other_patient_redactions(facts, scope) := array.concat(
 	[r |
-		patient_only(contexts)
-		has_patient
 		some p in object.get(facts, "referenced_patients", [])
 		p != input.principal.patient
 		r := {
@@ -199,14 +191,14 @@ other_patient_redactions(facts, contexts) := array.concat(
 			"action": "remove",
 		}
 	],
-	logical_patient_references(facts, contexts),
-)
+	logical_patient_references(facts),
+) if scope.own_compartment
+
+else := []
 
 # A reference that names a patient by identifier or display only (no `reference`): it cannot be
 # told apart from a reference to another patient, so it is removed like one.
-logical_patient_references(facts, contexts) := [logical_patient_reference] if {
-	patient_only(contexts)
-	has_patient
+logical_patient_references(facts) := [logical_patient_reference] if {
 	object.get(facts, "logical_patient_references", false)
 } else := []
 
@@ -215,25 +207,28 @@ logical_patient_reference := {
 	"action": "remove",
 }
 
-# ---- obligations ----
+# ---- obligations and reasons of a release ----
 
-role_redactions(ctx) := ctx.type.redactions if subject_to_roles(ctx.contexts)
+role_redactions(ctx) := [] if ctx.scope.patient_only
 
-else := []
+else := ctx.type.redactions
 
-redactions(ctx) := array.concat(role_redactions(ctx), other_patient_redactions(ctx.facts, ctx.contexts))
+allow_verdict(ctx) := {"allow": true, "reasons": array.concat([reasons.scope_ok], sort(extra)), "obligations": object.union(redaction_part(redact), break_glass_part(used))} if {
+	by_role := role_redactions(ctx)
+	other := other_patient_redactions(ctx.facts, ctx.scope)
+	redact := array.concat(by_role, other)
+	used := break_glass_used(ctx.scope.break_glass, ctx.restricted)
+	extra := ({reasons.redact_role | count(by_role) > 0} | {reasons.redact_other_patients | count(other) > 0}) | {reasons.break_glass | used}
+}
 
-redaction_part(ctx) := {"redact": r} if {
-	r := redactions(ctx)
-	count(r) > 0
-} else := {}
-
-break_glass_part(ctx) := {"audit": {"break_glass": true}} if break_glass_used(ctx)
+redaction_part(redact) := {"redact": redact} if count(redact) > 0
 
 else := {}
 
-obligations(ctx) := object.union(redaction_part(ctx), break_glass_part(ctx))
+break_glass_used(true, restricted) := count(restricted) > 0
 
-extra_reasons(ctx) := ({reasons.redact_role | count(role_redactions(ctx)) > 0} | {reasons.redact_other_patients | count(other_patient_redactions(ctx.facts, ctx.contexts)) > 0}) | {reasons.break_glass | break_glass_used(ctx)}
+break_glass_used(false, _) := false
 
-allow_reasons(ctx) := array.concat([reasons.scope_ok], sort([r | some r in extra_reasons(ctx)]))
+break_glass_part(true) := {"audit": {"break_glass": true}}
+
+break_glass_part(false) := {}

@@ -205,3 +205,16 @@ test_a_consent_that_excludes_everyone_excludes_the_privacy_office_from_the_data 
 	})
 	not d.allow
 }
+
+# A search-only scope (SMART v2 `.s`) covers the resources a search returns, like `.rs`.
+test_search_only_scope_covers_returned_resources if {
+	p := f.principal([f.scope("user", "Observation", "s")], ["clinician"], null)
+	decide(p, obs("p2"), ["p2"]).allow
+}
+
+# A read scope of another type covers nothing here.
+test_scope_of_another_type_covers_nothing if {
+	p := f.principal([f.scope("user", "Patient", "rs")], ["clinician"], null)
+	d := decide(p, obs("p2"), ["p2"])
+	reasons.scope_missing in d.reasons
+}

@@ -15,9 +15,14 @@ type Json = unknown;
  * compartment, but a device implanted in a patient is that patient's data.
  */
 export function patientIdsOf(resource: { resourceType?: unknown; id?: unknown }, bases: readonly string[]): string[] {
+  return compartmentPatientIds(resource, bases) ?? patientsReferencedAnywhere(resource, bases);
+}
+
+/** The patients the Patient CompartmentDefinition links `resource` to; null for a type outside the compartment. */
+export function compartmentPatientIds(resource: { resourceType?: unknown; id?: unknown }, bases: readonly string[]): string[] | null {
   const type = typeof resource.resourceType === 'string' ? resource.resourceType : '';
   const entry = PATIENT_COMPARTMENT[type];
-  if (!entry) return patientsReferencedAnywhere(resource, bases);
+  if (!entry) return null;
   const ids = new Set<string>();
   for (const path of entry.paths) {
     if (path === '$this') {

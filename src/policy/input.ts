@@ -1,5 +1,6 @@
 /** Builds the documented policy input (src/policy/contract.ts) from the pipeline's own types. */
-import { isPatientCompartmentType, patientIdsOf, patientsReferencedAnywhere } from '../fhir/compartment.js';
+import { compartmentPatientIds, isPatientCompartmentType } from '../fhir/compartment.js';
+import { parseLocalReference } from '../fhir/references.js';
 import type { FhirRequest } from '../fhir/request.js';
 import type { Facts, FhirResourceJson, PolicyEnv, PolicyRequest } from './contract.js';
 
@@ -24,33 +25,58 @@ export function policyEnv(now: Date, revision: string): PolicyEnv {
 
 /** Facts about a resource computed in TypeScript (WASM has no FHIR knowledge): whose data it is, and when. */
 export function resourceFacts(resource: FhirResourceJson, bases: readonly string[]): Facts {
-  const patients = patientIdsOf(resource, bases);
+  const references = referenceFacts(resource, bases);
+  const patients = compartmentPatientIds(resource, bases) ?? references.patients;
   return {
     patients,
     patient_data: patients.length > 0 || isPatientCompartmentType(resource.resourceType),
     data_date: clinicalDate(resource),
-    referenced_patients: patientsReferencedAnywhere(resource, bases),
-    logical_patient_references: hasLogicalPatientReference(resource),
+    referenced_patients: references.patients,
+    logical_patient_references: references.logical,
   };
 }
 
 /**
- * A Reference that may name a patient without a `reference`: by identifier or display only, typed
- * Patient or untyped. (A Coding has a display too, with a code or system beside it.)
+ * One walk over the resource (this runs for every resource of every answer): the patients it
+ * references anywhere by local reference, and whether some Reference may name a patient without a
+ * `reference`, by identifier or display only, typed Patient or untyped (a Coding has a display too,
+ * with a code or system beside it).
  */
-function hasLogicalPatientReference(node: unknown): boolean {
-  if (Array.isArray(node)) return node.some(hasLogicalPatientReference);
-  if (typeof node !== 'object' || node === null) return false;
-  const obj = node as Record<string, unknown>;
+function referenceFacts(resource: FhirResourceJson, bases: readonly string[]): { patients: string[]; logical: boolean } {
+  const patients = new Set<string>();
+  let logical = false;
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) {
+      for (const item of node) walk(item);
+      return;
+    }
+    if (typeof node !== 'object' || node === null) return;
+    const obj = node as Record<string, unknown>;
+    const reference = obj['reference'];
+    if (typeof reference === 'string') {
+      const local = parseLocalReference(reference, bases);
+      if (local?.type === 'Patient') patients.add(local.id);
+    } else if (!logical && isLogicalPatientReference(obj)) {
+      logical = true;
+    }
+    for (const key in obj) {
+      if (key !== 'reference' || typeof reference !== 'string') walk(obj[key]);
+    }
+  };
+  walk(resource);
+  return { patients: [...patients], logical };
+}
+
+function isLogicalPatientReference(obj: Record<string, unknown>): boolean {
   const identifier = obj['identifier'];
-  const logical =
+  return (
     obj['reference'] === undefined &&
     obj['code'] === undefined &&
     obj['system'] === undefined &&
     obj['resourceType'] === undefined &&
     ((typeof identifier === 'object' && identifier !== null && !Array.isArray(identifier)) || typeof obj['display'] === 'string') &&
-    (obj['type'] === undefined || obj['type'] === 'Patient');
-  return logical || Object.values(obj).some(hasLogicalPatientReference);
+    (obj['type'] === undefined || obj['type'] === 'Patient')
+  );
 }
 
 /** Elements that date the data itself, in order of preference (the first present wins). */

@@ -19,13 +19,25 @@ labelled(resource) := {l.code |
 
 implied(resource) := {label |
 	some coding in codings(resource)
-	label := sensitivity.codes[concat("|", [object.get(coding, "system", ""), object.get(coding, "code", "")])]
+	label := codes_by_system[object.get(coding, "system", "")][coding.code]
 }
 
+# data.fhirgw.sensitivity.codes ("system|code": label) by system, then code: two lookups per coding
+# instead of building a string for each (a 1,000-entry Bundle has thousands of codings).
+codes_by_system := {system: {code: label |
+	some key, label in sensitivity.codes
+	[system, code] = split(key, "|")
+} |
+	some system in {split(key, "|")[0] | some key, _ in sensitivity.codes}
+}
+
+coded_elements := ["code", "valueCodeableConcept", "category", "medicationCodeableConcept", "reasonCode"]
+
+# Only the elements present are visited (a lookup that fails skips the element).
 codings(resource) := [c |
-	some field in ["code", "valueCodeableConcept", "category", "medicationCodeableConcept", "reasonCode"]
-	some concept in as_array(object.get(resource, field, []))
-	some c in object.get(concept, "coding", [])
+	some element in coded_elements
+	some concept in as_array(resource[element])
+	some c in concept.coding
 ]
 
 as_array(x) := x if is_array(x)

@@ -14,7 +14,7 @@ perm_for := data.fhirgw.config.interaction_permissions
 
 # The scopes that grant `perm` on `type` (a type name, or null for system-level requests).
 # A granular scope (SMART v2 `?category=...`) grants the request too: its restriction is enforced on
-# every resource that comes back (resource_contexts), so a lab-only app can search Observation and
+# every resource that comes back (granular_contexts), so a lab-only app can search Observation and
 # receives the laboratory results only.
 granting_scopes(type, perm) := {s |
 	some s in input.principal.scopes
@@ -28,13 +28,37 @@ scopes_with_perm(perm) := {s |
 	contains(s.perms, perm)
 }
 
-# Contexts of the scopes that let the principal see `resource` (read or search permission),
-# including SMART v2 granular scopes whose query the resource matches.
-resource_contexts(resource) := {s.context |
+# The contexts of the scopes that let the principal see a resource (read or search permission) are
+# type_contexts(type) | granular_contexts(resource): the first once per type, the second per resource
+# (SMART v2 granular scopes whose query the resource matches).
+
+# The read and search scopes, once per evaluation.
+readable := [s |
 	some s in input.principal.scopes
+	read_or_search(s.perms)
+]
+
+read_or_search(perms) if contains(perms, "r")
+
+read_or_search(perms) if contains(perms, "s")
+
+# Contexts of the read scopes without a query that cover `type`: the same for every resource of it,
+# so a batch computes them once per type.
+type_contexts(type) := {s.context |
+	some s in readable
+	count(s.query) == 0
+	type_covered(s.type, type)
+}
+
+granular_readable := [s |
+	some s in readable
+	count(s.query) > 0
+]
+
+# Contexts of the granular scopes whose query the resource matches.
+granular_contexts(resource) := {s.context |
+	some s in granular_readable
 	type_covered(s.type, resource.resourceType)
-	some perm in ["r", "s"]
-	contains(s.perms, perm)
 	granular_match(s.query, resource)
 }
 
