@@ -93,15 +93,24 @@ request_input(doc) := out if {
 }
 
 resource_input(doc) := out if {
-	out := with_facts(object.union({"consents": {}}, doc), "facts")
+	base := with_facts(object.union({"consents": {}}, doc), "facts")
+	out := with_view(base)
 	print("fhirgw.test-input resource", json.marshal(out))
 }
 
 resources_input(doc) := out if {
 	base := object.union({"consents": {}}, doc)
-	out := object.union(base, {"items": [with_facts(item, "facts") | some item in doc.items]})
+	out := object.union(base, {"items": [with_view(with_facts(item, "facts")) | some item in doc.items]})
 	print("fhirgw.test-input resources", json.marshal(out))
 }
+
+# The resource as the gateway gives it to the resource policy (src/policy/resource-view.ts): only
+# the elements data.fhirgw.config.resource_elements declares, resourceType and the elements
+# granular scopes match on. A rule that reads anything else sees nothing there, and its test fails.
+# (object.union merges objects recursively, so the resource is removed before its view is put in.)
+with_view(doc) := object.union(object.remove(doc, ["resource"]), {"resource": object.filter(doc.resource, view_elements)})
+
+view_elements := ({"resourceType"} | {e | some e in data.fhirgw.config.resource_elements}) | {e | some e in data.fhirgw.config.granular_token_elements}
 
 with_facts(doc, key) := object.union(doc, {key: object.union({"data_date": null}, doc[key])}) if is_object(doc[key])
 

@@ -59,7 +59,7 @@ export async function evaluateCase(policy: PolicyEvaluator, c: EvalCase, seen: (
       const input: ResourcesInput = { principal: c.principal, request: c.request, env: policyEnv(c.now, policy.revision), items, consents };
       const decisions = await policy.decideResources(input);
       // A snapshot: enforcement redacts these very resources in place afterwards.
-      seen({ entrypoint: ENTRYPOINTS.resources, input: structuredClone(input), output: decisions });
+      seen({ entrypoint: ENTRYPOINTS.resources, input: structuredClone(policy.resourcesInput?.(input) ?? input), output: decisions });
       items.forEach((item, i) => resources.push({ ref: refOf(item.resource), decision: decisions[i]! }));
       return decisions;
     },

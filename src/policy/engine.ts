@@ -8,6 +8,7 @@ import { GatewayError } from '../errors.js';
 import type { PolicyBundle } from './bundle.js';
 import { ENTRYPOINTS, type Decision, type RequestInput, type ResourcesInput } from './contract.js';
 import { acceptDecision, acceptResourceDecisions } from './decision.js';
+import { resourceElementsOf, resourcesView } from './resource-view.js';
 
 export interface PolicyEngineOptions {
   /** Upper bound on WebAssembly memory, in 64 KiB pages. */
@@ -23,18 +24,22 @@ export interface PolicyEvaluator {
   readonly revision: string;
   decideRequest(input: RequestInput): Decision | Promise<Decision>;
   decideResources(input: ResourcesInput): Decision[] | Promise<Decision[]>;
+  /** The document `decideResources(input)` evaluates (resources reduced to what the bundle reads), for explanations. */
+  resourcesInput?(input: ResourcesInput): ResourcesInput;
 }
 
 export class PolicyEngine implements PolicyEvaluator {
   private constructor(
     private readonly policy: LoadedPolicy,
     readonly revision: string,
+    private readonly resourceElements: ReadonlySet<string> | null,
   ) {}
 
   static async load(bundle: PolicyBundle, options: PolicyEngineOptions): Promise<PolicyEngine> {
+    const resourceElements = resourceElementsOf(bundle.data);
     const policy = await loadPolicy(bundle.wasm, { initial: Math.min(16, options.maxMemoryPages), maximum: options.maxMemoryPages });
     policy.setData(bundle.data);
-    return new PolicyEngine(policy, bundle.revision);
+    return new PolicyEngine(policy, bundle.revision, resourceElements);
   }
 
   /**
@@ -53,7 +58,11 @@ export class PolicyEngine implements PolicyEvaluator {
   /** Decisions for every resource of one response, in the order of `input.items`. */
   decideResources(input: ResourcesInput): Decision[] {
     if (input.items.length === 0) return [];
-    return acceptResourceDecisions(this.evaluate(input, ENTRYPOINTS.resources), input.items.length);
+    return acceptResourceDecisions(this.evaluate(this.resourcesInput(input), ENTRYPOINTS.resources), input.items.length);
+  }
+
+  resourcesInput(input: ResourcesInput): ResourcesInput {
+    return resourcesView(input, this.resourceElements);
   }
 
   private evaluate(input: unknown, entrypoint: string): unknown {

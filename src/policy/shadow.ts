@@ -17,6 +17,7 @@ export function shadowed(primary: PolicyEvaluator, candidate: PolicyEvaluator, r
   };
   return {
     revision: primary.revision,
+    ...(primary.resourcesInput ? { resourcesInput: (input: ResourcesInput) => primary.resourcesInput!(input) } : {}),
     async decideRequest(input: RequestInput) {
       const decision = await primary.decideRequest(input);
       try {
