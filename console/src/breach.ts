@@ -110,7 +110,7 @@ function scopeView(s: { query: URLSearchParams; kind: Kind; value: string; resul
     h(
       'p',
       { class: chain === null || chain.ok ? 'allow' : 'deny' },
-      chain === null ? 'No records to verify.' : chain.ok ? `Chain intact over ${chain.checked} records.` : `CHAIN BROKEN: ${chain.problem?.kind} at ${chain.problem?.position}: ${chain.problem?.detail}`,
+      chain === null ? 'No records to verify.' : chain.ok ? `Chain intact over ${chain.checked} record${chain.checked === 1 ? '' : 's'}.` : `CHAIN BROKEN: ${chain.problem?.kind} at ${chain.problem?.position}: ${chain.problem?.detail}`,
     ),
     h('div', { class: 'toolbar' }, h('a', { class: 'button', href: `/api/breach-scope?${csv}`, download: '' }, 'Download CSV')),
     h(

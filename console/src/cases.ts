@@ -165,7 +165,7 @@ function CaseDetail(props: { readonly detail: Detail; readonly reviewer: boolean
     h(
       'p',
       { class: trail.chain === null || trail.chain.ok ? 'allow' : 'deny' },
-      trail.chain === null ? 'No record of this case is in the store.' : trail.chain.ok ? `Chain intact over ${trail.chain.checked} records.` : `CHAIN BROKEN: ${trail.chain.problem?.kind} at ${trail.chain.problem?.position}`,
+      trail.chain === null ? 'No record of this case is in the store.' : trail.chain.ok ? `Chain intact over ${trail.chain.checked} record${trail.chain.checked === 1 ? '' : 's'}.` : `CHAIN BROKEN: ${trail.chain.problem?.kind} at ${trail.chain.problem?.position}`,
     ),
     trail.missing.length > 0 ? h('p', { class: 'deny' }, `${trail.missing.length} record(s) the case names are not in the store.`) : null,
     h(
