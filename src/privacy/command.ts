@@ -2,7 +2,7 @@
  * The privacy office's commands, reading the audit store (PostgreSQL: `--store postgres://...`,
  * the password from PGPASSWORD; or an embedded PGlite directory: `--embedded <dir>`):
  *
- *   fhir-gateway audit disclosures --patient <id> --from <date> --to <date> [--format json|csv|fhir] [--include-tpo]
+ *   fhir-gateway audit disclosures --patient <id> --from <date> --to <date> [--format json|csv|fhir|pdf] [--include-tpo]
  *   fhir-gateway audit breach-scope --subject "<iss> <sub>" | --client <id> | --jti <jti> | --address <ip>
  *                                   --from <date> --to <date> [--format json|csv] [--revoke --gateway <url>]
  *   fhir-gateway review list [--status open|justified|unjustified] [--kind ...] [--patient <id>] [--limit n]
@@ -23,6 +23,7 @@ import { createSqlCaseStore } from '../cases/sql-store.js';
 import { CLI_REVIEWER_ISSUER } from '../cases/transition-record.js';
 import { breachScopeCsv } from './breach-scope.js';
 import { disclosuresCsv, disclosuresFhir } from './disclosures.js';
+import { disclosuresPdf } from './disclosures-pdf.js';
 import { breachSelectorOf, caseFilterOf, closeCase, ReportRequestError, reportWindow, revocationTargetOf } from './requests.js';
 import { breachScope, disclosures } from './store-reports.js';
 import { PRIVACY_USAGE } from './usage.js';
@@ -81,12 +82,13 @@ export function runDisclosuresCommand(args: string[]): Promise<number> {
   return run(async () => {
     const { values } = parseArgs({ args, options: { ...STORE_OPTIONS, patient: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, format: { type: 'string', default: 'json' }, 'include-tpo': { type: 'boolean', default: false }, organisation: { type: 'string' }, 'public-base-url': { type: 'string' } }, strict: true });
     if (!values.patient) throw new UsageError('--patient is required');
-    if (!['json', 'csv', 'fhir'].includes(values.format)) throw new UsageError('--format is json, csv or fhir');
+    if (!['json', 'csv', 'fhir', 'pdf'].includes(values.format)) throw new UsageError('--format is json, csv, fhir or pdf');
     const window = windowOf(values);
     const db = await openDb(values);
     try {
       const { records, disclosures: list } = await disclosures(createStoreReader(db), values.patient, window, { includeTpo: values['include-tpo'], organisation: values.organisation ?? null });
       if (values.format === 'csv') process.stdout.write(disclosuresCsv(list));
+      else if (values.format === 'pdf') process.stdout.write(await disclosuresPdf(list, { patient: values.patient, window, includeTpo: values['include-tpo'], generatedAt: new Date(), organisation: values.organisation ?? null }));
       else if (values.format === 'fhir') process.stdout.write(`${JSON.stringify(disclosuresFhir(records, list, values.patient, values['public-base-url'] ?? 'urn:fhir-gateway'), null, 2)}\n`);
       else process.stdout.write(`${JSON.stringify({ patient: values.patient, from: window.from.toISOString(), to: window.to.toISOString(), includeTpo: values['include-tpo'], disclosures: list }, null, 2)}\n`);
       return 0;

@@ -14,6 +14,8 @@ export interface DisclosuresPdfOptions {
   readonly window: { readonly from: Date; readonly to: Date };
   readonly includeTpo: boolean;
   readonly generatedAt: Date;
+  /** The organisation that operates the gateway, named under the title (records carry none). */
+  readonly organisation?: string | null;
 }
 
 const PAGE: [number, number] = [841.89, 595.28]; // A4 landscape, points
@@ -89,6 +91,7 @@ export async function disclosuresPdf(list: readonly Disclosure[], options: Discl
       y -= 34;
       const facts: Array<[string, string]> = [
         ['Patient', options.patient],
+        ...(options.organisation ? [['Organisation', options.organisation] as [string, string]] : []),
         ['Period', `${options.window.from.toISOString()} to ${options.window.to.toISOString()} (end exclusive)`],
         ['Generated at', options.generatedAt.toISOString()],
         ['Disclosures', `${list.length}${options.includeTpo ? ' (including treatment, payment and health care operations)' : ' (treatment, payment and health care operations left out, 45 CFR 164.528(a)(1)(i))'}`],
