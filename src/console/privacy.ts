@@ -5,6 +5,7 @@
  * scope of a subject, client, token or address, and "revoke now" through the gateway's own
  * revocation list; review cases, their record trail, and closing them.
  */
+import { z } from 'zod';
 import type { ChainKey } from '../audit/chain.js';
 import { historyEntry, type HistoryView } from '../audit/history/view.js';
 import type { ReadableRecord, RequestRecord } from '../audit/record.js';
@@ -25,7 +26,6 @@ import { breachSelectorOf, caseFilterOf, closeCase, ReportRequestError, reportWi
 import { breachScope, checkChains, disclosures } from '../privacy/store-reports.js';
 import type { ApiRoute } from './app.js';
 import { recordSummary } from './decisions.js';
-import { z } from 'zod';
 
 export interface PrivacyConsoleDeps {
   readonly store: AuditStoreReader;
