@@ -9,6 +9,7 @@ import type { AppParts } from './app.js';
 import { withRejectionCount, type Authenticator } from './auth/authenticate.js';
 import { buildAuth, type AuthStores, type AuthTelemetry } from './auth/from-config.js';
 import { handleRevocationRequest } from './auth/revocation-admin.js';
+import type { RevocationList } from './auth/revocation.js';
 import { capabilitySecurityOf, smartConfigurationOf } from './auth/smart-configuration.js';
 import { createMemoryStateStore } from './auth/state-store.js';
 import type { GatewayConfig } from './config/schema.js';
@@ -23,6 +24,8 @@ export interface GatewayAuth {
   readonly authenticator: Authenticator;
   /** What app.ts serves besides the pipeline. */
   readonly routes: Pick<AppParts, 'capabilitySecurity' | 'smartConfiguration' | 'revocationAdmin'>;
+  /** The revoked-token list the authenticator consults, and the issuers it may name (the console revokes through it). */
+  readonly revocation: { readonly list: RevocationList; readonly issuers: readonly string[] };
   close(): void;
 }
 
@@ -68,6 +71,7 @@ export function createGatewayAuth(
             },
           }),
     },
+    revocation: { list: auth.revocation, issuers },
     close: () => {},
   };
 }

@@ -84,6 +84,7 @@ export const ERROR_CATALOGUE = {
   console_csrf_refused: { status: 403, issue: 'forbidden', text: 'The request did not carry the session\'s CSRF token or came from another origin.' },
   console_login_failed: { status: 400, issue: 'login', text: 'The sign-in could not be completed; start again.' },
   console_invalid_request: { status: 400, issue: 'invalid', text: 'The console request is malformed.' },
+  console_shadow_unavailable: { status: 409, issue: 'conflict', text: 'This deployment has no shadow bundle the console may write (policy.shadow.bundle unset, or bundles must be signed).' },
 
   // audit (the answer is withheld when its record cannot be stored)
   audit_unavailable: { status: 503, issue: 'transient', text: 'The request could not be recorded in the audit trail, so its answer was withheld.' },

@@ -30,9 +30,8 @@ import { createConsentStore } from './consent/store.js';
 import { startDetector } from './detect/wiring.js';
 import type { IncomingMessage } from 'node:http';
 import { handlePrivacyAdmin } from './privacy/admin.js';
-import { createSqlCaseStore } from './cases/sql-store.js';
+import { createSqlCaseStore, type SqlCaseStore } from './cases/sql-store.js';
 import type { AuditStoreReader } from './audit/store/query.js';
-import type { SqlClient } from './audit/store/sql.js';
 import { openSharedRedis } from './redis/shared.js';
 import { rateLimiterFromConfig } from './ratelimit/from-config.js';
 import { startConsole } from './console/server.js';
@@ -123,6 +122,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     throw err;
   });
   const auditKey = loadAuditKey(config.audit, env);
+  // Review cases in the audit store: the admin API and the console read and close them.
+  const cases = audit.storeDb ? createSqlCaseStore({ db: audit.storeDb, transitions: { instance: 'review', key: auditKey, policyRevision: policies.current()?.revision ?? '' } }) : null;
   const requests = createRequestTracker();
   let drainer: Drainer | null = null;
   const app = createApp({
@@ -159,7 +160,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
               authenticator,
               publicOrigin: new URL(config.publicBaseUrl).origin,
               reader: audit.store as AuditStoreReader,
-              cases: createSqlCaseStore({ db: audit.storeDb as SqlClient, transitions: { instance: 'review', key: auditKey, policyRevision: policies.current()?.revision ?? '' } }),
+              cases: cases as SqlCaseStore,
               key: auditKey,
               audit,
               policyRevision: () => policies.current()?.revision ?? '',
@@ -233,7 +234,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `${tls ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
   logger.info({ url, publicBaseUrl: config.publicBaseUrl }, 'gateway listening');
-  const consoleServer = await startConsole(config, { audit, metrics, logger, policy: policies.current, env }).catch(async (err: unknown) => {
+  const consoleServer = await startConsole(config, { audit, metrics, logger, policy: policies.current, env, revocation: auth.revocation, cases }).catch(async (err: unknown) => {
     server.close();
     await audit.close();
     throw err;

@@ -2,10 +2,18 @@
  * Impact: POST /api/impact. Choose a window of the trail and a candidate policy tree (a folder of
  * Rego and data files), replay the window against the active bundle and the candidate (`policy
  * diff`), and see every decision that changes, counted by reason, role, resource type and interaction.
+ * A policy author may then ship the candidate in shadow mode (POST /api/impact/ship), where the
+ * deployment allows it (GET /api/impact/shadow says whether, and why not).
  */
 import { h } from 'preact';
-import { useState } from 'preact/hooks';
-import { post } from './api.js';
+import { useEffect, useState } from 'preact/hooks';
+import { get, post } from './api.js';
+
+interface ShadowInfo {
+  readonly available: boolean;
+  readonly reason: string | null;
+  readonly bundle: string | null;
+}
 
 interface Change {
   readonly id: string;
@@ -30,13 +38,37 @@ function local(d: Date): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
-export function Impact() {
+export function Impact(props: { readonly roles: readonly string[] }) {
   const [from, setFrom] = useState(local(new Date(Date.now() - 3600_000)));
   const [before, setBefore] = useState(local(new Date(Date.now() + 60_000)));
   const [files, setFiles] = useState<Record<string, string> | null>(null);
   const [report, setReport] = useState<Report | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [shadow, setShadow] = useState<ShadowInfo | null>(null);
+  const [shipped, setShipped] = useState<string | null>(null);
+  const author = props.roles.includes('policy-author');
+  useEffect(() => {
+    get<ShadowInfo>('/impact/shadow').then(setShadow, () => setShadow({ available: false, reason: 'the console could not tell whether this deployment has a shadow bundle', bundle: null }));
+  }, []);
+
+  const ship = async (): Promise<void> => {
+    setError(null);
+    setShipped(null);
+    if (!files) {
+      setError('Choose the candidate policy folder first.');
+      return;
+    }
+    setBusy(true);
+    try {
+      const r = await post<{ revision: string; bundle: string }>('/impact/ship', { candidate: { files } });
+      setShipped(`Shipped revision ${r.revision} as the shadow bundle (${r.bundle}): the gateway loads it beside the enforcing bundle and counts every decision it would change (fhirgw_shadow_disagreements_total).`);
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  };
 
   const pick = async (e: Event): Promise<void> => {
     const list = (e.target as HTMLInputElement).files;
@@ -79,6 +111,15 @@ export function Impact() {
       h('div', {}, h('button', { type: 'submit', disabled: busy }, busy ? 'Replaying…' : 'Replay against the candidate')),
     ),
     files ? h('p', {}, `${Object.keys(files).length} source files chosen.`) : null,
+    author && shadow
+      ? h(
+          'div',
+          { class: 'toolbar' },
+          h('button', { type: 'button', disabled: busy || !shadow.available || !files, 'aria-describedby': 'ship-note', onClick: () => void ship() }, 'Ship in shadow mode'),
+          h('span', { id: 'ship-note' }, shadow.available ? (files ? `Writes the candidate as the shadow bundle (${shadow.bundle}); nothing is enforced by it.` : 'Choose the candidate folder to ship it.') : `Not available here: ${shadow.reason}.`),
+        )
+      : null,
+    shipped ? h('p', { role: 'status', class: 'allow' }, shipped) : null,
     error ? h('p', { role: 'alert', class: 'error' }, error) : null,
     report ? reportView(report) : null,
   );

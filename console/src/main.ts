@@ -7,7 +7,10 @@
 import { h, render, type ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { logout, session, type SessionInfo } from './api.js';
+import { BreachScope } from './breach.js';
+import { Cases } from './cases.js';
 import { Decisions } from './decisions.js';
+import { AccessHistory } from './history.js';
 import { Impact } from './impact.js';
 import { Overview } from './overview.js';
 import { Playground } from './playground.js';
@@ -17,14 +20,17 @@ interface Page {
   readonly id: string;
   readonly title: string;
   readonly roles: readonly string[];
-  readonly view: () => ComponentChildren;
+  readonly view: (s: SessionInfo) => ComponentChildren;
 }
 
 const PAGES: readonly Page[] = [
   { id: 'overview', title: 'Overview', roles: ['privacy-officer', 'policy-author', 'auditor'], view: () => h(Overview, {}) },
   { id: 'decisions', title: 'Decisions', roles: ['privacy-officer', 'auditor'], view: () => h(Decisions, {}) },
+  { id: 'access-history', title: 'Access history', roles: ['privacy-officer', 'auditor'], view: () => h(AccessHistory, {}) },
+  { id: 'breach-scope', title: 'Breach scope', roles: ['privacy-officer'], view: () => h(BreachScope, {}) },
+  { id: 'cases', title: 'Cases', roles: ['privacy-officer', 'auditor'], view: (s) => h(Cases, { roles: s.roles }) },
   { id: 'playground', title: 'Policy playground', roles: ['policy-author'], view: () => h(Playground, {}) },
-  { id: 'impact', title: 'Impact', roles: ['policy-author', 'privacy-officer'], view: () => h(Impact, {}) },
+  { id: 'impact', title: 'Impact', roles: ['policy-author', 'privacy-officer'], view: (s) => h(Impact, { roles: s.roles }) },
 ];
 
 function currentPage(): string {
@@ -77,7 +83,7 @@ function App() {
     h(
       'main',
       { id: 'main', tabIndex: -1 },
-      active ? [h('h1', {}, active.title), active.view()] : h('p', {}, 'Your account has no console role (privacy-officer, policy-author or auditor).'),
+      active ? [h('h1', {}, active.title), active.view(s)] : h('p', {}, 'Your account has no console role (privacy-officer, policy-author or auditor).'),
     ),
   );
 }

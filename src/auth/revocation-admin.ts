@@ -33,7 +33,14 @@ export async function handleRevocationRequest(req: IncomingMessage, options: Rev
   if (!credentialMatches(req.headers.authorization, options.adminToken)) throw new GatewayError('admin_unauthorized');
   if (req.method !== 'POST') throw new GatewayError('method_not_allowed');
   if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) throw new GatewayError('unsupported_media_type');
-  const body = await readJson(req);
+  return applyRevocation(await readJson(req), options);
+}
+
+/**
+ * The revocation a request body asks for, added to the list: the admin endpoint's logic, also
+ * called in-process by the console (its "revoke now"), so both revoke alike.
+ */
+export async function applyRevocation(body: Readonly<Record<string, unknown>>, options: Pick<RevocationAdminOptions, 'revocation' | 'issuers'>): Promise<RevocationAdded> {
   const iss = body['iss'] ?? (options.issuers.length === 1 ? options.issuers[0] : undefined);
   if (typeof iss !== 'string' || !options.issuers.includes(iss)) throw new GatewayError('admin_invalid_request', { reasons: ['admin.iss'] });
   const jti = body['jti'];

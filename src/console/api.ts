@@ -3,18 +3,16 @@
  * calls are scriptable with a session. Which role may call what is in the table `consoleRoutes`
  * returns; src/console/app.ts enforces it before any handler runs.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { z, ZodError } from 'zod';
 import { GatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
-import { readBundleFile, type PolicyBundle } from '../policy/bundle.js';
+import type { PolicyBundle } from '../policy/bundle.js';
 import { PolicyEngine, type PolicyEvaluator } from '../policy/engine.js';
-import { buildBundle, findOpa, ToolchainError } from '../policy/toolchain.js';
+import { ToolchainError } from '../policy/toolchain.js';
 import { EvalInputError } from '../policy-cli/eval-input.js';
 import { evaluateExplained, NoSourcesError } from '../policy-cli/explained-eval.js';
 import type { ApiRoute } from './app.js';
+import { candidateSchema, withCandidate } from './candidate.js';
 
 export interface ActivePolicy {
   /** The evaluator requests are decided with now. */
@@ -28,6 +26,8 @@ export interface ActivePolicy {
 export interface ConsoleApiDeps {
   readonly metrics: GatewayMetrics;
   readonly policy: ActivePolicy;
+  /** Open review cases, from the case store; null where this deployment has none. */
+  readonly openCases?: (() => Promise<number>) | null;
   readonly auditBacklog: () => { readonly sinks: readonly { readonly name: string; readonly undelivered: number }[]; readonly writable: boolean };
   readonly now?: () => number;
 }
@@ -39,11 +39,7 @@ const playgroundSchema = z.strictObject({
   case: z.record(z.string(), z.unknown()),
   explain: z.enum(['full', 'notes']).optional(),
   /** Evaluate a candidate built from these sources (path → content, .rego and .json) instead of the active bundle. */
-  candidate: z
-    .strictObject({
-      files: z.record(z.string().regex(/^(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9_./-]*\.(rego|json)$/, 'a relative .rego or .json path'), z.string().max(1024 * 1024)),
-    })
-    .optional(),
+  candidate: candidateSchema.optional(),
 });
 
 export function consoleRoutes(deps: ConsoleApiDeps): ApiRoute[] {
@@ -88,21 +84,11 @@ function invalid(err: ZodError): GatewayError {
 
 async function playground(policy: ActivePolicy, body: z.output<typeof playgroundSchema>): Promise<unknown> {
   if (body.candidate) {
-    const tmp = mkdtempSync(path.join(os.tmpdir(), 'fhirgw-playground-'));
-    try {
-      const dir = path.join(tmp, 'src');
-      for (const [file, text] of Object.entries(body.candidate.files)) {
-        mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
-        writeFileSync(path.join(dir, file), text);
-      }
-      const built = buildBundle(findOpa(), dir, path.join(tmp, 'bundle.tar.gz'));
-      const bundle = await readBundleFile(built.out);
+    return withCandidate(body.candidate.files, async ({ bundle, sources }) => {
       const engine = await PolicyEngine.load(bundle, { maxMemoryPages: MAX_MEMORY_PAGES });
-      const r = await evaluateExplained(engine, bundle, body.case, { explain: body.explain, sources: dir });
+      const r = await evaluateExplained(engine, bundle, body.case, { explain: body.explain, sources });
       return { bundle: 'candidate', ...r };
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
-    }
+    });
   }
   const evaluator = policy.evaluator();
   if (!evaluator) throw new GatewayError('policy_not_ready');
@@ -174,7 +160,7 @@ async function overview(deps: ConsoleApiDeps, history: { samples: () => Promise<
     topReasons: reasons,
     breakGlass,
     // Review cases come from the privacy-office store; null where this deployment has none.
-    openCases: null,
+    openCases: deps.openCases ? await deps.openCases() : null,
     auditBacklog: { writable: backlog.writable, sinks: backlog.sinks.map((s) => ({ name: s.name, undelivered: s.undelivered })) },
     policy: policyInfo.map((p) => ({ ...p, lastLoad: lastLoad.find((l) => l.bundle === p.bundle)?.at ?? null })),
     upstreamCircuit: circuit,

@@ -4,9 +4,6 @@
  * the verification of its chain, and the playground case that replays it; and Impact, a window
  * of the trail replayed against a candidate.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { z } from 'zod';
 import { canonicalJson, recordMacValid, verifyChain, type ChainKey } from '../audit/chain.js';
 import type { ReadableRecord } from '../audit/record.js';
@@ -14,10 +11,9 @@ import type { AuditStoreReader, RecordFilter } from '../audit/store/query.js';
 import { GatewayError } from '../errors.js';
 import { meaningOf } from '../policy-cli/explain.js';
 import { parseRecordedLine, replay, replayInput, requestLine } from '../policy-cli/replay.js';
-import { readBundleFile } from '../policy/bundle.js';
 import { PolicyEngine, type PolicyEvaluator } from '../policy/engine.js';
-import { buildBundle, findOpa, ToolchainError } from '../policy/toolchain.js';
 import type { ApiRoute } from './app.js';
+import { candidateSchema, withCandidate } from './candidate.js';
 
 const INTERACTIONS = /^[a-z-]+$/;
 const TYPE = /^[A-Z][A-Za-z]+$/;
@@ -67,12 +63,12 @@ export function decisionRoutes(store: AuditStoreReader, key: ChainKey): ApiRoute
         const reason = str(q['reason']);
         const revision = str(q['revision']);
         // Reason and revision are not store columns: pages are read until `limit` records match.
-        const out: ReturnType<typeof summary>[] = [];
+        const out: ReturnType<typeof recordSummary>[] = [];
         for await (const { record } of store.scan(filter, 200)) {
           if (record.kind !== 'request') continue;
           if (reason !== undefined && !record.outcome.reasons.includes(reason)) continue;
           if (revision !== undefined && record.policyRevision !== revision) continue;
-          out.push(summary(record));
+          out.push(recordSummary(record));
         }
         out.reverse();
         return { status: 200, body: { records: out.slice(0, limit), total: out.length } };
@@ -98,7 +94,8 @@ export function decisionRoutes(store: AuditStoreReader, key: ChainKey): ApiRoute
 
 type RequestRecordOf<R> = R extends { kind: 'request' } ? R : never;
 
-function summary(r: RequestRecordOf<ReadableRecord>) {
+/** A request record as one row of a list (Decisions, a case's record trail). */
+export function recordSummary(r: RequestRecordOf<ReadableRecord>) {
   return {
     id: r.deliveryId,
     time: r.time,
@@ -151,7 +148,7 @@ const impactSchema = z.strictObject({
   from: z.iso.datetime({ offset: true }),
   before: z.iso.datetime({ offset: true }),
   /** The candidate's sources (path → content), built with opa build like `policy build`. */
-  candidate: z.strictObject({ files: z.record(z.string().regex(/^(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9_./-]*\.(rego|json)$/), z.string().max(1024 * 1024)) }),
+  candidate: candidateSchema,
 });
 
 /**
@@ -172,21 +169,8 @@ export function impactRoute(store: AuditStoreReader, active: () => PolicyEvaluat
       if (!baseline) throw new GatewayError('policy_not_ready');
       const lines: string[] = [];
       for await (const { record } of store.scan({ kind: 'request', from: new Date(body.data.from), before: new Date(body.data.before) }, 200)) lines.push(canonicalJson(record));
-      const tmp = mkdtempSync(path.join(os.tmpdir(), 'fhirgw-impact-'));
-      try {
-        const dir = path.join(tmp, 'src');
-        for (const [file, text] of Object.entries(body.data.candidate.files)) {
-          mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
-          writeFileSync(path.join(dir, file), text);
-        }
-        let candidate: PolicyEngine;
-        try {
-          const built = buildBundle(findOpa(), dir, path.join(tmp, 'bundle.tar.gz'));
-          candidate = await PolicyEngine.load(await readBundleFile(built.out), { maxMemoryPages: 2048 });
-        } catch (err) {
-          if (err instanceof ToolchainError) throw new GatewayError('console_invalid_request', { reasons: ['console.candidate'], parameter: err.message, cause: err });
-          throw err;
-        }
+      return withCandidate(body.data.candidate.files, async ({ bundle }) => {
+        const candidate = await PolicyEngine.load(bundle, { maxMemoryPages: 2048 });
         const report = await replay(lines, baseline, candidate);
         const byRecord = new Map(lines.map((l) => JSON.parse(l) as { deliveryId?: string; decisionId?: string; principal?: { roles?: string[] } | null; request?: { type?: string | null; interaction?: string } | null }).map((r) => [r.decisionId, r]));
         const groups = { reason: {} as Record<string, number>, role: {} as Record<string, number>, type: {} as Record<string, number>, interaction: {} as Record<string, number> };
@@ -201,9 +185,7 @@ export function impactRoute(store: AuditStoreReader, active: () => PolicyEvaluat
           bump(groups.interaction, r?.request?.interaction ?? '(unknown)');
         }
         return { status: 200, body: { ...report, groups } };
-      } finally {
-        rmSync(tmp, { recursive: true, force: true });
-      }
+      });
     },
   };
 }

@@ -12,6 +12,8 @@ import { loadAuditKey, type OpenedAuditTrail } from '../audit/open.js';
 import { claimMappingSchema } from '../config/auth-schema.js';
 import { isLoopbackUrl } from '../config/console-schema.js';
 import { ConfigError } from '../config/load.js';
+import type { RevocationList } from '../auth/revocation.js';
+import type { SqlCaseStore } from '../cases/sql-store.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
@@ -21,6 +23,8 @@ import { sourceRevision } from '../policy/toolchain.js';
 import { consoleRoutes } from './api.js';
 import { decisionRoutes, impactRoute } from './decisions.js';
 import { createConsoleApp } from './app.js';
+import { privacyRoutes } from './privacy.js';
+import { shadowRoutes } from './shadow.js';
 import { SessionStore } from './session.js';
 
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -38,6 +42,10 @@ export interface ConsoleDeps {
   readonly logger: Logger;
   readonly policy: () => PolicyEvaluator | null;
   readonly env: NodeJS.ProcessEnv;
+  /** The revocation list the gateway consults (the breach scope's "revoke now" adds to it). */
+  readonly revocation: { readonly list: RevocationList; readonly issuers: readonly string[] } | null;
+  /** The review cases in the audit store (null without a store). */
+  readonly cases: SqlCaseStore | null;
 }
 
 export async function startConsole(config: GatewayConfig, deps: ConsoleDeps): Promise<RunningConsole | null> {
@@ -63,6 +71,7 @@ export async function startConsole(config: GatewayConfig, deps: ConsoleDeps): Pr
   const routes = consoleRoutes({
     metrics: deps.metrics,
     auditBacklog: () => deps.audit.sample(),
+    openCases: deps.cases ? async () => (await (deps.cases as SqlCaseStore).stats()).open : null,
     policy: {
       evaluator: deps.policy,
       // Re-read when the engine's revision moved on (hot reload); the file is the one the gateway watches.
@@ -80,7 +89,13 @@ export async function startConsole(config: GatewayConfig, deps: ConsoleDeps): Pr
   });
 
   // The Decisions page needs the audit store (a postgres sink); without one its API is absent (404).
-  if (deps.audit.store) routes.push(...decisionRoutes(deps.audit.store, loadAuditKey(config.audit, deps.env)), impactRoute(deps.audit.store, deps.policy));
+  if (deps.audit.store) {
+    const key = loadAuditKey(config.audit, deps.env);
+    routes.push(...decisionRoutes(deps.audit.store, key), impactRoute(deps.audit.store, deps.policy));
+    // Patient access history, breach scope and cases: the privacy office's reports, from the same store.
+    routes.push(...privacyRoutes({ store: deps.audit.store, key, policy: deps.policy, publicBaseUrl: config.publicBaseUrl, revocation: deps.revocation, cases: deps.cases, logger: deps.logger }));
+  }
+  routes.push(...shadowRoutes({ bundleFile: config.policy.shadow?.bundle ?? null, signingRequired: config.policy.signing !== undefined }, deps.logger));
 
   const server = http.createServer({ maxHeaderSize: 32 * 1024, requestTimeout: 60_000, headersTimeout: 20_000 });
   await new Promise<void>((resolve, reject) => {

@@ -20,11 +20,12 @@ import type { AuditStoreReader } from '../audit/store/query.js';
 import type { AuditTrail } from '../audit/trail.js';
 import type { Authenticator } from '../auth/authenticate.js';
 import type { Principal } from '../auth/principal.js';
-import { CaseTransitionError, closeRequestSchema, type CaseKind, type CaseStatus } from '../cases/case.js';
+import { closeRequestSchema } from '../cases/case.js';
 import type { SqlCaseStore } from '../cases/sql-store.js';
 import { GatewayError } from '../errors.js';
 import { readBoundedBody } from '../http/body.js';
-import { breachScope, type BreachSelector } from './store-reports.js';
+import { breachSelectorOf, caseFilterOf, closeCase, ReportRequestError, reportWindow } from './requests.js';
+import { breachScope } from './store-reports.js';
 
 export const PRIVACY_OFFICER_ROLE = 'privacy-officer';
 const MAX_BODY_BYTES = 16 * 1024;
@@ -47,27 +48,14 @@ export interface AdminAnswer {
 
 const invalid = (reason: string): GatewayError => new GatewayError('admin_invalid_request', { reasons: [`privacy-admin.${reason}`] });
 
-function dateParam(value: string | null, name: string, endOfDay: boolean): Date {
-  if (value === null) throw invalid(`${name}-missing`);
-  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(value);
-  if (!dateOnly && !/^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:\d{2})$/.test(value)) throw invalid(name);
-  const t = Date.parse(dateOnly ? `${value}T00:00:00Z` : value);
-  if (!Number.isFinite(t)) throw invalid(name);
-  return new Date(dateOnly && endOfDay ? t + 86_400_000 : t);
-}
-
-function selectorOf(q: URLSearchParams): BreachSelector {
-  const given = ['subject', 'client', 'jti', 'address'].filter((k) => q.has(k));
-  if (given.length !== 1) throw invalid('selector');
-  const subject = q.get('subject');
-  if (subject !== null) {
-    const m = /^(\S+)\s+(\S+)$/.exec(subject.trim());
-    if (!m) throw invalid('subject');
-    return { subject: { iss: m[1] as string, sub: m[2] as string } };
+/** The shared readers of the office's questions (requests.ts), refusing as this API does. */
+function read<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof ReportRequestError) throw invalid(err.reason);
+    throw err;
   }
-  if (q.has('client')) return { client: q.get('client') as string };
-  if (q.has('jti')) return { jti: q.get('jti') as string };
-  return { address: q.get('address') as string };
 }
 
 function recordOf(principal: Principal, method: string, operation: string, id: string | null, status: number, policyRevision: string): UnsealedRequestRecord {
@@ -113,20 +101,15 @@ export async function handlePrivacyAdmin(req: IncomingMessage, options: PrivacyA
 
   if (path === '/breach-scope') {
     if (req.method !== 'GET') throw new GatewayError('method_not_allowed');
-    const selector = selectorOf(q);
-    const window = { from: dateParam(q.get('from'), 'from', false), to: dateParam(q.get('to'), 'to', true) };
+    const selector = read(() => breachSelectorOf({ subject: q.get('subject'), client: q.get('client'), jti: q.get('jti'), address: q.get('address') }));
+    const window = read(() => reportWindow(q.get('from'), q.get('to')));
     const scope = await breachScope(options.reader, selector, window, options.key);
     return answered({ status: 200, body: { selector, from: window.from.toISOString(), to: window.to.toISOString(), ...scope } }, 'breach-scope', null);
   }
   if (path === '/cases') {
     if (req.method !== 'GET') throw new GatewayError('method_not_allowed');
-    const status = q.get('status');
-    const kind = q.get('kind');
-    if (status !== null && !['open', 'justified', 'unjustified'].includes(status)) throw invalid('status');
-    if (kind !== null && !['break-glass', 'protection-change', 'detection'].includes(kind)) throw invalid('kind');
-    const limit = Number(q.get('limit') ?? 100);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw invalid('limit');
-    const list = await options.cases.list({ ...(status ? { status: status as CaseStatus } : {}), ...(kind ? { kind: kind as CaseKind } : {}), ...(q.get('patient') ? { patient: q.get('patient') as string } : {}), limit });
+    const filter = read(() => caseFilterOf({ status: q.get('status'), kind: q.get('kind'), patient: q.get('patient'), limit: q.get('limit') }));
+    const list = await options.cases.list(filter);
     return answered({ status: 200, body: { cases: list } }, 'review-list', null);
   }
   const m = /^\/cases\/([0-9a-f-]{36})(\/close)?$/.exec(path);
@@ -141,11 +124,6 @@ export async function handlePrivacyAdmin(req: IncomingMessage, options: PrivacyA
   if (req.method !== 'POST') throw new GatewayError('method_not_allowed');
   const body = closeRequestSchema.omit({ reviewer: true }).safeParse(await readJson(req));
   if (!body.success) throw invalid('close-body');
-  try {
-    const closed = await options.cases.closeAs(id, body.data.status, { iss: principal.iss, sub: principal.sub ?? principal.client_id ?? 'unknown', clientId: principal.client_id, roles: [...principal.roles] }, body.data.note, new Date().toISOString());
-    return { status: 200, body: closed };
-  } catch (err) {
-    if (err instanceof CaseTransitionError) throw new GatewayError(err.code === 'case_not_found' ? 'not_found' : 'precondition_failed', { reasons: [`review.${err.code}`] });
-    throw err;
-  }
+  const closed = await closeCase(options.cases, id, body.data.status, body.data.note, { iss: principal.iss, sub: principal.sub ?? principal.client_id ?? 'unknown', clientId: principal.client_id, roles: [...principal.roles] });
+  return { status: 200, body: closed };
 }

@@ -10,6 +10,7 @@
 import type { ReadableRecord } from '../audit/record.js';
 import type { ChainProblem } from '../audit/chain.js';
 import type { Released } from '../cases/case.js';
+import { csvOf, releasedText } from './csv.js';
 import { releasedPatients } from './released.js';
 
 export interface AffectedPatient {
@@ -70,9 +71,6 @@ export function breachScopeOf(records: Iterable<ReadableRecord>): Omit<BreachSco
   return { patients, totals: { patients: patients.length, records: total, releasingRecords: releasing, resources, cappedRecords: capped, unnamedPatients: unnamed } };
 }
 
-const csvCell = (value: string): string => (/[",\n\r]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value);
-
 export function breachScopeCsv(scope: BreachScope): string {
-  const rows = scope.patients.map((p) => [p.patient, p.released.map((r) => `${r.type} ${r.count}`).join('; '), p.firstAccess, p.lastAccess, String(p.records)].map(csvCell).join(','));
-  return `${['patient,released,first_access,last_access,records', ...rows].join('\n')}\n`;
+  return csvOf(['patient', 'released', 'first_access', 'last_access', 'records'], scope.patients.map((p) => [p.patient, releasedText(p.released), p.firstAccess, p.lastAccess, String(p.records)]));
 }

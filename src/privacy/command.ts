@@ -2,7 +2,7 @@
  * The privacy office's commands, reading the audit store (PostgreSQL: `--store postgres://...`,
  * the password from PGPASSWORD; or an embedded PGlite directory: `--embedded <dir>`):
  *
- *   fhir-gateway audit disclosures --patient <id> --from <date> --to <date> [--format json|csv|fhir] [--include-tpo]
+ *   fhir-gateway audit disclosures --patient <id> --from <date> --to <date> [--format json|csv|fhir|pdf] [--include-tpo]
  *   fhir-gateway audit breach-scope --subject "<iss> <sub>" | --client <id> | --jti <jti> | --address <ip>
  *                                   --from <date> --to <date> [--format json|csv] [--revoke --gateway <url>]
  *   fhir-gateway review list [--status open|justified|unjustified] [--kind ...] [--patient <id>] [--limit n]
@@ -17,12 +17,15 @@ import { loadAuditKey } from '../audit/open.js';
 import { createStoreReader } from '../audit/store/query.js';
 import { migrate } from '../audit/store/migrate.js';
 import { pgliteClient, postgresClient, type SqlClient } from '../audit/store/sql.js';
-import { CaseTransitionError, type CaseKind, type CaseStatus } from '../cases/case.js';
+import { CaseTransitionError } from '../cases/case.js';
+import { GatewayError } from '../errors.js';
 import { createSqlCaseStore } from '../cases/sql-store.js';
 import { CLI_REVIEWER_ISSUER } from '../cases/transition-record.js';
 import { breachScopeCsv } from './breach-scope.js';
 import { disclosuresCsv, disclosuresFhir } from './disclosures.js';
-import { breachScope, disclosures, type BreachSelector } from './store-reports.js';
+import { disclosuresPdf } from './disclosures-pdf.js';
+import { breachSelectorOf, caseFilterOf, closeCase, ReportRequestError, reportWindow, revocationTargetOf } from './requests.js';
+import { breachScope, disclosures } from './store-reports.js';
 import { PRIVACY_USAGE } from './usage.js';
 
 
@@ -43,13 +46,18 @@ async function openDb(values: { store?: string | undefined; embedded?: string | 
   return db;
 }
 
-export function parseDate(value: string | undefined, option: string, endOfDay: boolean): Date {
-  if (value === undefined) throw new UsageError(`${option} is required`);
-  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(value);
-  const t = Date.parse(dateOnly ? `${value}T00:00:00Z` : value);
-  if (!Number.isFinite(t) || !(dateOnly || /^\d{4}-\d{2}-\d{2}T/.test(value))) throw new UsageError(`${option}: not an ISO date or date-time: ${value}`);
-  return new Date(dateOnly && endOfDay ? t + 86_400_000 : t);
+/** The shared readers (requests.ts), as usage errors naming the command's options. */
+function read<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof ReportRequestError) throw new UsageError(err.message);
+    throw err;
+  }
 }
+
+const flag = (name: string): string => `--${name}`;
+const windowOf = (values: { from?: string | undefined; to?: string | undefined }) => read(() => reportWindow(values.from, values.to, { from: '--from', to: '--to' }));
 
 const keyOf = (values: { 'key-file'?: string | undefined }) => (values['key-file'] ? loadAuditKey({ hmacKeyFile: values['key-file'] }, {}) : loadAuditKey({}, process.env));
 
@@ -74,12 +82,13 @@ export function runDisclosuresCommand(args: string[]): Promise<number> {
   return run(async () => {
     const { values } = parseArgs({ args, options: { ...STORE_OPTIONS, patient: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, format: { type: 'string', default: 'json' }, 'include-tpo': { type: 'boolean', default: false }, organisation: { type: 'string' }, 'public-base-url': { type: 'string' } }, strict: true });
     if (!values.patient) throw new UsageError('--patient is required');
-    if (!['json', 'csv', 'fhir'].includes(values.format)) throw new UsageError('--format is json, csv or fhir');
-    const window = { from: parseDate(values.from, '--from', false), to: parseDate(values.to, '--to', true) };
+    if (!['json', 'csv', 'fhir', 'pdf'].includes(values.format)) throw new UsageError('--format is json, csv, fhir or pdf');
+    const window = windowOf(values);
     const db = await openDb(values);
     try {
       const { records, disclosures: list } = await disclosures(createStoreReader(db), values.patient, window, { includeTpo: values['include-tpo'], organisation: values.organisation ?? null });
       if (values.format === 'csv') process.stdout.write(disclosuresCsv(list));
+      else if (values.format === 'pdf') process.stdout.write(await disclosuresPdf(list, { patient: values.patient, window, includeTpo: values['include-tpo'], generatedAt: new Date(), organisation: values.organisation ?? null }));
       else if (values.format === 'fhir') process.stdout.write(`${JSON.stringify(disclosuresFhir(records, list, values.patient, values['public-base-url'] ?? 'urn:fhir-gateway'), null, 2)}\n`);
       else process.stdout.write(`${JSON.stringify({ patient: values.patient, from: window.from.toISOString(), to: window.to.toISOString(), includeTpo: values['include-tpo'], disclosures: list }, null, 2)}\n`);
       return 0;
@@ -89,19 +98,6 @@ export function runDisclosuresCommand(args: string[]): Promise<number> {
   }, 'audit disclosures');
 }
 
-export function selectorOf(values: { subject?: string | undefined; client?: string | undefined; jti?: string | undefined; address?: string | undefined }): BreachSelector {
-  const given = [values.subject, values.client, values.jti, values.address].filter((v) => v !== undefined);
-  if (given.length !== 1) throw new UsageError('give exactly one of --subject, --client, --jti and --address');
-  if (values.subject !== undefined) {
-    const m = /^(\S+)\s+(\S+)$/.exec(values.subject.trim());
-    if (!m) throw new UsageError('--subject is "<issuer> <subject>"');
-    return { subject: { iss: m[1] as string, sub: m[2] as string } };
-  }
-  if (values.client !== undefined) return { client: values.client };
-  if (values.jti !== undefined) return { jti: values.jti };
-  return { address: values.address as string };
-}
-
 export function runBreachScopeCommand(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   return run(async () => {
     const { values } = parseArgs({
@@ -109,12 +105,12 @@ export function runBreachScopeCommand(args: string[], env: NodeJS.ProcessEnv = p
       options: { ...STORE_OPTIONS, subject: { type: 'string' }, client: { type: 'string' }, jti: { type: 'string' }, iss: { type: 'string' }, address: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, format: { type: 'string', default: 'json' }, revoke: { type: 'boolean', default: false }, gateway: { type: 'string' } },
       strict: true,
     });
-    const selector = selectorOf(values);
+    const selector = read(() => breachSelectorOf(values, flag));
     if (!['json', 'csv'].includes(values.format)) throw new UsageError('--format is json or csv');
-    const window = { from: parseDate(values.from, '--from', false), to: parseDate(values.to, '--to', true) };
-    if (values.revoke) {
-      if ('address' in selector) throw new UsageError('--revoke revokes a subject, a client or a token (jti): an address is not a credential; block it at the network edge');
-      if (('jti' in selector || 'client' in selector) && !values.iss) throw new UsageError('--revoke with --jti or --client needs --iss <issuer>');
+    const window = windowOf(values);
+    const target = values.revoke ? read(() => revocationTargetOf(selector, values.iss)) : null;
+    if (target) {
+      if (target.iss === undefined) throw new UsageError('--revoke with --jti or --client needs --iss <issuer>');
       if (!values.gateway) throw new UsageError('--revoke needs --gateway <url> (the admin endpoint; its credential from FHIRGW_ADMIN_TOKEN)');
       if (!env['FHIRGW_ADMIN_TOKEN']) throw new UsageError('--revoke needs FHIRGW_ADMIN_TOKEN');
     }
@@ -130,8 +126,8 @@ export function runBreachScopeCommand(args: string[], env: NodeJS.ProcessEnv = p
     else process.stdout.write(`${JSON.stringify({ selector, from: window.from.toISOString(), to: window.to.toISOString(), ...scope }, null, 2)}\n`);
     const chain = scope.chain;
     if (chain && !chain.ok) process.stderr.write(`CHAIN BROKEN: ${chain.problem?.kind} at ${chain.problem?.position}: ${chain.problem?.detail}\n`);
-    if (values.revoke) {
-      const body = 'subject' in selector ? { iss: selector.subject.iss, sub: selector.subject.sub } : 'client' in selector ? { iss: values.iss, client_id: selector.client } : { iss: values.iss, jti: (selector as { jti: string }).jti };
+    if (target) {
+      const body = target;
       const res = await fetch(new URL('/admin/revocations', values.gateway as string), { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${env['FHIRGW_ADMIN_TOKEN']}` }, body: JSON.stringify(body), redirect: 'error', signal: AbortSignal.timeout(10_000) });
       await res.body?.cancel();
       if (res.status !== 201) {
@@ -158,14 +154,7 @@ export function runReviewCommand(args: string[], usage: string): Promise<number>
     try {
       const cases = createSqlCaseStore({ db, transitions: { instance: 'review', key: keyOf(values), policyRevision: 'review-cli' } });
       if (sub === 'list') {
-        if (values.status !== undefined && !['open', 'justified', 'unjustified'].includes(values.status)) throw new UsageError('--status is open, justified or unjustified');
-        if (values.kind !== undefined && !['break-glass', 'protection-change', 'detection'].includes(values.kind)) throw new UsageError('--kind is break-glass, protection-change or detection');
-        const list = await cases.list({
-          ...(values.status ? { status: values.status as CaseStatus } : {}),
-          ...(values.kind ? { kind: values.kind as CaseKind } : {}),
-          ...(values.patient ? { patient: values.patient } : {}),
-          limit: values.limit ? Number(values.limit) : 100,
-        });
+        const list = await cases.list(read(() => caseFilterOf(values, flag)));
         for (const c of list) process.stdout.write(`${c.id}  ${c.status.padEnd(11)} ${c.severity.padEnd(6)} ${c.kind.padEnd(17)} ${c.openedAt}  ${c.user.fhirUser ?? `${c.user.iss}|${c.user.sub ?? ''}`}  ${c.patient ?? '-'}  ${c.findings.map((f) => f.signal).join(',')}\n`);
         return 0;
       }
@@ -179,7 +168,9 @@ export function runReviewCommand(args: string[], usage: string): Promise<number>
       }
       if (values.status !== 'justified' && values.status !== 'unjustified') throw new UsageError('review close needs --status justified|unjustified');
       if (!values.reviewer || !values.note) throw new UsageError('review close needs --reviewer and --note');
-      const closed = await cases.closeAs(id, values.status, { iss: CLI_REVIEWER_ISSUER, sub: values.reviewer, clientId: 'fhir-gateway-cli', roles: ['privacy-officer'] }, values.note, new Date().toISOString());
+      const closed = await closeCase(cases, id, values.status, values.note, { iss: CLI_REVIEWER_ISSUER, sub: values.reviewer, clientId: 'fhir-gateway-cli', roles: ['privacy-officer'] }).catch((err: unknown) => {
+        throw err instanceof GatewayError ? new CaseTransitionError(err.reasons[0] === 'review.case_not_found' ? 'case_not_found' : 'case_not_open', id) : err;
+      });
       process.stdout.write(`${JSON.stringify(closed, null, 2)}\n`);
       return 0;
     } finally {

@@ -13,6 +13,7 @@ import type { ReadableRecord, RequestRecord } from '../audit/record.js';
 import { toAuditEvent } from '../audit/formats/audit-event.js';
 import { projectOnto } from '../audit/history/view.js';
 import type { Released } from '../cases/case.js';
+import { csvOf, releasedText } from './csv.js';
 import { releasedPatients, type AnyRequestRecord } from './released.js';
 
 /** v3-ActReason codes of treatment, payment and operations (and their specialisations). */
@@ -79,14 +80,11 @@ export function disclosuresOf(records: Iterable<ReadableRecord>, patient: string
   return out.sort((a, b) => byTime(a.key, b.key)).map(({ key: _key, ...d }) => d);
 }
 
-const csvCell = (value: string): string => (/[",\n\r]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value);
-
 export function disclosuresCsv(list: readonly Disclosure[]): string {
-  const header = 'date,user,organisation,client,description,purpose_of_use,tpo,break_glass,record';
-  const rows = list.map((d) =>
-    [d.date, d.recipient.user ?? '', d.recipient.organisation ?? '', d.recipient.client ?? '', d.description.map((r) => `${r.type} ${r.count}`).join('; '), d.purposeOfUse.join(' '), String(d.tpo), String(d.breakGlass), d.record].map(csvCell).join(','),
+  return csvOf(
+    ['date', 'user', 'organisation', 'client', 'description', 'purpose_of_use', 'tpo', 'break_glass', 'record'],
+    list.map((d) => [d.date, d.recipient.user ?? '', d.recipient.organisation ?? '', d.recipient.client ?? '', releasedText(d.description), d.purposeOfUse.join(' '), String(d.tpo), String(d.breakGlass), d.record]),
   );
-  return `${[header, ...rows].join('\n')}\n`;
 }
 
 /**

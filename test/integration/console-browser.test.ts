@@ -5,8 +5,7 @@
  * FHIR engine. Each page is checked with axe-core and saved as a screenshot under
  * .tmp/console-screenshots/. The CSP is the real one: the page must work without a violation.
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import axe from 'axe-core';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -14,7 +13,10 @@ import { freePort } from '../../src/devkit/ports.js';
 import { CONSOLE_ASSETS } from '../../src/console/server.js';
 import { ensureOpa } from '../../scripts/lib/opa.mjs';
 import { startConsoleIdp, type ConsoleIdp } from '../support/console-idp.js';
-import { startStack, type Stack } from '../support/stack.js';
+import { breakGlassClaims, RESTRICTED_OBSERVATION, startConsoleStack, type ConsoleStack } from '../support/console-stack.js';
+import { pdfText } from '../support/pdf-text.js';
+import type { Stack } from '../support/stack.js';
+import { eventually, metric } from '../support/wait.js';
 
 const SHOTS = path.resolve(import.meta.dirname, '../../.tmp/console-screenshots');
 let stack: Stack;
@@ -22,18 +24,16 @@ let idp: ConsoleIdp;
 let browser: Browser;
 let consoleUrl: string;
 let storeDir: string;
+let running: ConsoleStack;
 
 beforeAll(async () => {
   if (!existsSync(path.join(CONSOLE_ASSETS, 'index.html'))) throw new Error('the console front end is not built: run npm run build first');
   process.env['FHIRGW_OPA'] = ensureOpa();
   mkdirSync(SHOTS, { recursive: true });
   const port = await freePort();
-  storeDir = mkdtempSync(path.join(os.tmpdir(), 'fhirgw-console-browser-'));
-  consoleUrl = `http://127.0.0.1:${port}`;
-  idp = await startConsoleIdp({ redirectUris: [`${consoleUrl}/callback`] });
-  stack = await startStack({
-    config: (d) => ({ ...d, audit: { sinks: [...(d.audit?.sinks ?? []), { type: 'postgres', embedded: { dir: storeDir } }] }, console: { host: '127.0.0.1', port, oidc: { issuer: idp.issuer, clientId: 'fhir-console', scope: 'openid profile roles' } } }),
-  });
+  idp = await startConsoleIdp({ redirectUris: [`http://127.0.0.1:${port}/callback`] });
+  running = await startConsoleStack(port, idp);
+  ({ stack, consoleUrl, dir: storeDir } = running);
   // Real traffic for the overview: allowed and denied requests through the gateway.
   const biller = await stack.issuer.mint({ sub: 'biller-1', scope: 'user/*.rs', roles: ['billing'], purpose_of_use: ['HPAYMT'] });
   const clinician = await stack.issuer.mint({ sub: 'dr-1', scope: 'user/*.rs', roles: ['clinician'], purpose_of_use: ['TREAT'] });
@@ -44,13 +44,12 @@ beforeAll(async () => {
     executablePath: '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
-}, 60_000);
+}, 90_000);
 
 afterAll(async () => {
   await browser?.close();
-  await stack?.close();
+  await running?.close();
   await idp?.close();
-  rmSync(storeDir, { recursive: true, force: true });
   delete process.env['FHIRGW_OPA'];
 });
 
@@ -171,6 +170,137 @@ test('an impact replay through the page finds exactly the decision the changed r
   expect(rows[0]).toContain('biller-1 roles billing');
   expect(await axeViolations(page)).toEqual([]);
   await page.screenshot({ path: path.join(SHOTS, 'impact.png'), fullPage: true });
+
+  // Ship in shadow mode: the gateway loads the candidate as its shadow bundle.
+  await page.getByRole('button', { name: 'Ship in shadow mode' }).click();
+  const shipped = await page.getByRole('status').filter({ hasText: /^Shipped revision [0-9a-f]{16} as the shadow bundle/ }).textContent();
+  const revision = /revision ([0-9a-f]{16})/.exec(shipped ?? '')![1];
+  await eventually(async () => (await stack.gateway.metrics.policyInfo.get()).values.some((v) => v.labels['bundle'] === 'shadow' && v.labels['revision'] === revision), Boolean, 'the shadow bundle loaded');
   expect(cspViolations).toEqual([]);
   await page.context().close();
 }, 30_000);
+
+/** The file a download event saved. */
+async function downloaded(page: Page, click: () => Promise<void>): Promise<{ name: string; bytes: Buffer }> {
+  const [download] = await Promise.all([page.waitForEvent('download'), click()]);
+  return { name: download.suggestedFilename(), bytes: readFileSync((await download.path())!) };
+}
+
+test('patient access history: what the patient sees and the staff names, with the disclosures downloaded as CSV and PDF', async () => {
+  const token = await stack.issuer.mint({ sub: 'Practitioner/prac-curie', fhirUser: 'Practitioner/prac-curie', client_id: 'ward-app', scope: 'user/*.rs', roles: ['clinician'], purpose_of_use: ['TREAT'] });
+  expect((await stack.fetch('Patient/pat-bruno', { token })).status).toBe(200);
+  const { page, cspViolations } = await signedInPage({ sub: 'po-5', name: 'Hana Officer', roles: ['privacy-officer'] });
+  await page.getByRole('link', { name: 'Access history' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Access history' }).waitFor();
+  await page.getByLabel('Patient id').fill('pat-bruno');
+  // The read is in the store once its record is delivered: search again until it shows.
+  await eventually(
+    async () => {
+      await page.getByRole('button', { name: 'Show access history' }).click();
+      await page.getByRole('heading', { name: /^Access history of patient pat-bruno/ }).waitFor();
+      return page.locator('table.records tbody tr', { hasText: 'Practitioner/prac-curie' }).count();
+    },
+    (n) => n === 1,
+    'the read of pat-bruno in the history',
+  );
+  const row = await page.locator('table.records tbody tr', { hasText: 'Practitioner/prac-curie' }).textContent();
+  expect(row).toContain('GET read Patient');
+  expect(row).toContain('the care provider (clinician)');
+  expect(row).toContain('ward-app');
+  expect(await page.getByText('The patient sees staff by role, as "the care provider"').count()).toBe(1);
+  expect(await axeViolations(page)).toEqual([]);
+  await page.screenshot({ path: path.join(SHOTS, 'access-history.png'), fullPage: true });
+
+  const csv = await downloaded(page, () => page.getByRole('link', { name: 'Download CSV' }).click());
+  expect(csv.name).toMatch(/^disclosures-pat-bruno-\d{4}-\d{2}-\d{2}\.csv$/);
+  const lines = csv.bytes.toString('utf8').trim().split('\n');
+  expect(lines[0]).toBe('date,user,organisation,client,description,purpose_of_use,tpo,break_glass,record');
+  expect(lines.some((l) => l.includes('Practitioner/prac-curie,,ward-app,Patient 1,TREAT,true,false,'))).toBe(true);
+  const pdf = await downloaded(page, () => page.getByRole('link', { name: 'Download PDF' }).click());
+  expect(pdf.name).toMatch(/\.pdf$/);
+  expect(pdf.bytes.subarray(0, 5).toString('latin1')).toBe('%PDF-');
+  expect(pdfText(pdf.bytes).strings).toEqual(expect.arrayContaining(['Accounting of disclosures', 'pat-bruno', 'Practitioner/prac-curie', 'ward-app']));
+  expect(cspViolations).toEqual([]);
+  await page.context().close();
+}, 30_000);
+
+test('a breach scope: affected patients with the chain verified, CSV downloaded, then revoke now after confirming; the gateway refuses the subject', async () => {
+  const token = await stack.issuer.mint({ sub: 'leaky-1', scope: 'user/*.rs', roles: ['clinician'], purpose_of_use: ['TREAT'] });
+  expect((await stack.fetch('Patient/pat-alba', { token })).status).toBe(200);
+  expect((await stack.fetch('Observation?patient=Patient/pat-alba', { token })).status).toBe(200);
+  const { page, cspViolations } = await signedInPage({ sub: 'po-6', name: 'Ivo Officer', roles: ['privacy-officer'] });
+  await page.getByRole('link', { name: 'Breach scope' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Breach scope' }).waitFor();
+  await page.getByLabel('Search by').selectOption('subject');
+  await page.getByLabel(/^Value/).fill(`${stack.issuer.issuer} leaky-1`);
+  await eventually(
+    async () => {
+      await page.getByRole('button', { name: 'Find affected patients' }).click();
+      return (await page.getByRole('heading', { name: /affected patient/ }).textContent()) ?? '';
+    },
+    (t) => /in 2 of 2 records\)$/.test(t),
+    'both records of leaky-1 in the store',
+  );
+  expect(await page.getByRole('heading', { name: /^1 affected patient \(/ }).count()).toBe(1);
+  expect(await page.locator('table.records tbody tr').allTextContents()).toEqual([expect.stringMatching(/^pat-alba.*Observation \d+.*Patient 1/)]);
+  expect(await page.getByText(/^Chain intact over \d+ records?\.$/).count()).toBe(1);
+  const csv = await downloaded(page, () => page.getByRole('link', { name: 'Download CSV' }).click());
+  expect(csv.bytes.toString('utf8').split('\n').slice(0, 2)).toEqual(['patient,released,first_access,last_access,records', expect.stringMatching(/^pat-alba,"?Observation \d+; Patient 1"?,/)]);
+
+  await page.getByRole('button', { name: 'Revoke now' }).click();
+  await page.getByRole('heading', { name: 'Confirm the revocation' }).waitFor();
+  expect(await axeViolations(page)).toEqual([]);
+  await page.screenshot({ path: path.join(SHOTS, 'breach-scope.png'), fullPage: true });
+  // Nothing is revoked before the confirmation.
+  expect((await stack.fetch('Patient/pat-alba', { token })).status).toBe(200);
+  await page.getByRole('button', { name: 'Confirm revocation' }).click();
+  await page.getByRole('status').filter({ hasText: /^Revoked: every token of this subject/ }).waitFor();
+  expect((await stack.fetch('Patient/pat-alba', { token })).status).toBe(401);
+  expect(cspViolations).toEqual([]);
+  await page.context().close();
+}, 30_000);
+
+test('reviewing a break-the-glass case: its record trail with the chain verified, closed as unjustified with a note', async () => {
+  const openBefore = await metric(stack, /^fhirgw_review_cases_open (\d+)/m);
+  const token = await stack.issuer.mint(breakGlassClaims('Practitioner/prac-btg-ui', 'Cardiac arrest on the ward'));
+  expect((await stack.fetch(`Observation/${RESTRICTED_OBSERVATION}`, { token })).status).toBe(200);
+  await eventually(() => metric(stack, /^fhirgw_review_cases_open (\d+)/m), (n) => n === openBefore + 1, 'the case opened by the detector', 20_000);
+  const { page, cspViolations } = await signedInPage({ sub: 'po-7', name: 'Jun Officer', roles: ['privacy-officer'] });
+  await page.getByRole('link', { name: 'Cases' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Cases' }).waitFor();
+  await page.getByLabel('Kind').selectOption('break-glass');
+  await page.getByLabel('Patient id').fill('pat-alba');
+  await page.getByRole('button', { name: 'Show cases' }).click();
+  const row = page.locator('table.records tbody tr', { hasText: 'Practitioner/prac-btg-ui' });
+  await row.waitFor();
+  await row.getByRole('button', { name: /^Open case of Practitioner\/prac-btg-ui/ }).click();
+  await page.getByRole('heading', { name: 'Case: break-glass, open' }).waitFor();
+  expect(await page.locator('dl.facts').textContent()).toContain('Cardiac arrest on the ward');
+  expect(await page.getByText(/^Chain intact over \d+ records?\.$/).count()).toBe(1);
+  const trail = await page.locator('section.detail table.records tbody tr').allTextContents();
+  expect(trail).toEqual([expect.stringContaining(`GET Observation/${RESTRICTED_OBSERVATION}`)]);
+  expect(trail[0]).toContain('break-the-glass');
+  expect(await axeViolations(page)).toEqual([]);
+  await page.screenshot({ path: path.join(SHOTS, 'cases.png'), fullPage: true });
+
+  await page.getByLabel('Unjustified').check();
+  await page.getByLabel('Note').fill('No cardiac arrest recorded for this patient');
+  await page.getByRole('button', { name: 'Close case' }).click();
+  await page.getByRole('heading', { name: 'Case: break-glass, unjustified' }).waitFor();
+  expect(await page.locator('ul.transitions').textContent()).toMatch(/open → unjustified by .*\|po-7: No cardiac arrest recorded for this patient/);
+  expect(await metric(stack, /^fhirgw_review_cases_open (\d+)/m)).toBe(openBefore);
+  expect(await axeViolations(page)).toEqual([]);
+  expect(cspViolations).toEqual([]);
+  await page.context().close();
+
+  // An auditor reads the same case and is offered no review.
+  const auditor = await signedInPage({ sub: 'au-7', name: 'Kai Auditor', roles: ['auditor'] });
+  await auditor.page.getByRole('link', { name: 'Cases' }).click();
+  await auditor.page.getByLabel('Status').selectOption('');
+  await auditor.page.getByRole('button', { name: 'Show cases' }).click();
+  await auditor.page.locator('table.records tbody tr', { hasText: 'Practitioner/prac-btg-ui' }).getByRole('button').click();
+  await auditor.page.getByRole('heading', { name: 'Case: break-glass, unjustified' }).waitFor();
+  expect(await auditor.page.getByRole('button', { name: 'Close case' }).count()).toBe(0);
+  expect(await auditor.page.getByRole('link', { name: 'Breach scope' }).count()).toBe(0);
+  await auditor.page.context().close();
+}, 45_000);

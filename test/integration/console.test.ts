@@ -3,13 +3,15 @@
  * it) and a real OpenID Connect provider (node-oidc-provider), over real HTTP: authorization code
  * with PKCE through openid-client, session cookies, CSRF, roles per API, CSP, audit records.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../../src/devkit/ports.js';
 import { ensureOpa } from '../../scripts/lib/opa.mjs';
+import { breakGlassClaims, RESTRICTED_OBSERVATION } from '../support/console-stack.js';
+import { pdfText } from '../support/pdf-text.js';
 import { CookieJar, signIn, startConsoleIdp, type ConsoleIdp, type ConsoleUserSpec } from '../support/console-idp.js';
-import { startStack, type Stack } from '../support/stack.js';
+import { startConsoleStack, type ConsoleStack } from '../support/console-stack.js';
+import type { Stack } from '../support/stack.js';
 import { eventually } from '../support/wait.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -21,25 +23,21 @@ const clinician: ConsoleUserSpec = { sub: 'dr-9', name: 'Doctor Nine', roles: ['
 let stack: Stack;
 let idp: ConsoleIdp;
 let consoleUrl: string;
-let storeDir: string;
+let running: ConsoleStack;
 
 const billingCase = { claims: { scope: 'user/*.rs', roles: ['billing'], purpose_of_use: ['HPAYMT'] }, request: 'GET /Observation/o1', now: '2026-11-23T10:00:00Z' };
 
 beforeAll(async () => {
   process.env['FHIRGW_OPA'] = ensureOpa();
   const port = await freePort();
-  storeDir = mkdtempSync(path.join(os.tmpdir(), 'fhirgw-console-store-'));
-  consoleUrl = `http://127.0.0.1:${port}`;
-  idp = await startConsoleIdp({ redirectUris: [`${consoleUrl}/callback`] });
-  stack = await startStack({
-    config: (d) => ({ ...d, audit: { sinks: [...(d.audit?.sinks ?? []), { type: 'postgres', embedded: { dir: storeDir } }] }, console: { host: '127.0.0.1', port, oidc: { issuer: idp.issuer, clientId: 'fhir-console', scope: 'openid profile roles' }, sessionTtlSeconds: 900 } }),
-  });
-}, 60_000);
+  idp = await startConsoleIdp({ redirectUris: [`http://127.0.0.1:${port}/callback`] });
+  running = await startConsoleStack(port, idp);
+  ({ stack, consoleUrl } = running);
+}, 90_000);
 
 afterAll(async () => {
-  await stack?.close();
+  await running?.close();
   await idp?.close();
-  rmSync(storeDir, { recursive: true, force: true });
   delete process.env['FHIRGW_OPA'];
 });
 
@@ -131,7 +129,13 @@ describe('sign-in through OpenID Connect (authorization code with PKCE)', () => 
 
 describe('security of the API', () => {
   test('no access without a session, on every API', async () => {
-    for (const [method, p] of [['GET', '/api/session'], ['GET', '/api/overview'], ['POST', '/api/playground/evaluate']] as const) {
+    const apis = [
+      ['GET', '/api/session'], ['GET', '/api/overview'], ['POST', '/api/playground/evaluate'], ['GET', '/api/access-history?patient=pat-alba&from=2026-01-01&to=2026-12-31'],
+      ['GET', '/api/access-history/disclosures?patient=pat-alba&from=2026-01-01&to=2026-12-31&format=pdf'], ['GET', '/api/breach-scope?client=x&from=2026-01-01&to=2026-12-31'],
+      ['POST', '/api/breach-scope/revoke'], ['GET', '/api/cases'], ['GET', '/api/cases/00000000-0000-4000-8000-000000000000'], ['POST', '/api/cases/00000000-0000-4000-8000-000000000000/close'],
+      ['GET', '/api/impact/shadow'], ['POST', '/api/impact/ship'],
+    ] as const;
+    for (const [method, p] of apis) {
       const res = await fetch(`${consoleUrl}${p}`, { method, headers: { 'content-type': 'application/json' }, ...(method === 'POST' ? { body: '{}' } : {}) });
       expect(res.status).toBe(401);
       expect((await res.json()).error).toBe('console_session_required');
@@ -311,4 +315,261 @@ describe('API: impact (a window of the trail replayed against a candidate)', () 
     expect((await post(`${consoleUrl}/api/impact`, { from, before: from, candidate: { files } }, auditorSession.jar, { 'x-csrf-token': auditorSession.csrf })).status).toBe(403);
     expect((await post(`${consoleUrl}/api/impact`, { from: 'yesterday', before: from, candidate: { files } }, officerSession.jar, { 'x-csrf-token': officerSession.csrf })).status).toBe(400);
   });
+});
+
+/** A window around now for the privacy office's reports (whole days, as the CLI takes them). */
+function today(): { from: string; to: string } {
+  const day = new Date().toISOString().slice(0, 10);
+  return { from: day, to: day };
+}
+
+/** The shipped policy sources, for a candidate (optionally changed). */
+async function policyFiles(change: (roles: Record<string, { read: string[] }>) => void = () => {}): Promise<Record<string, string>> {
+  const policies = path.join(ROOT, 'policies');
+  const { sourceFiles } = await import('../../src/policy/toolchain.js');
+  const files: Record<string, string> = {};
+  for (const f of sourceFiles(policies)) files[path.relative(policies, f)] = readFileSync(f, 'utf8');
+  const roles = JSON.parse(files['fhirgw/roles/data.json']!);
+  change(roles);
+  files['fhirgw/roles/data.json'] = JSON.stringify(roles);
+  return files;
+}
+
+describe('API: patient access history and the accounting of disclosures', () => {
+  let traffic: { from: string; to: string };
+  beforeAll(async () => {
+    // A clinician reads the patient, a search over their Observations: both release pat-bruno's data.
+    const token = await stack.issuer.mint({ sub: 'Practitioner/prac-history', fhirUser: 'Practitioner/prac-history', client_id: 'ward-app', scope: 'user/*.rs', roles: ['clinician'], purpose_of_use: ['TREAT'] });
+    expect((await stack.fetch('Patient/pat-bruno', { token })).status).toBe(200);
+    expect((await stack.fetch('Observation?patient=Patient/pat-bruno', { token })).status).toBe(200);
+    traffic = today();
+    const { jar } = await signIn(consoleUrl, idp, officer);
+    await eventually(
+      async () => (await (await get(`${consoleUrl}/api/access-history?patient=pat-bruno&from=${traffic.from}&to=${traffic.to}`, jar)).json()) as { entries: unknown[] },
+      (b) => b.entries.length >= 2,
+      'both reads of pat-bruno in the store',
+    );
+  });
+
+  test('shows what the patient sees (staff by role and organisation) and the staff names only the office sees', async () => {
+    const { jar } = await signIn(consoleUrl, idp, auditor);
+    const res = await get(`${consoleUrl}/api/access-history?patient=Patient/pat-bruno&from=${traffic.from}&to=${traffic.to}`, jar);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { patientAccess: { staff: string; organisation: string }; entries: Array<{ action: string; patientSees: { who: string; roles: string[] }; staff: { name: string; client: string }; released: Array<{ type: string }> }> };
+    expect(body.patientAccess).toEqual({ staff: 'role-organisation', organisation: 'the care provider' });
+    const mine = body.entries.filter((e) => e.staff.name === 'Practitioner/prac-history');
+    expect(mine.map((e) => e.action).sort()).toEqual(['GET read Patient', 'GET search-type Observation']);
+    for (const e of mine) {
+      expect(e.patientSees).toEqual({ who: 'the care provider', roles: ['clinician'] });
+      expect(e.staff.client).toBe('ward-app');
+    }
+    // The same entries the patient's own history at <base>/AuditEvent gives, in the same order.
+    const patientToken = await stack.issuer.mint({ sub: 'Patient/pat-bruno', fhirUser: 'Patient/pat-bruno', patient: 'pat-bruno', scope: 'launch/patient patient/*.rs', roles: ['patient'] });
+    const own = (await (await stack.fetch(`AuditEvent?patient=pat-bruno&date=ge${traffic.from}&_count=100`, { token: patientToken })).json()) as { entry?: Array<{ resource: { id: string } }> };
+    const ids = (body as unknown as { entries: Array<{ id: string }> }).entries.map((e) => e.id);
+    expect(ids).toEqual((own.entry ?? []).map((e) => e.resource.id).filter((id) => ids.includes(id)));
+    expect(ids.length).toBeGreaterThanOrEqual(2);
+  });
+
+  test('exports the accounting of disclosures as CSV and as a paginated PDF naming the recipients', async () => {
+    const { jar } = await signIn(consoleUrl, idp, officer);
+    const base = `${consoleUrl}/api/access-history/disclosures?patient=pat-bruno&from=${traffic.from}&to=${traffic.to}&includeTpo=true`;
+    const csv = await get(`${base}&format=csv`, jar);
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
+    expect(csv.headers.get('content-disposition')).toMatch(/^attachment; filename="disclosures-pat-bruno-\d{4}-\d{2}-\d{2}\.csv"$/);
+    const lines = (await csv.text()).trim().split('\n');
+    expect(lines[0]).toBe('date,user,organisation,client,description,purpose_of_use,tpo,break_glass,record');
+    expect(lines.filter((l) => l.includes('Practitioner/prac-history,,ward-app,')).length).toBe(2);
+
+    const pdf = await get(`${base}&format=pdf`, jar);
+    expect(pdf.status).toBe(200);
+    expect(pdf.headers.get('content-type')).toBe('application/pdf');
+    const bytes = Buffer.from(await pdf.arrayBuffer());
+    expect(bytes.subarray(0, 5).toString('latin1')).toBe('%PDF-');
+    const { strings, pages } = pdfText(bytes);
+    expect(pages).toBeGreaterThanOrEqual(1);
+    expect(strings).toEqual(expect.arrayContaining(['Accounting of disclosures', 'pat-bruno', 'Date (UTC)', 'Recipient', 'What was disclosed', 'ward-app']));
+    expect(strings.filter((t) => t === 'Practitioner/prac-history')).toHaveLength(2);
+    expect(strings.find((t) => t.startsWith('Page 1 of '))).toBe(`Page 1 of ${pages}`);
+    // Without includeTpo, treatment disclosures are left out (45 CFR 164.528(a)(1)(i)).
+    const tpoLeftOut = (await (await get(`${consoleUrl}/api/access-history/disclosures?patient=pat-bruno&from=${traffic.from}&to=${traffic.to}`, jar)).json()) as { disclosures: Array<{ recipient: { client: string } }> };
+    expect(tpoLeftOut.disclosures.filter((d) => d.recipient.client === 'ward-app')).toEqual([]);
+  });
+
+  test('a policy author cannot see the access history or the disclosures; bad input is a 400', async () => {
+    const { jar } = await signIn(consoleUrl, idp, author);
+    for (const p of [`/api/access-history?patient=pat-bruno&from=${traffic.from}&to=${traffic.to}`, `/api/access-history/disclosures?patient=pat-bruno&from=${traffic.from}&to=${traffic.to}&format=pdf`]) {
+      const res = await get(`${consoleUrl}${p}`, jar);
+      expect(res.status).toBe(403);
+      expect((await res.json()).error).toBe('console_role_required');
+    }
+    const officerJar = (await signIn(consoleUrl, idp, officer)).jar;
+    for (const q of ['patient=../etc&from=2026-01-01&to=2026-01-02', 'patient=pat-bruno&from=yesterday&to=2026-01-02', 'patient=pat-bruno&from=2026-01-01', 'patient=pat-bruno&from=2026-01-01&to=2026-01-02&format=docx']) {
+      const path = q.includes('format') ? 'access-history/disclosures' : 'access-history';
+      const res = await get(`${consoleUrl}/api/${path}?${q}`, officerJar);
+      expect(res.status).toBe(400);
+      expect((await res.json()).error).toBe('console_invalid_request');
+    }
+  });
+});
+
+describe('API: breach scope and revoke now', () => {
+  test('the affected patients with what was released and the chain verified, as JSON and CSV; privacy officers only', async () => {
+    const token = await stack.issuer.mint({ sub: 'leaked-user', scope: 'user/*.rs', roles: ['clinician'], purpose_of_use: ['TREAT'] });
+    expect((await stack.fetch('Patient/pat-alba', { token })).status).toBe(200);
+    expect((await stack.fetch('Observation?patient=Patient/pat-alba', { token })).status).toBe(200);
+    const { from, to } = today();
+    const { jar } = await signIn(consoleUrl, idp, officer);
+    const url = `${consoleUrl}/api/breach-scope?subject=${encodeURIComponent(`${stack.issuer.issuer} leaked-user`)}&from=${from}&to=${to}`;
+    const scope = await eventually(
+      async () => (await (await get(url, jar)).json()) as { patients: Array<{ patient: string; released: Array<{ type: string; count: number }> }>; totals: { records: number }; chain: { ok: boolean; checked: number }; revocable: boolean },
+      (b) => b.totals?.records >= 2,
+      'both records of leaked-user in the store',
+    );
+    expect(scope.patients.map((p) => p.patient)).toEqual(['pat-alba']);
+    expect(scope.patients[0]!.released.map((r) => r.type)).toEqual(expect.arrayContaining(['Observation', 'Patient']));
+    expect(scope.chain).toMatchObject({ ok: true });
+    expect(scope.chain.checked).toBeGreaterThanOrEqual(2);
+    expect(scope.revocable).toBe(true);
+    const csv = await get(`${url}&format=csv`, jar);
+    expect(csv.headers.get('content-disposition')).toMatch(/^attachment; filename="breach-scope-/);
+    const rows = (await csv.text()).trim().split('\n');
+    expect(rows[0]).toBe('patient,released,first_access,last_access,records');
+    expect(rows[1]).toMatch(/^pat-alba,/);
+    for (const user of [author, auditor]) {
+      const res = await get(url, (await signIn(consoleUrl, idp, user)).jar);
+      expect(res.status).toBe(403);
+      expect((await res.json()).error).toBe('console_role_required');
+    }
+    expect((await get(`${consoleUrl}/api/breach-scope?subject=nospace&from=${from}&to=${to}`, jar)).status).toBe(400);
+    expect((await get(`${consoleUrl}/api/breach-scope?client=a&jti=b&from=${from}&to=${to}`, jar)).status).toBe(400);
+  });
+
+  test('revoke now needs the confirmation field and the CSRF token; then the gateway refuses the subject\'s and the client\'s tokens (401)', async () => {
+    const subjectToken = await stack.issuer.mint({ sub: 'stolen-login', scope: 'user/*.rs', roles: ['clinician'], purpose_of_use: ['TREAT'] });
+    const clientToken = await stack.issuer.mint({ sub: 'someone-else', client_id: 'compromised-app', scope: 'user/*.rs', roles: ['clinician'], purpose_of_use: ['TREAT'] });
+    expect((await stack.fetch('Patient/pat-alba', { token: subjectToken })).status).toBe(200);
+    expect((await stack.fetch('Patient/pat-alba', { token: clientToken })).status).toBe(200);
+    const { jar, csrf } = await signIn(consoleUrl, idp, { sub: 'po-revoke', name: 'Revoking Officer', roles: ['privacy-officer'] });
+    const url = `${consoleUrl}/api/breach-scope/revoke`;
+    const subject = `${stack.issuer.issuer} stolen-login`;
+    // Refusals change nothing: no confirmation, a confirmation that is not `true`, an address, no CSRF token.
+    for (const body of [{ subject }, { subject, confirm: 'yes' }, { address: '10.0.0.1', confirm: true }, { subject, client: 'x', confirm: true }]) {
+      const res = await post(url, body, jar, { 'x-csrf-token': csrf });
+      expect(res.status).toBe(400);
+      expect((await res.json()).error).toBe('console_invalid_request');
+    }
+    expect((await post(url, { subject, confirm: true }, jar)).status).toBe(403);
+    const auditorSession = await signIn(consoleUrl, idp, auditor);
+    const asAuditor = await post(url, { subject, confirm: true }, auditorSession.jar, { 'x-csrf-token': auditorSession.csrf });
+    expect(asAuditor.status).toBe(403);
+    expect((await asAuditor.json()).error).toBe('console_role_required');
+    expect((await stack.fetch('Patient/pat-alba', { token: subjectToken })).status).toBe(200);
+
+    const revoked = await post(url, { subject, confirm: true }, jar, { 'x-csrf-token': csrf });
+    expect(revoked.status).toBe(201);
+    expect(await revoked.json()).toEqual({ revoked: 'sub', iss: stack.issuer.issuer });
+    const refused = await stack.fetch('Patient/pat-alba', { token: subjectToken });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('www-authenticate')).toContain('invalid_token');
+
+    // A client: the one configured issuer is the default.
+    expect((await post(url, { client: 'compromised-app', confirm: true }, jar, { 'x-csrf-token': csrf })).status).toBe(201);
+    expect((await stack.fetch('Patient/pat-alba', { token: clientToken })).status).toBe(401);
+    expect((await post(url, { client: 'compromised-app', iss: 'https://other.example', confirm: true }, jar, { 'x-csrf-token': csrf })).status).toBe(400);
+
+    // Audited with the console user as principal.
+    const records = await eventually(
+      async () => stack.auditRecords().filter((r) => r.principal?.sub === 'po-revoke' && r.request?.operation === 'console.breach-scope.revoke'),
+      (l) => l.filter((r) => r.outcome.status === 201).length === 2,
+      'the two revocations recorded',
+    );
+    expect(records.filter((r) => r.outcome.status === 201).map((r) => r.principal)).toEqual([expect.objectContaining({ iss: idp.issuer, client_id: 'fhir-console', roles: ['privacy-officer'] }), expect.objectContaining({ sub: 'po-revoke' })]);
+  });
+});
+
+describe('API: review cases', () => {
+  let caseId: string;
+  beforeAll(async () => {
+    const token = await stack.issuer.mint(breakGlassClaims('Practitioner/prac-btg', 'Unconscious patient in the ED'));
+    expect((await stack.fetch(`Observation/${RESTRICTED_OBSERVATION}`, { token })).status).toBe(200);
+    const { jar } = await signIn(consoleUrl, idp, officer);
+    const list = await eventually(
+      async () => (await (await get(`${consoleUrl}/api/cases?kind=break-glass&patient=pat-alba`, jar)).json()) as { cases: Array<{ id: string; user: { sub: string } }> },
+      (b) => b.cases.some((c) => c.user.sub === 'Practitioner/prac-btg'),
+      'the break-the-glass case opened by the detector',
+      20_000,
+    );
+    caseId = list.cases.find((c) => c.user.sub === 'Practitioner/prac-btg')!.id;
+  }, 30_000);
+
+  test('lists and filters cases, and a case shows its record trail with the chain verified; the overview counts open cases', async () => {
+    const { jar } = await signIn(consoleUrl, idp, auditor);
+    const open = (await (await get(`${consoleUrl}/api/cases?status=open`, jar)).json()) as { cases: Array<{ id: string }> };
+    expect(open.cases.map((c) => c.id)).toContain(caseId);
+    expect(((await (await get(`${consoleUrl}/api/cases?kind=detection`, jar)).json()) as { cases: Array<{ id: string }> }).cases.map((c) => c.id)).not.toContain(caseId);
+    expect(((await (await get(`${consoleUrl}/api/cases?patient=pat-bruno`, jar)).json()) as { cases: Array<{ id: string }> }).cases.map((c) => c.id)).not.toContain(caseId);
+    const detail = (await (await get(`${consoleUrl}/api/cases/${caseId}`, jar)).json()) as { case: { statedReason: string; findings: Array<{ signal: string; record: string }> }; trail: { records: Array<{ id: string; request: { type: string; id: string }; breakGlass: boolean }>; missing: string[]; chain: { ok: boolean } } };
+    expect(detail.case.statedReason).toBe('Unconscious patient in the ED');
+    expect(detail.trail.records.map((r) => [r.id, r.request.type, r.request.id, r.breakGlass])).toEqual([[detail.case.findings[0]!.record, 'Observation', RESTRICTED_OBSERVATION, true]]);
+    expect(detail.trail.missing).toEqual([]);
+    expect(detail.trail.chain.ok).toBe(true);
+    const overview = (await (await get(`${consoleUrl}/api/overview`, jar)).json()) as { openCases: number };
+    expect(overview.openCases).toBeGreaterThanOrEqual(1);
+    for (const q of ['status=maybe', 'kind=other', 'limit=0']) expect((await get(`${consoleUrl}/api/cases?${q}`, jar)).status).toBe(400);
+    expect((await get(`${consoleUrl}/api/cases/00000000-0000-4000-8000-000000000000`, jar)).status).toBe(404);
+  });
+
+  test('an auditor cannot close a case; bad input and a missing CSRF token change nothing; a privacy officer closes it once', async () => {
+    const close = `${consoleUrl}/api/cases/${caseId}/close`;
+    const auditorSession = await signIn(consoleUrl, idp, auditor);
+    const asAuditor = await post(close, { status: 'justified', note: 'looked fine' }, auditorSession.jar, { 'x-csrf-token': auditorSession.csrf });
+    expect(asAuditor.status).toBe(403);
+    expect((await asAuditor.json()).error).toBe('console_role_required');
+    const { jar, csrf } = await signIn(consoleUrl, idp, { sub: 'po-review', name: 'Reviewing Officer', roles: ['privacy-officer'] });
+    for (const body of [{ status: 'fine', note: 'x' }, { status: 'justified' }, { status: 'justified', note: '' }, { status: 'justified', note: 'x', reviewer: 'someone else' }]) {
+      const res = await post(close, body, jar, { 'x-csrf-token': csrf });
+      expect(res.status).toBe(400);
+      expect((await res.json()).error).toBe('console_invalid_request');
+    }
+    expect((await post(close, { status: 'justified', note: 'x' }, jar)).status).toBe(403);
+    expect(((await (await get(`${consoleUrl}/api/cases/${caseId}`, jar)).json()) as { case: { status: string } }).case.status).toBe('open');
+
+    const closed = await post(close, { status: 'unjustified', note: 'No ED admission on record' }, jar, { 'x-csrf-token': csrf });
+    expect(closed.status).toBe(200);
+    expect(await closed.json()).toMatchObject({ status: 'unjustified', transitions: [{ from: 'open', to: 'unjustified', reviewer: `${idp.issuer}|po-review`, note: 'No ED admission on record' }] });
+    expect((await post(close, { status: 'justified', note: 'again' }, jar, { 'x-csrf-token': csrf })).status).toBe(412);
+  });
+});
+
+describe('API: ship in shadow mode', () => {
+  test('a policy author ships a candidate as the shadow bundle; the gateway loads it and counts its disagreements', async () => {
+    const authorSession = await signIn(consoleUrl, idp, author);
+    expect(await (await get(`${consoleUrl}/api/impact/shadow`, authorSession.jar)).json()).toEqual({ available: true, reason: null, bundle: 'bundle.tar.gz' });
+    // The candidate: billing no longer reads Encounters.
+    const files = await policyFiles((roles) => {
+      roles['billing']!.read = roles['billing']!.read.filter((t) => t !== 'Encounter');
+    });
+    const officerSession = await signIn(consoleUrl, idp, officer);
+    expect((await post(`${consoleUrl}/api/impact/ship`, { candidate: { files } }, officerSession.jar, { 'x-csrf-token': officerSession.csrf })).status).toBe(403);
+    expect((await post(`${consoleUrl}/api/impact/ship`, { candidate: { files } }, authorSession.jar)).status).toBe(403);
+    expect((await post(`${consoleUrl}/api/impact/ship`, { candidate: { files: { '../x.rego': 'package x' } } }, authorSession.jar, { 'x-csrf-token': authorSession.csrf })).status).toBe(400);
+    expect(existsSync(running.shadowBundle)).toBe(false);
+
+    const res = await post(`${consoleUrl}/api/impact/ship`, { candidate: { files } }, authorSession.jar, { 'x-csrf-token': authorSession.csrf });
+    expect(res.status).toBe(201);
+    const shipped = (await res.json()) as { revision: string };
+    expect(shipped.revision).toMatch(/^[0-9a-f]{16}$/);
+    // The gateway's watcher reloads the shadow bundle: its revision appears in the policy metric.
+    await eventually(async () => (await stack.gateway.metrics.policyInfo.get()).values.some((v) => v.labels['bundle'] === 'shadow' && v.labels['revision'] === shipped.revision), Boolean, 'the shadow bundle loaded');
+    const disagreements = async () => (await stack.gateway.metrics.shadowDisagreements.get()).values.filter((v) => v.labels['stage'] === 'request').reduce((a, v) => a + v.value, 0);
+    const before = await disagreements();
+    const biller = await stack.issuer.mint({ sub: 'biller-shadow', scope: 'user/*.rs', roles: ['billing'], purpose_of_use: ['HPAYMT'] });
+    // Enforcing still allows it; the shadow denies the request (and so its resource), and that is counted.
+    expect((await stack.fetch('Encounter/enc-pat-alba', { token: biller })).status).toBe(200);
+    expect(await disagreements()).toBe(before + 1);
+    const records = await eventually(async () => stack.auditRecords().filter((r) => r.principal?.sub === 'pa-1' && r.request?.operation === 'console.impact.ship'), (l) => l.some((r) => r.outcome.status === 201), 'the ship recorded');
+    expect(records.some((r) => r.outcome.status === 201)).toBe(true);
+  }, 60_000);
 });

@@ -8,6 +8,7 @@ import request from 'supertest';
 import { buildConfig, ConfigError } from '../../src/config/load.js';
 import { CONSOLE_CSP, createConsoleApp } from '../../src/console/app.js';
 import { csrfMatches, SessionStore, type ConsoleUser } from '../../src/console/session.js';
+import { shadowRoutes } from '../../src/console/shadow.js';
 import { createLogger } from '../../src/observability/logger.js';
 
 const minimal = { publicBaseUrl: 'https://fhir.example.org/fhir', upstream: { url: 'http://hapi:8080/fhir' }, auth: { issuer: 'https://idp.example.org' } };
@@ -95,5 +96,26 @@ describe('cookies outside loopback', () => {
     expect(new URL(res.headers['location']!).searchParams.get('redirect_uri')).toBe('https://console.hospital.example/callback');
     expect(res.headers['set-cookie']![0]).toMatch(/^fhirgw_console_login=[A-Za-z0-9_-]{43}; Path=\/callback; Max-Age=600; HttpOnly; SameSite=Lax; Secure$/);
     expect(res.headers['content-security-policy']).toBe(CONSOLE_CSP);
+  });
+});
+
+describe('ship in shadow mode', () => {
+  const ship = (target: { bundleFile: string | null; signingRequired: boolean }) => {
+    const routes = shadowRoutes(target, createLogger('silent'));
+    const route = (p: string) => routes.find((r) => r.path === p)!;
+    const ctx = { session: {} as never, req: { body: { candidate: { files: {} } } } as never };
+    return { status: () => route('/impact/shadow').handle(ctx, {}), ship: () => route('/impact/ship').handle(ctx, {}) };
+  };
+
+  test('without policy.shadow.bundle the page is told why and shipping is 409 console_shadow_unavailable', async () => {
+    const s = ship({ bundleFile: null, signingRequired: false });
+    expect((await s.status()).body).toEqual({ available: false, reason: expect.stringContaining('policy.shadow.bundle'), bundle: null });
+    await expect(s.ship()).rejects.toMatchObject({ code: 'console_shadow_unavailable', status: 409, parameter: expect.stringContaining('policy.shadow.bundle') });
+  });
+
+  test('where bundles must be signed the console does not ship (it cannot sign)', async () => {
+    const s = ship({ bundleFile: '/srv/policy/shadow.tar.gz', signingRequired: true });
+    expect((await s.status()).body).toEqual({ available: false, reason: expect.stringContaining('signed'), bundle: 'shadow.tar.gz' });
+    await expect(s.ship()).rejects.toMatchObject({ code: 'console_shadow_unavailable', status: 409 });
   });
 });

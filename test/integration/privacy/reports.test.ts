@@ -15,6 +15,7 @@ import { openAuditStore, type AuditStore } from '../../../src/audit/store/store.
 import { disclosuresCsv } from '../../../src/privacy/disclosures.js';
 import { breachScope, disclosures } from '../../../src/privacy/store-reports.js';
 import { sampleRecord, TEST_KEY } from '../../support/audit.js';
+import { pdfText } from '../../support/pdf-text.js';
 import { startPostgresServer, type PostgresServer } from '../../support/postgres.js';
 
 const run = promisify(execFile);
@@ -155,7 +156,7 @@ describe('accounting of disclosures', () => {
     expect(all.disclosures[0]).toMatchObject({ recipient: { organisation: 'Example Hospital', client: expect.any(String) }, description: expect.any(Array) });
   });
 
-  test('the CLI gives the same answer on every run, in json, csv and fhir', async () => {
+  test('the CLI gives the same answer on every run, in json, csv and fhir, and the PDF prints it', async () => {
     const cli = (format: string) =>
       run(process.execPath, ['dist/cli.js', 'audit', 'disclosures', '--store', pg.url, '--patient', 'p3', '--from', '2026-11-02', '--to', '2026-11-08', '--format', format, '--organisation', 'Example Hospital'], { env: { ...process.env, FHIRGW_AUDIT_HMAC_KEY: TEST_KEY.toString('utf8') } });
     const csv = await cli('csv');
@@ -169,5 +170,12 @@ describe('accounting of disclosures', () => {
     expect(fhir.entry).toHaveLength(direct.disclosures.length);
     // No other patient in the FHIR form.
     expect(fhir.entry.flatMap((e) => e.resource.entity.map((x) => x.what?.reference)).filter((r) => r?.startsWith('Patient/') && r !== 'Patient/p3')).toEqual([]);
+    // The PDF for the patient: the same disclosures, each recipient printed, on numbered pages.
+    const pdf = await run(process.execPath, ['dist/cli.js', 'audit', 'disclosures', '--store', pg.url, '--patient', 'p3', '--from', '2026-11-02', '--to', '2026-11-08', '--format', 'pdf', '--organisation', 'Example Hospital'], { env: { ...process.env, FHIRGW_AUDIT_HMAC_KEY: TEST_KEY.toString('utf8') }, encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 });
+    expect(pdf.stdout.subarray(0, 5).toString('latin1')).toBe('%PDF-');
+    const { strings, pages } = pdfText(pdf.stdout);
+    expect(strings).toEqual(expect.arrayContaining(['Accounting of disclosures', 'p3', 'Example Hospital', `${direct.disclosures.length} (treatment, payment and health care operations left out, 45 CFR 164.528(a)(1)(i))`]));
+    for (const d of direct.disclosures) expect(strings.some((t) => t.includes(d.recipient.client ?? '(none)'))).toBe(true);
+    expect(strings.filter((t) => t.startsWith('Page ')).length).toBe(pages);
   }, 60_000);
 });
