@@ -66,7 +66,7 @@ export function renderMarkdown(run: BenchRun, name = run.startedAt.slice(0, 10))
     lines.push(
       `R50 = 500 / (the gateway's CPU ms per read in this run): the rate at which it would use ${LOAD.coreShare * 100} % of one core. Reads at ${LOAD.rateFactor} × R50 (autocannon \`overallRate\`), latency over every response; the bare proxy at the same rate for comparison.`,
       '',
-      '| Target | Rate asked req/s | Achieved req/s | Connections | Responses | Failed | p50 ms | p99 ms | max ms | p99 / p50 | Over ${BUDGETS.loadTailMs} ms | CPU ms/req | Share of a core |',
+      `| Target | Rate asked req/s | Achieved req/s | Connections | Responses | Failed | p50 ms | p99 ms | max ms | p99 / p50 | Over ${BUDGETS.loadTailMs} ms | CPU ms/req | Share of a core |`,
       '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     );
     for (const l of run.load) {
@@ -230,9 +230,9 @@ export function renderSvg(run: BenchRun): string {
  * curve on these axes, bending up to slope 1 where the per-entry cost takes over).
  */
 export function renderLinearitySvg(run: BenchRun): string {
-  const width = 680;
-  const height = 440;
-  const plot = { left: 70, right: width - 200, top: 50, bottom: height - 70 };
+  const width = 760;
+  const height = 460;
+  const plot = { left: 70, right: width - 250, top: 50, bottom: height - 90 };
   const out: string[] = [];
   out.push(`<text x="${plot.left}" y="24" font-size="14" font-weight="bold">CPU per request against entries in the answer (log-log)</text>`);
   const series = run.linearity.filter((l) => l.points.length > 0);
@@ -241,25 +241,42 @@ export function renderLinearitySvg(run: BenchRun): string {
   if (ys.length === 0 || xs.length === 0) {
     out.push(`<text x="${plot.left}" y="${(plot.top + plot.bottom) / 2}" font-size="12">${escapeXml('Not measured in this run (needs search-10, search-100 and search-1000).')}</text>`);
   } else {
-    const decade = (v: number, up: boolean): number => 10 ** (up ? Math.ceil(Math.log10(v) - 1e-9) : Math.floor(Math.log10(v) + 1e-9));
-    const x0 = decade(Math.min(...xs), false);
-    const x1 = Math.max(decade(Math.max(...xs), true), x0 * 10);
-    const y0 = decade(Math.min(...ys), false);
-    const y1 = Math.max(decade(Math.max(...ys), true), y0 * 10);
+    // A fifth of a decade of room around the points (at least a decade in all), so none sits on an axis.
+    const range = (values: readonly number[]): [number, number] => {
+      const lo = Math.log10(Math.min(...values)) - 0.2;
+      const hi = Math.log10(Math.max(...values)) + 0.2;
+      const widen = Math.max(0, 1 - (hi - lo)) / 2;
+      return [10 ** (lo - widen), 10 ** (hi + widen)];
+    };
+    const [x0, x1] = range(xs);
+    const [y0, y1] = range(ys);
     const px = (x: number): number => plot.left + ((Math.log10(x) - Math.log10(x0)) / (Math.log10(x1) - Math.log10(x0))) * (plot.right - plot.left);
     const py = (y: number): number => plot.bottom - ((Math.log10(y) - Math.log10(y0)) / (Math.log10(y1) - Math.log10(y0))) * (plot.bottom - plot.top);
     const label = (v: number): string => (v >= 1 ? v.toLocaleString('en-US') : String(Number(v.toPrecision(1))));
-    for (let x = x0; x <= x1 * 1.0001; x *= 10) {
-      out.push(`<line x1="${px(x).toFixed(1)}" y1="${plot.top}" x2="${px(x).toFixed(1)}" y2="${plot.bottom}" stroke="#ddd"/>`);
+    /** 1, 2 and 5 times each power of ten in [lo, hi]; the 2s and 5s only when the range spans less than two decades. */
+    const ticks = (lo: number, hi: number): Array<{ v: number; major: boolean }> => {
+      const few = Math.log10(hi / lo) < 2;
+      const out: Array<{ v: number; major: boolean }> = [];
+      for (let k = Math.floor(Math.log10(lo)); k <= Math.ceil(Math.log10(hi)); k++) {
+        for (const m of few ? [1, 2, 5] : [1]) {
+          const v = Number((m * 10 ** k).toPrecision(1));
+          if (v >= lo && v <= hi) out.push({ v, major: m === 1 });
+        }
+      }
+      return out;
+    };
+    for (const { v: x, major } of ticks(x0, x1)) {
+      out.push(`<line x1="${px(x).toFixed(1)}" y1="${plot.top}" x2="${px(x).toFixed(1)}" y2="${plot.bottom}" stroke="${major ? '#ccc' : '#eee'}"/>`);
       out.push(`<text x="${px(x).toFixed(1)}" y="${plot.bottom + 16}" font-size="10" text-anchor="middle">${escapeXml(label(x))}</text>`);
     }
-    for (let y = y0; y <= y1 * 1.0001; y *= 10) {
-      out.push(`<line x1="${plot.left}" y1="${py(y).toFixed(1)}" x2="${plot.right}" y2="${py(y).toFixed(1)}" stroke="#ddd"/>`);
+    for (const { v: y, major } of ticks(y0, y1)) {
+      out.push(`<line x1="${plot.left}" y1="${py(y).toFixed(1)}" x2="${plot.right}" y2="${py(y).toFixed(1)}" stroke="${major ? '#ccc' : '#eee'}"/>`);
       out.push(`<text x="${plot.left - 6}" y="${(py(y) + 3).toFixed(1)}" font-size="10" text-anchor="end">${escapeXml(label(y))}</text>`);
     }
     out.push(`<line x1="${plot.left}" y1="${plot.bottom}" x2="${plot.right}" y2="${plot.bottom}" stroke="#333"/>`);
     out.push(`<line x1="${plot.left}" y1="${plot.top}" x2="${plot.left}" y2="${plot.bottom}" stroke="#333"/>`);
     out.push(`<text x="${(plot.left + plot.right) / 2}" y="${plot.bottom + 36}" font-size="11" text-anchor="middle">entries in the answer</text>`);
+    out.push(`<text x="${plot.left}" y="${plot.bottom + 58}" font-size="10" fill="#555">${escapeXml('Points: CPU per request from /proc. Dashed: fitted fixed cost + cost per entry. Steps: incremental cost per entry.')}</text>`);
     out.push(`<text x="18" y="${(plot.top + plot.bottom) / 2}" font-size="11" text-anchor="middle" transform="rotate(-90 18 ${(plot.top + plot.bottom) / 2})">CPU ms per request (/proc)</text>`);
     series.forEach((l, i) => {
       const color = COLORS[l.target];

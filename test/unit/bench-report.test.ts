@@ -240,6 +240,7 @@ describe('report', () => {
     expect(md).toContain('| (c) gateway, in-process WASM | Search, 1,000 entries | 1,000 | 10.50 | 10.5 | 10.0 |');
     expect(md).toContain('fitted 0.500 ms per request + 10.00 µs per entry');
     expect(md).toContain('![CPU per request against entries](2026-11-24-linearity.svg)');
+    expect(md).toContain('| p99 / p50 | Over 100 ms | CPU ms/req | Share of a core |');
     expect(md).toContain('| (c) gateway, in-process WASM | 2,000 | 1,990 | 20 | 20,000 | 0 | 2.00 | 15.00 | 120.0 | 7.5 | 3 | 0.50 | 0.99 |');
     // A quick run's files are named so, and the report links them.
     const quick = renderMarkdown(run, '2026-11-24-quick');
@@ -267,8 +268,8 @@ describe('report', () => {
     // the gateway's three sizes and its legend mark
     expect((svg.match(/<circle [^>]*fill="#2e7d32"/g) ?? []).length).toBe(3 + 1);
     expect(svg).toMatch(/<polyline points="[^"]+" fill="none" stroke="#2e7d32"/);
-    // decades on both axes: 10 to 1,000 entries, 0.1 to 100 ms
-    for (const tick of ['>10<', '>100<', '>1,000<', '>0.1<']) expect(svg).toContain(tick);
+    // decades for 10 to 1,000 entries; 1, 2 and 5 times the powers of ten for 0.5 to 10.5 ms (less than two decades)
+    for (const tick of ['>10<', '>100<', '>1,000<', '>0.5<', '>2<', '>5<']) expect(svg).toContain(tick);
     expect(svg).toContain('fit: 0.500 ms + 10.00 µs/entry');
     expect(svg).not.toMatch(/<(?!\/?(svg|rect|text|line|title|circle|polyline)\b)/);
     expect(renderLinearitySvg({ ...run, linearity: [] })).toContain('Not measured in this run');
