@@ -137,7 +137,7 @@ function atMost(id: string, description: string, budget: number, value: number |
   if (value === undefined || !Number.isFinite(value)) return { ...notMeasured(id, description, target), beside };
   const pass = value <= budget;
   const percent = budget > 0 ? ` (${fixed((100 * Math.abs(value - budget)) / budget, 0)} % ${pass ? 'below' : 'above'})` : '';
-  // A count (no unit) in whole numbers.
-  const margin = `${withUnit(fixed(Math.abs(value - budget), unit === '' ? 0 : 2), unit)} ${pass ? 'under' : 'over'}${percent}`;
+  // A count (no unit) in whole numbers; a ratio's margin without the sign ("8.53 over", not "8.53× over", which reads as a factor).
+  const margin = `${withUnit(fixed(Math.abs(value - budget), unit === '' ? 0 : 2), unit === '×' ? '' : unit)} ${pass ? 'under' : 'over'}${percent}`;
   return { id, description, target, measured: show(value), pass, missedBy: pass ? null : margin, margin, beside };
 }

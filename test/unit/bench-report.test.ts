@@ -157,16 +157,16 @@ describe('budgets', () => {
     const budgets = evaluateBudgets(runWith({}));
     expect(budgets.map((b) => b.id)).toEqual(ISSUE_21_BUDGETS);
     const byId = Object.fromEntries(budgets.map((b) => [b.id, b]));
-    expect(byId['read.cpu']).toMatchObject({ pass: true, target: '≤ 3×', margin: '0.50× under (17 % below)' });
+    expect(byId['read.cpu']).toMatchObject({ pass: true, target: '≤ 3×', margin: '0.50 under (17 % below)' });
     expect(byId['read.cpu']!.measured).toBe('2.5× (gateway 0.50 ms, bare 0.20 ms CPU per request)');
     // Throughput and latency are reported beside the CPU ratio.
     expect(byId['read.cpu']!.beside).toBe('throughput 0.90× bare (gateway 900, bare 1,000 req/s); p50 gateway 1.50 ms, bare 1.00 ms');
     expect(byId['read.latency']).toMatchObject({ pass: false, target: '≤ 0.5 ms', measured: '0.600 ms', missedBy: '0.10 ms over (20 % above)' });
     expect(byId['read.latency']!.description).toContain('one client');
-    expect(byId['search-100.cpu']).toMatchObject({ pass: false, target: '≤ 2.5×', missedBy: '0.50× over (20 % above)' });
+    expect(byId['search-100.cpu']).toMatchObject({ pass: false, target: '≤ 2.5×', missedBy: '0.50 over (20 % above)' });
     expect(byId['bundle-1000.cpu.clinician']).toMatchObject({ pass: true, target: '≤ 8 ms', measured: '7.0 ms' });
     expect(byId['bundle-1000.cpu.researcher']).toMatchObject({ pass: false, target: '≤ 12 ms', measured: '24.0 ms', missedBy: '12.00 ms over (100 % above)' });
-    expect(byId['search-100-half-withheld.cpu']).toMatchObject({ pass: true, target: '≤ 2×', margin: '0.20× under (10 % below)' });
+    expect(byId['search-100-half-withheld.cpu']).toMatchObject({ pass: true, target: '≤ 2×', margin: '0.20 under (10 % below)' });
     expect(byId['search-100-half-withheld.cpu']!.beside).toContain('entries released 100 and 100');
     expect(byId['load.p99']).toMatchObject({ pass: true, target: '≤ 10×', measured: '7.5× (p50 2.00 ms, p99 15.00 ms, max 120.0 ms)' });
     expect(byId['load.p99']!.beside).toContain('1,990 req/s of 2,000 asked (2 × R50 1,000, from 0.50 ms CPU per read)');
@@ -189,7 +189,7 @@ describe('budgets', () => {
     // A super-linear step: 1,000 entries cost 25 µs each beyond the first 100.
     const scenarios = run.scenarios.map((r) => (r.scenario === 'search-1000' ? aggregate('search-1000', 'gateway', [cpuRound(1, 10, 100, 24)], 1000) : r));
     const steep = evaluateBudgets({ ...run, scenarios, linearity: linearityOf(scenarios) }).find((b) => b.id === 'linearity.cpu')!;
-    expect(steep).toMatchObject({ pass: false, measured: '2.50× (10.0 µs (10→100), 25.0 µs (100→1000) per entry)', missedBy: '1.00× over (67 % above)' });
+    expect(steep).toMatchObject({ pass: false, measured: '2.50× (10.0 µs (10→100), 25.0 µs (100→1000) per entry)', missedBy: '1.00 over (67 % above)' });
     // A step not above zero is noise, not a verdict.
     const flat = run.scenarios.map((r) => (r.scenario === 'search-100' && r.target === 'gateway' ? aggregate('search-100', 'gateway', [cpuRound(1, 60, 12, 0.5)], 100) : r));
     expect(evaluateBudgets({ ...run, scenarios: flat, linearity: linearityOf(flat) }).find((b) => b.id === 'linearity.cpu')!.pass).toBeNull();
@@ -206,7 +206,7 @@ describe('budgets', () => {
   test('the fixed-rate run: R50 is 500 / CPU ms per read; a failed request is a missed tail', () => {
     expect(r50Of(1.25)).toBe(400);
     const failing = evaluateBudgets(runWith({ load: [loadResult({ over100Ms: 0, failures: 2, latency: { p50: 2, p99: 30, max: 90, count: 19998 } })] }));
-    expect(failing.find((b) => b.id === 'load.p99')).toMatchObject({ pass: false, missedBy: '5.00× over (50 % above)' });
+    expect(failing.find((b) => b.id === 'load.p99')).toMatchObject({ pass: false, missedBy: '5.00 over (50 % above)' });
     expect(failing.find((b) => b.id === 'load.tail')).toMatchObject({ pass: false, missedBy: '2 requests failed or timed out' });
     const clean = evaluateBudgets(runWith({ load: [loadResult({ over100Ms: 0, rps: 1500 })] }));
     expect(clean.find((b) => b.id === 'load.tail')).toMatchObject({ pass: true, margin: 'none over 100 ms' });
@@ -232,7 +232,7 @@ describe('report', () => {
     expect(md).toContain('Node v20.0.0');
     for (const b of run.budgets) expect(md).toContain(b.description);
     expect(md).toContain('| Budget | Target | Measured | Result | Beside it |');
-    expect(md).toContain('| ≤ 3× | 2.5× (gateway 0.50 ms, bare 0.20 ms CPU per request) | **met**: 0.50× under (17 % below) | throughput 0.90× bare');
+    expect(md).toContain('| ≤ 3× | 2.5× (gateway 0.50 ms, bare 0.20 ms CPU per request) | **met**: 0.50 under (17 % below) | throughput 0.90× bare');
     expect(md).toContain('**missed**: 0.10 ms over (20 % above)');
     expect(md).toMatch(/\| Search, 100 entries \| \(c\) gateway, in-process WASM \| 60 \|/);
     expect(md).toContain('8.0 KB each');
