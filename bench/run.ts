@@ -13,7 +13,7 @@
  * table; judges issue 21's budgets.
  *
  *   npm run bench                       full run (about 12 minutes)
- *   npm run bench -- --quick            short run (about 3 minutes); results named <date>-quick
+ *   npm run bench -- --quick            short run (about 5 to 7 minutes on the shared 2-core VM); results named <date>-quick
  *   --smoke                             the harness end to end in seconds (the test suite's check)
  *   options: --rounds N --warmup S --duration S --connections N --patients N --bulk-mb N
  *            --scenarios read,search-100 --targets gateway,bare --out DIR --no-readme --no-scaling
