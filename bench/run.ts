@@ -7,14 +7,17 @@
  * issuer runs here. Then, for every scenario and round, each target in turn (interleaved, so a
  * noisy neighbour hits all alike) gets a warm-up and a measured run of autocannon from a separate
  * process, while CPU time and peak memory are read from /proc. Adds the NDJSON export, the
- * in-process costs (enforce stage, per decision), the scaling and memory figures; writes
- * bench/results/<date>.{json,md,svg} and the README table; judges the budgets.
+ * in-process costs (enforce stage, per decision), the scaling and memory figures, and reads at a
+ * fixed rate (twice the rate at which the gateway would use half a core, from its CPU per read in
+ * this run); writes bench/results/<date>.{json,md,svg}, <date>-linearity.svg and the README
+ * table; judges issue 21's budgets.
  *
  *   npm run bench                       full run (about 12 minutes)
- *   npm run bench -- --quick            short run (about 3 minutes); results named <date>-quick
+ *   npm run bench -- --quick            short run (about 5 to 7 minutes on the shared 2-core VM); results named <date>-quick
  *   --smoke                             the harness end to end in seconds (the test suite's check)
  *   options: --rounds N --warmup S --duration S --connections N --patients N --bulk-mb N
  *            --scenarios read,search-100 --targets gateway,bare --out DIR --no-readme --no-scaling
+ *            --load-seconds S --load-connections N --no-load (the fixed-rate read run of issue 21)
  *            --cpu-prof DIR (the gateway processes write V8 CPU profiles there when they stop)
  *            --gateway-node-options "--max-old-space-size=1024" (the default; "" for none) --keep-logs
  */
@@ -33,11 +36,12 @@ import type { FhirResourceJson } from '../src/policy/contract.js';
 import { readBundleFile } from '../src/policy/bundle.js';
 import { PolicyEngine } from '../src/policy/engine.js';
 import { aggregate, ratiosOf, scalingOf, type RawRound } from './lib/aggregate.js';
-import { evaluateBudgets } from './lib/budgets.js';
+import { evaluateBudgets, LOAD, r50Of } from './lib/budgets.js';
 import { measureDecisions, measureEnforce, PRINCIPAL_CLAIMS } from './lib/in-process.js';
-import type { BenchConditions, BenchRun, BulkResult, ConnectionMemory, Machine, ScenarioResult, TargetId } from './lib/model.js';
+import { linearityOf } from './lib/linearity.js';
+import type { BenchConditions, BenchRun, BulkResult, ConnectionMemory, LoadResult, Machine, ScenarioResult, TargetId } from './lib/model.js';
 import { cpuMs, peakRssMb, resetPeakRss, rssMb } from './lib/proc.js';
-import { renderMarkdown, renderReadmeTable, renderSvg, withReadmeTable } from './lib/report.js';
+import { linearitySvgName, renderLinearitySvg, renderMarkdown, renderReadmeTable, renderSvg, withReadmeTable } from './lib/report.js';
 import { SCENARIOS, type Role, type Scenario } from './lib/scenarios.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -61,6 +65,9 @@ const { values: args } = parseArgs({
     'cpu-prof': { type: 'string' },
     'gateway-node-options': { type: 'string' },
     'keep-logs': { type: 'boolean', default: false },
+    'load-seconds': { type: 'string' },
+    'load-connections': { type: 'string' },
+    'no-load': { type: 'boolean', default: false },
   },
 });
 /**
@@ -82,6 +89,8 @@ const conditions = {
   patients: opt(args.patients, 253, 253),
   bulkTargetMb: opt(args['bulk-mb'], 220, smoke ? 1 : 20),
 } as const;
+/** The fixed-rate read run: long enough for a p99 of thousands of responses (a smoke run only exercises it). */
+const loadRun = { seconds: opt(args['load-seconds'], 10, smoke ? 0.5 : 5), connections: opt(args['load-connections'], LOAD.connections, LOAD.connections) } as const;
 const scenarioIds = args.scenarios?.split(',') ?? (smoke ? ['read'] : null);
 const scenarios = scenarioIds ? SCENARIOS.filter((s) => scenarioIds.includes(s.id)) : SCENARIOS;
 /** How many times the in-process costs are measured, and how many idle connections are held. */
@@ -190,7 +199,11 @@ async function main(): Promise<void> {
     const key = `${scenario}\u0000${target}`;
     raw.set(key, [...(raw.get(key) ?? []), round]);
   };
+  const entries = new Map<string, number | null>();
   for (const scenario of scenarios) {
+    // How many entries each target's answer holds (linearity uses them; filtered paging must release a full page).
+    for (const target of targets) entries.set(`${scenario.id}\u0000${target.id}`, await countEntries(target, scenario, tokens[scenario.role]));
+    log(`${scenario.id}: entries ${targets.map((t) => `${t.id} ${entries.get(`${scenario.id}\u0000${t.id}`) ?? '?'}`).join(', ')}`);
     for (let round = 1; round <= conditions.rounds; round++) {
       const order = rotate(targets, round - 1);
       for (const target of order) {
@@ -210,6 +223,42 @@ async function main(): Promise<void> {
           record(`${scenario.id}\u0001scaling`, target.id, r);
           log(`scaling ${scenario.id} round ${round} ${target.id}: ${r.rps.toFixed(0)} req/s`);
         }
+      }
+    }
+  }
+
+  // ---- reads at a fixed rate: twice the rate at which the gateway would use half a core ----
+  const load: LoadResult[] = [];
+  const readRounds = raw.get(`read\u0000gateway`);
+  const readScenario = SCENARIOS.find((s) => s.id === 'read') as Scenario;
+  if (!args['no-load'] && readRounds) {
+    const basis = aggregate('read', 'gateway', readRounds).cpuMs.proxy ?? Number.NaN;
+    if (Number.isFinite(basis) && basis > 0) {
+      const r50 = r50Of(basis);
+      const rate = Math.max(1, Math.round(LOAD.rateFactor * r50));
+      // The bare proxy at the same rate: what the machine, the upstream and the load generator add
+      // on their own (not in a smoke run, which only exercises the path and must stay fast).
+      for (const target of [gatewayTarget, ...targets.filter((t) => t.id === 'bare' && !smoke)]) {
+        const r = await measureLoad(target, readScenario, 1, tokens.clinician, upstream.pid, { overallRate: rate, connections: loadRun.connections, durationSeconds: loadRun.seconds });
+        const sorted = Float64Array.from(r.samples).sort();
+        const l: LoadResult = {
+          target: target.id,
+          scenario: 'read',
+          basisCpuMsPerRead: basis,
+          r50,
+          targetRps: rate,
+          connections: loadRun.connections,
+          seconds: r.seconds,
+          requests: r.requests,
+          failures: r.failures,
+          rps: r.rps,
+          latency: { p50: r.latency.p50, p99: r.latency.p99, max: sorted.length ? (sorted[sorted.length - 1] as number) : Number.NaN, count: sorted.length },
+          over100Ms: r.samples.filter((v) => v > 100).length,
+          cpuMsPerRequest: r.cpuMs.proxy,
+          coreShare: r.cpuTotalMs.proxy === null ? null : r.cpuTotalMs.proxy / (r.seconds * 1000),
+        };
+        load.push(l);
+        log(`load ${target.id} at ${rate} req/s asked (2 x R50 ${r50.toFixed(0)}): ${l.rps.toFixed(0)} req/s, p50 ${l.latency.p50.toFixed(2)} ms, p99 ${l.latency.p99.toFixed(2)} ms, max ${l.latency.max.toFixed(1)} ms, ${l.over100Ms} over 100 ms${l.failures ? `, ${l.failures} failures` : ''}`);
       }
     }
   }
@@ -235,7 +284,7 @@ async function main(): Promise<void> {
   for (const [key, rounds] of raw) {
     const [scenario, target] = key.split('\u0000') as [string, TargetId];
     if (scenario.endsWith('\u0001scaling')) scalingResults.push(aggregate(scenario.replace('\u0001scaling', ''), target, rounds));
-    else results.push(aggregate(scenario, target, rounds));
+    else results.push(aggregate(scenario, target, rounds, entries.get(key) ?? null));
   }
   const machine: Machine = {
     cpuModel: os.cpus()[0]?.model ?? 'unknown',
@@ -253,10 +302,11 @@ async function main(): Promise<void> {
       'Tokens: ES256 JWTs from a loopback issuer; each scenario reuses one token, as a client does between refreshes.',
       `Gateway processes run with Node options \`${gatewayNodeOptions.join(' ') || '(none)'}\` (a heap limit, as in a container with a memory limit).`,
       `The machine is shared (load average ${loadStart.toFixed(2)} at start): absolute numbers are noisy; ratios come from targets measured one after the other in the same round.`,
+      `Under load: reads at ${LOAD.rateFactor} × R50 (autocannon \`overallRate\`), ${loadRun.connections} connections, ${loadRun.seconds} s measured after a ${conditions.warmupSeconds} s warm-up at the same rate.`,
     ],
   };
   const partial: Omit<BenchRun, 'budgets'> = {
-    version: 1,
+    version: 2,
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
     machine,
@@ -268,6 +318,8 @@ async function main(): Promise<void> {
     decisions,
     scaling: scalingOf(scalingResults),
     connectionMemory,
+    linearity: linearityOf(results),
+    load,
   };
   const run: BenchRun = { ...partial, budgets: evaluateBudgets(partial) };
   writeResults(run);
@@ -303,11 +355,30 @@ async function quiesce(pids: readonly number[]): Promise<void> {
   }
 }
 
-async function measureLoad(target: Target, scenario: Scenario, round: number, token: string, upstreamPid: number): Promise<RawRound> {
+/** The entries of a target's answer to a scenario, asked once (a Bundle's entries other than an OperationOutcome; 1 for a resource); null when it does not answer 2xx. */
+async function countEntries(target: Target, scenario: Scenario, token: string): Promise<number | null> {
+  const res = await fetch(`${target.base}/${scenario.path}`, { method: scenario.method, headers: { ...auth(token), ...(scenario.body ? { 'content-type': 'application/fhir+json' } : {}) }, ...(scenario.body ? { body: scenario.body } : {}) });
+  const text = await res.text();
+  if (res.status < 200 || res.status >= 300) return null;
+  const body = JSON.parse(text) as { resourceType?: string; entry?: Array<{ search?: { mode?: string } }> };
+  return body.resourceType === 'Bundle' ? (body.entry ?? []).filter((e) => e.search?.mode !== 'outcome').length : 1;
+}
+
+/** A measured run; `over` replaces the run's connections and duration, and asks for a fixed rate. */
+async function measureLoad(target: Target, scenario: Scenario, round: number, token: string, upstreamPid: number, over: { overallRate?: number; connections?: number; durationSeconds?: number } = {}): Promise<RawRound> {
   await quiesce([...target.pids, ...(target.sidecarPid ? [target.sidecarPid] : []), upstreamPid]);
   const headers = { ...auth(token), ...(scenario.body ? { 'content-type': 'application/fhir+json' } : {}) };
   const child = fork(path.join(ROOT, 'bench/processes/load.mjs'), [
-    JSON.stringify({ url: `${target.base}/${scenario.path}`, method: scenario.method, headers, body: scenario.body, connections: scenario.connections ?? conditions.connections, warmupSeconds: conditions.warmupSeconds, durationSeconds: conditions.durationSeconds }),
+    JSON.stringify({
+      url: `${target.base}/${scenario.path}`,
+      method: scenario.method,
+      headers,
+      body: scenario.body,
+      connections: over.connections ?? scenario.connections ?? conditions.connections,
+      warmupSeconds: conditions.warmupSeconds,
+      durationSeconds: over.durationSeconds ?? conditions.durationSeconds,
+      overallRate: over.overallRate ?? null,
+    }),
   ], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   children.push(child);
   return new Promise<RawRound>((resolve, reject) => {
@@ -417,14 +488,15 @@ function writeResults(run: BenchRun): void {
   mkdirSync(dir, { recursive: true });
   const name = `${run.startedAt.slice(0, 10)}${quick ? '-quick' : ''}`;
   writeFileSync(path.join(dir, `${name}.json`), `${JSON.stringify(run, null, 2)}\n`);
-  writeFileSync(path.join(dir, `${name}.md`), renderMarkdown(run).replace(`](${run.startedAt.slice(0, 10)}.svg)`, `](${name}.svg)`));
+  writeFileSync(path.join(dir, `${name}.md`), renderMarkdown(run, name));
   writeFileSync(path.join(dir, `${name}.svg`), renderSvg(run));
+  writeFileSync(path.join(dir, linearitySvgName(name)), renderLinearitySvg(run));
   if (!quick && !args['no-readme'] && !args.out) {
     const readme = path.join(ROOT, 'README.md');
     writeFileSync(readme, withReadmeTable(readFileSync(readme, 'utf8'), renderReadmeTable(run)));
   }
-  log(`results: ${path.join(dir, name)}.{json,md,svg}`);
-  for (const b of run.budgets) log(`budget ${b.pass === null ? 'not judged' : b.pass ? 'met   ' : 'MISSED'} ${b.description}: ${b.measured} (${b.target})${b.missedBy ? `: ${b.missedBy}` : ''}`);
+  log(`results: ${path.join(dir, name)}.{json,md,svg}, ${linearitySvgName(name)}`);
+  for (const b of run.budgets) log(`budget ${b.pass === null ? 'not judged' : b.pass ? 'met   ' : 'MISSED'} ${b.id}: ${b.description}: ${b.measured} (${b.target})${b.margin ? `: ${b.margin}` : b.missedBy ? `: ${b.missedBy}` : ''}`);
 }
 
 function stopAll(): void {

@@ -9,7 +9,8 @@ export interface RawRound extends RoundMeasurement {
   readonly cpuTotalMs: { readonly proxy: number | null; readonly sidecar: number | null; readonly upstream: number };
 }
 
-export function aggregate(scenario: string, target: TargetId, rounds: readonly RawRound[]): ScenarioResult {
+/** `entries`: how many entries the target's answer holds, when counted (see ScenarioResult). */
+export function aggregate(scenario: string, target: TargetId, rounds: readonly RawRound[], entries: number | null = null): ScenarioResult {
   const requests = rounds.reduce((n, r) => n + r.requests, 0);
   const perRequest = (pick: (r: RawRound) => number | null): number | null => {
     const values = rounds.map(pick);
@@ -31,6 +32,7 @@ export function aggregate(scenario: string, target: TargetId, rounds: readonly R
     cpuMs,
     peakRssMb: peaks.length > 0 ? Math.max(...peaks) : null,
     failures: rounds.reduce((n, r) => n + r.failures, 0),
+    entries,
   };
 }
 

@@ -57,6 +57,8 @@ export interface ScenarioResult {
   readonly cpuMs: CpuPerRequest;
   readonly peakRssMb: number | null;
   readonly failures: number;
+  /** Entries of the answer (a Bundle's entries; 1 for a single resource), counted once before the rounds; null when not counted. */
+  readonly entries: number | null;
 }
 
 /** Ratios of one target to the others measured in the same rounds (median of the per-round values). */
@@ -143,6 +145,63 @@ export interface BudgetResult {
   readonly pass: boolean | null;
   /** How far from the budget, in words, when missed. */
   readonly missedBy: string | null;
+  /** How far from the budget, in words, met or missed; null when not judged. */
+  readonly margin: string | null;
+  /** Figures reported beside the judged one (throughput, latency, the parts of a ratio); null for none. */
+  readonly beside: string | null;
+}
+
+/** One size of the linearity series: a search's CPU per request for one design. */
+export interface LinearityPoint {
+  readonly scenario: string;
+  readonly entries: number;
+  readonly cpuMsPerRequest: number;
+  /** The plain figure: CPU per request / entries (a fixed per-request cost inflates it for small answers). */
+  readonly cpuMsPerEntry: number;
+}
+
+/** CPU per entry between two consecutive sizes: (cpu(to) - cpu(from)) / (entries(to) - entries(from)). */
+export interface LinearityStep {
+  readonly from: string;
+  readonly to: string;
+  readonly fromEntries: number;
+  readonly toEntries: number;
+  readonly cpuMsPerEntry: number;
+}
+
+/** How one design's CPU per request grows with the number of entries in a search's answer. */
+export interface Linearity {
+  readonly target: TargetId;
+  readonly points: readonly LinearityPoint[];
+  readonly steps: readonly LinearityStep[];
+  /** Least-squares fit cpu = fixedMs + perEntryMs x entries (relative error, so each size counts alike); null with fewer than two points. */
+  readonly fit: { readonly fixedMs: number; readonly perEntryMs: number } | null;
+}
+
+/**
+ * Reads at a fixed rate, twice the rate at which the gateway would use half of one core (from its
+ * CPU per read measured in the same run): latency over every response.
+ */
+export interface LoadResult {
+  readonly target: TargetId;
+  readonly scenario: string;
+  /** The gateway's CPU per read the rate is derived from, ms (scenario `read`). */
+  readonly basisCpuMsPerRead: number;
+  /** R50 = 500 / basisCpuMsPerRead: reads per second at which the gateway would use 50 % of a core. */
+  readonly r50: number;
+  /** The rate asked of autocannon (overallRate), req/s: 2 x R50. */
+  readonly targetRps: number;
+  readonly connections: number;
+  readonly seconds: number;
+  readonly requests: number;
+  readonly failures: number;
+  readonly rps: number;
+  readonly latency: { readonly p50: number; readonly p99: number; readonly max: number; readonly count: number };
+  /** Responses slower than 100 ms. */
+  readonly over100Ms: number;
+  /** CPU of the proxy per request, ms, and its share of one core over the measured run. */
+  readonly cpuMsPerRequest: number | null;
+  readonly coreShare: number | null;
 }
 
 export interface BenchConditions {
@@ -158,7 +217,8 @@ export interface BenchConditions {
 }
 
 export interface BenchRun {
-  readonly version: 1;
+  /** 2: issue 21's budgets (CPU per request against the bare proxy), linearity and the fixed-rate load run. */
+  readonly version: 2;
   readonly startedAt: string;
   readonly finishedAt: string;
   readonly machine: Machine;
@@ -170,5 +230,8 @@ export interface BenchRun {
   readonly decisions: readonly DecisionCost[];
   readonly scaling: readonly Scaling[];
   readonly connectionMemory: ConnectionMemory | null;
+  readonly linearity: readonly Linearity[];
+  /** The fixed-rate read runs (the gateway, and the bare proxy at the same rate for comparison). */
+  readonly load: readonly LoadResult[];
   readonly budgets: readonly BudgetResult[];
 }

@@ -5,9 +5,10 @@
  */
 import { describe, expect, test } from '@jest/globals';
 import { aggregate, ratiosOf, scalingOf, type RawRound } from '../../bench/lib/aggregate.js';
-import { BUDGETS, evaluateBudgets } from '../../bench/lib/budgets.js';
-import type { BenchRun, ScenarioResult } from '../../bench/lib/model.js';
-import { renderMarkdown, renderReadmeTable, renderSvg, withReadmeTable } from '../../bench/lib/report.js';
+import { evaluateBudgets, r50Of } from '../../bench/lib/budgets.js';
+import { linearityOf } from '../../bench/lib/linearity.js';
+import type { BenchRun, LoadResult, ScenarioResult } from '../../bench/lib/model.js';
+import { renderLinearitySvg, renderMarkdown, renderReadmeTable, renderSvg, withReadmeTable } from '../../bench/lib/report.js';
 import { cpuTicksFromStat, median, memoryFromStatus, percentile, summarizeLatencies } from '../../bench/lib/stats.js';
 
 describe('statistics', () => {
@@ -94,15 +95,41 @@ describe('aggregation and ratios', () => {
   });
 });
 
+/** A round whose proxy used `cpuMsPerRequest` of CPU per request. */
+const cpuRound = (n: number, rps: number, p50: number, cpuMsPerRequest: number): RawRound => round(n, rps, p50, { cpuTotalMs: { proxy: rps * 10 * cpuMsPerRequest, sidecar: null, upstream: rps * 5 } });
+
+const loadResult = (over: Partial<LoadResult> = {}): LoadResult => ({
+  target: 'gateway',
+  scenario: 'read',
+  basisCpuMsPerRead: 0.5,
+  r50: 1000,
+  targetRps: 2000,
+  connections: 20,
+  seconds: 10,
+  requests: 20000,
+  failures: 0,
+  rps: 1990,
+  latency: { p50: 2, p99: 15, max: 120, count: 20000 },
+  over100Ms: 3,
+  cpuMsPerRequest: 0.5,
+  coreShare: 0.99,
+  ...over,
+});
+
 function runWith(over: Partial<BenchRun>): Omit<BenchRun, 'budgets'> {
   const scenarios: ScenarioResult[] = [
-    aggregate('read', 'bare', [round(1, 1000, 1)]),
-    aggregate('read', 'gateway', [round(1, 900, 1.5)]),
-    aggregate('search-100', 'bare', [round(1, 100, 10)]),
-    aggregate('search-100', 'gateway', [round(1, 60, 12)]),
+    aggregate('read', 'bare', [cpuRound(1, 1000, 1, 0.2)], 1),
+    aggregate('read', 'gateway', [cpuRound(1, 900, 1.5, 0.5)], 1),
+    aggregate('read-1c', 'bare', [round(1, 300, 0.3)], 1),
+    aggregate('read-1c', 'gateway', [round(1, 200, 0.9)], 1),
+    aggregate('search-10', 'gateway', [cpuRound(1, 300, 3, 0.6)], 10),
+    aggregate('search-100', 'bare', [cpuRound(1, 100, 10, 0.5)], 100),
+    aggregate('search-100', 'gateway', [cpuRound(1, 60, 12, 1.5)], 100),
+    aggregate('search-100-half-withheld', 'gateway', [cpuRound(1, 40, 20, 2.7)], 100),
+    aggregate('search-1000', 'gateway', [cpuRound(1, 10, 100, 10.5)], 1000),
   ];
   return {
-    version: 1,
+    version: 2,
     startedAt: '2026-11-24T10:00:00.000Z',
     finishedAt: '2026-11-24T10:10:00.000Z',
     machine: { cpuModel: 'Test CPU', cores: 2, memoryGb: 8, node: 'v20.0.0', os: 'Linux', loadAverage: { start: 1, end: 2 } },
@@ -110,40 +137,89 @@ function runWith(over: Partial<BenchRun>): Omit<BenchRun, 'budgets'> {
     scenarios,
     ratios: ratiosOf(scenarios),
     bulk: [{ target: 'gateway', principal: 'svc', bytes: 250e6, lines: 300000, seconds: 10, complete: true, mbPerSecond: 25, cpuMsPerMb: { proxy: 40, sidecar: null, upstream: 10 }, peakRssMb: 150, rssTimelineMb: [120, 150] }],
-    enforce: [{ role: 'researcher', entries: 1000, iterations: 10, policyMs: 9, redactionMs: 15, totalMs: 24, resourcesPerSecondPerCore: 41667, parseMs: 3, serializeMs: 2 }],
+    enforce: [
+      { role: 'clinician', entries: 1000, iterations: 10, policyMs: 5, redactionMs: 2, totalMs: 7, resourcesPerSecondPerCore: 142857, parseMs: 3, serializeMs: 2 },
+      { role: 'researcher', entries: 1000, iterations: 10, policyMs: 9, redactionMs: 15, totalMs: 24, resourcesPerSecondPerCore: 41667, parseMs: 3, serializeMs: 2 },
+    ],
     decisions: [{ kind: 'request', iterations: { wasm: 10, sidecar: 10 }, wasmCpuUs: 20, sidecarCpuUs: 400, sidecarGatewayCpuUs: 150, wasmWallUs: 20, sidecarWallUs: 500, cpuRatio: 20, wallRatio: 25 }],
     scaling: [],
     connectionMemory: { connections: 100, baselineRssMb: 120, kbPerConnection: 8 },
+    linearity: linearityOf(scenarios),
+    load: [loadResult()],
     ...over,
   };
 }
 
+const ISSUE_21_BUDGETS = ['read.cpu', 'read.latency', 'search-100.cpu', 'bundle-1000.cpu.clinician', 'bundle-1000.cpu.researcher', 'linearity.cpu', 'search-100-half-withheld.cpu', 'load.p99', 'load.tail', 'ndjson.memory'];
+
 describe('budgets', () => {
-  test('each budget is judged against its threshold, and a miss says by how much', () => {
+  test('each budget of issue 21 is judged against its threshold, with the margin either way', () => {
     const budgets = evaluateBudgets(runWith({}));
+    expect(budgets.map((b) => b.id)).toEqual(ISSUE_21_BUDGETS);
     const byId = Object.fromEntries(budgets.map((b) => [b.id, b]));
-    expect(byId['read.throughput']).toMatchObject({ pass: true, measured: '0.90 of bare' });
-    expect(byId['read.latency']).toMatchObject({ pass: true });
-    expect(byId['search-100.throughput']).toMatchObject({ pass: false, missedBy: '0.10 short (14 % below)' });
-    expect(byId['bundle-1000.cpu.researcher']).toMatchObject({ pass: false, measured: '24.0 ms' });
-    expect(byId['bundle-1000.cpu.researcher']!.missedBy).toContain('4.00 ms over');
-    expect(byId['decision.request']).toMatchObject({ pass: true });
+    expect(byId['read.cpu']).toMatchObject({ pass: true, target: '≤ 3×', margin: '0.50 under (17 % below)' });
+    expect(byId['read.cpu']!.measured).toBe('2.5× (gateway 0.50 ms, bare 0.20 ms CPU per request)');
+    // Throughput and latency are reported beside the CPU ratio.
+    expect(byId['read.cpu']!.beside).toBe('throughput 0.90× bare (gateway 900, bare 1,000 req/s); p50 gateway 1.50 ms, bare 1.00 ms');
+    expect(byId['read.latency']).toMatchObject({ pass: false, target: '≤ 0.5 ms', measured: '0.600 ms', missedBy: '0.10 ms over (20 % above)' });
+    expect(byId['read.latency']!.description).toContain('one client');
+    expect(byId['search-100.cpu']).toMatchObject({ pass: false, target: '≤ 2.5×', missedBy: '0.50 over (20 % above)' });
+    expect(byId['bundle-1000.cpu.clinician']).toMatchObject({ pass: true, target: '≤ 8 ms', measured: '7.0 ms' });
+    expect(byId['bundle-1000.cpu.researcher']).toMatchObject({ pass: false, target: '≤ 12 ms', measured: '24.0 ms', missedBy: '12.00 ms over (100 % above)' });
+    expect(byId['search-100-half-withheld.cpu']).toMatchObject({ pass: true, target: '≤ 2×', margin: '0.20 under (10 % below)' });
+    expect(byId['search-100-half-withheld.cpu']!.beside).toContain('entries released 100 and 100');
+    expect(byId['load.p99']).toMatchObject({ pass: true, target: '≤ 10×', measured: '7.5× (p50 2.00 ms, p99 15.00 ms, max 120.0 ms)' });
+    expect(byId['load.p99']!.beside).toContain('1,990 req/s of 2,000 asked (2 × R50 1,000, from 0.50 ms CPU per read)');
+    expect(byId['load.tail']).toMatchObject({ pass: false, target: '≤ 0', measured: '3 of 20,000 (max 120.0 ms)', missedBy: '3 over' });
     expect(byId['ndjson.memory']).toMatchObject({ pass: true, measured: '150 MB' });
   });
 
-  test('the read latency budget is 1 ms over the bare proxy', () => {
-    const slow = runWith({});
-    const scenarios = [aggregate('read', 'bare', [round(1, 1000, 1)]), aggregate('read', 'gateway', [round(1, 900, 1 + BUDGETS.readAddedP50Ms + 0.5)])];
-    const budgets = evaluateBudgets({ ...slow, scenarios, ratios: ratiosOf(scenarios) });
-    expect(budgets.find((b) => b.id === 'read.latency')).toMatchObject({ pass: false, measured: '1.500 ms' });
+  test('linear cost is judged on the incremental CPU per entry, not on the plain per-entry figure', () => {
+    // 0.6, 1.5 and 10.5 ms for 10, 100 and 1,000 entries: 10 µs per entry in both steps, although
+    // the plain figures are 60, 15 and 10.5 µs per entry.
+    const run = runWith({});
+    const [gateway] = run.linearity;
+    expect(gateway!.steps.map((s) => s.cpuMsPerEntry)).toEqual([expect.closeTo(0.01, 9), expect.closeTo(0.01, 9)]);
+    expect(gateway!.points.map((p) => p.cpuMsPerEntry)).toEqual([expect.closeTo(0.06, 9), expect.closeTo(0.015, 9), expect.closeTo(0.0105, 9)]);
+    expect(gateway!.fit!.fixedMs).toBeCloseTo(0.5, 6);
+    expect(gateway!.fit!.perEntryMs).toBeCloseTo(0.01, 6);
+    const linear = evaluateBudgets(run).find((b) => b.id === 'linearity.cpu')!;
+    expect(linear).toMatchObject({ pass: true, measured: '1.00× (10.0 µs (10→100), 10.0 µs (100→1000) per entry)' });
+    expect(linear.beside).toContain('plain CPU per entry 60.0 µs (10), 15.0 µs (100), 10.5 µs (1000)');
+    // A super-linear step: 1,000 entries cost 25 µs each beyond the first 100.
+    const scenarios = run.scenarios.map((r) => (r.scenario === 'search-1000' ? aggregate('search-1000', 'gateway', [cpuRound(1, 10, 100, 24)], 1000) : r));
+    const steep = evaluateBudgets({ ...run, scenarios, linearity: linearityOf(scenarios) }).find((b) => b.id === 'linearity.cpu')!;
+    expect(steep).toMatchObject({ pass: false, measured: '2.50× (10.0 µs (10→100), 25.0 µs (100→1000) per entry)', missedBy: '1.00 over (67 % above)' });
+    // A step not above zero is noise, not a verdict.
+    const flat = run.scenarios.map((r) => (r.scenario === 'search-100' && r.target === 'gateway' ? aggregate('search-100', 'gateway', [cpuRound(1, 60, 12, 0.5)], 100) : r));
+    expect(evaluateBudgets({ ...run, scenarios: flat, linearity: linearityOf(flat) }).find((b) => b.id === 'linearity.cpu')!.pass).toBeNull();
+  });
+
+  test('the answer counted before the rounds gives the entries; the nominal size stands in when it was not counted', () => {
+    const scenarios = [aggregate('search-10', 'bare', [cpuRound(1, 100, 1, 0.2)]), aggregate('search-100', 'bare', [cpuRound(1, 100, 1, 0.4)], 80)];
+    const [bare] = linearityOf(scenarios, ['bare']);
+    expect(bare!.points.map((p) => p.entries)).toEqual([10, 80]);
+    expect(bare!.steps[0]!.cpuMsPerEntry).toBeCloseTo(0.2 / 70, 9);
+    expect(linearityOf([], ['bare'])).toEqual([]);
+  });
+
+  test('the fixed-rate run: R50 is 500 / CPU ms per read; a failed request is a missed tail', () => {
+    expect(r50Of(1.25)).toBe(400);
+    const failing = evaluateBudgets(runWith({ load: [loadResult({ over100Ms: 0, failures: 2, latency: { p50: 2, p99: 30, max: 90, count: 19998 } })] }));
+    expect(failing.find((b) => b.id === 'load.p99')).toMatchObject({ pass: false, missedBy: '5.00 over (50 % above)' });
+    expect(failing.find((b) => b.id === 'load.tail')).toMatchObject({ pass: false, missedBy: '2 requests failed or timed out' });
+    const clean = evaluateBudgets(runWith({ load: [loadResult({ over100Ms: 0, rps: 1500 })] }));
+    expect(clean.find((b) => b.id === 'load.tail')).toMatchObject({ pass: true, margin: 'none over 100 ms' });
+    expect(clean.find((b) => b.id === 'load.p99')!.beside).toContain('rate not reached');
   });
 
   test('an export smaller than the budget is about is reported but not judged; a missing measurement is not a pass', () => {
     const small = evaluateBudgets(runWith({ bulk: [{ target: 'gateway', principal: 'svc', bytes: 20e6, lines: 1, seconds: 1, complete: true, mbPerSecond: 20, cpuMsPerMb: { proxy: 1, sidecar: null, upstream: 1 }, peakRssMb: 90, rssTimelineMb: [] }] }));
     expect(small.find((b) => b.id === 'ndjson.memory')).toMatchObject({ pass: null, measured: '90 MB' });
-    const none = evaluateBudgets(runWith({ bulk: [], scenarios: [], ratios: [] }));
-    expect(none.find((b) => b.id === 'ndjson.memory')!.pass).toBeNull();
-    expect(none.find((b) => b.id === 'read.throughput')!.pass).toBeNull();
+    const none = evaluateBudgets(runWith({ bulk: [], scenarios: [], ratios: [], enforce: [], linearity: [], load: [] }));
+    // Every budget is listed, each with its target, as "not measured".
+    expect(none.map((b) => b.id)).toEqual(ISSUE_21_BUDGETS);
+    for (const b of none) expect(b).toMatchObject({ pass: null, measured: 'not measured', target: expect.stringMatching(/^≤ /) });
   });
 });
 
@@ -155,18 +231,48 @@ describe('report', () => {
     expect(md).toContain('Test CPU, 2 cores');
     expect(md).toContain('Node v20.0.0');
     for (const b of run.budgets) expect(md).toContain(b.description);
-    expect(md).toContain('**missed**: 0.10 short');
+    expect(md).toContain('| Budget | Target | Measured | Result | Beside it |');
+    expect(md).toContain('| ≤ 3× | 2.5× (gateway 0.50 ms, bare 0.20 ms CPU per request) | **met**: 0.50 under (17 % below) | throughput 0.90× bare');
+    expect(md).toContain('**missed**: 0.10 ms over (20 % above)');
     expect(md).toMatch(/\| Search, 100 entries \| \(c\) gateway, in-process WASM \| 60 \|/);
     expect(md).toContain('8.0 KB each');
+    // The linearity table and plot, and the fixed-rate run.
+    expect(md).toContain('| (c) gateway, in-process WASM | Search, 1,000 entries | 1,000 | 10.50 | 10.5 | 10.0 |');
+    expect(md).toContain('fitted 0.500 ms per request + 10.00 µs per entry');
+    expect(md).toContain('![CPU per request against entries](2026-11-24-linearity.svg)');
+    expect(md).toContain('| p99 / p50 | Over 100 ms | CPU ms/req | Share of a core |');
+    expect(md).toContain('| (c) gateway, in-process WASM | 2,000 | 1,990 | 20 | 20,000 | 0 | 2.00 | 15.00 | 120.0 | 7.5 | 3 | 0.50 | 0.99 |');
+    // A quick run's files are named so, and the report links them.
+    const quick = renderMarkdown(run, '2026-11-24-quick');
+    expect(quick).toContain('](2026-11-24-quick-linearity.svg)');
+    expect(quick).toContain('](2026-11-24-quick.svg)');
+    const none = renderMarkdown({ ...run, linearity: [], load: [] });
+    expect(none).toContain('Not measured in this run (it needs the search-10');
+    expect(none).toContain("Not measured in this run (it needs the gateway's CPU per read");
   });
 
   test('the SVG is one well-formed document with a bar per measured target and escaped text', () => {
     const svg = renderSvg(run);
     expect(svg.startsWith('<svg ')).toBe(true);
     expect(svg.trim().endsWith('</svg>')).toBe(true);
-    // 2 scenarios x 2 targets in each of the two panels, plus the legend swatches and background
-    expect((svg.match(/<rect [^>]*fill="#2e7d32"/g) ?? []).length).toBe(2 * 2 + 1);
+    // the gateway: a bar in each of 3 scenarios with a bare proxy (throughput relative to it) and
+    // of all 6 scenarios (p50), plus the legend swatch
+    expect((svg.match(/<rect [^>]*fill="#2e7d32"/g) ?? []).length).toBe(3 + 6 + 1);
     expect(svg).not.toMatch(/<(?!\/?(svg|rect|text|line|title)\b)/);
+  });
+
+  test('the linearity plot: a point per measured size, the fitted line, log-log axes, and a note when not measured', () => {
+    const svg = renderLinearitySvg(run);
+    expect(svg.startsWith('<svg ')).toBe(true);
+    expect(svg.trim().endsWith('</svg>')).toBe(true);
+    // the gateway's three sizes and its legend mark
+    expect((svg.match(/<circle [^>]*fill="#2e7d32"/g) ?? []).length).toBe(3 + 1);
+    expect(svg).toMatch(/<polyline points="[^"]+" fill="none" stroke="#2e7d32"/);
+    // decades for 10 to 1,000 entries; 1, 2 and 5 times the powers of ten for 0.5 to 10.5 ms (less than two decades)
+    for (const tick of ['>10<', '>100<', '>1,000<', '>0.5<', '>2<', '>5<']) expect(svg).toContain(tick);
+    expect(svg).toContain('fit: 0.500 ms + 10.00 µs/entry');
+    expect(svg).not.toMatch(/<(?!\/?(svg|rect|text|line|title|circle|polyline)\b)/);
+    expect(renderLinearitySvg({ ...run, linearity: [] })).toContain('Not measured in this run');
   });
 
   test('the README section is replaced between its markers, and added once when missing', () => {
