@@ -43,28 +43,35 @@ export function resourceFacts(resource: FhirResourceJson, bases: readonly string
  * with a code or system beside it).
  */
 function referenceFacts(resource: FhirResourceJson, bases: readonly string[]): { patients: string[]; logical: boolean } {
-  const patients = new Set<string>();
-  let logical = false;
-  const walk = (node: unknown): void => {
-    if (Array.isArray(node)) {
-      for (const item of node) walk(item);
-      return;
-    }
-    if (typeof node !== 'object' || node === null) return;
-    const obj = node as Record<string, unknown>;
-    const reference = obj['reference'];
-    if (typeof reference === 'string') {
-      const local = parseLocalReference(reference, bases);
-      if (local?.type === 'Patient') patients.add(local.id);
-    } else if (!logical && isLogicalPatientReference(obj)) {
-      logical = true;
-    }
-    for (const key in obj) {
-      if (key !== 'reference' || typeof reference !== 'string') walk(obj[key]);
-    }
-  };
-  walk(resource);
-  return { patients: [...patients], logical };
+  const found: ReferenceWalk = { bases, patients: new Set(), logical: false };
+  walkReferences(resource, found);
+  return { patients: [...found.patients], logical: found.logical };
+}
+
+interface ReferenceWalk {
+  readonly bases: readonly string[];
+  readonly patients: Set<string>;
+  logical: boolean;
+}
+
+function walkReferences(node: unknown, found: ReferenceWalk): void {
+  if (Array.isArray(node)) {
+    for (const item of node) if (typeof item === 'object' && item !== null) walkReferences(item, found);
+    return;
+  }
+  if (typeof node !== 'object' || node === null) return;
+  const obj = node as Record<string, unknown>;
+  const reference = obj['reference'];
+  if (typeof reference === 'string') {
+    const local = parseLocalReference(reference, found.bases);
+    if (local?.type === 'Patient') found.patients.add(local.id);
+  } else if (!found.logical && isLogicalPatientReference(obj)) {
+    found.logical = true;
+  }
+  for (const key of Object.keys(obj)) {
+    const child = obj[key];
+    if (typeof child === 'object' && child !== null) walkReferences(child, found);
+  }
 }
 
 function isLogicalPatientReference(obj: Record<string, unknown>): boolean {
