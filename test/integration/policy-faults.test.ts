@@ -80,12 +80,14 @@ describe('WebAssembly memory of the shipped policy', () => {
   const principal = principalWith({ sub: 'Patient/p1', scopes: parseScopes('launch/patient patient/*.rs').resources, roles: ['patient'], patient: 'p1' });
   const request = { method: 'GET', interaction: 'search-type', type: 'Observation', id: null, version: null, compartment: null, operation: null, params: [], search_via_post: false, if_none_exist: null } as const;
   const env = { now: '2026-11-24T00:00:00Z', now_seconds: 1795478400, policy_revision: 'x' };
-  const observation = (i: number, note = `note ${i}`) => ({
-    resourceType: 'Observation', id: `o${i}`, status: 'final', code: { text: 'x' }, subject: { reference: `Patient/p${i % 3}` }, note: [{ text: note }],
+  // The text sits in `code`, an element the shipped policy declares it reads: what is not declared
+  // never reaches the WebAssembly memory (src/policy/resource-view.ts).
+  const observation = (i: number, text = `code ${i}`) => ({
+    resourceType: 'Observation', id: `o${i}`, status: 'final', code: { text }, subject: { reference: `Patient/p${i % 3}` }, note: [{ text: 'a note' }],
   });
-  const batch = (n: number, offset: number, note?: string): ResourcesInput => ({
+  const batch = (n: number, offset: number, text?: string): ResourcesInput => ({
     principal, request, env, consents: {},
-    items: Array.from({ length: n }, (_, i) => ({ resource: observation(offset + i, note), facts: { patients: [`p${(offset + i) % 3}`], patient_data: true, data_date: null, referenced_patients: [`p${(offset + i) % 3}`] } })),
+    items: Array.from({ length: n }, (_, i) => ({ resource: observation(offset + i, text), facts: { patients: [`p${(offset + i) % 3}`], patient_data: true, data_date: null, referenced_patients: [`p${(offset + i) % 3}`] } })),
   });
   const requestInput: RequestInput = { principal, request, env };
 
@@ -112,7 +114,7 @@ describe('WebAssembly memory of the shipped policy', () => {
   test('an input larger than the bound fails closed, memory stays within it, and the next decision works', async () => {
     const pages = 256; // 16 MiB
     const engine = await PolicyEngine.load(await readBundleFile(DEFAULT_POLICY_BUNDLE), { maxMemoryPages: pages });
-    const huge = batch(4, 0, 'x'.repeat(8 * 1024 * 1024)); // 32 MiB of notes
+    const huge = batch(4, 0, 'x'.repeat(8 * 1024 * 1024)); // 32 MiB of code text
     let error: unknown = null;
     try {
       engine.decideResources(huge);

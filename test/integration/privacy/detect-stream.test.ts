@@ -66,7 +66,10 @@ describe('detector consumer group', () => {
           consumer: name,
           batch: 50,
           blockMs: 200,
-          claimIdleMs: 300,
+          // Far above what a live consumer takes to judge and acknowledge a batch, even on a loaded
+          // machine (a live consumer's entries must never be claimed: that would judge them twice),
+          // and far below the test's patience for the dead consumer's.
+          claimIdleMs: 5_000,
           retryInitialMs: 50,
           retryMaxMs: 500,
           hooks: {
