@@ -35,7 +35,7 @@ import { answerBody, failureOf, forwardingPort, upstreamRequestOf, type Upstream
 import type { Logger } from './observability/logger.js';
 import type { GatewayMetrics } from './observability/metrics.js';
 import { observeRequest, timeStage } from './observability/request-metrics.js';
-import { traceContextOf, withTrace, type TraceContext } from './observability/trace-context.js';
+import { traceContextOf, type TraceContext } from './observability/trace-context.js';
 import type { Consents, Decision, FhirResourceJson } from './policy/contract.js';
 import type { PolicyEvaluator } from './policy/engine.js';
 import { policyEnv, policyRequest, resourceFacts } from './policy/input.js';
@@ -101,7 +101,7 @@ export async function handleFhirRequest(deps: PipelineDeps, req: IncomingMessage
   deps.metrics.inFlight.inc();
   const leave = deps.requests?.enter();
   try {
-    await withTrace(traceContext, () => handle(deps, req, res, traceContext));
+    await handle(deps, req, res, traceContext);
   } finally {
     deps.metrics.inFlight.dec();
     leave?.();
@@ -223,7 +223,7 @@ async function runStages(deps: PipelineDeps, req: IncomingMessage, res: ServerRe
     env: policyEnv(trace.time, policy.revision),
     bases: deps.links.bases,
     client: deps.upstreamClient,
-    requestId: trace.requestId,
+    origin: { requestId: trace.requestId, trace: trace.traceContext },
     onDecision: (stage, allow) => deps.metrics.decisions.inc({ stage, result: allow ? 'allow' : 'deny' }),
     acrValuesFor: acrValuesOfIssuer(config, principal.iss),
   };
@@ -331,10 +331,10 @@ async function runBulkLink(deps: PipelineDeps, ctx: AuthorizeContext, request: F
   if (token === undefined || request.params.length !== 1) throw new GatewayError('invalid_request', { reasons: ['bulk.link-parameter'] });
   const headers = { 'x-request-id': trace.requestId };
   if (request.operation === 'bulk-status') {
-    const answer = await statusAnswer(deps.bulk, request.method, token, ctx.principal);
+    const answer = await statusAnswer(deps.bulk, request.method, token, ctx.principal, trace.traceContext);
     return { status: answer.status, body: answer.body, headers: { ...answer.headers, ...headers } };
   }
-  const source = await openFile(deps.bulk, token, ctx.principal);
+  const source = await openFile(deps.bulk, token, ctx.principal, trace.traceContext);
   const enforcer = resourceEnforcer(deps, ctx, request);
   const options = { batchSize: deps.config.bulk.batchSize, maxLineBytes: deps.config.bulk.maxLineBytes };
   return { status: 200, body: null, headers, stream: { contentType: 'application/fhir+ndjson', write: (out) => enforceNdjson(source, out, enforcer, options) } };
@@ -351,7 +351,7 @@ function resourceEnforcer(deps: PipelineDeps, ctx: AuthorizeContext, request: Fh
       return decisions;
     },
     resolve: async (type, id) => {
-      const read = await ctx.client.read(type, id, ctx.requestId).catch(() => null);
+      const read = await ctx.client.read(type, id, ctx.origin).catch(() => null);
       return read?.found ? read.resource : null;
     },
     redaction: { now: new Date(ctx.env.now), pseudonymKey: deps.pseudonymKey },
@@ -361,7 +361,7 @@ function resourceEnforcer(deps: PipelineDeps, ctx: AuthorizeContext, request: Fh
 /** The Consents of these patients, flattened for policy; `unavailable` where they cannot be read. */
 async function consentsInput(deps: PipelineDeps, ctx: AuthorizeContext, patients: readonly string[]): Promise<Consents> {
   if (!deps.consents || patients.length === 0) return {};
-  const lookups = await deps.consents.forPatients(patients, ctx.requestId);
+  const lookups = await deps.consents.forPatients(patients, ctx.origin);
   const now = new Date(ctx.env.now);
   return Object.fromEntries(
     [...lookups].map(([id, lookup]) => [id, lookup.status === 'ok' ? { status: 'ok' as const, consents: flattenConsents(lookup.consents, now) } : { status: 'unavailable' as const }]),

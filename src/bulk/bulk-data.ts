@@ -16,7 +16,7 @@ import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { GatewayError } from '../errors.js';
 import { upstreamFailure } from '../errors-upstream.js';
-import { currentTraceHeaders } from '../observability/trace-context.js';
+import { traceHeaders, type TraceContext } from '../observability/trace-context.js';
 import { GATEWAY_USER_AGENT } from '../proxy/headers.js';
 import type { UpstreamAccess } from '../proxy/upstream-access.js';
 import type { BulkLinkTokens, LinkOwner } from './link-tokens.js';
@@ -48,9 +48,9 @@ export async function kickoffAnswer(deps: BulkDeps, upstreamStatus: number, cont
   return { status: 202, headers: { 'content-location': `${deps.publicBase}/$bulk-status?job=${job}` }, body: null };
 }
 
-export async function statusAnswer(deps: BulkDeps, method: string, job: string, owner: LinkOwner): Promise<BulkAnswer> {
+export async function statusAnswer(deps: BulkDeps, method: string, job: string, owner: LinkOwner, trace: TraceContext): Promise<BulkAnswer> {
   const { url } = await deps.tokens.verify('status', job, owner);
-  const res = await upstreamFetch(deps, url, method === 'DELETE' ? 'DELETE' : 'GET', 'application/json');
+  const res = await upstreamFetch(deps, url, method === 'DELETE' ? 'DELETE' : 'GET', 'application/json', trace);
   if (method === 'DELETE') {
     await res.body?.cancel();
     if (res.status >= 300) throw statusError(res.status);
@@ -77,9 +77,9 @@ export async function statusAnswer(deps: BulkDeps, method: string, job: string, 
 }
 
 /** Opens the upstream file a token names, decoded, as a byte stream. */
-export async function openFile(deps: BulkDeps, file: string, owner: LinkOwner): Promise<AsyncIterable<Uint8Array>> {
+export async function openFile(deps: BulkDeps, file: string, owner: LinkOwner, trace: TraceContext): Promise<AsyncIterable<Uint8Array>> {
   const { url } = await deps.tokens.verify('file', file, owner);
-  const res = await upstreamFetch(deps, url, 'GET', 'application/fhir+ndjson');
+  const res = await upstreamFetch(deps, url, 'GET', 'application/fhir+ndjson', trace);
   if (res.status !== 200 || !res.body) {
     await res.body?.cancel();
     throw statusError(res.status);
@@ -127,12 +127,12 @@ function followable(deps: BulkDeps, url: string): string {
 }
 
 /** The deadline covers the wait for the answer's headers, not a file body that may take minutes. */
-async function upstreamFetch(deps: BulkDeps, url: string, method: 'GET' | 'DELETE', accept: string): Promise<Response> {
+async function upstreamFetch(deps: BulkDeps, url: string, method: 'GET' | 'DELETE', accept: string, trace: TraceContext): Promise<Response> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new DOMException('headers deadline', 'TimeoutError')), deps.timeoutMs);
   // The gateway's credentials, TLS settings and trace belong to the upstream: a file store elsewhere gets none of them.
   const onUpstream = new URL(url).origin === deps.access.origin;
-  const ownHeaders = onUpstream ? { ...currentTraceHeaders(), ...(await deps.access.credentials()) } : {};
+  const ownHeaders = onUpstream ? { ...traceHeaders(trace), ...(await deps.access.credentials()) } : {};
   try {
     const init: RequestInit = { method, headers: { accept, 'user-agent': GATEWAY_USER_AGENT, ...ownHeaders }, redirect: 'manual', signal: controller.signal };
     return await (onUpstream ? deps.access.fetch(url, init) : fetch(url, init));

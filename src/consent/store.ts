@@ -10,13 +10,13 @@
 import { Cluster } from 'ioredis';
 import type { RedisClient } from '../redis/connection.js';
 import type { FhirResourceJson } from '../policy/contract.js';
-import type { UpstreamClient } from '../proxy/upstream-client.js';
+import type { RequestOrigin, UpstreamClient } from '../proxy/upstream-client.js';
 
 export type ConsentLookup = { readonly status: 'ok'; readonly consents: readonly FhirResourceJson[] } | { readonly status: 'unavailable' };
 
 export interface ConsentStore {
   /** The active Consents of each patient. */
-  forPatients(patientIds: readonly string[], requestId: string): Promise<Map<string, ConsentLookup>>;
+  forPatients(patientIds: readonly string[], origin: RequestOrigin): Promise<Map<string, ConsentLookup>>;
   /** Forgets the cached Consents of these patients (or of everyone, for `'all'`). */
   invalidate(patientIds: readonly string[] | 'all'): Promise<void>;
 }
@@ -65,7 +65,7 @@ export function createConsentStore(options: ConsentStoreOptions): ConsentStore {
   };
 
   return {
-    async forPatients(patientIds, requestId) {
+    async forPatients(patientIds, origin) {
       const ids = [...new Set(patientIds)];
       const result = new Map<string, ConsentLookup>();
       if (ids.length === 0) return result;
@@ -75,7 +75,7 @@ export function createConsentStore(options: ConsentStoreOptions): ConsentStore {
       for (let i = 0; i < missing.length; i += batchSize) {
         const chunk = missing.slice(i, i + batchSize);
         try {
-          const consents = await options.client.search('Consent', `patient=${chunk.map((id) => encodeURIComponent(`Patient/${id}`)).join(',')}&status=active&_count=200`, requestId, MAX_CONSENTS_PER_SEARCH);
+          const consents = await options.client.search('Consent', `patient=${chunk.map((id) => encodeURIComponent(`Patient/${id}`)).join(',')}&status=active&_count=200`, origin, MAX_CONSENTS_PER_SEARCH);
           const byPatient = new Map<string, FhirResourceJson[]>(chunk.map((id) => [id, []]));
           for (const consent of consents) {
             const ref = (consent['patient'] as { reference?: unknown } | undefined)?.reference;

@@ -92,10 +92,10 @@ export function createUpstreamPatientFacts(options: UpstreamPatientFactsOptions)
   const now = options.now ?? Date.now;
   const cache = new BoundedCache<string, { expires: number; facts: Promise<PatientFacts> }>(options.maxPatients);
   const load = async (patient: string): Promise<PatientFacts> => {
-    const requestId = `detector-${patient.slice(0, 16)}`;
-    const read = await options.client.read('Patient', patient, requestId);
+    const origin = { requestId: `detector-${patient.slice(0, 16)}`, trace: null };
+    const read = await options.client.read('Patient', patient, origin);
     const ref = encodeURIComponent(`Patient/${patient}`);
-    const related = await Promise.all(SEARCHES.map(([type, elements]) => options.client.search(type, `patient=${ref}&${elements}&_count=200`, requestId, options.maxResources ?? 2000)));
+    const related = await Promise.all(SEARCHES.map(([type, elements]) => options.client.search(type, `patient=${ref}&${elements}&_count=200`, origin, options.maxResources ?? 2000)));
     return careFactsFrom(read.found ? read.resource : null, related.flat());
   };
   return {

@@ -56,7 +56,7 @@ export function createLinkedPatients(links: readonly StaffLink[], resolve: Relat
 /** RelatedPerson ids resolved from the upstream (`RelatedPerson.patient`). */
 export function upstreamRelatedPersons(client: UpstreamClient): RelatedPersonResolver {
   return async (id) => {
-    const read = await client.read('RelatedPerson', id, `detector-rp-${id.slice(0, 16)}`);
+    const read = await client.read('RelatedPerson', id, { requestId: `detector-rp-${id.slice(0, 16)}`, trace: null });
     if (!read.found) return null;
     const ref = (read.resource['patient'] as { reference?: unknown } | undefined)?.reference;
     const m = typeof ref === 'string' ? /^Patient\/([^/]+)$/.exec(ref) : null;

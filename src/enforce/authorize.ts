@@ -18,7 +18,7 @@ import type { FhirRequest, Interaction } from '../fhir/request.js';
 import type { Decision, PolicyEnv, Redaction } from '../policy/contract.js';
 import type { PolicyEvaluator } from '../policy/engine.js';
 import { policyRequest, resourceFacts } from '../policy/input.js';
-import type { UpstreamClient } from '../proxy/upstream-client.js';
+import type { RequestOrigin, UpstreamClient } from '../proxy/upstream-client.js';
 import { checkCriteria } from './criteria.js';
 import { narrowToPatient } from './narrow.js';
 import { takeSubsetting, type Subsetting } from './subset.js';
@@ -30,7 +30,8 @@ export interface AuthorizeContext {
   readonly env: PolicyEnv;
   readonly bases: readonly string[];
   readonly client: UpstreamClient;
-  readonly requestId: string;
+  /** The request the gateway's own upstream reads are made for (its id and trace go with them). */
+  readonly origin: RequestOrigin;
   /** Counts a decision (metrics live outside the core). */
   readonly onDecision: (stage: 'request' | 'resource', allow: boolean) => void;
   /** The `acr_values` the principal's issuer knows for an assurance level (RFC 9470 challenges); null when it names none. */

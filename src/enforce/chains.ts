@@ -111,7 +111,7 @@ async function innerSearch(deps: ChainDeps, type: string, criterion: SearchParam
   if (resolved === null) return [];
   let candidates: FhirResourceJson[];
   try {
-    candidates = await deps.authz.client.search(type, serializeQuery([...resolved, makeParam('_count', String(deps.maxCandidates + 1))]), deps.authz.requestId, deps.maxCandidates);
+    candidates = await deps.authz.client.search(type, serializeQuery([...resolved, makeParam('_count', String(deps.maxCandidates + 1))]), deps.authz.origin, deps.maxCandidates);
   } catch (err) {
     if (err instanceof GatewayError && err.code === 'upstream_too_large') refuse('search.chain-too-broad', criterion.name);
     throw err;

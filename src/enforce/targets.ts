@@ -11,7 +11,7 @@ import { GatewayError } from '../errors.js';
 import type { SearchParam } from '../fhir/request.js';
 import { makeParam, serializeQuery } from '../fhir/search-params.js';
 import type { Decision, FhirResourceJson } from '../policy/contract.js';
-import type { UpstreamClient } from '../proxy/upstream-client.js';
+import type { RequestOrigin, UpstreamClient } from '../proxy/upstream-client.js';
 import { applyDecision, decideAll, emptySummary, type ResponseEnforcer } from './response.js';
 import { redactionApplies } from './redact.js';
 
@@ -30,8 +30,8 @@ export type Target =
       readonly partial: boolean;
     };
 
-export async function resolveTarget(enforcer: ResponseEnforcer, client: UpstreamClient, type: string, id: string, requestId: string): Promise<Target> {
-  const read = await client.read(type, id, requestId);
+export async function resolveTarget(enforcer: ResponseEnforcer, client: UpstreamClient, type: string, id: string, origin: RequestOrigin): Promise<Target> {
+  const read = await client.read(type, id, origin);
   if (!read.found) return { kind: 'absent', reasons: [`target.upstream-${read.status}`] };
   const [target] = await judgeTargets(enforcer, [read.resource], [read.etag]);
   return target as Target;
@@ -41,11 +41,11 @@ export async function resolveTarget(enforcer: ResponseEnforcer, client: Upstream
  * The matches of conditional criteria that the principal may read (at most `limit` candidates are
  * examined; more is refused with 412, which depends on the upstream's count, hence the bound is high).
  */
-export async function resolveMatches(enforcer: ResponseEnforcer, client: UpstreamClient, type: string, criteria: readonly SearchParam[], requestId: string, limit: number): Promise<Array<Extract<Target, { kind: 'visible' }>>> {
+export async function resolveMatches(enforcer: ResponseEnforcer, client: UpstreamClient, type: string, criteria: readonly SearchParam[], origin: RequestOrigin, limit: number): Promise<Array<Extract<Target, { kind: 'visible' }>>> {
   let candidates: FhirResourceJson[];
   try {
     // One upstream page holds every candidate the bound allows, and one more to tell it was exceeded.
-    candidates = await client.search(type, serializeQuery([...criteria, makeParam('_count', String(limit + 1))]), requestId, limit);
+    candidates = await client.search(type, serializeQuery([...criteria, makeParam('_count', String(limit + 1))]), origin, limit);
   } catch (err) {
     if (err instanceof GatewayError && err.code === 'upstream_too_large') throw new GatewayError('precondition_failed', { reasons: ['conditional.too-many-candidates'] });
     throw err;

@@ -10,14 +10,14 @@
  */
 import type { LocalReference } from '../fhir/references.js';
 import type { Decision, FhirResourceJson } from '../policy/contract.js';
-import type { UpstreamClient } from '../proxy/upstream-client.js';
+import type { RequestOrigin, UpstreamClient } from '../proxy/upstream-client.js';
 import { decideAll, type Decider } from './response.js';
 
 /** `Type/id` -> the latest version, or null when there is none to read. */
 export type LatestVersions = ReadonlyMap<string, FhirResourceJson | null>;
 
 /** Reads the latest versions of these resources with the gateway's own credentials (one search per type). */
-export async function latestVersions(client: UpstreamClient, refs: readonly LocalReference[], requestId: string, known: LatestVersions = new Map()): Promise<LatestVersions> {
+export async function latestVersions(client: UpstreamClient, refs: readonly LocalReference[], origin: RequestOrigin, known: LatestVersions = new Map()): Promise<LatestVersions> {
   const out = new Map(known);
   const byType = new Map<string, Set<string>>();
   for (const ref of refs) {
@@ -30,7 +30,7 @@ export async function latestVersions(client: UpstreamClient, refs: readonly Loca
   }
   await Promise.all(
     [...byType].map(async ([type, ids]) => {
-      const found = await client.search(type, `_id=${[...ids].map(encodeURIComponent).join(',')}&_count=${ids.size}`, requestId, ids.size);
+      const found = await client.search(type, `_id=${[...ids].map(encodeURIComponent).join(',')}&_count=${ids.size}`, origin, ids.size);
       for (const resource of found) if (typeof resource['id'] === 'string' && ids.has(resource['id'])) out.set(`${type}/${resource['id']}`, resource);
     }),
   );

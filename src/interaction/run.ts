@@ -203,7 +203,7 @@ async function page(
 ): Promise<Outcome> {
   const enforcer = ic.enforcerFor(request);
   const history = request.interaction.startsWith('history');
-  const requestId = ic.authz.requestId;
+  const origin = ic.authz.origin;
   let latest = known;
   const result: PageResult = await timed(ic, () => collectPage(
     { fetch: async (path) => answerBody(await ic.upstream.call({ method: 'GET', path, payload: null, ifMatch: null, prefer: null }), ic.maxResponseBytes), upstreamBase: ic.upstreamBase },
@@ -218,7 +218,7 @@ async function page(
       releaseTotal: allowed.releaseTotal,
       decide: history
         ? async (resources, e) => {
-            latest = await latestVersions(ic.authz.client, resources.map((r) => ({ type: r.resourceType, id: String(r['id']) })), requestId, latest);
+            latest = await latestVersions(ic.authz.client, resources.map((r) => ({ type: r.resourceType, id: String(r['id']) })), origin, latest);
             return againstLatest(latest)(resources, e);
           }
         : decideAll,
@@ -226,7 +226,7 @@ async function page(
         ? {
             releaseDeletion: async (ref: string) => {
               const [type, id] = ref.split('/') as [string, string];
-              latest = await latestVersions(ic.authz.client, [{ type, id }], requestId, latest);
+              latest = await latestVersions(ic.authz.client, [{ type, id }], origin, latest);
               const current = latest.get(ref);
               if (!current) return false;
               const [decision] = await decideAll([structuredClone(current)], enforcer);
@@ -349,13 +349,13 @@ function timed<T>(ic: InteractionContext, fn: () => Promise<T>): Promise<T> {
 }
 
 async function resolve(ic: InteractionContext, request: FhirRequest, type: string, id: string): Promise<Target> {
-  return resolveTarget(ic.enforcerFor(request), ic.authz.client, type, id, ic.authz.requestId);
+  return resolveTarget(ic.enforcerFor(request), ic.authz.client, type, id, ic.authz.origin);
 }
 
 async function matchesOf(ic: InteractionContext, request: FhirRequest, criteria: readonly SearchParam[]): Promise<Array<Extract<Target, { kind: 'visible' }>>> {
   const resolved = await criteriaOf(ic, request.type, criteria);
   if (resolved === null) return [];
-  return resolveMatches(ic.enforcerFor(request), ic.authz.client, request.type as string, resolved, ic.authz.requestId, ic.paging.maxConditionalCandidates);
+  return resolveMatches(ic.enforcerFor(request), ic.authz.client, request.type as string, resolved, ic.authz.origin, ic.paging.maxConditionalCandidates);
 }
 
 /** The criteria with chained and reverse-chained parameters run by the gateway (src/enforce/chains.ts). */

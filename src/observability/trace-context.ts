@@ -6,9 +6,9 @@
  * audit record and the log lines, which is what ties an audit entry to a distributed trace.
  *
  * The gateway does not export spans itself: it only propagates context. Pure, except for the
- * random ids and the per-request storage the gateway's own upstream reads consult.
+ * random ids. The context is passed, not kept in AsyncLocalStorage: on Node 20 that turns on promise
+ * hooks for the whole process, and a read cost 0.76x the CPU without them (docs/performance.md).
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 
 export interface TraceContext {
@@ -64,24 +64,4 @@ function newId(bytes: number, zero: string): string {
     const id = randomBytes(bytes).toString('hex');
     if (id !== zero) return id;
   }
-}
-
-/**
- * The trace of the request being processed, for the gateway's own upstream reads (stored versions,
- * consents), which run deep inside the stages without a request object at hand.
- */
-const current = new AsyncLocalStorage<TraceContext>();
-
-export function withTrace<T>(trace: TraceContext, run: () => T): T {
-  return current.run(trace, run);
-}
-
-export function currentTrace(): TraceContext | undefined {
-  return current.getStore();
-}
-
-/** Headers carrying the current request's trace, so the gateway's own upstream calls show up in it. */
-export function currentTraceHeaders(): Record<string, string> {
-  const trace = currentTrace();
-  return trace ? traceHeaders(trace) : {};
 }

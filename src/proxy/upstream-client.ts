@@ -10,7 +10,7 @@ import { isFailingStatus, type UpstreamBreaker } from './circuit-breaker.js';
 import { decodeContent, errorBodyOf, parseFhirJson } from './decode.js';
 import { upstreamFailure } from '../errors-upstream.js';
 import { GATEWAY_USER_AGENT } from './headers.js';
-import { currentTraceHeaders } from '../observability/trace-context.js';
+import { traceHeaders, type TraceContext } from '../observability/trace-context.js';
 import type { UpstreamAccess } from './upstream-access.js';
 
 export interface UpstreamClientOptions {
@@ -24,23 +24,32 @@ export interface UpstreamClientOptions {
 
 export type ReadResult = { readonly found: true; readonly resource: FhirResourceJson; readonly etag: string | null } | { readonly found: false; readonly status: number };
 
+/**
+ * Which request a read of the gateway's own is made for: its id and trace go upstream with it, so
+ * the upstream's logs and spans tie it to that request (null trace: work outside any request).
+ */
+export interface RequestOrigin {
+  readonly requestId: string;
+  readonly trace: TraceContext | null;
+}
+
 export interface UpstreamClient {
   /** Reads `Type/id` (a local reference). 404 and 410 are `found: false`; other failures throw. */
-  read(type: string, id: string, requestId: string): Promise<ReadResult>;
+  read(type: string, id: string, origin: RequestOrigin): Promise<ReadResult>;
   /** Runs a search and follows its `next` links (on the upstream only), up to `maxResources`; more is an error. */
-  search(type: string, query: string, requestId: string, maxResources: number): Promise<FhirResourceJson[]>;
+  search(type: string, query: string, origin: RequestOrigin, maxResources: number): Promise<FhirResourceJson[]>;
 }
 
 export function createUpstreamClient(options: UpstreamClientOptions): UpstreamClient {
   const base = options.upstreamUrl.replace(/\/+$/, '');
 
   /** GET a URL on the upstream: the status and the parsed body (for 200), or a GatewayError. */
-  const get = async (url: string, requestId: string): Promise<{ status: number; body: unknown; etag: string | null; retryAfter?: string | undefined }> => {
+  const get = async (url: string, origin: RequestOrigin): Promise<{ status: number; body: unknown; etag: string | null; retryAfter?: string | undefined }> => {
     const credentials = await options.access.credentials();
     const send = async (): Promise<Response> => {
       try {
         return await options.access.fetch(url, {
-          headers: { accept: 'application/fhir+json', 'accept-encoding': 'identity', 'user-agent': GATEWAY_USER_AGENT, 'x-request-id': requestId, ...currentTraceHeaders(), ...credentials },
+          headers: { accept: 'application/fhir+json', 'accept-encoding': 'identity', 'user-agent': GATEWAY_USER_AGENT, 'x-request-id': origin.requestId, ...(origin.trace ? traceHeaders(origin.trace) : {}), ...credentials },
           redirect: 'manual',
           signal: AbortSignal.timeout(options.timeoutMs),
         });
@@ -72,8 +81,8 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
   };
 
   return {
-    async read(type, id, requestId) {
-      const answer = await get(`${base}/${type}/${encodeURIComponent(id)}`, requestId);
+    async read(type, id, origin) {
+      const answer = await get(`${base}/${type}/${encodeURIComponent(id)}`, origin);
       const { status, body, etag } = answer;
       if (status === 404 || status === 410) return { found: false, status };
       if (status !== 200) throw upstreamFailure(answer);
@@ -82,11 +91,11 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
       }
       return { found: true, resource: body as FhirResourceJson, etag };
     },
-    async search(type, query, requestId, maxResources) {
+    async search(type, query, origin, maxResources) {
       const found: FhirResourceJson[] = [];
       let url: string | null = `${base}/${type}?${query}`;
       while (url !== null) {
-        const answer = await get(url, requestId);
+        const answer = await get(url, origin);
         const { status, body } = answer;
         if (status !== 200) throw upstreamFailure(answer);
         const bundle = body as { resourceType?: unknown; entry?: Array<{ resource?: FhirResourceJson; search?: { mode?: string } }>; link?: Array<{ relation?: string; url?: string }> };
