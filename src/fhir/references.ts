@@ -32,21 +32,28 @@ export function parseLocalReference(reference: string, bases: readonly string[])
 /** Every local reference in a resource, wherever it is (`reference` elements at any depth). */
 export function localReferencesIn(resource: unknown, bases: readonly string[]): LocalReference[] {
   const out: LocalReference[] = [];
-  const walk = (value: unknown): void => {
-    if (Array.isArray(value)) {
-      for (const item of value) walk(item);
-      return;
-    }
-    if (typeof value !== 'object' || value === null) return;
-    for (const [key, child] of Object.entries(value)) {
-      if (key === 'reference' && typeof child === 'string') {
-        const local = parseLocalReference(child, bases);
-        if (local !== null) out.push(local);
-      } else {
-        walk(child);
-      }
-    }
-  };
-  walk(resource);
+  collectReferences(resource, bases, out);
   return out;
+}
+
+// A plain recursive function with for...in, not Object.entries in a closure: this walk runs over
+// every element of every resource of an answer (twice for a search page), and the entry arrays it
+// allocated were a tenth of a 1,000-entry search's CPU.
+function collectReferences(value: unknown, bases: readonly string[], out: LocalReference[]): void {
+  if (typeof value !== 'object' || value === null) return;
+  if (Array.isArray(value)) {
+    for (const item of value as unknown[]) collectReferences(item, bases, out);
+    return;
+  }
+  const object = value as Record<string, unknown>;
+  for (const key in object) {
+    if (!Object.hasOwn(object, key)) continue;
+    const child = object[key];
+    if (key === 'reference' && typeof child === 'string') {
+      const local = parseLocalReference(child, bases);
+      if (local !== null) out.push(local);
+    } else {
+      collectReferences(child, bases, out);
+    }
+  }
 }

@@ -155,6 +155,8 @@ function keptIncludes(released: readonly JsonObject[], includes: ReadonlyArray<{
     applyDecision(resource, decision, enforcer, counted);
     candidates.push({ entry, counted });
   }
+  // Nothing to link: the matches' references need not be walked (most searches have no includes).
+  if (candidates.length === 0) return [];
   const anchor = new Set<string>();
   const anchorRefs = new Set<string>();
   const addAnchor = (resource: FhirResourceJson): void => {

@@ -41,8 +41,11 @@ export function resourceFacts(resource: FhirResourceJson, bases: readonly string
  * Patient or untyped. (A Coding has a display too, with a code or system beside it.)
  */
 function hasLogicalPatientReference(node: unknown): boolean {
-  if (Array.isArray(node)) return node.some(hasLogicalPatientReference);
   if (typeof node !== 'object' || node === null) return false;
+  if (Array.isArray(node)) {
+    for (const item of node as unknown[]) if (hasLogicalPatientReference(item)) return true;
+    return false;
+  }
   const obj = node as Record<string, unknown>;
   const identifier = obj['identifier'];
   const logical =
@@ -52,7 +55,10 @@ function hasLogicalPatientReference(node: unknown): boolean {
     obj['resourceType'] === undefined &&
     ((typeof identifier === 'object' && identifier !== null && !Array.isArray(identifier)) || typeof obj['display'] === 'string') &&
     (obj['type'] === undefined || obj['type'] === 'Patient');
-  return logical || Object.values(obj).some(hasLogicalPatientReference);
+  if (logical) return true;
+  // for...in rather than Object.values: no array per element of every resource decided.
+  for (const key in obj) if (Object.hasOwn(obj, key) && hasLogicalPatientReference(obj[key])) return true;
+  return false;
 }
 
 /** Elements that date the data itself, in order of preference (the first present wins). */

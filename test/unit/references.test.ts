@@ -1,0 +1,46 @@
+import { localReferencesIn } from '../../src/fhir/references.js';
+
+const BASES = ['http://fhir.upstream/fhir'];
+
+describe('localReferencesIn', () => {
+  it('finds references at any depth, in arrays, relative, absolute under a base and versioned', () => {
+    const resource = {
+      resourceType: 'Observation',
+      subject: { reference: 'Patient/p1' },
+      performer: [{ reference: 'http://fhir.upstream/fhir/Practitioner/pr1' }, { reference: 'Organization/o1/_history/3' }],
+      extension: [{ url: 'x', valueReference: { reference: 'Patient/p2' } }],
+      contained: [{ resourceType: 'Device', owner: { reference: 'Organization/o2' } }],
+    };
+    expect(localReferencesIn(resource, BASES)).toEqual([
+      { type: 'Patient', id: 'p1' },
+      { type: 'Practitioner', id: 'pr1' },
+      { type: 'Organization', id: 'o1' },
+      { type: 'Patient', id: 'p2' },
+      { type: 'Organization', id: 'o2' },
+    ]);
+  });
+
+  it('ignores what is not a local reference: other servers, urn:uuid, contained #refs, unknown types', () => {
+    const resource = {
+      a: { reference: 'http://elsewhere.example/fhir/Patient/p1' },
+      b: { reference: 'urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0' },
+      c: { reference: '#contained-1' },
+      d: { reference: 'NotAType/x' },
+    };
+    expect(localReferencesIn(resource, BASES)).toEqual([]);
+  });
+
+  it('walks into a `reference` key whose value is an object, and into own `__proto__` keys of parsed JSON', () => {
+    const parsed: unknown = JSON.parse('{"reference":{"inner":{"reference":"Patient/p3"}},"__proto__":{"subject":{"reference":"Patient/p4"}}}');
+    expect(localReferencesIn(parsed, BASES)).toEqual([
+      { type: 'Patient', id: 'p3' },
+      { type: 'Patient', id: 'p4' },
+    ]);
+  });
+
+  it('does not follow inherited enumerable properties', () => {
+    const inherited = Object.create({ subject: { reference: 'Patient/p5' } }) as Record<string, unknown>;
+    inherited['own'] = { reference: 'Patient/p6' };
+    expect(localReferencesIn(inherited, BASES)).toEqual([{ type: 'Patient', id: 'p6' }]);
+  });
+});
