@@ -197,16 +197,19 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       // One deadline for the whole exchange (connect, headers and body), not an idle timeout:
       // an upstream that drips bytes must not hold a client past upstream.timeoutMs.
       const timer = setTimeout(() => settle(p, { err: new GatewayError('upstream_timeout', { reasons: ['upstream.timeout'] }) }), timeoutMs);
+      const listeners = scopedListeners(req, res);
       const p: Pending = {
         call,
         responded: false,
         settled: false,
         resolve: (r) => {
           clearTimeout(timer);
+          listeners.release();
           resolve(r);
         },
         reject: (e) => {
           clearTimeout(timer);
+          listeners.release();
           reject(e);
         },
       };
@@ -215,4 +218,33 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       via(req, res, failed).catch(failed);
     });
   }
+}
+
+/** The events http-proxy (and http-proxy-middleware's error plugin) listen to on the client's request and response, per exchange. */
+const EXCHANGE_EVENTS: ReadonlyArray<readonly ['req' | 'res', string]> = [
+  ['req', 'aborted'],
+  ['req', 'error'],
+  ['res', 'close'],
+  ['res', 'error'],
+];
+
+/**
+ * http-proxy adds listeners to the client's request and response for every exchange and never
+ * removes them. A batch or a gateway-paged search makes many exchanges on one client request, so
+ * they piled up (20 entries: a MaxListenersExceededWarning per event, and every finished exchange's
+ * closures held until the client's request ended). Those added during an exchange are removed when
+ * it settles; the pipeline's own were added before it began and stay.
+ */
+function scopedListeners(req: IncomingMessage, res: ServerResponse): { release(): void } {
+  const emitters = { req, res };
+  const before = EXCHANGE_EVENTS.map(([on, event]) => new Set(emitters[on].listeners(event)));
+  return {
+    release() {
+      EXCHANGE_EVENTS.forEach(([on, event], i) => {
+        for (const listener of emitters[on].listeners(event)) {
+          if (!before[i]?.has(listener)) emitters[on].removeListener(event, listener as (...args: unknown[]) => void);
+        }
+      });
+    },
+  };
 }
