@@ -37,4 +37,14 @@ describe('W3C trace context', () => {
   test('new traces differ', () => {
     expect(traceContextOf(undefined).traceId).not.toBe(traceContextOf(undefined).traceId);
   });
+
+  test('ids stay well-formed and distinct across refills of the random pool (2,000 traces: 48 KB of ids)', () => {
+    const traces = Array.from({ length: 2000 }, () => traceContextOf(undefined));
+    for (const t of traces) {
+      expect(t.traceId).toMatch(/^[0-9a-f]{32}$/);
+      expect(t.spanId).toMatch(/^[0-9a-f]{16}$/);
+    }
+    expect(new Set(traces.map((t) => t.traceId)).size).toBe(2000);
+    expect(new Set(traces.map((t) => t.spanId)).size).toBe(2000);
+  });
 });
