@@ -87,9 +87,11 @@ export function explain(src: ExplainSources, entrypoint: string, input: unknown,
     const inputFile = path.join(tmp, 'input.json');
     writeFileSync(inputFile, JSON.stringify(input));
     const query = `data.${entrypoint.replaceAll('/', '.')}`;
+    // The tree is loaded as `.` from inside it, so the trace names files relative to it: OPA's
+    // pretty trace shortens long paths to `/tmp/...tail`, which a long TMPDIR (macOS, CI) produced.
     const run = (format: string, explainMode?: ExplainMode): string => {
-      const args = ['eval', '--format', format, '-d', tree, '-i', inputFile, ...(explainMode ? [`--explain=${explainMode}`] : []), query];
-      const r = spawnSync(src.opa, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+      const args = ['eval', '--format', format, '-d', '.', '-i', inputFile, ...(explainMode ? [`--explain=${explainMode}`] : []), query];
+      const r = spawnSync(src.opa, args, { cwd: tree, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
       if (r.error) throw new ToolchainError(`cannot run ${src.opa}: ${r.error.message}`);
       if (r.status !== 0) throw new ToolchainError(`opa eval failed (exit ${r.status ?? 'signal'}): ${r.stderr.trim()}`);
       return r.stdout;
@@ -97,8 +99,8 @@ export function explain(src: ExplainSources, entrypoint: string, input: unknown,
     const evaluated = JSON.parse(run('json')) as { result?: { expressions: { value: unknown }[] }[] };
     const result = evaluated.result?.[0]?.expressions[0]?.value ?? null;
     // The rules are always read from the full trace; the trace shown is the one asked for.
-    const fullTrace = relativize(run('pretty', 'full'), tree);
-    const trace = mode === 'full' ? fullTrace : relativize(run('pretty', 'notes'), tree);
+    const fullTrace = run('pretty', 'full');
+    const trace = mode === 'full' ? fullTrace : run('pretty', 'notes');
     const rules = ruleHits(fullTrace, (file) => readFileSync(path.join(src.dir, file), 'utf8'));
     const constants = reasonConstants(sourceFiles(src.dir).filter((f) => f.endsWith('.rego')).map((f) => readFileSync(f, 'utf8')));
     return {
@@ -120,10 +122,6 @@ export function explain(src: ExplainSources, entrypoint: string, input: unknown,
 function opaVersion(opa: string): string {
   const r = spawnSync(opa, ['version'], { encoding: 'utf8' });
   return /^Version:\s*(\S+)/m.exec(r.stdout ?? '')?.[1] ?? 'unknown';
-}
-
-function relativize(trace: string, tree: string): string {
-  return trace.replaceAll(`${tree}${path.sep}`, '');
 }
 
 const EXIT = /^(\S+?):(\d+)\s+[| ]*Exit (data(?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*$/;
