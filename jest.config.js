@@ -19,6 +19,8 @@ export default {
   testTimeout: 30000,
   // Rebuilds dist/ when the sources changed since its last build (tests spawn dist/cli.js).
   globalSetup: '<rootDir>/test/support/global-setup.mjs',
+  // Removes the run's temporary root, under which global setup puts every temporary directory.
+  globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
   // Integration suites bind real ports and start real servers; two workers match the 2-core machines.
   maxWorkers: 2,
 };

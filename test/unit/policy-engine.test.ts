@@ -2,6 +2,8 @@
  * The policy engine fails closed: bundles compiled by the real opa from deliberately broken Rego.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import { BundleError, parseBundle, readBundleFile } from '../../src/policy/bundle.js';
 import type { RequestInput, ResourcesInput } from '../../src/policy/contract.js';
@@ -96,7 +98,8 @@ describe('policy engine', () => {
     await expect(readBundleFile('/nonexistent/bundle.tar.gz')).rejects.toBeInstanceOf(BundleError);
     const truncated = readFileSync(DEFAULT_POLICY_BUNDLE).subarray(0, 200);
     await expect(parseBundle(truncated)).rejects.toBeInstanceOf(BundleError);
-    writeFileSync('/tmp/fhirgw-empty.tar.gz', '');
-    await expect(readBundleFile('/tmp/fhirgw-empty.tar.gz')).rejects.toBeInstanceOf(BundleError);
+    const empty = path.join(os.tmpdir(), 'fhirgw-empty.tar.gz');
+    writeFileSync(empty, '');
+    await expect(readBundleFile(empty)).rejects.toBeInstanceOf(BundleError);
   });
 });
