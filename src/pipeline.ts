@@ -449,7 +449,7 @@ function send(res: ServerResponse, reply: Reply): void {
     res.writeHead(reply.status, {
       ...SECURITY_HEADERS,
       ...reply.headers,
-      ...(payload !== null && payload.length > 0 ? { 'content-type': 'application/fhir+json; charset=utf-8', 'content-length': String(payload.length) } : {}),
+      ...(payload !== null ? { 'content-type': 'application/fhir+json; charset=utf-8', 'content-length': String(payload.length) } : {}),
     });
     res.end(payload ?? '');
   } catch {

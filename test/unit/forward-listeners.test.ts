@@ -39,7 +39,7 @@ beforeAll(async () => {
       for (let i = 0; i < 25; i++) statuses.push((await forwarder.forward(req, res, { method: 'GET', path: `/Patient/p${i}`, headers: {}, body: null })).status);
       counts.push({ before, after: count(), statuses });
       res.writeHead(200).end('done');
-    })();
+    })().catch((err: unknown) => res.writeHead(500).end(`forward failed: ${String(err)}`));
   });
   gatewayUrl = await listen(gateway);
 });
