@@ -19,6 +19,11 @@ const schemas = {
   'policy-input.request.schema.json': [contract.requestInputSchema, 'input', 'Input document of fhirgw/request/decision'],
   'policy-input.resource.schema.json': [contract.resourceInputSchema, 'input', 'Input document of fhirgw/resource/decision'],
   'policy-input.resources.schema.json': [contract.resourcesInputSchema, 'input', 'Input document of fhirgw/resources/decisions (batched)'],
+  'policy-input.resources-views.schema.json': [
+    contract.resourcesViewsInputSchema,
+    'input',
+    'Input document of fhirgw/resources/decisions for a bundle that declares data.fhirgw.config.resources_document "views": each distinct resource view once, items naming theirs by index',
+  ],
   // What every entry point's input carries (consents: the resource side's), for the Rego library
   // packages shared by both sides: `opa check --strict --schema` types their reads of input with it.
   'policy-input.shared.schema.json': [

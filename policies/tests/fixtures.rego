@@ -98,19 +98,44 @@ resource_input(doc) := out if {
 	print("fhirgw.test-input resource", json.marshal(out))
 }
 
+# The batched document as the gateway sends it to a bundle that declares resources_document
+# "views" (src/policy/resource-view.ts): each distinct view once, items naming theirs by index.
 resources_input(doc) := out if {
-	base := object.union({"consents": {}}, doc)
-	out := object.union(base, {"items": [with_view(with_facts(item, "facts")) | some item in doc.items]})
+	items := [with_view(with_facts(item, "facts")) | some item in doc.items]
+	views := [v | some v in {item.resource | some item in items}]
+	out := object.union(object.remove(object.union({"consents": {}}, doc), ["items"]), {
+		"views": views,
+		"items": [{"view": index_of(views, item.resource), "facts": item.facts} | some item in items],
+	})
 	print("fhirgw.test-input resources", json.marshal(out))
 }
 
-# The resource as the gateway gives it to the resource policy (src/policy/resource-view.ts): only
-# the elements data.fhirgw.config.resource_elements declares, resourceType and the elements
-# granular scopes match on. A rule that reads anything else sees nothing there, and its test fails.
-# (object.union merges objects recursively, so the resource is removed before its view is put in.)
-with_view(doc) := object.union(object.remove(doc, ["resource"]), {"resource": object.filter(doc.resource, view_elements)})
+index_of(list, x) := [i | some i, y in list; y == x][0]
 
-view_elements := ({"resourceType"} | {e | some e in data.fhirgw.config.resource_elements}) | {e | some e in data.fhirgw.config.granular_token_elements}
+# The resource as the gateway gives it to the resource policy (src/policy/resource-view.ts): only
+# the elements data.fhirgw.config.resource_elements declares (`meta.security`: that element of
+# meta), resourceType and the elements granular scopes match on. A rule that reads anything else
+# sees nothing there, and its test fails. (object.union merges objects recursively, so the
+# resource is removed before its view is put in.)
+with_view(doc) := object.union(object.remove(doc, ["resource"]), {"resource": view_of(doc.resource)})
+
+view_of(resource) := object.union(object.filter(resource, whole_elements), {element: part |
+	some element, _ in partial_elements
+	is_object(resource[element])
+	part := object.filter(resource[element], partial_elements[element])
+	count(part) > 0
+})
+
+whole_elements := ({"resourceType"} | {e | some e in data.fhirgw.config.resource_elements; not contains(e, ".")}) | {e | some e in data.fhirgw.config.granular_token_elements}
+
+partial_elements := {element: {child |
+	some e in data.fhirgw.config.resource_elements
+	[element, child] = split(e, ".")
+} |
+	some e in data.fhirgw.config.resource_elements
+	[element, _] = split(e, ".")
+	not element in whole_elements
+}
 
 with_facts(doc, key) := object.union(doc, {key: object.union({"data_date": null}, doc[key])}) if is_object(doc[key])
 

@@ -159,6 +159,45 @@ test_batched_decisions_keep_order if {
 	ds[1].allow
 }
 
+# One view, three patients: p1's research opt-out concerns the researcher, p2's treatment consent
+# does not, p3's consents could not be read, and p4 is not among the consents read. Only p2's
+# resource takes the view's decision; the others are decided on their facts.
+test_batched_decisions_take_the_view_decision_only_where_no_consent_concerns_the_access if {
+	research_opt_out := {"id": "c1", "scope": "research", "date": null, "base": "deny", "rules": []}
+	treatment_only := {"id": "c2", "scope": "treatment", "date": null, "base": "deny", "rules": []}
+	ds := resources.decisions with input as f.resources_input({
+		"principal": f.researcher, "request": f.request("search-type", "Observation", null), "env": f.env,
+		"consents": {
+			"p1": {"status": "ok", "consents": [research_opt_out]},
+			"p2": {"status": "ok", "consents": [treatment_only]},
+			"p3": {"status": "unavailable"},
+		},
+		"items": [{"resource": obs(p), "facts": {"patients": [p], "patient_data": true}} | some p in ["p1", "p2", "p3", "p4"]],
+	})
+	[d.allow | some d in ds] == [false, true, false, true]
+	ds[0].reasons == [reasons.consent_deny_research]
+	ds[2].reasons == [reasons.consent_unavailable]
+	ds[1] == ds[3]
+}
+
+# One labelled view, two patients: p1's treatment consent permits the label to clinicians, p2 has
+# none. The consent reads the facts' patients, so p1's resource is decided on its facts.
+test_batched_decisions_decide_a_labelled_view_on_its_consents if {
+	labelled := object.union(obs("p1"), {"meta": {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HIV"}]}})
+	permit_hiv := {"id": "c1", "scope": "treatment", "date": null, "base": "permit", "rules": [{"type": "permit", "depth": 1, "conditions": [{
+		"actors": [], "actor_roles": ["clinician"], "purposes": [], "labels": ["HIV"],
+		"classes": [], "codes": [], "data_period": null,
+	}]}]}
+	ds := resources.decisions with input as f.resources_input({
+		"principal": f.clinician_treating, "request": f.request("search-type", "Observation", null), "env": f.env,
+		"consents": {"p1": {"status": "ok", "consents": [permit_hiv]}, "p2": {"status": "ok", "consents": []}},
+		"items": [{"resource": labelled, "facts": {"patients": [p], "patient_data": true}} | some p in ["p1", "p2"]],
+	})
+	ds[0].allow
+	not ds[1].allow
+	ds[1].reasons == [reasons.label_sensitive]
+}
+
 group_of(members) := {"resourceType": "Group", "id": "g1", "type": "person", "actual": true, "member": [{"entity": {"reference": sprintf("Patient/%s", [m])}} | some m in members]}
 
 decide_referencing(principal, res, patients, referenced) := d if {

@@ -237,6 +237,21 @@ export const resourcesInputSchema = z.strictObject({
   env: envSchema,
 });
 
+/**
+ * The batched input as a bundle that declares `data.fhirgw.config.resources_document: "views"`
+ * receives it (src/policy/resource-view.ts): each distinct view of a resource once, in `views`, and
+ * each item naming its view by index. A 1,000-entry search of one patient's results has a handful
+ * of distinct views, so the policy works out what depends on the view once per view.
+ */
+export const resourcesViewsInputSchema = z.strictObject({
+  principal: principalSchema,
+  request: requestSchema,
+  views: z.array(fhirResource),
+  items: z.array(z.strictObject({ view: z.number().int().min(0), facts: factsSchema })),
+  consents: consentsSchema,
+  env: envSchema,
+});
+
 /** The pipeline hands policy read-only views of its own objects; nothing is copied to satisfy the types. */
 type DeepReadonly<T> = T extends ReadonlyArray<infer U>
   ? ReadonlyArray<DeepReadonly<U>>
@@ -250,6 +265,7 @@ export type Facts = DeepReadonly<z.input<typeof factsSchema>>;
 export type PolicyEnv = DeepReadonly<z.input<typeof envSchema>>;
 export type RequestInput = DeepReadonly<z.input<typeof requestInputSchema>>;
 export type ResourcesInput = DeepReadonly<z.input<typeof resourcesInputSchema>>;
+export type ResourcesViewsInput = DeepReadonly<z.input<typeof resourcesViewsInputSchema>>;
 export type Consents = DeepReadonly<z.input<typeof consentsSchema>>;
 export type FhirResourceJson = Record<string, unknown> & { resourceType: string };
 

@@ -6,9 +6,9 @@
 import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import { GatewayError } from '../errors.js';
 import type { PolicyBundle } from './bundle.js';
-import { ENTRYPOINTS, type Decision, type RequestInput, type ResourcesInput } from './contract.js';
+import { ENTRYPOINTS, type Decision, type RequestInput, type ResourcesInput, type ResourcesViewsInput } from './contract.js';
 import { acceptDecision, acceptResourceDecisions } from './decision.js';
-import { resourceElementsOf, resourcesView } from './resource-view.js';
+import { resourceElementsOf, resourcesDocumentOf, resourcesView, resourcesViewsDocument, type ResourcesDocument, type ViewElements } from './resource-view.js';
 
 export interface PolicyEngineOptions {
   /** Upper bound on WebAssembly memory, in 64 KiB pages. */
@@ -25,21 +25,23 @@ export interface PolicyEvaluator {
   decideRequest(input: RequestInput): Decision | Promise<Decision>;
   decideResources(input: ResourcesInput): Decision[] | Promise<Decision[]>;
   /** The document `decideResources(input)` evaluates (resources reduced to what the bundle reads), for explanations. */
-  resourcesInput?(input: ResourcesInput): ResourcesInput;
+  resourcesInput?(input: ResourcesInput): ResourcesInput | ResourcesViewsInput;
 }
 
 export class PolicyEngine implements PolicyEvaluator {
   private constructor(
     private readonly policy: LoadedPolicy,
     readonly revision: string,
-    private readonly resourceElements: ReadonlySet<string> | null,
+    private readonly resourceElements: ViewElements | null,
+    private readonly resourcesDocument: ResourcesDocument,
   ) {}
 
   static async load(bundle: PolicyBundle, options: PolicyEngineOptions): Promise<PolicyEngine> {
     const resourceElements = resourceElementsOf(bundle.data);
+    const resourcesDocument = resourcesDocumentOf(bundle.data);
     const policy = await loadPolicy(bundle.wasm, { initial: Math.min(16, options.maxMemoryPages), maximum: options.maxMemoryPages });
     policy.setData(bundle.data);
-    return new PolicyEngine(policy, bundle.revision, resourceElements);
+    return new PolicyEngine(policy, bundle.revision, resourceElements, resourcesDocument);
   }
 
   /**
@@ -61,8 +63,8 @@ export class PolicyEngine implements PolicyEvaluator {
     return acceptResourceDecisions(this.evaluate(this.resourcesInput(input), ENTRYPOINTS.resources), input.items.length);
   }
 
-  resourcesInput(input: ResourcesInput): ResourcesInput {
-    return resourcesView(input, this.resourceElements);
+  resourcesInput(input: ResourcesInput): ResourcesInput | ResourcesViewsInput {
+    return this.resourcesDocument === 'views' ? resourcesViewsDocument(input, this.resourceElements) : resourcesView(input, this.resourceElements);
   }
 
   private evaluate(input: unknown, entrypoint: string): unknown {

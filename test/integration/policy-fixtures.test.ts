@@ -9,11 +9,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import type { z } from 'zod';
-import { requestInputSchema, resourceInputSchema, resourcesInputSchema } from '../../src/policy/contract.js';
+import { requestInputSchema, resourceInputSchema, resourcesViewsInputSchema } from '../../src/policy/contract.js';
 import { runRegoTests, type InputKind, type RegoTestInput, type RegoTestResult } from '../support/rego-test-inputs.js';
 
 const TESTS = path.resolve('policies/tests');
-const SCHEMAS: Record<InputKind, z.ZodType> = { request: requestInputSchema, resource: resourceInputSchema, resources: resourcesInputSchema };
+// The shipped bundle declares resources_document "views": its batched tests evaluate that document.
+const SCHEMAS: Record<InputKind, z.ZodType> = { request: requestInputSchema, resource: resourceInputSchema, resources: resourcesViewsInputSchema };
 
 let results: RegoTestResult[];
 let documents: RegoTestInput[];

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import { DEFAULT_POLICY_BUNDLE } from '../../src/config/load.js';
 import { readBundleFile } from '../../src/policy/bundle.js';
-import type { RequestInput, ResourcesInput } from '../../src/policy/contract.js';
+import type { FhirResourceJson, RequestInput, ResourcesInput, ResourcesViewsInput } from '../../src/policy/contract.js';
 import { PolicyEngine } from '../../src/policy/engine.js';
 import { POLICY_REASON, POLICY_REASON_CODES } from '../../src/policy/generated/reasons.js';
 import { runRegoTests, type RegoTestInput } from '../support/rego-test-inputs.js';
@@ -36,6 +36,12 @@ beforeAll(() => {
   ({ inputs } = runRegoTests());
 }, 60_000);
 
+/** The Rego suite's batched documents are the views form the shipped bundle reads; the engine takes items and makes that form itself. */
+const itemsOf = (doc: ResourcesViewsInput): ResourcesInput => {
+  const { views, items, ...rest } = doc;
+  return { ...rest, items: items.map((item) => ({ resource: views[item.view] as FhirResourceJson, facts: item.facts })) };
+};
+
 describe('the policy reason catalogue', () => {
   test('every reason the shipped bundle gives on the inputs the Rego suite evaluates is in the catalogue', async () => {
     const policy = await PolicyEngine.load(await readBundleFile(DEFAULT_POLICY_BUNDLE), { maxMemoryPages: 512 });
@@ -45,7 +51,7 @@ describe('the policy reason catalogue', () => {
         kind === 'request'
           ? [policy.decideRequest(doc as RequestInput)]
           : kind === 'resources'
-            ? policy.decideResources(doc as ResourcesInput)
+            ? policy.decideResources(itemsOf(doc as ResourcesViewsInput))
             : (() => {
                 const { resource, facts, ...rest } = doc as Record<string, unknown>;
                 return policy.decideResources({ ...rest, items: [{ resource, facts }] } as unknown as ResourcesInput);

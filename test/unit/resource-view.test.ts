@@ -1,14 +1,15 @@
 /**
  * What of a resource the resource policy sees (src/policy/resource-view.ts): the elements its
- * bundle declares, resourceType and the granular-scope elements; whole resources without a
- * declaration; a malformed declaration refuses the bundle. The engine test at the end evaluates a
- * bundle built by the real opa whose policy echoes the elements it was given.
+ * bundle declares (whole, or one child of an element), resourceType and the granular-scope
+ * elements; whole resources without a declaration; a malformed declaration refuses the bundle; the
+ * views document sends each distinct view once. The engine tests at the end evaluate bundles built
+ * by the real opa whose policy echoes what it was given.
  */
 import { describe, expect, test } from '@jest/globals';
 import { BundleError, readBundleFile } from '../../src/policy/bundle.js';
 import type { ResourcesInput } from '../../src/policy/contract.js';
 import { PolicyEngine } from '../../src/policy/engine.js';
-import { resourceElementsOf, resourcesView, resourceView } from '../../src/policy/resource-view.js';
+import { resourceElementsOf, resourcesDocumentOf, resourcesView, resourcesViewsDocument, resourceView } from '../../src/policy/resource-view.js';
 import { buildTestBundle } from '../support/opa.js';
 
 const observation = {
@@ -29,22 +30,50 @@ describe('resource view', () => {
 
   test('a declaration keeps its elements, resourceType and the granular-scope elements', () => {
     const elements = resourceElementsOf(config({ resource_elements: ['meta', 'code'], granular_token_elements: { category: 'category' } }));
-    expect([...(elements ?? [])].sort()).toEqual(['category', 'code', 'meta', 'resourceType']);
+    expect([...(elements?.whole ?? [])].sort()).toEqual(['category', 'code', 'meta', 'resourceType']);
     expect(resourceView(observation, elements)).toEqual({ resourceType: 'Observation', meta: observation.meta, code: observation.code });
   });
 
+  test('element.child keeps that child of the element, and nothing of an element without it', () => {
+    const elements = resourceElementsOf(config({ resource_elements: ['meta.security', 'meta.tag', 'code'] }));
+    const versioned = { ...observation, meta: { versionId: '7', lastUpdated: '2026-12-04T10:00:00Z', security: observation.meta.security } };
+    expect(resourceView(versioned, elements)).toEqual({ resourceType: 'Observation', meta: { security: observation.meta.security }, code: observation.code });
+    expect(resourceView({ ...observation, meta: { versionId: '7' } }, elements)).toEqual({ resourceType: 'Observation', code: observation.code });
+    // The whole element and one of its children: the whole element.
+    expect(resourceView(versioned, resourceElementsOf(config({ resource_elements: ['meta.security', 'meta'] })))).toEqual({ resourceType: 'Observation', meta: versioned.meta });
+  });
+
   test('a malformed declaration refuses the bundle', () => {
-    for (const bad of ['meta', [1], ['meta.security'], ['../x'], [{}]]) {
+    for (const bad of ['meta', [1], ['meta.security.code'], ['Meta.security'], ['../x'], [{}]]) {
       expect(() => resourceElementsOf(config({ resource_elements: bad }))).toThrow(BundleError);
     }
+    for (const bad of ['view', 1, ['views']]) {
+      expect(() => resourcesDocumentOf(config({ resources_document: bad }))).toThrow(BundleError);
+    }
+    expect(resourcesDocumentOf(config({}))).toBe('items');
+    expect(resourcesDocumentOf(config({ resources_document: 'views' }))).toBe('views');
   });
 
   test('an input view replaces only the resources, facts and order kept', () => {
     const facts = { patients: ['p1'], patient_data: true, data_date: null };
     const input = { items: [{ resource: observation, facts }] } as unknown as ResourcesInput;
-    const view = resourcesView(input, new Set(['resourceType', 'code']));
+    const view = resourcesView(input, resourceElementsOf(config({ resource_elements: ['code'] })));
     expect(view.items).toEqual([{ resource: { resourceType: 'Observation', code: observation.code }, facts }]);
     expect(input.items[0]?.resource).toBe(observation);
+  });
+
+  test('the views document holds each distinct view once and every item in order, naming its view', () => {
+    const facts = (p: string) => ({ patients: [p], patient_data: true, data_date: null });
+    const other = { ...observation, id: 'o2', code: { coding: [{ system: 'http://loinc.org', code: '4548-4' }] } };
+    const input = {
+      principal: {}, request: {}, env: {}, consents: {},
+      items: [{ resource: observation, facts: facts('p1') }, { resource: other, facts: facts('p2') }, { resource: { ...observation, id: 'o3' }, facts: facts('p3') }],
+    } as unknown as ResourcesInput;
+    const doc = resourcesViewsDocument(input, resourceElementsOf(config({ resource_elements: ['code'] })));
+    expect(doc.views).toEqual([{ resourceType: 'Observation', code: observation.code }, { resourceType: 'Observation', code: other.code }]);
+    expect(doc.items).toEqual([{ view: 0, facts: facts('p1') }, { view: 1, facts: facts('p2') }, { view: 0, facts: facts('p3') }]);
+    // Whole resources differ by id: every item its own view.
+    expect(resourcesViewsDocument(input, null).views).toHaveLength(3);
   });
 
   test('the engine evaluates the declared view: an undeclared element never reaches policy', async () => {
@@ -62,5 +91,22 @@ describe('resource view', () => {
     const whole = await PolicyEngine.load(await readBundleFile(buildTestBundle(files)), { maxMemoryPages: 64 });
     expect(declared.decideResources(input)[0]?.reasons).toEqual(['code', 'meta', 'resourcetype']);
     expect(whole.decideResources(input)[0]?.reasons).toEqual(['code', 'id', 'meta', 'resourcetype', 'subject', 'valuestring']);
+  });
+
+  test('a bundle that declares the views document is sent it: its policy reads each item\'s view by index', async () => {
+    const echo = 'package fhirgw.resources\n\ndecisions := [{"allow": true, "reasons": [sprintf("v%d", [item.view]), input.views[item.view].code.coding[0].code]} | some item in input.items]\n';
+    const files = {
+      'request.rego': 'package fhirgw.request\n\ndecision := {"allow": true}\n',
+      'resource.rego': 'package fhirgw.resource\n\ndecision := {"allow": true}\n',
+      'resources.rego': echo,
+      'fhirgw/config/data.json': JSON.stringify({ resource_elements: ['code'], resources_document: 'views' }),
+    };
+    const engine = await PolicyEngine.load(await readBundleFile(buildTestBundle(files)), { maxMemoryPages: 64 });
+    const facts = { patients: ['p1'], patient_data: true, data_date: null };
+    const input = {
+      principal: {}, request: {}, env: {}, consents: {},
+      items: [{ resource: observation, facts }, { resource: { ...observation, id: 'o2', code: { coding: [{ code: 'x' }] } }, facts }, { resource: { ...observation, id: 'o3' }, facts }],
+    } as unknown as ResourcesInput;
+    expect(engine.decideResources(input).map((d) => d.reasons)).toEqual([['v0', '75622-1'], ['v1', 'x'], ['v0', '75622-1']]);
   });
 });

@@ -9,37 +9,49 @@
 #
 #   Which Consents concern this access: patient-privacy always; research when the purpose of use is
 #   HRESCH; treatment when it is TREAT or ETREAT.
+#
+#   Functions take the resource as a subject (fhirgw.resource.about): the resource as policy sees
+#   it with its sensitivity labels and codes worked out once, since a batch shares one subject
+#   among every resource with the same view.
 # schemas:
 #   - input: schema["policy-input.shared.schema"]
 package fhirgw.lib.consent
 
-import data.fhirgw.lib.labels
 import data.fhirgw.lib.reasons
 
+# Consents of a patient none of which concerns this access: they can refuse nothing. A patient
+# whose Consents could not be read is not among them.
+unconcerned(patient) if {
+	input.consents[patient].status == "ok"
+	every c in input.consents[patient].consents {
+		not concerns(c)
+	}
+}
+
 # Reasons why the Consents of the resource's patients refuse this access (empty: no refusal).
-refusals(resource, facts) := {reason |
+refusals(subject, facts) := {reason |
 	some patient in facts.patients
-	some reason in patient_refusals(patient, resource, facts)
+	some reason in patient_refusals(patient, subject, facts)
 }
 
 # Consents could not be read: refuse (never read it as "no consent on file").
 patient_refusals(patient, _, _) := {reasons.consent_unavailable} if input.consents[patient].status == "unavailable"
 
-patient_refusals(patient, resource, facts) := {reason_of(c, resource, facts) |
+patient_refusals(patient, subject, facts) := {reason_of(c, subject, facts) |
 	input.consents[patient].status == "ok"
 	some c in input.consents[patient].consents
 	concerns(c)
-	effect(c, resource, facts) == "deny"
+	effect(c, subject, facts) == "deny"
 } if input.consents[patient].status == "ok"
 
 # True when a Consent of the resource's patients explicitly permits this access by a provision
 # (not merely by its default): what lets sensitive data through for a named actor or purpose.
-explicitly_permitted(resource, facts) if {
+explicitly_permitted(subject, facts) if {
 	some patient in facts.patients
 	input.consents[patient].status == "ok"
 	some c in input.consents[patient].consents
 	concerns(c)
-	rules := applying(c, resource, facts)
+	rules := applying(c, subject, facts)
 	count(rules) > 0
 	deciding_type(rules) == "permit"
 }
@@ -57,15 +69,15 @@ concerns(c) if {
 	p in {"TREAT", "ETREAT"}
 }
 
-effect(c, resource, facts) := deciding_type(rules) if {
-	rules := applying(c, resource, facts)
+effect(c, subject, facts) := deciding_type(rules) if {
+	rules := applying(c, subject, facts)
 	count(rules) > 0
 } else := c.base
 
-applying(c, resource, facts) := [r |
+applying(c, subject, facts) := [r |
 	some r in c.rules
 	every cond in r.conditions {
-		matches(cond, resource, facts)
+		matches(cond, subject, facts)
 	}
 ]
 
@@ -80,8 +92,8 @@ deciding_type(rules) := "deny" if {
 } else := "permit"
 
 # The reason names what the deciding provision is about; a refusal by default names the scope.
-reason_of(c, resource, facts) := reason if {
-	rules := applying(c, resource, facts)
+reason_of(c, subject, facts) := reason if {
+	rules := applying(c, subject, facts)
 	count(rules) > 0
 	some r in deepest(rules)
 	r.type == "deny"
@@ -114,12 +126,12 @@ else := "period" if cond.data_period != null
 
 else := "provision"
 
-matches(cond, resource, facts) if {
+matches(cond, subject, facts) if {
 	actor_matches(cond)
 	any_or_some(cond.purposes, {p | some p in input.principal.purpose_of_use})
-	any_or_some(cond.labels, labels.of(resource))
-	any_or_some(cond.classes, {resource.resourceType})
-	any_or_some(cond.codes, {concat("|", [object.get(c, "system", ""), object.get(c, "code", "")]) | some c in labels.codings(resource)})
+	any_or_some(cond.labels, subject.labels)
+	any_or_some(cond.classes, {subject.resource.resourceType})
+	any_or_some(cond.codes, subject.codes)
 	period_matches(cond.data_period, facts.data_date)
 }
 
