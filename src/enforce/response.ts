@@ -287,8 +287,7 @@ async function factsFor(resources: readonly FhirResourceJson[], enforcer: Respon
   const items = resources.map((resource) => ({ resource, facts: resource.resourceType === 'Binary' ? UNKNOWN_OWNER : resourceFacts(resource, enforcer.links.bases) }));
   const contexts = new Map<string, Promise<Facts>>();
   await Promise.all(
-    items.map(async (item) => {
-      if (item.resource.resourceType !== 'Binary') return;
+    items.filter((item) => item.resource.resourceType === 'Binary').map(async (item) => {
       const ref = (item.resource['securityContext'] as { reference?: unknown } | undefined)?.reference;
       const local = typeof ref === 'string' ? parseLocalReference(ref, enforcer.links.bases) : null;
       if (!local || !enforcer.resolve) return;

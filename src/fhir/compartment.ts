@@ -4,7 +4,7 @@
  * links a patient through other elements).
  */
 import { PATIENT_COMPARTMENT } from './generated/r4.js';
-import { localReferencesIn, parseLocalReference } from './references.js';
+import { localReferencesIn, parseLocalReference, type LocalReference } from './references.js';
 
 type Json = unknown;
 
@@ -24,17 +24,31 @@ export function compartmentPatientIds(resource: { resourceType?: unknown; id?: u
   const entry = PATIENT_COMPARTMENT[type];
   if (!entry) return null;
   const ids = new Set<string>();
-  for (const path of entry.paths) {
-    if (path === '$this') {
+  for (const path of splitPaths(type, entry.paths)) {
+    if (path === null) {
       if (typeof resource.id === 'string') ids.add(resource.id);
       continue;
     }
-    for (const ref of referencesAt(resource, path.split('.'))) {
+    const refs: string[] = [];
+    referencesAt(resource, path, 0, refs);
+    for (const ref of refs) {
       const local = parseLocalReference(ref, bases);
       if (local?.type === 'Patient') ids.add(local.id);
     }
   }
   return [...ids];
+}
+
+/** A type's compartment paths split once (null for `$this`): this runs for every resource decided. */
+const SPLIT_PATHS = new Map<string, ReadonlyArray<readonly string[] | null>>();
+
+function splitPaths(type: string, paths: readonly string[]): ReadonlyArray<readonly string[] | null> {
+  let split = SPLIT_PATHS.get(type);
+  if (split === undefined) {
+    split = paths.map((p) => (p === '$this' ? null : p.split('.')));
+    SPLIT_PATHS.set(type, split);
+  }
+  return split;
 }
 
 /** True when the type belongs to the Patient compartment (its resources are always patient data). */
@@ -51,28 +65,28 @@ export function compartmentSearchParam(type: string): string | null {
   return PATIENT_COMPARTMENT[type]?.params[0] ?? null;
 }
 
-function referencesAt(node: Json, path: readonly string[]): string[] {
-  const out: string[] = [];
-  const walk = (value: Json, i: number): void => {
-    if (Array.isArray(value)) {
-      for (const item of value) walk(item, i);
-      return;
-    }
-    if (typeof value !== 'object' || value === null) return;
-    if (i === path.length) {
-      const ref = (value as { reference?: unknown }).reference;
-      if (typeof ref === 'string') out.push(ref);
-      return;
-    }
-    walk((value as Record<string, Json>)[path[i] as string], i + 1);
-  };
-  walk(node, 0);
-  return out;
+function referencesAt(value: Json, path: readonly string[], i: number, out: string[]): void {
+  if (Array.isArray(value)) {
+    for (const item of value as Json[]) referencesAt(item, path, i, out);
+    return;
+  }
+  if (typeof value !== 'object' || value === null) return;
+  if (i === path.length) {
+    const ref = (value as { reference?: unknown }).reference;
+    if (typeof ref === 'string') out.push(ref);
+    return;
+  }
+  referencesAt((value as Record<string, Json>)[path[i] as string], path, i + 1, out);
 }
 
 /** Ids of every patient the resource references (local references), wherever the reference is. */
 export function patientsReferencedAnywhere(resource: unknown, bases: readonly string[]): string[] {
+  return patientIdsIn(localReferencesIn(resource, bases));
+}
+
+/** The distinct patient ids among local references, in order of first appearance. */
+export function patientIdsIn(references: readonly LocalReference[]): string[] {
   const ids = new Set<string>();
-  for (const local of localReferencesIn(resource, bases)) if (local.type === 'Patient') ids.add(local.id);
+  for (const local of references) if (local.type === 'Patient') ids.add(local.id);
   return [...ids];
 }

@@ -57,3 +57,52 @@ function collectReferences(value: unknown, bases: readonly string[], out: LocalR
     }
   }
 }
+
+export interface ReferenceScan {
+  /** Every local reference, as localReferencesIn finds them. */
+  readonly references: LocalReference[];
+  /**
+   * Whether some Reference may name a patient without a `reference`: by identifier or display
+   * only, typed Patient or untyped. (A Coding has a display too, with a code or system beside it.)
+   */
+  readonly logicalPatientReference: boolean;
+}
+
+/** localReferencesIn and the logical-reference test in one walk: both run on every resource decided. */
+export function scanReferences(resource: unknown, bases: readonly string[]): ReferenceScan {
+  const scan = { references: [] as LocalReference[], logicalPatientReference: false };
+  scanNode(resource, bases, scan);
+  return scan;
+}
+
+function scanNode(value: unknown, bases: readonly string[], scan: { references: LocalReference[]; logicalPatientReference: boolean }): void {
+  if (typeof value !== 'object' || value === null) return;
+  if (Array.isArray(value)) {
+    for (const item of value as unknown[]) scanNode(item, bases, scan);
+    return;
+  }
+  const object = value as Record<string, unknown>;
+  if (!scan.logicalPatientReference && isLogicalPatientReference(object)) scan.logicalPatientReference = true;
+  for (const key in object) {
+    if (!Object.hasOwn(object, key)) continue;
+    const child = object[key];
+    if (key === 'reference' && typeof child === 'string') {
+      const local = parseLocalReference(child, bases);
+      if (local !== null) scan.references.push(local);
+    } else {
+      scanNode(child, bases, scan);
+    }
+  }
+}
+
+function isLogicalPatientReference(obj: Record<string, unknown>): boolean {
+  const identifier = obj['identifier'];
+  return (
+    obj['reference'] === undefined &&
+    obj['code'] === undefined &&
+    obj['system'] === undefined &&
+    obj['resourceType'] === undefined &&
+    ((typeof identifier === 'object' && identifier !== null && !Array.isArray(identifier)) || typeof obj['display'] === 'string') &&
+    (obj['type'] === undefined || obj['type'] === 'Patient')
+  );
+}

@@ -1,5 +1,6 @@
 /** Builds the documented policy input (src/policy/contract.ts) from the pipeline's own types. */
-import { compartmentPatientIds, isPatientCompartmentType, patientsReferencedAnywhere } from '../fhir/compartment.js';
+import { compartmentPatientIds, isPatientCompartmentType, patientIdsIn } from '../fhir/compartment.js';
+import { scanReferences } from '../fhir/references.js';
 import type { FhirRequest } from '../fhir/request.js';
 import type { Facts, FhirResourceJson, PolicyEnv, PolicyRequest } from './contract.js';
 
@@ -24,41 +25,18 @@ export function policyEnv(now: Date, revision: string): PolicyEnv {
 
 /** Facts about a resource computed in TypeScript (WASM has no FHIR knowledge): whose data it is, and when. */
 export function resourceFacts(resource: FhirResourceJson, bases: readonly string[]): Facts {
-  // Outside the compartment, whose data it is and whom it references are the same walk: done once.
-  const referenced = patientsReferencedAnywhere(resource, bases);
+  // One walk finds whom the resource references and whether it names a patient without a
+  // reference; outside the compartment, whose data it is comes from the same walk.
+  const scan = scanReferences(resource, bases);
+  const referenced = patientIdsIn(scan.references);
   const patients = compartmentPatientIds(resource, bases) ?? referenced;
   return {
     patients,
     patient_data: patients.length > 0 || isPatientCompartmentType(resource.resourceType),
     data_date: clinicalDate(resource),
     referenced_patients: referenced,
-    logical_patient_references: hasLogicalPatientReference(resource),
+    logical_patient_references: scan.logicalPatientReference,
   };
-}
-
-/**
- * A Reference that may name a patient without a `reference`: by identifier or display only, typed
- * Patient or untyped. (A Coding has a display too, with a code or system beside it.)
- */
-function hasLogicalPatientReference(node: unknown): boolean {
-  if (typeof node !== 'object' || node === null) return false;
-  if (Array.isArray(node)) {
-    for (const item of node as unknown[]) if (hasLogicalPatientReference(item)) return true;
-    return false;
-  }
-  const obj = node as Record<string, unknown>;
-  const identifier = obj['identifier'];
-  const logical =
-    obj['reference'] === undefined &&
-    obj['code'] === undefined &&
-    obj['system'] === undefined &&
-    obj['resourceType'] === undefined &&
-    ((typeof identifier === 'object' && identifier !== null && !Array.isArray(identifier)) || typeof obj['display'] === 'string') &&
-    (obj['type'] === undefined || obj['type'] === 'Patient');
-  if (logical) return true;
-  // for...in rather than Object.values: no array per element of every resource decided.
-  for (const key in obj) if (Object.hasOwn(obj, key) && hasLogicalPatientReference(obj[key])) return true;
-  return false;
 }
 
 /** Elements that date the data itself, in order of preference (the first present wins). */

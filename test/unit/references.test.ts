@@ -1,4 +1,4 @@
-import { localReferencesIn } from '../../src/fhir/references.js';
+import { localReferencesIn, scanReferences } from '../../src/fhir/references.js';
 
 const BASES = ['http://fhir.upstream/fhir'];
 
@@ -42,5 +42,23 @@ describe('localReferencesIn', () => {
     const inherited = Object.create({ subject: { reference: 'Patient/p5' } }) as Record<string, unknown>;
     inherited['own'] = { reference: 'Patient/p6' };
     expect(localReferencesIn(inherited, BASES)).toEqual([{ type: 'Patient', id: 'p6' }]);
+  });
+});
+
+describe('scanReferences', () => {
+  it('finds the same references as localReferencesIn, and a patient named by identifier or display only', () => {
+    const resource = {
+      resourceType: 'Group',
+      member: [{ entity: { reference: 'Patient/p1' } }, { entity: { identifier: { system: 'urn:mrn', value: '9' } } }],
+      extension: [{ url: 'x', valueReference: { reference: 'Patient/p2' } }],
+    };
+    expect(scanReferences(resource, BASES)).toEqual({ references: localReferencesIn(resource, BASES), logicalPatientReference: true });
+    expect(scanReferences({ resourceType: 'Observation', performer: [{ display: 'Dr. Who', type: 'Practitioner' }] }, BASES).logicalPatientReference).toBe(false);
+    expect(scanReferences({ resourceType: 'Observation', focus: [{ display: 'the neighbour', type: 'Patient' }] }, BASES).logicalPatientReference).toBe(true);
+  });
+
+  it('does not take a Coding, or a resource, for a reference by display', () => {
+    const resource = { resourceType: 'Observation', code: { coding: [{ system: 'http://loinc.org', code: '1', display: 'Hb' }] }, contained: [{ resourceType: 'Patient', identifier: { value: 'x' } }] };
+    expect(scanReferences(resource, BASES)).toEqual({ references: [], logicalPatientReference: false });
   });
 });
