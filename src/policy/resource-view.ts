@@ -91,22 +91,54 @@ export function resourcesView(input: ResourcesInput, elements: ViewElements | nu
 
 /**
  * The views document: each distinct view once, in order of first appearance. Views are the same
- * when their JSON is, so two that differ only in the order of their keys are sent twice, which
- * costs time and never a decision.
+ * when they are equal as JSON values (the order of an object's keys aside: Rego's objects have
+ * none). A search has a handful of distinct views, so each view is compared with those seen so far;
+ * past VIEWS_COMPARED distinct views, by their JSON text instead, which costs about three times as
+ * much per resource but does not grow with the number of views.
  */
 export function resourcesViewsDocument(input: ResourcesInput, elements: ViewElements | null): ResourcesViewsInput {
-  const index = new Map<string, number>();
   const views: FhirResourceJson[] = [];
+  let index: Map<string, number> | null = null;
   const items = input.items.map((item) => {
     const view = resourceView(item.resource as FhirResourceJson, elements);
-    const key = JSON.stringify(view);
-    let i = index.get(key);
-    if (i === undefined) {
+    let i = -1;
+    if (index === null) {
+      i = views.findIndex((seen) => sameJson(seen, view));
+      if (i === -1 && views.length === VIEWS_COMPARED) index = new Map(views.map((seen, j) => [JSON.stringify(seen), j]));
+    }
+    if (index !== null) {
+      const key = JSON.stringify(view);
+      i = index.get(key) ?? -1;
+      if (i === -1) index.set(key, views.length);
+    }
+    if (i === -1) {
       i = views.length;
-      index.set(key, i);
       views.push(view);
     }
     return { view: i, facts: item.facts };
   });
   return { principal: input.principal, request: input.request, views, items, consents: input.consents, env: input.env };
+}
+
+const VIEWS_COMPARED = 16;
+
+/** Equal as JSON values (parsed JSON: no undefined, no functions, no cycles). */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let keys = 0;
+  for (const key in x) {
+    if (!Object.hasOwn(x, key)) continue;
+    if (!Object.hasOwn(y, key) || !sameJson(x[key], y[key])) return false;
+    keys++;
+  }
+  for (const key in y) if (Object.hasOwn(y, key)) keys--;
+  return keys === 0;
 }

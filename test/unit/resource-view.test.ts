@@ -9,7 +9,7 @@ import { describe, expect, test } from '@jest/globals';
 import { BundleError, readBundleFile } from '../../src/policy/bundle.js';
 import type { ResourcesInput } from '../../src/policy/contract.js';
 import { PolicyEngine } from '../../src/policy/engine.js';
-import { resourceElementsOf, resourcesDocumentOf, resourcesView, resourcesViewsDocument, resourceView } from '../../src/policy/resource-view.js';
+import { resourceElementsOf, resourcesDocumentOf, resourcesView, resourcesViewsDocument, resourceView, sameJson } from '../../src/policy/resource-view.js';
 import { buildTestBundle } from '../support/opa.js';
 
 const observation = {
@@ -91,6 +91,30 @@ describe('resource view', () => {
     const whole = await PolicyEngine.load(await readBundleFile(buildTestBundle(files)), { maxMemoryPages: 64 });
     expect(declared.decideResources(input)[0]?.reasons).toEqual(['code', 'meta', 'resourcetype']);
     expect(whole.decideResources(input)[0]?.reasons).toEqual(['code', 'id', 'meta', 'resourcetype', 'subject', 'valuestring']);
+  });
+
+  test('more distinct views than are compared one by one: still each once, every item naming its own', () => {
+    const elements = resourceElementsOf(config({ resource_elements: ['code'] }));
+    const facts = { patients: [], patient_data: false, data_date: null };
+    const codes = Array.from({ length: 40 }, (_, i) => String(i % 25));
+    const input = { principal: {}, request: {}, env: {}, consents: {}, items: codes.map((c) => ({ resource: { resourceType: 'Observation', code: { coding: [{ code: c }] } }, facts })) } as unknown as ResourcesInput;
+    const doc = resourcesViewsDocument(input, elements);
+    expect(doc.views).toHaveLength(25);
+    expect(doc.items.map((item) => (doc.views[item.view] as unknown as { code: { coding: Array<{ code: string }> } }).code.coding[0]!.code)).toEqual(codes);
+  });
+
+  test('views are the same when equal as JSON values, whatever the order of their keys', () => {
+    expect(sameJson({ a: [1, { b: 'x' }], c: null }, { c: null, a: [1, { b: 'x' }] })).toBe(true);
+    for (const [a, b] of [
+      [{ a: 1 }, { a: 1, b: 2 }],
+      [{ a: 1, b: 2 }, { a: 1 }],
+      [[1, 2], [2, 1]],
+      [[1], { 0: 1 }],
+      [{ a: null }, {}],
+      [{ a: '1' }, { a: 1 }],
+    ]) {
+      expect(sameJson(a, b)).toBe(false);
+    }
   });
 
   test('a bundle that declares the views document is sent it: its policy reads each item\'s view by index', async () => {
