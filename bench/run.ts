@@ -16,7 +16,7 @@
  *   npm run bench -- --quick            short run (about 5 to 7 minutes on the shared 2-core VM); results named <date>-quick
  *   --smoke                             the harness end to end in seconds (the test suite's check)
  *   options: --rounds N --warmup S --duration S --connections N --patients N --bulk-mb N
- *            --scenarios read,search-100 --targets gateway,bare --out DIR --no-readme --no-scaling
+ *            --scenarios read,search-100 --targets gateway,bare --out DIR --no-readme --no-scaling --no-floor
  *            --load-seconds S --load-connections N --no-load (the fixed-rate read run of issue 21)
  *            --cpu-prof DIR (the gateway processes write V8 CPU profiles there when they stop)
  *            --gateway-node-options "--max-old-space-size=1024 --max-semi-space-size=16" (the default; "" for none) --keep-logs
@@ -35,7 +35,7 @@ import { startTokenIssuer } from '../src/devkit/token-issuer.js';
 import type { FhirResourceJson } from '../src/policy/contract.js';
 import { readBundleFile } from '../src/policy/bundle.js';
 import { PolicyEngine } from '../src/policy/engine.js';
-import { aggregate, ratiosOf, scalingOf, type RawRound } from './lib/aggregate.js';
+import { aggregate, floorOf, ratiosOf, scalingOf, type RawRound } from './lib/aggregate.js';
 import { evaluateBudgets, LOAD, r50Of } from './lib/budgets.js';
 import { measureDecisions, measureEnforce, PRINCIPAL_CLAIMS } from './lib/in-process.js';
 import { linearityOf } from './lib/linearity.js';
@@ -61,6 +61,7 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     'no-readme': { type: 'boolean', default: false },
     'no-scaling': { type: 'boolean', default: false },
+    'no-floor': { type: 'boolean', default: false },
     targets: { type: 'string' },
     'cpu-prof': { type: 'string' },
     'gateway-node-options': { type: 'string' },
@@ -170,6 +171,7 @@ async function main(): Promise<void> {
   const gatewayOpa = await start<{ url: string; pids: number[] }>('gateway.mjs', await gatewayOptions(1, opa.url), 'gateway-opa', profiling);
   const scaling = !args['no-scaling'] && !smoke;
   const gateway2 = scaling ? await start<{ url: string; pids: number[] }>('gateway.mjs', await gatewayOptions(2, null), 'gateway-2p') : null;
+  const floor = !args['no-floor'] && !smoke ? await start<{ url: string; pids: number[] }>('stack-floor.mjs', { upstream: new URL(upstream.url).origin }, 'stack') : null;
 
   const allTargets: Target[] = [
     { id: 'direct', base: upstream.url, pids: [], sidecarPid: null },
@@ -180,7 +182,8 @@ async function main(): Promise<void> {
   const targets = args.targets ? allTargets.filter((t) => args.targets!.split(',').includes(t.id)) : allTargets;
   const gatewayTarget = allTargets[2] as Target;
   const gateway2Target: Target | null = gateway2 ? { id: 'gateway-2p', base: `${gateway2.url}/fhir`, pids: gateway2.pids, sidecarPid: null } : null;
-  await checkTargets([...allTargets, ...(gateway2Target ? [gateway2Target] : [])], tokens.clinician);
+  const floorTarget: Target | null = floor ? { id: 'stack', base: `${floor.url}/fhir`, pids: floor.pids, sidecarPid: null } : null;
+  await checkTargets([...allTargets, ...(gateway2Target ? [gateway2Target] : []), ...(floorTarget ? [floorTarget] : [])], tokens.clinician);
 
   // ---- in-process costs, while the machine is otherwise idle ----
   log('in-process costs: enforce stage, per-decision WASM vs OPA server');
@@ -224,6 +227,21 @@ async function main(): Promise<void> {
           // The 1-process figures of the scaling comparison are kept apart from the main table's.
           record(`${scenario.id}\u0001scaling`, target.id, r);
           log(`scaling ${scenario.id} round ${round} ${target.id}: ${r.rps.toFixed(0)} req/s`);
+        }
+      }
+    }
+  }
+
+  // The floor of the design card's stack: the bare proxy, express + http-proxy-middleware with the
+  // answer parsed and re-serialised, and the gateway, interleaved the same way.
+  if (floorTarget) {
+    const bareTarget = allTargets[1] as Target;
+    for (const scenario of scenarios.filter((s) => s.id === 'read' || s.id === 'search-100')) {
+      for (let round = 1; round <= conditions.rounds; round++) {
+        for (const target of rotate([bareTarget, floorTarget, gatewayTarget], round - 1)) {
+          const r = await measureLoad(target, scenario, round, tokens[scenario.role], upstream.pid);
+          record(`${scenario.id}\u0001floor`, target.id, r);
+          log(`floor ${scenario.id} round ${round} ${target.id}: proxy CPU ${r.cpuMs.proxy?.toFixed(3) ?? '-'} ms/req`);
         }
       }
     }
@@ -283,9 +301,11 @@ async function main(): Promise<void> {
   // ---- results ----
   const results: ScenarioResult[] = [];
   const scalingResults: ScenarioResult[] = [];
+  const floorResults: ScenarioResult[] = [];
   for (const [key, rounds] of raw) {
     const [scenario, target] = key.split('\u0000') as [string, TargetId];
     if (scenario.endsWith('\u0001scaling')) scalingResults.push(aggregate(scenario.replace('\u0001scaling', ''), target, rounds));
+    else if (scenario.endsWith('\u0001floor')) floorResults.push(aggregate(scenario.replace('\u0001floor', ''), target, rounds));
     else results.push(aggregate(scenario, target, rounds, entries.get(key) ?? null));
   }
   const machine: Machine = {
@@ -319,6 +339,7 @@ async function main(): Promise<void> {
     enforce,
     decisions,
     scaling: scalingOf(scalingResults),
+    floor: floorOf(floorResults),
     connectionMemory,
     linearity: linearityOf(results),
     load,

@@ -1,5 +1,5 @@
 /** From rounds to results: pooled latencies, medians of rounds, and ratios between targets measured side by side. */
-import type { CpuPerRequest, Ratio, RoundMeasurement, ScenarioResult, Scaling, TargetId } from './model.js';
+import type { CpuPerRequest, Floor, Ratio, RoundMeasurement, ScenarioResult, Scaling, TargetId } from './model.js';
 import { median, summarizeLatencies } from './stats.js';
 
 /** A round with its raw latency samples (the samples are pooled, not written to the results). */
@@ -76,4 +76,21 @@ export function scalingOf(results: readonly ScenarioResult[]): Scaling[] {
         twoProcessCpuMs: two.cpuMs.proxy ?? Number.NaN,
       }];
     });
+}
+
+export function floorOf(results: readonly ScenarioResult[]): Floor[] {
+  return [...new Set(results.map((r) => r.scenario))].flatMap((scenario) => {
+    const [bare, stack, gateway] = (['bare', 'stack', 'gateway'] as const).map((t) => results.find((r) => r.scenario === scenario && r.target === t));
+    if (!bare || !stack || !gateway) return [];
+    const cpu = (x: RoundMeasurement): number => x.cpuMs.proxy ?? Number.NaN;
+    return [{
+      scenario,
+      bareCpuMs: bare.cpuMs.proxy ?? Number.NaN,
+      stackCpuMs: stack.cpuMs.proxy ?? Number.NaN,
+      gatewayCpuMs: gateway.cpuMs.proxy ?? Number.NaN,
+      stackVsBare: pairedMedian(stack, bare, (x, y) => cpu(x) / cpu(y)),
+      gatewayVsBare: pairedMedian(gateway, bare, (x, y) => cpu(x) / cpu(y)),
+      gatewayVsStack: pairedMedian(gateway, stack, (x, y) => cpu(x) / cpu(y)),
+    }];
+  });
 }

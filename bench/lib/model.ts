@@ -2,7 +2,7 @@
 import type { LatencySummary } from './stats.js';
 
 /** Where the load goes: the four designs compared, and the gateway on two processes for scaling. */
-export type TargetId = 'direct' | 'bare' | 'gateway' | 'gateway-opa' | 'gateway-2p';
+export type TargetId = 'direct' | 'bare' | 'gateway' | 'gateway-opa' | 'gateway-2p' | 'stack';
 
 export const TARGET_LABELS: Record<TargetId, string> = {
   direct: '(a) upstream directly',
@@ -10,6 +10,7 @@ export const TARGET_LABELS: Record<TargetId, string> = {
   gateway: '(c) gateway, in-process WASM',
   'gateway-opa': '(d) gateway, OPA server sidecar',
   'gateway-2p': 'gateway, 2 processes',
+  stack: 'express + http-proxy-middleware, JSON parsed and re-serialised',
 };
 
 export interface Machine {
@@ -130,6 +131,22 @@ export interface Scaling {
   readonly twoProcessCpuMs: number;
 }
 
+/**
+ * The floor of the design card's stack: CPU per request of the bare proxy, of express +
+ * http-proxy-middleware with the answer parsed and re-serialised (bench/processes/stack-floor.mjs),
+ * and of the gateway, measured in the same interleaved rounds.
+ */
+export interface Floor {
+  readonly scenario: string;
+  readonly bareCpuMs: number;
+  readonly stackCpuMs: number;
+  readonly gatewayCpuMs: number;
+  /** Medians over rounds of the per-round ratios. */
+  readonly stackVsBare: number;
+  readonly gatewayVsBare: number;
+  readonly gatewayVsStack: number;
+}
+
 export interface ConnectionMemory {
   readonly connections: number;
   readonly baselineRssMb: number;
@@ -229,6 +246,8 @@ export interface BenchRun {
   readonly enforce: readonly EnforceCost[];
   readonly decisions: readonly DecisionCost[];
   readonly scaling: readonly Scaling[];
+  /** Absent in runs before 2026-12-04 and with --no-floor. */
+  readonly floor?: readonly Floor[];
   readonly connectionMemory: ConnectionMemory | null;
   readonly linearity: readonly Linearity[];
   /** The fixed-rate read runs (the gateway, and the bare proxy at the same rate for comparison). */

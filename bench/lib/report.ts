@@ -102,6 +102,15 @@ export function renderMarkdown(run: BenchRun, name = run.startedAt.slice(0, 10))
     lines.push('| Scenario | 1 process req/s | 2 processes req/s | Ratio | CPU ms/req, 1 process | CPU ms/req, 2 processes |', '| --- | ---: | ---: | ---: | ---: | ---: |');
     for (const s of run.scaling) lines.push(`| ${scenarioLabel(s.scenario)} | ${int(s.oneProcessRps)} | ${int(s.twoProcessRps)} | ${num(s.ratio, 2)} | ${num(s.oneProcessCpuMs, 2)} | ${num(s.twoProcessCpuMs, 2)} |`);
   }
+  if (run.floor && run.floor.length > 0) {
+    lines.push('', '## The floor of the design card\'s stack', '');
+    lines.push(
+      'CPU per request of the bare proxy, of express + http-proxy-middleware with the answer buffered, parsed and re-serialised as JSON and nothing else (`bench/processes/stack-floor.mjs`), and of the gateway, in the same interleaved rounds. Ratios are medians of the per-round ratios.',
+      '',
+    );
+    lines.push('| Scenario | bare CPU ms/req | stack floor CPU ms/req | gateway CPU ms/req | floor / bare | gateway / bare | gateway / floor |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const f of run.floor) lines.push(`| ${scenarioLabel(f.scenario)} | ${num(f.bareCpuMs, 3)} | ${num(f.stackCpuMs, 3)} | ${num(f.gatewayCpuMs, 3)} | ${num(f.stackVsBare, 2)}× | ${num(f.gatewayVsBare, 2)}× | ${num(f.gatewayVsStack, 2)}× |`);
+  }
   if (run.connectionMemory) {
     const c = run.connectionMemory;
     lines.push('', '## Memory per connection', '', `${c.connections} idle keep-alive connections (each after one read) added ${num(c.kbPerConnection, 1)} KB each over a baseline RSS of ${num(c.baselineRssMb, 0)} MB.`);
@@ -167,7 +176,7 @@ export function withReadmeTable(readme: string, table: string): string {
 
 // ---------- SVG ----------
 
-const COLORS: Record<TargetId, string> = { direct: '#9e9e9e', bare: '#607d8b', gateway: '#2e7d32', 'gateway-opa': '#ef6c00', 'gateway-2p': '#1565c0' };
+const COLORS: Record<TargetId, string> = { direct: '#9e9e9e', bare: '#607d8b', gateway: '#2e7d32', 'gateway-opa': '#ef6c00', 'gateway-2p': '#1565c0', stack: '#8d6e63' };
 const CHART_TARGETS: readonly TargetId[] = ['direct', 'bare', 'gateway', 'gateway-opa'];
 
 const escapeXml = (s: string): string => s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] as string);

@@ -4,7 +4,7 @@
  * is not part of `npm test`.
  */
 import { describe, expect, test } from '@jest/globals';
-import { aggregate, ratiosOf, scalingOf, type RawRound } from '../../bench/lib/aggregate.js';
+import { aggregate, floorOf, ratiosOf, scalingOf, type RawRound } from '../../bench/lib/aggregate.js';
 import { evaluateBudgets, r50Of } from '../../bench/lib/budgets.js';
 import { linearityOf } from '../../bench/lib/linearity.js';
 import type { BenchRun, LoadResult, ScenarioResult } from '../../bench/lib/model.js';
@@ -92,6 +92,18 @@ describe('aggregation and ratios', () => {
     const [s] = scalingOf([gateway, two]);
     expect(s!.ratio).toBeCloseTo(2);
     expect(s).toMatchObject({ oneProcessRps: 700, twoProcessRps: 1200 });
+  });
+
+  test('the stack floor sets bare proxy, express + http-proxy-middleware and gateway side by side, round by round', () => {
+    const cpu = (rps: number, perRequestMs: number) => ({ cpuMs: { proxy: perRequestMs, sidecar: null, upstream: 0.5 }, cpuTotalMs: { proxy: rps * 10 * perRequestMs, sidecar: null, upstream: rps * 5 } });
+    const b = aggregate('read', 'bare', [round(1, 1000, 1, cpu(1000, 0.1)), round(2, 1000, 1, cpu(1000, 0.2)), round(3, 1000, 1, cpu(1000, 0.1))]);
+    const stack = aggregate('read', 'stack', [round(1, 1000, 1, cpu(1000, 0.3)), round(2, 1000, 1, cpu(1000, 0.4)), round(3, 1000, 1, cpu(1000, 0.2))]);
+    const g = aggregate('read', 'gateway', [round(1, 1000, 1, cpu(1000, 0.9)), round(2, 1000, 1, cpu(1000, 1.6)), round(3, 1000, 1, cpu(1000, 0.8))]);
+    const [f] = floorOf([b, stack, g]);
+    // per round: floor/bare 3, 2, 2 -> 2; gateway/bare 9, 8, 8 -> 8; gateway/floor 3, 4, 4 -> 4
+    expect(f).toMatchObject({ scenario: 'read', stackVsBare: 2, gatewayVsBare: 8, gatewayVsStack: 4 });
+    expect(f!.stackCpuMs).toBeCloseTo(0.3);
+    expect(floorOf([b, g])).toEqual([]);
   });
 });
 
