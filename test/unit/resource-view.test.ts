@@ -22,6 +22,20 @@ const observation = {
 };
 const config = (c: Record<string, unknown>) => ({ fhirgw: { config: c } });
 
+/** An engine whose batched entry point is `resourcesRego` (built by the real opa), with `data` as its config. */
+const echoEngine = async (resourcesRego: string, data: Record<string, unknown> | null) =>
+  PolicyEngine.load(
+    await readBundleFile(
+      buildTestBundle({
+        'request.rego': 'package fhirgw.request\n\ndecision := {"allow": true}\n',
+        'resource.rego': 'package fhirgw.resource\n\ndecision := {"allow": true}\n',
+        'resources.rego': resourcesRego,
+        ...(data === null ? {} : { 'fhirgw/config/data.json': JSON.stringify(data) }),
+      }),
+    ),
+    { maxMemoryPages: 64 },
+  );
+
 describe('resource view', () => {
   test('without a declaration policy gets the whole resource, the same object', () => {
     expect(resourceElementsOf(config({}))).toBeNull();
@@ -78,17 +92,12 @@ describe('resource view', () => {
 
   test('the engine evaluates the declared view: an undeclared element never reaches policy', async () => {
     const echo = 'package fhirgw.resources\n\ndecisions := [{"allow": true, "reasons": sort([lower(k) | some k, _ in item.resource])} | some item in input.items]\n';
-    const files = {
-      'request.rego': 'package fhirgw.request\n\ndecision := {"allow": true}\n',
-      'resource.rego': 'package fhirgw.resource\n\ndecision := {"allow": true}\n',
-      'resources.rego': echo,
-    };
     const input = {
       principal: {}, request: {}, env: {}, consents: {},
       items: [{ resource: observation, facts: { patients: ['p1'], patient_data: true, data_date: null } }],
     } as unknown as ResourcesInput;
-    const declared = await PolicyEngine.load(await readBundleFile(buildTestBundle({ ...files, 'fhirgw/config/data.json': JSON.stringify({ resource_elements: ['meta', 'code'] }) })), { maxMemoryPages: 64 });
-    const whole = await PolicyEngine.load(await readBundleFile(buildTestBundle(files)), { maxMemoryPages: 64 });
+    const declared = await echoEngine(echo, { resource_elements: ['meta', 'code'] });
+    const whole = await echoEngine(echo, null);
     expect(declared.decideResources(input)[0]?.reasons).toEqual(['code', 'meta', 'resourcetype']);
     expect(whole.decideResources(input)[0]?.reasons).toEqual(['code', 'id', 'meta', 'resourcetype', 'subject', 'valuestring']);
   });
@@ -119,13 +128,7 @@ describe('resource view', () => {
 
   test('a bundle that declares the views document is sent it: its policy reads each item\'s view by index', async () => {
     const echo = 'package fhirgw.resources\n\ndecisions := [{"allow": true, "reasons": [sprintf("v%d", [item.view]), input.views[item.view].code.coding[0].code]} | some item in input.items]\n';
-    const files = {
-      'request.rego': 'package fhirgw.request\n\ndecision := {"allow": true}\n',
-      'resource.rego': 'package fhirgw.resource\n\ndecision := {"allow": true}\n',
-      'resources.rego': echo,
-      'fhirgw/config/data.json': JSON.stringify({ resource_elements: ['code'], resources_document: 'views' }),
-    };
-    const engine = await PolicyEngine.load(await readBundleFile(buildTestBundle(files)), { maxMemoryPages: 64 });
+    const engine = await echoEngine(echo, { resource_elements: ['code'], resources_document: 'views' });
     const facts = { patients: ['p1'], patient_data: true, data_date: null };
     const input = {
       principal: {}, request: {}, env: {}, consents: {},
