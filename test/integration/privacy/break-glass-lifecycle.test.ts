@@ -97,7 +97,10 @@ describe('break-the-glass review', () => {
       released: [{ type: 'Observation', count: 1 }],
     });
     const origin = new URL(stack.base).origin;
-    expect(metricSum(await scrape(origin), 'fhirgw_detector_flags_total', { signal: 'break-glass' })).toBe(1);
+    // The case is stored while the record is judged, and the flag is counted once judging returns:
+    // wait for the count rather than read it the moment the case appears.
+    const flagged = await eventually(async () => metricSum(await scrape(origin), 'fhirgw_detector_flags_total', { signal: 'break-glass' }), (n) => n >= 1, 'the break-glass flag', 20_000);
+    expect(flagged).toBe(1);
     expect(metricSum(await scrape(origin), 'fhirgw_review_cases_open')).toBe(1);
 
     await eventually(async () => events.length, (n) => n >= 1, 'the webhook event', 20_000);
